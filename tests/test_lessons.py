@@ -1,0 +1,104 @@
+"""The lesson runner: parameters, bad input, failure reports, cleaning."""
+
+import json
+
+import nbformat
+import pytest
+
+from utils import lessons
+
+
+def make_notebook(path, *sources, parameters="SAMPLE = True\nSEED = 0\nEPOCHS: int = 3\n",
+                  smoke=None):
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    notebook = nbformat.v4.new_notebook(cells=[cell] + [nbformat.v4.new_code_cell(source)
+                                                        for source in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                       "display_name": "Python 3"}
+    notebook.metadata["course"] = {"smoke": smoke or {}}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_declared_parameters_reads_plain_and_annotated_assignments(tmp_path):
+    notebook = nbformat.read(make_notebook(tmp_path / "00_x.ipynb"), as_version=4)
+    assert lessons.declared_parameters(notebook) == {"SAMPLE", "SEED", "EPOCHS"}
+
+
+@pytest.mark.parametrize("text, value", [("False", False), ("30", 30), ("0.5", 0.5),
+                                         ("/data/dogs", "/data/dogs"), ("None", None),
+                                         ("'quoted'", "quoted"), ("[1, 2]", [1, 2])])
+def test_parameter_values_are_python_literals_or_strings(text, value):
+    assert lessons.parse_value(text) == value
+
+
+def test_runner_rejects_a_path_that_is_not_a_notebook(tmp_path, capsys):
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    assert lessons.main(["run", str(text_file)]) == 2
+    assert "is not a notebook" in capsys.readouterr().err
+    assert lessons.main(["run", str(tmp_path / "missing.ipynb")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
+    broken = tmp_path / "01_broken.ipynb"
+    broken.write_text("{ not json")
+    assert lessons.main(["run", str(broken)]) == 2
+    assert "not a readable notebook" in capsys.readouterr().err
+
+
+def test_runner_rejects_a_parameter_the_notebook_does_not_declare(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb")
+    assert lessons.main(["run", str(path), "-p", "EPOCH", "3", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "has no parameter EPOCH" in error and "EPOCHS, SAMPLE, SEED" in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.notebook
+def test_run_injects_parameters_and_collects_the_headline(tmp_path):
+    path = make_notebook(
+        tmp_path / "01_lesson.ipynb",
+        "from utils import lessons\nlessons.headline(f'{EPOCHS} epochs, sample={SAMPLE}')",
+        smoke={"EPOCHS": 1})
+    out = tmp_path / "out"
+    result = lessons.run(path, {"SAMPLE": False}, out_dir=out, smoke=True, progress=False)
+    assert result.status == "ok", result.error
+    assert result.headline == "1 epochs, sample=False"
+    assert result.output == out / "01_lesson.ipynb" and result.output.exists()
+    assert "1 epochs, sample=False" in result.html.read_text()
+    table = lessons.format_table([result])
+    assert "01_lesson" in table and "ok" in table and "1 epochs" in table
+
+
+@pytest.mark.notebook
+def test_a_failing_cell_is_named_in_the_report_and_the_exit_status(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1",
+                         "values = [1, 2]\nvalues[5]", "print('never')")
+    status = lessons.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-html"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "cell 2 (`values = [1, 2]`) raised IndexError" in captured.err
+    assert "failed" in captured.out
+    executed = json.loads((tmp_path / "out" / "01_lesson.ipynb").read_text())
+    assert any(output.get("ename") == "IndexError"
+               for cell in executed["cells"] for output in cell.get("outputs", []))
+
+
+def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "print(1)")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    notebook.cells[1].execution_count = 4
+    notebook.cells[1].metadata["collapsed"] = True
+    notebook.metadata["widgets"] = {"state": {}}
+    nbformat.write(notebook, path)
+
+    assert lessons.clean(path) is True
+    cleaned = nbformat.read(path, as_version=4)
+    assert cleaned.cells[1].outputs == [] and cleaned.cells[1].execution_count is None
+    assert cleaned.cells[1].metadata == {} and cleaned.cells[0].metadata == {"tags": ["parameters"]}
+    assert set(cleaned.metadata) == {"kernelspec", "course"}
+    assert lessons.clean(path) is False  # a second run changes nothing

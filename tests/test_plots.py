@@ -1,0 +1,50 @@
+"""utils.plots: the figures have the panels and titles they promise."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from utils import plots
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_show_images_makes_one_titled_axes_per_image():
+    images = [np.full((8, 8), value, dtype=np.uint8) for value in range(5)]
+    figure = plots.show_images(images, titles=[f"image {i}" for i in range(5)], rows=2)
+    assert len(figure.axes) == 5  # the sixth grid cell is removed
+    assert [axis.get_title() for axis in figure.axes] == [f"image {i}" for i in range(5)]
+    assert figure.axes[0].get_images()[0].get_array().shape == (8, 8)
+
+
+def test_show_images_accepts_colour_single_channel_and_negative_floats():
+    images = [np.zeros((6, 6, 3), np.uint8), np.ones((6, 6, 1)), np.linspace(-5, 5, 36).reshape(6, 6)]
+    figure = plots.show_images(images, colorbar=True)
+    image_axes = [axis for axis in figure.axes if axis.get_images()]
+    assert len(image_axes) == 3
+    assert image_axes[1].get_images()[0].get_array().shape == (6, 6)  # channel of 1 squeezed
+
+
+def test_show_images_rejects_mismatched_titles_and_no_images():
+    with pytest.raises(ValueError, match="2 images but 1 titles"):
+        plots.show_images([np.zeros((2, 2))] * 2, titles=["one"])
+    with pytest.raises(ValueError, match="no images"):
+        plots.show_images([])
+
+
+def test_compare_shows_original_and_filtered_side_by_side():
+    figure = plots.compare(np.zeros((10, 10)), np.ones((8, 8)), titles=["original", "blurred"])
+    assert [axis.get_title() for axis in figure.axes] == ["original", "blurred"]
+    first, second = (axis.get_position() for axis in figure.axes)
+    assert first.x0 < second.x0 and abs(first.y0 - second.y0) < 1e-6
+
+
+def test_matrix_writes_every_value():
+    figure = plots.matrix(np.arange(6).reshape(2, 3), title="numbers")
+    axis = figure.axes[0]
+    assert axis.get_title() == "numbers"
+    assert sorted(text.get_text() for text in axis.texts) == ["0", "1", "2", "3", "4", "5"]

@@ -1,0 +1,13 @@
+"""Helpers shared by the course's lessons.
+
+Import by module, so a reader always sees where a helper comes from::
+
+    from utils import plots
+    plots.show_images(images, titles)
+
+Modules:
+    paths:   where the kit keeps data, models and build output.
+    filters: convolution, ReLU and pooling in NumPy (lesson 1).
+    plots:   image grids and figures (lesson 1 onwards).
+    lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
+"""

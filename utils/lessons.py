@@ -1,0 +1,264 @@
+"""The lesson runner: executes notebooks top to bottom, headless.
+
+`make lessons` and the notebook tests use it; instructors use it to run a
+lesson with other parameters::
+
+    python -m utils.lessons run notebooks/03_cnn_from_scratch.ipynb \\
+        -p SAMPLE False -p EPOCHS 30 -p DATA_DIR /path/to/dogscats
+
+Parameters are injected after the notebook's cell tagged `parameters`
+(papermill does the work), so a lesson runs the same code in a smoke test, in
+sample mode and in a full run. Each run writes the executed notebook and an
+HTML rendering of it to the output folder, and the runner prints a table of
+lesson, status, seconds and the lesson's headline figure (see `headline`).
+
+`python -m utils.lessons clean NOTEBOOK...` strips outputs before a commit.
+"""
+
+import argparse
+import ast
+import dataclasses
+import pathlib
+import sys
+import time
+
+import nbformat
+
+from utils import paths
+
+HEADLINE_MIMETYPE = "application/vnd.cnn-course.headline+json"
+KEPT_CELL_METADATA = ("tags",)
+KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info", "course")
+
+
+class LessonError(Exception):
+    """A lesson could not be run as asked (bad path, unknown parameter)."""
+
+
+@dataclasses.dataclass
+class LessonResult:
+    """What one run of a lesson produced."""
+
+    notebook: pathlib.Path
+    status: str  # "ok" or "failed"
+    seconds: float
+    headline: str = ""
+    error: str = ""
+    output: pathlib.Path | None = None
+    html: pathlib.Path | None = None
+
+
+def headline(text):
+    """Shows a lesson's headline figure and marks it for the runner's table.
+
+    Call it once near the end of a lesson, for example
+    `lessons.headline(f"validation accuracy {accuracy:.1%}")`.
+
+    Args:
+        text: one short line.
+    """
+    from IPython import display
+
+    display.display(
+        {"text/markdown": f"**Headline:** {text}", HEADLINE_MIMETYPE: {"headline": text}},
+        raw=True,
+    )
+
+
+def all_lessons():
+    """Returns the lesson notebooks in `notebooks/`, in lesson order."""
+    return sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def read_notebook(path):
+    """Reads a notebook, with an error that says what is wrong with the path."""
+    path = pathlib.Path(path)
+    if path.suffix != ".ipynb":
+        raise LessonError(f"{path} is not a notebook: lesson files end in .ipynb "
+                          f"(try `ls {paths.NOTEBOOKS}`).")
+    if not path.is_file():
+        raise LessonError(f"{path} does not exist (the lessons are in {paths.NOTEBOOKS}).")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises several kinds for a bad file
+        raise LessonError(f"{path} is not a readable notebook: {error}") from error
+
+
+def declared_parameters(notebook):
+    """Returns the names assigned in the notebook's cell tagged `parameters`."""
+    cells = [cell for cell in notebook.cells
+             if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return set()
+    tree = ast.parse(cells[0].source)
+    return {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)}
+
+
+def parse_value(text):
+    """Reads a `-p NAME VALUE` value: a Python literal if it is one, else a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def lesson_parameters(path, notebook, overrides, smoke):
+    """Merges smoke parameters (from the notebook's metadata) with overrides, checked."""
+    parameters = dict(notebook.metadata.get("course", {}).get("smoke", {})) if smoke else {}
+    parameters.update(overrides)
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(parameters) - declared)
+    if unknown:
+        raise LessonError(
+            f"{path.name} has no parameter {', '.join(unknown)}; "
+            f"its parameters cell declares: {', '.join(sorted(declared)) or 'nothing'}.")
+    return parameters
+
+
+def find_headline(notebook):
+    """Returns the text the lesson passed to `headline`, or ""."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if HEADLINE_MIMETYPE in data:
+                return data[HEADLINE_MIMETYPE]["headline"]
+    return ""
+
+
+def write_html(notebook_path, html_path):
+    """Renders an executed notebook to a standalone HTML page."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    html_path.write_text(body, encoding="utf-8")
+
+
+def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
+        html=True, progress=True):
+    """Executes one lesson notebook top to bottom.
+
+    Args:
+        path: the notebook.
+        parameters: dict of parameter overrides, for example {"EPOCHS": 1}.
+        out_dir: where the executed notebook (and its HTML) are written.
+        smoke: also apply the notebook's smoke parameters (tiny data, one
+            epoch), stored in its metadata under `course.smoke`.
+        html: also write an HTML rendering.
+        progress: show a progress bar over the cells.
+
+    Returns:
+        A `LessonResult`; a failing cell gives status "failed" and an error
+        naming the cell, not an exception.
+
+    Raises:
+        LessonError: the path is not a notebook, or a parameter is unknown.
+    """
+    import papermill
+
+    path = pathlib.Path(path).resolve()
+    notebook = read_notebook(path)
+    parameters = lesson_parameters(path, notebook, parameters or {}, smoke)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / path.name
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        papermill.execute_notebook(
+            str(path), str(output), parameters=parameters, kernel_name="python3",
+            progress_bar=progress, cwd=str(path.parent))
+    except papermill.PapermillExecutionError as failure:
+        status = "failed"
+        first_line = next((line for line in failure.source.splitlines() if line.strip()), "")
+        error = (f"cell {failure.cell_index} (`{first_line.strip()}`) raised "
+                 f"{failure.ename}: {failure.evalue}")
+    seconds = time.perf_counter() - start
+    executed = nbformat.read(output, as_version=4)
+    result = LessonResult(path, status, seconds, find_headline(executed), error, output)
+    if html:
+        result.html = output.with_suffix(".html")
+        write_html(output, result.html)
+    return result
+
+
+def format_table(results):
+    """Formats results as the table `make lessons` prints."""
+    rows = [("lesson", "status", "seconds", "headline")]
+    rows += [(r.notebook.stem, r.status, f"{r.seconds:.0f}", r.headline) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
+             for row in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def clean(path):
+    """Strips outputs, execution counts and stray metadata from a notebook in place.
+
+    Returns:
+        True when the file changed.
+    """
+    path = pathlib.Path(path)
+    notebook = read_notebook(path)
+    before = nbformat.writes(notebook)
+    for cell in notebook.cells:
+        cell.metadata = {key: value for key, value in cell.metadata.items()
+                         if key in KEPT_CELL_METADATA}
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    notebook.metadata = {key: value for key, value in notebook.metadata.items()
+                         if key in KEPT_NOTEBOOK_METADATA}
+    after = nbformat.writes(notebook)
+    if after != before:
+        path.write_text(after + "\n", encoding="utf-8")
+    return after != before
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m utils.lessons", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="execute lessons top to bottom")
+    run_parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
+                            help="lesson notebooks (default: every lesson in notebooks/)")
+    run_parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                            metavar=("NAME", "VALUE"), help="set a parameter, e.g. -p EPOCHS 3")
+    run_parser.add_argument("--out", type=pathlib.Path, default=paths.BUILD / "lessons",
+                            help="folder for executed notebooks and HTML (default build/lessons)")
+    run_parser.add_argument("--smoke", action="store_true",
+                            help="tiny data and one epoch: checks that a lesson runs")
+    run_parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    clean_parser = commands.add_parser("clean", help="strip outputs before committing")
+    clean_parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "clean":
+        for path in args.notebooks:
+            print(f"{'cleaned' if clean(path) else 'already clean'}: {path}")
+        return 0
+
+    overrides = {name: parse_value(value) for name, value in args.parameter}
+    notebooks = args.notebooks or all_lessons()
+    try:  # check every path and parameter before spending minutes on the first lesson
+        for path in notebooks:
+            lesson_parameters(path, read_notebook(path), overrides, args.smoke)
+    except LessonError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results = []
+    for path in notebooks:
+        print(f"\n=== {path.name}", flush=True)
+        result = run(path, overrides, args.out, smoke=args.smoke, html=not args.no_html)
+        results.append(result)
+        if result.error:
+            print(f"FAILED: {result.error}\n  see {result.output}", file=sys.stderr)
+    print("\n" + format_table(results))
+    print(f"\nExecuted notebooks and HTML are in {args.out}")
+    return 0 if all(result.status == "ok" for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Where the kit keeps things: one place, so no notebook hard-codes a path.
+
+Relative paths given to a lesson (for example `DATA_DIR = "data/dogscats"`)
+are resolved against the kit's root folder, so a lesson finds its data whether
+it runs in JupyterLab, under `make lessons` or from the tests.
+"""
+
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+DATA = ROOT / "data"
+MODELS = ROOT / "models"
+BUILD = ROOT / "build"
+
+
+def resolve(path):
+    """Turns a path from a lesson's parameters into an absolute path.
+
+    Args:
+        path: a string or path; `~` is expanded, and a relative path is taken
+            relative to the kit's root folder.
+
+    Returns:
+        An absolute `pathlib.Path`.
+    """
+    path = pathlib.Path(path).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def model_dir(lesson):
+    """Returns (and creates) `models/<lesson>/`, where a lesson saves its work.
+
+    Args:
+        lesson: the lesson's short name, for example "03_cnn_from_scratch".
+    """
+    folder = MODELS / lesson
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,110 @@
+"""Figures for the lessons: image grids and side-by-side comparisons.
+
+Every function builds a matplotlib figure and returns it, so a lesson shows it
+and a test can look inside it. In a notebook end the call with `;` to show
+the figure once.
+"""
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _as_displayable(image):
+    """Squeezes a trailing channel of 1 and rescales float images outside 0–1."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.dtype.kind == "f" and image.ndim == 3 and (image.min() < 0 or image.max() > 1):
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    return image
+
+
+def show_images(images, titles=None, rows=None, cmap="gray", size=2.5, suptitle=None,
+                colorbar=False):
+    """Shows images in a grid (lesson 1 onwards).
+
+    Args:
+        images: a sequence of arrays, each (height, width) for grayscale or
+            (height, width, 3) for colour; uint8 or float.
+        titles: one title per image, or None.
+        rows: number of rows (default: as square a grid as fits).
+        cmap: colour map for grayscale images.
+        size: inches per image.
+        suptitle: a title over the whole figure.
+        colorbar: add a colour scale next to each grayscale image (useful for
+            feature maps with negative values).
+
+    Returns:
+        The matplotlib Figure; it has one visible Axes per image.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("show_images got no images to show")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(titles)} titles")
+    rows = rows or max(1, round(math.sqrt(len(images))))
+    columns = math.ceil(len(images) / rows)
+    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows),
+                                squeeze=False, layout="constrained")
+    for index, axis in enumerate(axes.flat):
+        if index >= len(images):
+            axis.remove()
+            continue
+        picture = axis.imshow(_as_displayable(images[index]), cmap=cmap)
+        if colorbar and picture.get_array().ndim == 2:
+            figure.colorbar(picture, ax=axis, shrink=0.8)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if titles is not None:
+            axis.set_title(str(titles[index]), fontsize=10)
+    if suptitle:
+        figure.suptitle(suptitle)
+    return figure
+
+
+def compare(original, filtered, titles=("original", "filtered"), cmap="gray", size=4):
+    """Shows an image and a filtered version of it side by side (lesson 1).
+
+    Args:
+        original: the input image.
+        filtered: the filter's output (may be a little smaller).
+        titles: the two panel titles.
+        cmap: colour map for grayscale images.
+        size: inches per panel.
+
+    Returns:
+        The matplotlib Figure, with two Axes.
+    """
+    return show_images([original, filtered], titles=list(titles), rows=1, cmap=cmap,
+                       size=size)
+
+
+def matrix(values, title=None, fmt="{:.0f}", size=0.45):
+    """Shows a small 2-D array as a grid of numbers on a gray image (lesson 1).
+
+    Args:
+        values: 2-D array, up to about 30×30.
+        title: the figure title.
+        fmt: how each number is printed.
+        size: inches per cell.
+
+    Returns:
+        The matplotlib Figure, with one Axes.
+    """
+    values = np.asarray(values)
+    height, width = values.shape
+    figure, axis = plt.subplots(figsize=(max(2, size * width), max(2, size * height)),
+                                layout="constrained")
+    axis.imshow(values, cmap="gray")
+    middle = (values.max() + values.min()) / 2
+    for (row, column), value in np.ndenumerate(values):
+        axis.text(column, row, fmt.format(value), ha="center", va="center", fontsize=7,
+                  color="black" if value > middle else "white")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    if title:
+        axis.set_title(title)
+    return figure
