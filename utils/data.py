@@ -161,7 +161,7 @@ def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50
     if min(sample_train, sample_valid) < 0:
         raise ValueError("sample_train and sample_valid count images per class: use 0 or more.")
     classes, test_files = _find_images(source, dest)
-    settings = {"source": str(source), "valid_fraction": valid_fraction, "seed": seed,
+    settings = {"source": os.path.relpath(source, dest), "valid_fraction": valid_fraction, "seed": seed,
                 "sample_train": sample_train, "sample_valid": sample_valid}
     found = sorted(_relative(path, source)
                    for items in [*classes.values(), test_files] for _, path in items)
@@ -285,7 +285,8 @@ def _refuse_unknown_files(dest, plan, manifest):
     existing = set()
     for split in SPLITS:
         for folder in (p for p in (dest / split).glob("*") if p.is_dir()):
-            existing.update(_relative(p, dest) for p in folder.rglob("*") if p.is_file())
+            existing.update(_relative(p, dest) for p in folder.rglob("*")
+                            if p.is_file() and p.suffix != ".part")  # .part: interrupted
     unknown = sorted(existing - set(plan)) if manifest else sorted(existing)
     if unknown:
         raise ValueError(
