@@ -133,7 +133,8 @@ def test_partial_file_left_by_an_earlier_run_is_resumed(server, monkeypatch, tmp
     assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
 
 
-def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypatch, tmp_path):
+def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypatch, tmp_path,
+                                                               capsys):
     archive = make_tgz(BIRD_FILES)
     register(monkeypatch, server, archive)
     server.honour_range = False
@@ -141,6 +142,7 @@ def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypat
     (tmp_path / "toybirds" / "birds.tgz.part").write_bytes(b"stale bytes from elsewhere")
     downloads.download("toybirds", data_dir=tmp_path)
     assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+    assert "does not resume downloads: starting again" in capsys.readouterr().out
 
 
 def test_checksum_mismatch_is_a_clear_error_and_extracts_nothing(server, monkeypatch, tmp_path):
