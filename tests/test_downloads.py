@@ -123,6 +123,21 @@ def test_download_resumes_after_the_connection_is_cut(server, monkeypatch, tmp_p
     assert (folder / "BIRDS/images/001.Albatross/a.jpg").exists()
 
 
+def test_repeated_cuts_keep_the_partial_file_for_the_next_run(server, monkeypatch, tmp_path):
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    server.cuts_left = 3
+    with pytest.raises(downloads.DownloadError, match="is kept: run the same command again"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    part = tmp_path / "toybirds" / "birds.tgz.part"
+    kept = part.stat().st_size
+    assert 0 < kept < len(archive)
+    assert not (tmp_path / "toybirds" / "BIRDS").exists()
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests[-1] == ("/birds.tgz", f"bytes={kept}-")
+    assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+
+
 def test_partial_file_left_by_an_earlier_run_is_resumed(server, monkeypatch, tmp_path):
     archive = make_tgz(BIRD_FILES)
     register(monkeypatch, server, archive)

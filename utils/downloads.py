@@ -134,9 +134,10 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
             break
         except (OSError, urllib.error.URLError, DownloadError) as error:
             if attempt == attempts:
-                raise DownloadError(
-                    f"could not download {url}: {error}. The partial file {part} is kept; "
-                    "run the same command again to resume.") from error
+                kept = (f"the partial file {part} is kept: run the same command again to "
+                        "resume" if part.exists() and part.stat().st_size else
+                        "check the internet connection and run the same command again")
+                raise DownloadError(f"could not download {url} ({error}); {kept}.") from error
             print(f"Download interrupted ({error}); resuming (attempt {attempt + 1}).")
     if not verify(part, checksum):
         bad = target.with_name(target.name + ".bad")
