@@ -132,7 +132,7 @@ def to_rgb_jpeg(source, target):
 
 
 def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50, seed=0):
-    """Lays a dataset out as `DEST/{train,valid}/CLASS/`, `DEST/sample/...`, `DEST/test/unknown/`.
+    """Lays images out in `DEST/{train,valid}/CLASS/`, `sample/...` and `test/unknown/`.
 
     The source is never changed: files are hard-linked (copied across
     filesystems). Bad files are left out and listed; odd ones are written as
@@ -161,8 +161,8 @@ def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50
     if min(sample_train, sample_valid) < 0:
         raise ValueError("sample_train and sample_valid count images per class: use 0 or more.")
     classes, test_files = _find_images(source, dest)
-    settings = {"source": os.path.relpath(source, dest), "valid_fraction": valid_fraction, "seed": seed,
-                "sample_train": sample_train, "sample_valid": sample_valid}
+    settings = {"source": os.path.relpath(source, dest), "valid_fraction": valid_fraction,
+                "seed": seed, "sample_train": sample_train, "sample_valid": sample_valid}
     found = sorted(_relative(path, source)
                    for items in [*classes.values(), test_files] for _, path in items)
     manifest = _read_manifest(dest, settings)
