@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from utils import downloads
+from utils import data, downloads
 
 
 class ArchiveHandler(http.server.BaseHTTPRequestHandler):
@@ -274,3 +274,12 @@ def test_kaggle_403_sends_the_learner_to_the_rules_page(monkeypatch, tmp_path):
             "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules")):
         downloads.download("dogscats", data_dir=tmp_path)
     assert not (tmp_path / "dogscats" / "train").exists()
+
+
+def test_download_command(server, monkeypatch, tmp_path, capsys):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    data.main(["download", "toybirds", "--data-dir", str(tmp_path)])
+    assert f"toybirds is ready in {tmp_path / 'toybirds'}" in capsys.readouterr().out
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, refuse=True))
+    with pytest.raises(SystemExit, match="error: Kaggle refused the download"):
+        data.main(["download", "dogscats", "--data-dir", str(tmp_path)])
