@@ -13,6 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -104,7 +105,8 @@ def download(name, data_dir=paths.DATA):
     if dataset.source == "kaggle":
         fetch_kaggle(dataset.url, folder)
     else:
-        archive = fetch(dataset.url, folder / dataset.url.rsplit("/", 1)[-1], dataset.checksum)
+        file_name = urllib.parse.urlsplit(dataset.url).path.rsplit("/", 1)[-1]
+        archive = fetch(dataset.url, folder / file_name, dataset.checksum)
         if archive.suffix != ".npz":
             extract(archive, folder)
     print(f"{dataset.name} is ready in {folder}")
