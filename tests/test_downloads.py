@@ -1,0 +1,285 @@
+"""The download path against an HTTP server on 127.0.0.1, and Kaggle through a fake client."""
+
+import hashlib
+import http.server
+import io
+import os
+import tarfile
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import requests
+
+from utils import data, downloads
+
+
+class ArchiveHandler(http.server.BaseHTTPRequestHandler):
+    """Serves `server.files`, honouring Range unless told not to, cutting when told to."""
+
+    def do_GET(self):
+        server = self.server
+        body = server.files.get(self.path)
+        range_header = self.headers.get("Range")
+        server.requests.append((self.path, range_header))
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        if range_header and server.honour_range:
+            start = int(range_header.removeprefix("bytes=").rstrip("-"))
+            if start >= len(body):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        payload = body[start:]
+        if server.cuts_left > 0:  # send part of the body, then drop the connection
+            server.cuts_left -= 1
+            payload = payload[: len(payload) // 3]
+            self.close_connection = True
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ArchiveHandler)
+    httpd.files, httpd.requests, httpd.honour_range, httpd.cuts_left = {}, [], True, 0
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def make_tgz(files):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def make_zip(files):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+# Random bytes do not compress, so the archive is large enough to be cut midway.
+BIRD_FILES = {
+    "BIRDS/images.txt": b"1 001.Albatross/a.jpg\n",
+    "BIRDS/images/001.Albatross/a.jpg": np.random.default_rng(0).bytes(200_000),
+    "attributes.txt": b"1 has_bill_shape\n",
+}
+
+
+def register(monkeypatch, server, archive, checksum=None, name="birds.tgz"):
+    server.files[f"/{name}"] = archive
+    if checksum is None:
+        checksum = "md5:" + hashlib.md5(archive).hexdigest()
+    dataset = downloads.Dataset("toybirds", "http", f"{server.base}/{name}",
+                                ("BIRDS/images.txt", "BIRDS/images"), checksum)
+    monkeypatch.setitem(downloads.DATASETS, "toybirds", dataset)
+
+
+def test_download_extracts_and_second_call_is_a_no_op(server, monkeypatch, tmp_path, capsys):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    folder = downloads.download("toybirds", data_dir=tmp_path)
+    assert folder == tmp_path / "toybirds"
+    for name, content in BIRD_FILES.items():
+        assert (folder / name).read_bytes() == content
+    assert sorted(p.name for p in folder.iterdir()) == ["BIRDS", "attributes.txt", "birds.tgz"]
+
+    server.requests.clear()
+    capsys.readouterr()
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests == []
+    assert "nothing to download" in capsys.readouterr().out
+
+
+def test_download_resumes_after_the_connection_is_cut(server, monkeypatch, tmp_path):
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    server.cuts_left = 1
+    folder = downloads.download("toybirds", data_dir=tmp_path)
+    assert (folder / "birds.tgz").read_bytes() == archive
+    (first_path, first_range), (_, second_range) = server.requests
+    assert first_range is None
+    assert second_range == f"bytes={len(archive) // 3}-"
+    assert (folder / "BIRDS/images/001.Albatross/a.jpg").exists()
+
+
+def test_repeated_cuts_keep_the_partial_file_for_the_next_run(server, monkeypatch, tmp_path):
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    server.cuts_left = 3
+    with pytest.raises(downloads.DownloadError, match="is kept: run the same command again"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    part = tmp_path / "toybirds" / "birds.tgz.part"
+    kept = part.stat().st_size
+    assert 0 < kept < len(archive)
+    assert not (tmp_path / "toybirds" / "BIRDS").exists()
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests[-1] == ("/birds.tgz", f"bytes={kept}-")
+    assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+
+
+def test_partial_file_left_by_an_earlier_run_is_resumed(server, monkeypatch, tmp_path):
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    (tmp_path / "toybirds").mkdir()
+    (tmp_path / "toybirds" / "birds.tgz.part").write_bytes(archive[:1000])
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests == [("/birds.tgz", "bytes=1000-")]
+    assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+
+
+def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypatch, tmp_path,
+                                                               capsys):
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    server.honour_range = False
+    (tmp_path / "toybirds").mkdir()
+    (tmp_path / "toybirds" / "birds.tgz.part").write_bytes(b"stale bytes from elsewhere")
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+    assert "does not resume downloads: starting again" in capsys.readouterr().out
+
+
+def test_checksum_mismatch_is_a_clear_error_and_extracts_nothing(server, monkeypatch, tmp_path):
+    register(monkeypatch, server, make_tgz(BIRD_FILES), checksum="md5:" + "0" * 32)
+    folder = tmp_path / "toybirds"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(downloads.DownloadError, match="does not match its published checksum"
+                       ) as raised:
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert "Delete" in str(raised.value) and "run the command again" in str(raised.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["birds.tgz.bad", "notes.txt"]
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_damaged_archive_leaves_no_half_extracted_folder(server, monkeypatch, tmp_path):
+    archive = make_tgz(BIRD_FILES)
+    damaged = archive[: len(archive) // 2]  # a valid start, then nothing: fails midway
+    register(monkeypatch, server, damaged)
+    with pytest.raises(downloads.DownloadError, match="damaged"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "toybirds").iterdir()) == ["birds.tgz"]
+
+
+def test_unknown_dataset_is_refused_with_the_list():
+    with pytest.raises(ValueError, match="dogscats, mnist, cifar10, cub200"):
+        downloads.download("imagenet")
+
+
+def test_registry_entries_are_complete():
+    for name, dataset in downloads.DATASETS.items():
+        assert dataset.name == name and dataset.files and dataset.terms.startswith("https://")
+        if dataset.source == "http":
+            assert dataset.checksum.split(":")[0] in ("md5", "sha256")
+    assert downloads.DATASETS["cub200"].checksum == "md5:97eceeb196236b17998738112f37df78"
+
+
+def test_mnist_lands_where_load_mnist_reads_it(server, monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(6, dtype=np.uint8),
+              "x_test": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+              "y_test": np.arange(2, dtype=np.uint8)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    payload = buffer.getvalue()
+    server.files["/mnist.npz"] = payload
+    mnist = downloads.DATASETS["mnist"]
+    monkeypatch.setitem(downloads.DATASETS, "mnist", downloads.Dataset(
+        "mnist", "http", f"{server.base}/mnist.npz", mnist.files,
+        "sha256:" + hashlib.sha256(payload).hexdigest()))
+    with pytest.raises(FileNotFoundError, match="python -m utils.data download mnist"):
+        downloads.load_mnist(tmp_path)
+    downloads.download("mnist", data_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == ["mnist.npz"]
+    (x_train, y_train), (x_test, y_test) = downloads.load_mnist(tmp_path)
+    np.testing.assert_array_equal(x_train, arrays["x_train"])
+    np.testing.assert_array_equal(y_test, arrays["y_test"])
+
+
+class FakeKaggleApi:
+    """Stands in for `kaggle.api.kaggle_api_extended.KaggleApi` at its boundary."""
+
+    def __init__(self, tmp_path, credentials=True, refuse=False):
+        self.config = str(tmp_path / "kaggle-config" / "kaggle.json")
+        self.credentials, self.refuse, self.calls = credentials, refuse, []
+
+    def authenticate(self):
+        if not self.credentials:
+            exit(1)  # what the real package does when it finds no credentials
+
+    def competition_download_files(self, competition, path=None, force=False, quiet=True):
+        self.calls.append((competition, path))
+        if self.refuse:
+            response = requests.Response()
+            response.status_code = 403
+            raise requests.HTTPError("403 Client Error: Forbidden", response=response)
+        train = make_zip({f"train/{kind}.{i}.jpg": b"jpeg" for kind in ("cat", "dog")
+                          for i in range(3)})
+        test = make_zip({f"test/{i}.jpg": b"jpeg" for i in range(1, 4)})
+        outer = make_zip({"train.zip": train, "test.zip": test, "sample_submission.csv": b"id"})
+        with open(os.path.join(path, f"{competition}.zip"), "wb") as file:
+            file.write(outer)
+
+
+def test_kaggle_success_unzips_the_flat_train_and_test_folders(monkeypatch, tmp_path):
+    fake = FakeKaggleApi(tmp_path)
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
+    folder = downloads.download("dogscats", data_dir=tmp_path)
+    assert fake.calls == [("dogs-vs-cats-redux-kernels-edition", str(folder))]
+    assert sorted(p.name for p in (folder / "train").iterdir()) == [
+        f"{kind}.{i}.jpg" for kind in ("cat", "dog") for i in range(3)]
+    assert sorted(p.name for p in (folder / "test").iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]
+    assert not list(folder.glob(".extracting-*"))
+    downloads.download("dogscats", data_dir=tmp_path)
+    assert len(fake.calls) == 1
+
+
+def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp_path):
+    fake = FakeKaggleApi(tmp_path, credentials=False)
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
+    with pytest.raises(downloads.DownloadError) as raised:
+        downloads.download("dogscats", data_dir=tmp_path)
+    message = str(raised.value)
+    assert f"put it at {fake.config}" in message and f"chmod 600 {fake.config}" in message
+    assert "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message
+    assert fake.calls == []
+
+
+def test_kaggle_403_sends_the_learner_to_the_rules_page(monkeypatch, tmp_path):
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, refuse=True))
+    with pytest.raises(downloads.DownloadError, match=(
+            "accept the competition rules at "
+            "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules")):
+        downloads.download("dogscats", data_dir=tmp_path)
+    assert not (tmp_path / "dogscats" / "train").exists()
+
+
+def test_download_command(server, monkeypatch, tmp_path, capsys):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    data.main(["download", "toybirds", "--data-dir", str(tmp_path)])
+    assert f"toybirds is ready in {tmp_path / 'toybirds'}" in capsys.readouterr().out
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, refuse=True))
+    with pytest.raises(SystemExit, match="error: Kaggle refused the download"):
+        data.main(["download", "dogscats", "--data-dir", str(tmp_path)])

@@ -1,0 +1,306 @@
+"""The course's datasets and how to fetch them (lessons 2 to 5).
+
+`DATASETS` is the registry; `download(name)` fetches a dataset into
+`data/NAME/`, resuming a half-finished download, checking the published
+checksum and extracting atomically. `python -m utils.data download NAME` is the
+same from a terminal.
+"""
+
+import dataclasses
+import hashlib
+import pathlib
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+
+import numpy as np
+import tqdm
+
+from utils import paths
+
+KAGGLE_COMPETITION = "dogs-vs-cats-redux-kernels-edition"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One entry of the registry.
+
+    Attributes:
+        name: the folder under `data/` the dataset goes to.
+        source: "http" (an archive or file at `url`) or "kaggle" (the
+            competition named in `url`).
+        url: the download address, or the Kaggle competition's name.
+        files: what `data/NAME/` holds once the dataset is ready.
+        checksum: "md5:..." or "sha256:..." of the file at `url`, or "".
+        size: approximate download size, for the learner.
+        terms: where the licence or terms of use are.
+        description: one line about the dataset.
+    """
+
+    name: str
+    source: str
+    url: str
+    files: tuple
+    checksum: str = ""
+    size: str = ""
+    terms: str = ""
+    description: str = ""
+
+
+DATASETS = {
+    "dogscats": Dataset(
+        "dogscats", "kaggle", KAGGLE_COMPETITION, ("train", "test"), "", "850 MB",
+        f"https://www.kaggle.com/c/{KAGGLE_COMPETITION}/rules",
+        "Kaggle dogs vs cats: 25,000 labelled and 12,500 unlabelled photos."),
+    "mnist": Dataset(
+        "mnist", "http",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        ("mnist.npz",),
+        "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+        "11 MB", "https://creativecommons.org/licenses/by-sa/3.0/",
+        "MNIST handwritten digits, 28x28 grey, as Keras ships them."),
+    "cifar10": Dataset(
+        "cifar10", "http", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        ("cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"),
+        "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        "170 MB", "https://www.cs.toronto.edu/~kriz/cifar.html",
+        "CIFAR-10: 60,000 32x32 colour images in 10 classes (the file Keras uses)."),
+    "cub200": Dataset(
+        "cub200", "http",
+        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+        ("CUB_200_2011/images.txt", "CUB_200_2011/images"),
+        "md5:97eceeb196236b17998738112f37df78", "1.1 GB",
+        "https://www.vision.caltech.edu/datasets/cub_200_2011/",
+        "Caltech-UCSD Birds-200-2011: 11,788 photos of 200 bird species."),
+}
+
+
+class DownloadError(RuntimeError):
+    """A download or its checks failed; the message says what to do next."""
+
+
+def download(name, data_dir=paths.DATA):
+    """Fetches a registered dataset into `data_dir/NAME/` unless it is there.
+
+    Args:
+        name: a key of `DATASETS` ("dogscats", "mnist", "cifar10", "cub200").
+        data_dir: the folder that holds one folder per dataset.
+
+    Returns:
+        The dataset's folder, a `pathlib.Path`.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    dataset = DATASETS[name]
+    folder = paths.resolve(data_dir) / dataset.name
+    if all((folder / file).exists() for file in dataset.files):
+        print(f"{dataset.name} is already in {folder}: nothing to download.")
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"Downloading {dataset.name} ({dataset.size}); terms of use: {dataset.terms}")
+    if dataset.source == "kaggle":
+        fetch_kaggle(dataset.url, folder)
+    else:
+        file_name = urllib.parse.urlsplit(dataset.url).path.rsplit("/", 1)[-1]
+        archive = fetch(dataset.url, folder / file_name, dataset.checksum)
+        if archive.suffix != ".npz":
+            extract(archive, folder)
+    print(f"{dataset.name} is ready in {folder}")
+    return folder
+
+
+def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
+    """Downloads `url` to `target`, resuming from `target.part` when it exists.
+
+    Args:
+        url: an http(s) address.
+        target: where the finished file goes.
+        checksum: "md5:HEX" or "sha256:HEX" to verify, or "" for none.
+        attempts: how many times a cut connection is resumed before giving up.
+        chunk_size: bytes read at a time.
+
+    Returns:
+        `target`, once complete and verified.
+    """
+    target = pathlib.Path(target)
+    if target.exists() and verify(target, checksum):
+        return target
+    part = target.with_name(target.name + ".part")
+    for attempt in range(1, attempts + 1):
+        try:
+            _fetch_once(url, part, chunk_size)
+            break
+        except (OSError, urllib.error.URLError, DownloadError) as error:
+            if attempt == attempts:
+                kept = (f"the partial file {part} is kept: run the same command again to "
+                        "resume" if part.exists() and part.stat().st_size else
+                        "check the internet connection and run the same command again")
+                raise DownloadError(f"could not download {url} ({error}); {kept}.") from error
+            print(f"Download interrupted ({error}); resuming (attempt {attempt + 1}).")
+    if not verify(part, checksum):
+        bad = target.with_name(target.name + ".bad")
+        part.replace(bad)
+        raise DownloadError(
+            f"{url} does not match its published checksum {checksum}. The file was kept as "
+            f"{bad} and nothing was extracted. Delete {bad} and run the command again; if it "
+            "fails again, the source has changed its file: report it to the course.")
+    part.replace(target)
+    return target
+
+
+def _fetch_once(url, part, chunk_size):
+    """Downloads into `part`, asking for the missing bytes when it exists."""
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as error:
+        if error.code != 416:  # 416: nothing left to send, the part is complete
+            raise
+        return
+    with response:
+        resumed = response.status == 206
+        if offset and not resumed:
+            print("The server does not resume downloads: starting again from the beginning.")
+            offset = 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        received = offset
+        with open(part, "ab" if resumed else "wb") as file, tqdm.tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, desc=part.stem) as bar:
+            while chunk := response.read(chunk_size):
+                file.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received < total:
+        raise DownloadError(f"connection closed after {received:,} of {total:,} bytes")
+
+
+def verify(path, checksum):
+    """Returns whether the file at `path` matches "md5:HEX" / "sha256:HEX" ("" matches)."""
+    if not checksum:
+        return True
+    algorithm, expected = checksum.split(":")
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest() == expected
+
+
+def extract(archive, folder):
+    """Extracts a .zip, .tar.gz or .tgz into `folder`, all or nothing.
+
+    The archive is unpacked into a temporary folder inside `folder`, and its
+    top-level entries are moved into place only once all of it unpacked.
+
+    Returns:
+        The names of the top-level entries now in `folder`.
+    """
+    archive, folder = pathlib.Path(archive), pathlib.Path(folder)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
+    try:
+        _unpack(archive, staging)
+        entries = sorted(staging.iterdir())
+        clashes = [entry.name for entry in entries if (folder / entry.name).exists()]
+        if clashes:
+            raise DownloadError(
+                f"{folder} already holds {', '.join(clashes)}, which {archive.name} would "
+                "replace. Move them elsewhere and run the command again.")
+        for entry in entries:
+            entry.rename(folder / entry.name)
+        return [entry.name for entry in entries]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
+
+
+def _unpack(archive, destination):
+    """Unpacks one archive, refusing members that would land outside `destination`."""
+    print(f"Extracting {archive.name} ...")
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(destination)
+        else:
+            with tarfile.open(archive) as tarred:
+                tarred.extractall(destination, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+        raise DownloadError(
+            f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
+            "command again to download it afresh.") from error
+
+
+def kaggle_api():
+    """Returns the `kaggle` package's API object, not yet authenticated.
+
+    The one place the kit touches the `kaggle` package; the tests replace it.
+    """
+    from kaggle.api import kaggle_api_extended
+
+    return kaggle_api_extended.KaggleApi()
+
+
+def fetch_kaggle(competition, folder):
+    """Downloads a Kaggle competition's files and unzips `train.zip` / `test.zip`.
+
+    Args:
+        competition: the competition's name, as in its web address.
+        folder: where `train/` and `test/` go (for dogscats, flat folders of
+            `cat.N.jpg` / `dog.N.jpg` and `N.jpg`).
+    """
+    api = kaggle_api()
+    rules = f"https://www.kaggle.com/c/{competition}/rules"
+    try:
+        api.authenticate()
+    except (SystemExit, OSError) as error:  # the package calls exit(1) when it finds none
+        raise DownloadError(
+            "Kaggle credentials not found. Create an API token on "
+            "https://www.kaggle.com/settings/api ('Create New Token' downloads kaggle.json), "
+            f"then put it at {api.config} and run `chmod 600 {api.config}`; or set the "
+            "environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). "
+            f"Accept the competition rules at {rules}, then run the command again.") from error
+    try:
+        api.competition_download_files(competition, path=str(folder), quiet=False)
+    except Exception as error:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status in (401, 403) or getattr(error, "status", None) in (401, 403):
+            raise DownloadError(
+                f"Kaggle refused the download ({status or error.status}): accept the "
+                f"competition rules at {rules} while logged in as the account whose token "
+                "you use, then run the command again.") from error
+        raise
+    archive = folder / f"{competition}.zip"
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
+    try:
+        _unpack(archive, staging)
+        for inner in sorted(staging.glob("*.zip")):  # train.zip -> train/, test.zip -> test/
+            unpacked = staging / inner.stem
+            _unpack(inner, unpacked)
+            nested = unpacked / inner.stem
+            if nested.is_dir() and len(list(unpacked.iterdir())) == 1:
+                unpacked = nested
+            if (folder / inner.stem).exists():
+                raise DownloadError(f"{folder / inner.stem} already exists: move it elsewhere "
+                                    "and run the command again.")
+            unpacked.rename(folder / inner.stem)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
+
+
+def load_mnist(data_dir=paths.DATA):
+    """Loads MNIST from `data/mnist/mnist.npz` (Keras' file and format), lesson 2.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))` as uint8 NumPy arrays, like
+        `keras.datasets.mnist.load_data()`.
+    """
+    path = paths.resolve(data_dir) / "mnist" / "mnist.npz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: run `python -m utils.data download mnist` first.")
+    with np.load(path, allow_pickle=False) as arrays:
+        return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
