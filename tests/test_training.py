@@ -126,3 +126,15 @@ def test_strategy_trains_across_two_logical_cpu_devices(tmp_path):
     words = result.stdout.split()
     assert words[words.index("replicas") + 1] == "2"
     assert float(words[words.index("accuracy") + 1]) > 0.8
+
+
+class SlowEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+        time.sleep(0.4)
+
+
+def test_time_limit_stops_before_the_next_epoch_would_overrun():
+    run = training.fit(tiny_model(0.1), tiny_data(), tiny_data(1), epochs=50, time_limit=1.0,
+                       patience=100, verbose=0, callbacks=[SlowEpochs()])
+    assert 1 <= run.epochs <= 3  # of 50 allowed: the limit, not the epochs, ended it

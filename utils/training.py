@@ -51,6 +51,24 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self.start
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training before the next epoch would end past `seconds` in total."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.stopped_early = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self.start
+        if elapsed + elapsed / (epoch + 1) > self.seconds:
+            self.model.stop_training = True
+            self.stopped_early = True
+
+
 def count_images(dataset):
     """Number of images in a batched dataset (its `num_images` attribute, else counted)."""
     if getattr(dataset, "num_images", None) is not None:
@@ -59,7 +77,7 @@ def count_images(dataset):
 
 
 def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
-        verbose="auto", callbacks=()):
+        time_limit=None, verbose="auto", callbacks=()):
     """Trains a compiled model with early stopping, a checkpoint and a CSV log (lesson 3).
 
     Training stops when `monitor` has not improved for `patience` epochs and the
@@ -75,6 +93,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
             `training_log.csv` (one row per epoch); None keeps nothing on disk.
         patience: epochs without improvement before stopping.
         monitor: the validation figure that decides "best".
+        time_limit: seconds; training stops after the last epoch that fits
+            (judged by the average epoch so far). None: no limit.
         verbose: Keras' progress display: "auto", 1 (a bar per epoch), 2 (a line).
         callbacks: extra Keras callbacks.
 
@@ -88,6 +108,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     callbacks = [EpochTimer(), *callbacks,
                  keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                                restore_best_weights=True)]
+    if time_limit is not None:
+        callbacks.append(TimeLimit(time_limit))
     checkpoint = None
     if model_dir is not None:
         model_dir = pathlib.Path(model_dir)
