@@ -48,3 +48,23 @@ def test_matrix_writes_every_value():
     axis = figure.axes[0]
     assert axis.get_title() == "numbers"
     assert sorted(text.get_text() for text in axis.texts) == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_history_has_a_panel_per_metric_with_epochs_on_x():
+    history = {"loss": [0.9, 0.6, 0.5], "val_loss": [1.0, 0.7, 0.65],
+               "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.65, 0.7]}
+    figure = plots.history(history)
+    assert [axis.get_title() for axis in figure.axes] == ["loss", "accuracy"]
+    assert all(axis.get_xlabel() == "epoch" for axis in figure.axes)
+    assert [len(axis.get_lines()) for axis in figure.axes] == [2, 2]
+    np.testing.assert_array_equal(figure.axes[1].get_lines()[1].get_ydata(), [0.5, 0.65, 0.7])
+    with pytest.raises(ValueError, match="no \\['auc'\\]"):
+        plots.history(history, metrics=("auc",))
+
+
+def test_confusion_matrix_shows_the_counts():
+    figure = plots.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["cats", "dogs"])
+    axis = figure.axes[0]
+    assert sorted(text.get_text() for text in axis.texts) == ["1", "1", "1", "2"]
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["cats", "dogs"]
+    assert axis.get_ylabel() == "True label"

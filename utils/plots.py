@@ -108,3 +108,57 @@ def matrix(values, title=None, fmt="{:.0f}", size=0.45):
     if title:
         axis.set_title(title)
     return figure
+
+
+def history(history, metrics=("loss", "accuracy"), size=4.5):
+    """Training and validation curves, one panel per metric, side by side (lesson 3).
+
+    Args:
+        history: a dict of lists per metric (`TrainingRun.history`,
+            `keras.callbacks.History.history`) or a Keras History.
+        metrics: which metrics to draw; each panel shows `name` and `val_name`.
+        size: inches per panel.
+
+    Returns:
+        The matplotlib Figure, one Axes per metric, x axis "epoch".
+    """
+    history = getattr(history, "history", history)
+    missing = [name for name in metrics if name not in history]
+    if missing:
+        raise ValueError(f"the history has no {missing}; it has {sorted(history)}")
+    figure, axes = plt.subplots(1, len(metrics), figsize=(size * len(metrics), size * 0.75),
+                                squeeze=False, layout="constrained")
+    for axis, name in zip(axes.flat, metrics):
+        epochs = np.arange(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], "o-", label="training")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], "o-", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(name)
+        axis.set_title(name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    return figure
+
+
+def confusion_matrix(y_true, y_pred, class_names, size=4, title="confusion matrix"):
+    """A confusion matrix with counts, true classes down, predicted across (lesson 3).
+
+    Args:
+        y_true: true class indices.
+        y_pred: predicted class indices.
+        class_names: names in index order.
+        size: figure side in inches.
+        title: the figure title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import sklearn.metrics
+
+    figure, axis = plt.subplots(figsize=(size, size), layout="constrained")
+    sklearn.metrics.ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=list(range(len(class_names))), display_labels=class_names,
+        ax=axis, colorbar=False, cmap="Blues")
+    axis.set_title(title)
+    return figure

@@ -1,0 +1,140 @@
+"""utils.training: early stopping restores the best weights; files; devices; errors."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from utils import paths, training
+
+
+def tiny_data(seed=0, count=64):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+def tiny_model(learning_rate=0.0):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class SpoilAfterFirstEpoch(keras.callbacks.Callback):
+    """Keeps the weights after epoch 1, then adds noise so later epochs are worse."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.first_weights = [w.copy() for w in self.model.get_weights()]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch > 0:
+            rng = np.random.default_rng(epoch)
+            self.model.set_weights([w + rng.normal(scale=5.0, size=w.shape)
+                                    for w in self.model.get_weights()])
+
+
+def test_fit_restores_best_weights_and_writes_checkpoint_and_log(tmp_path):
+    keras.utils.set_random_seed(0)
+    model, spoiler = tiny_model(), SpoilAfterFirstEpoch()
+    train_ds, valid_ds = tiny_data(0), tiny_data(1)
+    run = training.fit(model, train_ds, valid_ds, epochs=10, model_dir=tmp_path, patience=2,
+                       verbose=0, callbacks=[spoiler])
+
+    assert run.best_epoch == 1 and run.epochs == 3  # stopped after two worse epochs
+    for restored, best in zip(model.get_weights(), spoiler.first_weights):
+        np.testing.assert_allclose(restored, best)
+    assert run.best("val_loss") == pytest.approx(min(run.history["val_loss"]))
+    assert model.evaluate(valid_ds, verbose=0)[0] == pytest.approx(run.best("val_loss"), rel=1e-5)
+
+    reloaded = keras.models.load_model(tmp_path / "best.keras")
+    for saved, best in zip(reloaded.get_weights(), spoiler.first_weights):
+        np.testing.assert_allclose(saved, best)
+    log = (tmp_path / "training_log.csv").read_text().strip().splitlines()
+    assert log[0].startswith("epoch") and "val_accuracy" in log[0] and len(log) == 4
+    assert run.seconds > 0 and run.images_per_second > 0
+    assert len(run.history["seconds"]) == 3
+
+
+def test_fit_monitoring_accuracy_picks_the_highest(tmp_path):
+    model = tiny_model(learning_rate=0.5)
+    run = training.fit(model, tiny_data(0), tiny_data(1), epochs=3, monitor="val_accuracy",
+                       verbose=0)
+    accuracy = run.history["val_accuracy"]
+    assert run.best("val_accuracy") == max(accuracy) and run.checkpoint is None
+    assert accuracy.index(max(accuracy)) + 1 == run.best_epoch
+
+
+def test_out_of_memory_is_reraised_with_the_fix(monkeypatch):
+    model = tiny_model()
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(model, "fit", out_of_memory)
+    train_ds = tiny_data()
+    train_ds.batch_size = 64
+    with pytest.raises(RuntimeError, match=r"Lower BATCH_SIZE \(for example to 32\) or IMAGE_SIZE"):
+        training.fit(model, train_ds, tiny_data(), epochs=1, verbose=0)
+
+
+def test_write_metrics_adds_versions_and_device_and_converts_numpy(tmp_path):
+    path = tmp_path / "lesson" / "metrics.json"
+    training.write_metrics(path, accuracy=np.float32(0.75), counts={"cats": np.int64(3)},
+                           folder=paths.DATA)
+    record = json.loads(path.read_text())
+    assert record["accuracy"] == pytest.approx(0.75) and record["counts"] == {"cats": 3}
+    assert record["versions"]["tensorflow"] == tf.__version__ and record["device"] == ["CPU"]
+    assert record["folder"] == str(paths.DATA)
+
+
+def test_default_strategy_on_one_device():
+    assert training.strategy().num_replicas_in_sync == 1
+
+
+def test_strategy_trains_across_two_logical_cpu_devices(tmp_path):
+    # Logical devices must be configured before TensorFlow starts: use a fresh process.
+    script = textwrap.dedent("""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras, numpy as np
+        from utils import training
+        strategy = training.strategy(device_type="CPU")
+        assert isinstance(strategy, tf.distribute.MirroredStrategy), type(strategy)
+        x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int32")
+        train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        run = training.fit(model, train_ds, train_ds, epochs=5, verbose=0)
+        print("replicas", strategy.num_replicas_in_sync, "accuracy", run.final("val_accuracy"))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=paths.ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    words = result.stdout.split()
+    assert words[words.index("replicas") + 1] == "2"
+    assert float(words[words.index("accuracy") + 1]) > 0.8
+
+
+class SlowEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+        time.sleep(0.4)
+
+
+def test_time_limit_stops_before_the_next_epoch_would_overrun():
+    run = training.fit(tiny_model(0.1), tiny_data(), tiny_data(1), epochs=50, time_limit=1.0,
+                       patience=100, verbose=0, callbacks=[SlowEpochs()])
+    assert 1 <= run.epochs <= 3  # of 50 allowed: the limit, not the epochs, ended it

@@ -1,0 +1,240 @@
+"""Evaluating a classifier: predictions in order, error analysis, reports, submissions.
+
+Introduced in lesson 3 (`03_cnn_from_scratch`); lessons 4 and 5 reuse it.
+The five error-analysis panels follow the 2017 fast.ai course: random correct,
+random incorrect, most confident correct, most confident incorrect, and most
+uncertain.
+"""
+
+import csv
+import dataclasses
+import pathlib
+
+import numpy as np
+import sklearn.metrics
+import tensorflow as tf
+from PIL import Image
+
+from utils import plots
+
+
+@dataclasses.dataclass
+class Predictions:
+    """A model's class probabilities for a dataset, with the true labels.
+
+    Attributes:
+        probabilities: (images, classes) array; rows sum to 1.
+        labels: the true class index of each image.
+        class_names: names of the classes, in index order.
+        file_paths: the image files in the same order, when known.
+    """
+
+    probabilities: np.ndarray
+    labels: np.ndarray
+    class_names: list
+    file_paths: list | None = None
+
+    @property
+    def predicted(self):
+        """The predicted class index of each image."""
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self):
+        """The probability of each image's predicted class."""
+        return self.probabilities.max(axis=1)
+
+    @property
+    def correct(self):
+        """True where the prediction matches the label."""
+        return self.predicted == self.labels
+
+
+def as_probabilities(outputs):
+    """Turns model outputs into (images, classes) probabilities.
+
+    A single sigmoid output p becomes two columns (1 - p, p).
+    """
+    outputs = np.asarray(outputs, dtype=float)
+    if outputs.ndim == 1 or outputs.shape[1] == 1:
+        positive = outputs.reshape(-1)
+        return np.stack([1 - positive, positive], axis=1)
+    return outputs
+
+
+def predict(model, dataset, class_names=None):
+    """Runs a model over a dataset, keeping each prediction next to its label.
+
+    Args:
+        model: a Keras classifier ending in softmax (or one sigmoid unit).
+        dataset: batched (images, labels) dataset. Its `file_paths` are kept
+            only when it is not shuffled (as `pipeline.image_dataset(...,
+            shuffle=False)` makes it).
+        class_names: defaults to the dataset's `class_names`.
+
+    Returns:
+        A `Predictions`.
+    """
+    probabilities, labels = [], []
+    for images, batch_labels in dataset:
+        probabilities.append(as_probabilities(model.predict_on_batch(images)))
+        labels.append(np.asarray(batch_labels))
+    labels = np.concatenate(labels)
+    if labels.ndim == 2:  # one-hot labels
+        labels = labels.argmax(axis=1)
+    class_names = list(class_names or getattr(dataset, "class_names", None)
+                       or range(probabilities[0].shape[1]))
+    file_paths = None
+    if not getattr(dataset, "shuffled", True):
+        file_paths = list(getattr(dataset, "file_paths", None) or []) or None
+    return Predictions(np.concatenate(probabilities), labels.astype(int), class_names, file_paths)
+
+
+def _pick(candidates, order, count):
+    """The first `count` candidates in `order` (candidates is a boolean mask)."""
+    return np.array([index for index in order if candidates[index]][:count], dtype=int)
+
+
+def random_correct(predictions, count=4, seed=0):
+    """Indices of `count` random correctly classified images."""
+    order = np.random.default_rng(seed).permutation(len(predictions.labels))
+    return _pick(predictions.correct, order, count)
+
+
+def random_incorrect(predictions, count=4, seed=0):
+    """Indices of `count` random misclassified images."""
+    order = np.random.default_rng(seed).permutation(len(predictions.labels))
+    return _pick(~predictions.correct, order, count)
+
+
+def most_confident_correct(predictions, class_index, count=4):
+    """Correct predictions of `class_index`, highest probability first."""
+    order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
+    return _pick(predictions.correct & (predictions.labels == class_index), order, count)
+
+
+def most_confident_incorrect(predictions, class_index, count=4):
+    """Images predicted as `class_index` that are something else, most confident first.
+
+    For cats vs dogs with `class_index` = cats: the dogs the model was surest
+    were cats.
+    """
+    order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
+    wrong = ~predictions.correct & (predictions.predicted == class_index)
+    return _pick(wrong, order, count)
+
+
+def most_uncertain(predictions, count=4):
+    """Images whose top two class probabilities are closest (for two classes:
+    probability closest to 0.5), most uncertain first."""
+    top_two = np.sort(predictions.probabilities, axis=1)[:, -2:]
+    order = np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")
+    return order[:count]
+
+
+def error_panels(predictions, count=4, seed=0):
+    """The five error-analysis selections, as {title: indices}."""
+    panels = {"random correct": random_correct(predictions, count, seed),
+              "random incorrect": random_incorrect(predictions, count, seed)}
+    for index, name in enumerate(predictions.class_names):
+        panels[f"most confident correct: {name}"] = most_confident_correct(predictions, index, count)
+    for index, name in enumerate(predictions.class_names):
+        panels[f"most confident incorrect: predicted {name}"] = most_confident_incorrect(
+            predictions, index, count)
+    panels["most uncertain"] = most_uncertain(predictions, count)
+    return panels
+
+
+def show_panel(predictions, indices, title, images=None, size=2.5):
+    """Shows selected images with "true → predicted (probability)" titles.
+
+    Args:
+        predictions: a `Predictions` with `file_paths`, or pass `images`.
+        indices: which images to show.
+        title: the figure title.
+        images: an array of all images in prediction order (for in-memory data).
+        size: inches per image.
+
+    Returns:
+        The matplotlib Figure, or None when there is nothing to show.
+    """
+    if len(indices) == 0:
+        print(f"{title}: none")
+        return None
+    if images is None:
+        if predictions.file_paths is None:
+            raise ValueError("these predictions have no file paths: predict on a dataset made "
+                             "with shuffle=False, or pass images=")
+        pictures = [np.asarray(Image.open(predictions.file_paths[i]).convert("RGB")) for i in indices]
+    else:
+        pictures = [images[i] for i in indices]
+    names = predictions.class_names
+    titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
+              f"p={predictions.confidence[i]:.2f}" for i in indices]
+    return plots.show_images(pictures, titles=titles, rows=1, size=size, suptitle=title)
+
+
+def report(predictions):
+    """Precision, recall, F1 and support per class, from `sklearn.metrics`.
+
+    Returns:
+        {class name: {"precision", "recall", "f1", "support"}} plus "accuracy".
+    """
+    precision, recall, f1, support = sklearn.metrics.precision_recall_fscore_support(
+        predictions.labels, predictions.predicted, labels=range(len(predictions.class_names)),
+        zero_division=0)
+    result = {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                     "f1": float(f1[i]), "support": int(support[i])}
+              for i, name in enumerate(predictions.class_names)}
+    result["accuracy"] = float(np.mean(predictions.correct))
+    return result
+
+
+def _load(path, image_size):
+    """Decodes and resizes one image the way the training pipeline does (tf.image, bilinear)."""
+    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    return tf.image.resize(image, image_size).numpy()
+
+
+def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, batch_size=64):
+    """Writes a Kaggle dogs-vs-cats submission: `id,label` with P(dog), one row per image.
+
+    Probabilities are clipped to `clip` because Kaggle scores with log loss,
+    which punishes a confident mistake without limit: predicting 0.0 for a dog
+    costs infinity, 0.02 costs about 3.9.
+
+    Args:
+        model: the trained classifier; its input size sets the image size.
+        test_folder: folder of test images named `<id>.jpg` (subfolders are
+            searched, so `test/` and `test/unknown/` both work).
+        path: the CSV file to write.
+        clip: (low, high) bounds for the probabilities.
+        positive_class: the class index whose probability is the label (dogs).
+        batch_size: images per prediction batch.
+
+    Returns:
+        The number of rows written.
+    """
+    files = sorted((p for p in pathlib.Path(test_folder).rglob("*")
+                    if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
+                   key=lambda p: (int(p.stem) if p.stem.isdigit() else float("inf"), p.stem))
+    if not files:
+        raise ValueError(f"no test images in {test_folder}: download the Kaggle test set with "
+                         "`python -m utils.data download dogscats`")
+    bad = [p.name for p in files if not p.stem.isdigit()]
+    if bad:
+        raise ValueError(f"Kaggle test images are named <id>.jpg; these are not: {bad[:5]}")
+    image_size = model.input_shape[1:3]
+    rows = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        batch = np.stack([_load(p, image_size) for p in chunk])
+        positive = as_probabilities(model.predict_on_batch(batch))[:, positive_class]
+        rows += [(int(p.stem), float(np.clip(value, *clip))) for p, value in zip(chunk, positive)]
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "label"])
+        writer.writerows((identifier, f"{value:.4f}") for identifier, value in sorted(rows))
+    return len(rows)
