@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 import tensorflow as tf
 
-from utils import data
+from utils import data, images
 
 
 def jpeg_bytes(image, **options):
@@ -47,7 +47,7 @@ ODD = {"dog.10.jpg": "CMYK", "dog.11.png": "RGBA", "cat.13.png": "I;16", "cat.14
 
 
 def test_check_images_classifies_each_file(mixed_folder):
-    report = data.check_images(mixed_folder)
+    report = images.check_images(mixed_folder)
     assert report.checked == 16
     bad = {pathname.rsplit("/", 1)[-1]: reason for pathname, reason in report.bad.items()}
     assert sorted(bad) == sorted(BAD)
@@ -58,7 +58,7 @@ def test_check_images_classifies_each_file(mixed_folder):
 
 
 def test_check_images_agrees_with_pil_on_what_decodes(mixed_folder):
-    report = data.check_images(mixed_folder)
+    report = images.check_images(mixed_folder)
     for path in mixed_folder.iterdir():
         try:
             with PIL.Image.open(path) as image:
@@ -72,7 +72,7 @@ def test_check_images_agrees_with_pil_on_what_decodes(mixed_folder):
 
 def test_a_webp_named_jpg_is_odd_because_tensorflow_may_not_read_it(tmp_path):
     PIL.Image.new("RGB", (8, 8), "blue").save(tmp_path / "cat.0.jpg", "WEBP")
-    assert data.inspect_image(tmp_path / "cat.0.jpg") == ("odd", "RGB WEBP")
+    assert images.inspect_image(tmp_path / "cat.0.jpg") == ("odd", "RGB WEBP")
 
 
 def test_organize_leaves_bad_files_out_and_converts_odd_ones(mixed_folder, tmp_path, capsys):
@@ -122,4 +122,4 @@ def test_check_command_lists_bad_and_odd_files(mixed_folder, capsys):
 
 def test_check_images_on_a_missing_folder_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"):
-        data.check_images(tmp_path / "nowhere")
+        images.check_images(tmp_path / "nowhere")

@@ -10,4 +10,9 @@ Modules:
     filters: convolution, ReLU and pooling in NumPy (lesson 1).
     plots:   image grids and figures (lesson 1 onwards).
     lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
+    downloads: the dataset registry and checksum-verified, resumable downloads.
+    data:    organize photos into train/valid/sample folders (`python -m utils.data`).
+    images:  find bad and odd image files before they crash training.
+    training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
+    evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
 """

@@ -2,8 +2,10 @@
 
 `organize` turns Kaggle's flat `cat.0.jpg, dog.0.jpg, ...` (or any folder of
 class subfolders) into `train/`, `valid/`, `sample/` and `test/unknown/`
-folders without touching the source; `check_images` finds the files that would
-crash training. The registry and downloads live in `utils.downloads`.
+folders without touching the source, leaving out the files that
+`images.check_images` finds would crash training. `pets` is what lessons 3 and
+4 call: the real photos when they are there, else a drawn stand-in. The
+registry and downloads live in `utils.downloads`.
 
 From a terminal::
 
@@ -13,7 +15,6 @@ From a terminal::
 """
 
 import argparse
-import concurrent.futures
 import dataclasses
 import json
 import os
@@ -22,14 +23,10 @@ import random
 import shutil
 import sys
 
-import numpy as np
-import PIL.Image
 import tqdm
 
-from utils import downloads, paths
+from utils import downloads, images, paths
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
 MANIFEST = "layout.json"
 SPLITS = ("train", "valid", "sample/train", "sample/valid", "test")
 
@@ -42,93 +39,6 @@ def download(name, data_dir=paths.DATA):
 def load_mnist(data_dir=paths.DATA):
     """Loads `data/mnist/mnist.npz`; see `downloads.load_mnist` (lesson 2)."""
     return downloads.load_mnist(data_dir)
-
-
-@dataclasses.dataclass
-class ImageReport:
-    """What `check_images` found.
-
-    Attributes:
-        checked: how many files with an image extension were read.
-        bad: `{path: reason}` for files that cannot be decoded.
-        odd: `{path: mode}` for decodable images that are not 8-bit RGB
-            (grayscale, CMYK, transparency, 16-bit) or not in a format
-            TensorFlow decodes.
-    """
-
-    checked: int = 0
-    bad: dict = dataclasses.field(default_factory=dict)
-    odd: dict = dataclasses.field(default_factory=dict)
-
-
-def inspect_image(path):
-    """Decodes one file fully with PIL.
-
-    Returns:
-        `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`.
-    """
-    path = pathlib.Path(path)
-    if path.stat().st_size == 0:
-        return "bad", "empty file (0 bytes)"
-    try:
-        with PIL.Image.open(path) as image:
-            image.load()
-            mode, image_format = image.mode, image.format
-    except PIL.UnidentifiedImageError:
-        head = path.read_bytes()[:512]
-        if all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head):
-            return "bad", "text file, not an image"
-        return "bad", "not an image PIL can read"
-    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
-        if "truncated" in str(error):
-            return "bad", f"truncated image ({error})"
-        return "bad", f"cannot be decoded ({error})"
-    if image_format not in TF_FORMATS:
-        return "odd", f"{mode} {image_format}"
-    return ("ok", mode) if mode == "RGB" else ("odd", mode)
-
-
-def check_images(folder):
-    """Finds the image files in `folder` (and below) that are bad or odd.
-
-    Args:
-        folder: a folder of images, searched recursively; only files with an
-            image extension (.jpg, .jpeg, .png, .bmp, .gif) are read.
-
-    Returns:
-        An `ImageReport`.
-    """
-    folder = paths.resolve(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder: pass the folder of images to check.")
-    return _check_files(sorted(p for p in folder.rglob("*") if _is_image_name(p)))
-
-
-def _check_files(files):
-    """Runs `inspect_image` on `files` in parallel (PIL decodes outside the GIL)."""
-    report = ImageReport(checked=len(files))
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        results = pool.map(inspect_image, files)
-        for path, (status, detail) in zip(files, tqdm.tqdm(
-                results, total=len(files), desc="checking images", disable=len(files) < 500)):
-            if status != "ok":
-                getattr(report, status)[str(path)] = detail
-    return report
-
-
-def to_rgb_jpeg(source, target):
-    """Writes `source` as an 8-bit RGB JPEG: transparency over white, 16 bits scaled to 8."""
-    with PIL.Image.open(source) as image:
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            grey = np.asarray(image).astype(np.float64) / 257.0
-            image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            image = image.convert("RGBA")
-            background = PIL.Image.new("RGBA", image.size, "white")
-            image = PIL.Image.alpha_composite(background, image)
-        partial = target.with_name(target.name + ".part")
-        image.convert("RGB").save(partial, "JPEG", quality=95)
-    partial.replace(target)
 
 
 def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50, seed=0):
@@ -169,7 +79,7 @@ def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50
     if manifest and manifest["sources"] == found:
         bad, odd = manifest["skipped"], manifest["odd"]
     else:
-        report = _check_files([source / name for name in found])
+        report = images.check_files([source / name for name in found])
         bad = {_relative(p, source): reason for p, reason in report.bad.items()}
         odd = {_relative(p, source): mode for p, mode in report.odd.items()}
     plan = _plan(classes, test_files, source, bad, odd, settings)
@@ -193,8 +103,46 @@ def organize(source, dest, valid_fraction=0.2, sample_train=100, sample_valid=50
     return {"counts": counts, "skipped": bad, "converted": len(odd), "created": created}
 
 
-def _is_image_name(path):
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+@dataclasses.dataclass
+class Pets:
+    """Where `pets` put the dogs-vs-cats layout.
+
+    Attributes:
+        root: the organized folder: `train/`, `valid/`, `sample/`, `test/unknown/`.
+        real: True for Kaggle's photos, False for the toy_pets stand-in.
+        counts: `{split: {class: images}}` from `organize`.
+    """
+
+    root: pathlib.Path
+    real: bool
+    counts: dict
+
+
+def pets(data_dir="data/dogscats", standin_count=1000, seed=0):
+    """Finds Kaggle's dogs-vs-cats photos and organizes them, or draws a stand-in (lessons 3, 4).
+
+    Args:
+        data_dir: the download folder (`train/` of `cat.N.jpg`, `dog.N.jpg`,
+            optional `test/`), organized in place.
+        standin_count: images to draw when `data_dir` has no photos; the
+            stand-in goes to `data/toy_pets_<count>/`, never into `data_dir`.
+        seed: the split's seed (and the stand-in's).
+
+    Returns:
+        A `Pets`.
+    """
+    data_dir = paths.resolve(data_dir)
+    flat = data_dir / "train"
+    if flat.is_dir() and any(images.is_image_name(p) for p in flat.iterdir()):
+        return Pets(data_dir, True, organize(data_dir, data_dir, seed=seed)["counts"])
+    standin = paths.DATA / f"toy_pets_{standin_count}"
+    print(f"No photos in {data_dir}: using the toy_pets stand-in, {standin_count} cartoon cats and\n"
+          "dogs drawn by the kit. Results on it say nothing about real photos. For the real data:\n"
+          "    python -m utils.data download dogscats")
+    from utils import synth
+
+    synth.generate("toy_pets", standin, count=standin_count, seed=seed)  # no-op once drawn
+    return Pets(standin, False, organize(standin, standin, seed=seed)["counts"])
 
 
 def _relative(path, root):
@@ -202,7 +150,7 @@ def _relative(path, root):
 
 
 def _flat_images(folder):
-    return sorted(p for p in folder.iterdir() if _is_image_name(p)) if folder.is_dir() else []
+    return sorted(p for p in folder.iterdir() if images.is_image_name(p)) if folder.is_dir() else []
 
 
 def _find_images(source, dest):
@@ -228,7 +176,7 @@ def _find_images(source, dest):
                          "outside the source (organize never writes into class folders).")
     classes = {}
     for folder in sorted(p for p in labelled.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.rglob("*") if _is_image_name(p))
+        files = sorted(p for p in folder.rglob("*") if images.is_image_name(p))
         if files:  # files in nested folders get the folders in their name: a__b.jpg
             classes[folder.name] = [("__".join(p.relative_to(folder).parts), p) for p in files]
     if not classes:
@@ -299,7 +247,7 @@ def _refuse_unknown_files(dest, plan, manifest):
 def _place(source, target, convert):
     """Hard-links `source` to `target` (copies across filesystems), or converts it."""
     if convert:
-        to_rgb_jpeg(source, target)
+        images.to_rgb_jpeg(source, target)
         return
     try:
         os.link(source, target)
@@ -353,7 +301,7 @@ def main(argv=None):
             organize(args.source, args.dest, args.valid_fraction, args.sample_train,
                      args.sample_valid, args.seed)
         elif args.command == "check":
-            report = check_images(args.folder)
+            report = images.check_images(args.folder)
             for path, reason in sorted(report.bad.items()):
                 print(f"bad  {path}: {reason}")
             for path, mode in sorted(report.odd.items()):

@@ -1,0 +1,116 @@
+"""Checking image files before training: which are bad, which are odd (lesson 3).
+
+Real photo collections contain files that crash training: empty files, text
+saved as .jpg, truncated JPEGs, and images in modes a model does not expect
+(grayscale, CMYK, transparency, 16-bit). `check_images` finds them;
+`data.organize` leaves the bad ones out and converts the odd ones with
+`to_rgb_jpeg`.
+
+From a terminal: `python -m utils.data check data/dogscats/train`.
+"""
+
+import concurrent.futures
+import dataclasses
+import os
+import pathlib
+
+import numpy as np
+import PIL.Image
+import tqdm
+
+from utils import paths
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
+
+
+def is_image_name(path):
+    """True for a file whose extension is one of `IMAGE_EXTENSIONS`."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+@dataclasses.dataclass
+class ImageReport:
+    """What `check_images` found.
+
+    Attributes:
+        checked: how many files with an image extension were read.
+        bad: `{path: reason}` for files that cannot be decoded.
+        odd: `{path: mode}` for decodable images that are not 8-bit RGB
+            (grayscale, CMYK, transparency, 16-bit) or not in a format
+            TensorFlow decodes.
+    """
+
+    checked: int = 0
+    bad: dict = dataclasses.field(default_factory=dict)
+    odd: dict = dataclasses.field(default_factory=dict)
+
+
+def inspect_image(path):
+    """Decodes one file fully with PIL.
+
+    Returns:
+        `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`.
+    """
+    path = pathlib.Path(path)
+    if path.stat().st_size == 0:
+        return "bad", "empty file (0 bytes)"
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            mode, image_format = image.mode, image.format
+    except PIL.UnidentifiedImageError:
+        head = path.read_bytes()[:512]
+        if all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head):
+            return "bad", "text file, not an image"
+        return "bad", "not an image PIL can read"
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
+        if "truncated" in str(error):
+            return "bad", f"truncated image ({error})"
+        return "bad", f"cannot be decoded ({error})"
+    if image_format not in TF_FORMATS:
+        return "odd", f"{mode} {image_format}"
+    return ("ok", mode) if mode == "RGB" else ("odd", mode)
+
+
+def check_images(folder):
+    """Finds the image files in `folder` (and below) that are bad or odd.
+
+    Args:
+        folder: a folder of images, searched recursively; only files with an
+            image extension (.jpg, .jpeg, .png, .bmp, .gif) are read.
+
+    Returns:
+        An `ImageReport`.
+    """
+    folder = paths.resolve(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder: pass the folder of images to check.")
+    return check_files(sorted(p for p in folder.rglob("*") if is_image_name(p)))
+
+
+def check_files(files):
+    """Runs `inspect_image` on `files` in parallel (PIL decodes outside the GIL)."""
+    report = ImageReport(checked=len(files))
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        results = pool.map(inspect_image, files)
+        for path, (status, detail) in zip(files, tqdm.tqdm(
+                results, total=len(files), desc="checking images", disable=len(files) < 500)):
+            if status != "ok":
+                getattr(report, status)[str(path)] = detail
+    return report
+
+
+def to_rgb_jpeg(source, target):
+    """Writes `source` as an 8-bit RGB JPEG: transparency over white, 16 bits scaled to 8."""
+    with PIL.Image.open(source) as image:
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            grey = np.asarray(image).astype(np.float64) / 257.0
+            image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+            background = PIL.Image.new("RGBA", image.size, "white")
+            image = PIL.Image.alpha_composite(background, image)
+        partial = target.with_name(target.name + ".part")
+        image.convert("RGB").save(partial, "JPEG", quality=95)
+    partial.replace(target)
