@@ -66,6 +66,9 @@ PUBLIC_IPV4_USD_PER_HOUR = 0.005
 HOURS_PER_MONTH = 730
 QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
 QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
+# Addresses that are never the learner's address as AWS sees it.
+LOCAL_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
@@ -292,7 +295,7 @@ def my_public_ip(value):
     except ValueError:
         raise GpuboxError(f"--my-ip {value!r} is not an IP address: give your public IPv4 "
                           f"address as A.B.C.D, or 'auto'.") from None
-    if address.version != 4 or address.is_private or address.is_loopback:
+    if address.version != 4 or any(address in ipaddress.ip_network(block) for block in LOCAL_BLOCKS):
         raise GpuboxError(f"--my-ip {value} is not a public IPv4 address; SSH is opened to "
                           f"your public IPv4 only. Give it as A.B.C.D, or 'auto'.")
     return str(address)
@@ -657,6 +660,10 @@ def teardown(clients, args, context):
         ec2.get_waiter("instance_terminated").wait(
             InstanceIds=[i["InstanceId"] for i in instances],
             WaiterConfig={"Delay": 2 if os.environ.get("AWS_ENDPOINT_URL") else 15})
+    for volume in ec2.describe_volumes(Filters=box_filter(args.box, "disk") + [
+            {"Name": "status", "Values": ["available"]}])["Volumes"]:
+        ec2.delete_volume(VolumeId=volume["VolumeId"])  # normally gone with the instance
+        print(f"deleted disk {volume['VolumeId']}")
     for group in ec2.describe_security_groups(Filters=box_filter(args.box, "firewall"))["SecurityGroups"]:
         ec2.delete_security_group(GroupId=group["GroupId"])
         print(f"deleted security group {group['GroupId']}")
@@ -692,18 +699,36 @@ def teardown(clients, args, context):
     return 0
 
 
+def still_exists(ec2, resource_type, resource_id):
+    """True if a tagged resource still exists (tags can outlive what they tagged)."""
+    lookups = {
+        "instance": lambda: [i for r in ec2.describe_instances(InstanceIds=[resource_id])["Reservations"]
+                             for i in r["Instances"] if i["State"]["Name"] != "terminated"],
+        "volume": lambda: ec2.describe_volumes(VolumeIds=[resource_id])["Volumes"],
+        "security-group": lambda: ec2.describe_security_groups(GroupIds=[resource_id])["SecurityGroups"],
+        "key-pair": lambda: ec2.describe_key_pairs(KeyPairIds=[resource_id])["KeyPairs"],
+        "vpc": lambda: ec2.describe_vpcs(VpcIds=[resource_id])["Vpcs"],
+        "subnet": lambda: ec2.describe_subnets(SubnetIds=[resource_id])["Subnets"],
+        "internet-gateway": lambda: ec2.describe_internet_gateways(
+            InternetGatewayIds=[resource_id])["InternetGateways"],
+        "route-table": lambda: ec2.describe_route_tables(RouteTableIds=[resource_id])["RouteTables"],
+    }
+    if resource_type not in lookups:
+        return True
+    try:
+        return bool(lookups[resource_type]())
+    except aws_errors.ClientError as error:
+        if "NotFound" in error.response["Error"]["Code"]:
+            return False
+        raise
+
+
 def leftovers(ec2, box):
     """Returns (type, id) of every EC2 resource still tagged for the box."""
     tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": [TAG_BOX]},
                                       {"Name": "value", "Values": [box]}])["Tags"]
-    found = [(t["ResourceType"], t["ResourceId"]) for t in tags]
-    terminated = set()
-    instance_ids = [rid for kind, rid in found if kind == "instance"]
-    if instance_ids:
-        reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-        terminated = {i["InstanceId"] for r in reservations for i in r["Instances"]
-                      if i["State"]["Name"] == "terminated"}
-    return sorted({item for item in found if item[1] not in terminated})
+    found = sorted({(t["ResourceType"], t["ResourceId"]) for t in tags})
+    return [item for item in found if still_exists(ec2, *item)]
 
 
 COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel,
