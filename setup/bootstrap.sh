@@ -151,7 +151,11 @@ fi
 
 step "create the course's virtual environment with TensorFlow's CUDA extra"
 STAMP="$VENV/.gpu-installed"
-WANTED="tensorflow[and-cuda]==$TF_VERSION $(sha256sum "$COURSE_DIR/requirements.txt" 2>/dev/null | cut -c1-16)"
+REQUIREMENTS_HASH="not cloned yet"
+if [[ -f "$COURSE_DIR/requirements.txt" ]]; then
+    REQUIREMENTS_HASH="$(sha256sum "$COURSE_DIR/requirements.txt" | cut -c1-16)"
+fi
+WANTED="tensorflow[and-cuda]==$TF_VERSION requirements $REQUIREMENTS_HASH"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANTED" ]]; then
     echo "    OK: $VENV is up to date"
 else
@@ -200,6 +204,8 @@ run systemctl enable course-jupyter.service
 run systemctl restart course-jupyter.service
 
 step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GPU_BUSY_PERCENT%)"
+# A root-owned copy: the timer runs it as root, so it must not be editable by the user.
+run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" /usr/local/lib/course/idle_stop.py
 write_file /etc/default/course-idle-stop 644 <<EOF
 # Stop the machine after this many minutes with no busy kernel and the GPU
 # under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
@@ -213,7 +219,7 @@ Description=Stop this machine when the course has been idle (see /etc/default/co
 [Service]
 Type=oneshot
 EnvironmentFile=/etc/default/course-idle-stop
-ExecStart=/usr/bin/python3 $COURSE_DIR/setup/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
+ExecStart=/usr/bin/python3 /usr/local/lib/course/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
 EOF
 write_file /etc/systemd/system/course-idle-stop.timer 644 <<EOF
 [Unit]
