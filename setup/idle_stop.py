@@ -7,6 +7,11 @@ for `--minutes`, it shuts the machine down. On an EC2 box launched by
 `setup/gpubox.py` a shutdown *stops* the instance (the GPU bill stops, the
 disk is kept); `python setup/gpubox.py start` brings it back.
 
+With `--exit-when-idle` it does not shut down: it keeps checking every
+`--interval` seconds and exits once the machine is idle. `setup/skypilot.yaml`
+runs it that way as the cluster's job, so SkyPilot's own autostop (which waits
+for jobs) stops the machine through the cloud's API, on any cloud.
+
 Standard library only: it runs with the system's python3, outside the venv.
 Change the minutes in /etc/default/course-idle-stop (0 turns it off).
 """
@@ -50,7 +55,16 @@ def gpu_utilization(nvidia_smi="nvidia-smi"):
     return max(values) if values else None
 
 
-def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None):
+def boot_time():
+    """Returns when this machine booted (epoch seconds), or 0 if unknown."""
+    try:
+        uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return time.time() - uptime
+
+
+def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None, booted_at=0.0):
     """Decides whether to stop; updates the last-busy time in state_file.
 
     Args:
@@ -61,6 +75,8 @@ def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None)
         gpu_percent: GPU utilization in percent, or None without a GPU.
         gpu_busy_percent: utilization at or above which the GPU counts as busy.
         now: the current time in epoch seconds (for tests).
+        booted_at: boot time; a last-busy time from before it is ignored, so a
+            restarted machine gets its full idle time again.
 
     Returns:
         (stop, message): whether to shut down, and a line for the log.
@@ -72,7 +88,7 @@ def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None)
         last_busy = float(state_file.read_text())
     except (OSError, ValueError):
         last_busy = None
-    if busy or last_busy is None:
+    if busy or last_busy is None or last_busy < booted_at:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(f"{now:.0f}\n")
         last_busy = now
@@ -94,16 +110,24 @@ def main(argv=None):
     parser.add_argument("--state-file", default=DEFAULT_STATE)
     parser.add_argument("--nvidia-smi", default="nvidia-smi")
     parser.add_argument("--dry-run", action="store_true", help="say what it would do, do not stop")
+    parser.add_argument("--exit-when-idle", action="store_true",
+                        help="keep checking; exit (instead of shutting down) once idle")
+    parser.add_argument("--interval", type=float, default=60, help="seconds between checks")
     args = parser.parse_args(argv)
-    try:
-        token = pathlib.Path(args.token_file).read_text().strip()
-    except OSError:
-        token = ""
-    stop, message = check(args.minutes, args.state_file,
-                          busy_kernels(args.jupyter_url, token),
-                          gpu_utilization(args.nvidia_smi), args.gpu_busy_percent)
-    print(message)
-    if stop and not args.dry_run:
+    while True:
+        try:
+            token = pathlib.Path(args.token_file).read_text().strip()
+        except OSError:
+            token = ""
+        stop, message = check(args.minutes, args.state_file,
+                              busy_kernels(args.jupyter_url, token),
+                              gpu_utilization(args.nvidia_smi), args.gpu_busy_percent,
+                              booted_at=boot_time())
+        print(message, flush=True)
+        if not args.exit_when_idle or stop:
+            break
+        time.sleep(args.interval)
+    if stop and not args.dry_run and not args.exit_when_idle:
         subprocess.run(["shutdown", "-h", "now", "course idle auto-stop"], check=False)
     return 0
 

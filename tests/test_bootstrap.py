@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -190,6 +191,26 @@ def test_stops_only_after_the_idle_minutes(tmp_path):
     stop, message = idle_stop.check(60, state, None, 2, 10, now=start + 210 * 60)
     assert stop is True and "stopping" in message
     assert idle_stop.check(0, state, 0, 0, 10, now=start + 10**6)[0] is False  # 0 = off
+    # after a restart, a last-busy time from before the boot no longer counts
+    stop, _ = idle_stop.check(60, state, 0, 0, 10, now=start + 10**6, booted_at=start + 10**6 - 30)
+    assert stop is False and float(state.read_text()) == start + 10**6
+
+
+def test_skypilot_yaml_uses_the_same_bootstrap_and_idle_rule():
+    yaml = pytest.importorskip("yaml")
+    task = yaml.safe_load((ROOT / "setup" / "skypilot.yaml").read_text())
+    accelerators = task["resources"]["accelerators"]
+    assert accelerators and set(accelerators.values()) == {1}
+    assert task["resources"]["autostop"]["idle_minutes"] >= 1
+    assert "setup/bootstrap.sh" in task["setup"] and "--idle-minutes 0" in task["setup"]
+    assert "setup/idle_stop.py --exit-when-idle" in task["run"]
+    assert ".course/jupyter-token" in task["run"]  # where bootstrap.sh writes the token
+    for block in (task["setup"], task["run"]):
+        syntax = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert syntax.returncode == 0, syntax.stderr
+        lint = subprocess.run(["shellcheck", "--shell=bash", "-"], input=block,
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
 
 
 def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
@@ -202,3 +223,14 @@ def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
     assert idle_stop.main(args) == 0
     assert "1 busy kernel(s), GPU 0%, idle for 0 of 60 min" in capsys.readouterr().out
     assert (tmp_path / "state" / "last-busy").is_file()
+
+
+def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyter, capsys):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle"}]
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 90:.0f}\n")  # last busy 90 s ago, after this boot
+    args = ["--minutes", "1", "--token-file", str(tmp_path / "no-token"), "--jupyter-url", jupyter,
+            "--state-file", str(state), "--nvidia-smi", str(tmp_path / "absent"),
+            "--exit-when-idle", "--interval", "0.01"]
+    assert idle_stop.main(args) == 0
+    assert "stopping the machine" in capsys.readouterr().out
