@@ -478,8 +478,12 @@ def wait_for_ssh(host, timeout):
 
 
 def confirm(args, question):
-    if args.yes or not sys.stdin.isatty():
+    """Asks before creating or deleting; without a terminal only --yes agrees."""
+    if args.yes:
         return True
+    if not sys.stdin.isatty():
+        print(f"{question} Not confirmed: add --yes to run this without a terminal.")
+        return False
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 

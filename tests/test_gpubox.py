@@ -304,6 +304,21 @@ def test_bad_ip_is_refused_before_anything_is_created(aws):
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
 
 
+def test_nothing_happens_without_confirmation(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *[a for a in LAUNCH if a != "--yes"])
+    assert result.returncode == 1 and "add --yes" in result.stdout
+    assert "Estimated cost" in result.stdout  # the price is shown before the question
+    assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_instance_type_not_offered_in_the_region(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *LAUNCH, "--instance-type", "g9z.imaginary")
+    assert result.returncode == 1 and "g9z.imaginary is not offered in us-east-1" in result.stderr
+    assert "Traceback" not in result.stderr and tagged_instances(ec2) == []
+
+
 # ---------------------------------------------------- errors injected at the client
 
 
