@@ -436,3 +436,48 @@ def test_price_table_is_dated_and_spot_price_comes_from_history():
     assert hourly == pytest.approx(0.1950) and "spot" in source
     hourly, source = gpubox.price_per_hour(ec2, "g4dn.xlarge", spot=False)
     assert hourly == gpubox.ON_DEMAND_USD_PER_HOUR["g4dn.xlarge"] and gpubox.PRICES_CHECKED in source
+
+
+def test_spot_box_is_persistent_stops_on_interruption_and_tears_down(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *LAUNCH, "--spot")
+    assert result.returncode == 0, result.stderr
+    assert "spot, now" in result.stdout  # the spot price from the price history
+    (instance,) = tagged_instances(ec2)
+    assert instance.get("InstanceLifecycle") == "spot"
+    assert "(spot)" in gpubox_cli(env, "status", "--box", "alice").stdout
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tagged_resources(ec2) == {}
+
+
+def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
+    """moto does not record spot requests for run_instances, so the request id is
+    added to what describe_instances returns and the cancel call is recorded."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    calls = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe, terminate = made.describe_instances, made.terminate_instances
+
+            def describe_with_request(**kwargs):
+                answer = describe(**kwargs)
+                for reservation in answer["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        instance["SpotInstanceRequestId"] = "sir-course01"
+                return answer
+
+            made.describe_instances = describe_with_request
+            made.cancel_spot_instance_requests = lambda **kw: calls.append(("cancel", kw))
+            made.terminate_instances = lambda **kw: (calls.append(("terminate", kw)), terminate(**kw))[1]
+        return made
+
+    session.client = client
+    assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
+    assert calls[0] == ("cancel", {"SpotInstanceRequestIds": ["sir-course01"]})
+    assert calls[1][0] == "terminate"
