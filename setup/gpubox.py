@@ -515,6 +515,12 @@ def launch(clients, args, context):
     ami_id, ami_source = find_ami(clients("ssm"), ec2, args.ami_parameter)
     image = ec2.describe_images(ImageIds=[ami_id])["Images"][0]
     print(f"OK    AMI {ami_id} ({ami_source})")
+    image_gb = max([m.get("Ebs", {}).get("VolumeSize", 0) for m in image.get("BlockDeviceMappings", [])
+                    if m.get("DeviceName") == image["RootDeviceName"]] or [0])
+    if args.disk_gb < image_gb:
+        raise GpuboxError(f"--disk-gb {args.disk_gb} is smaller than the AMI's own disk "
+                          f"({image_gb} GB). Use --disk-gb {max(image_gb + 25, 100)} (room for "
+                          f"the datasets) and run launch again.")
     ip = my_public_ip(args.my_ip)
     repo = course_repo(args.repo)
     show_price(ec2, args.instance_type, args.spot, args.disk_gb)

@@ -481,3 +481,30 @@ def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
     assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
     assert calls[0] == ("cancel", {"SpotInstanceRequestIds": ["sir-course01"]})
     assert calls[1][0] == "terminate"
+
+
+def test_disk_smaller_than_the_amis_own_is_refused(aws, capsys):
+    env, ec2, _ = aws
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe = made.describe_images
+
+            def with_big_root(**kwargs):
+                answer = describe(**kwargs)
+                for image in answer["Images"]:
+                    image["BlockDeviceMappings"] = [{"DeviceName": image["RootDeviceName"],
+                                                     "Ebs": {"VolumeSize": 150}}]
+                return answer
+
+            made.describe_images = with_big_root
+        return made
+
+    session.client = client
+    assert gpubox.main(list(LAUNCH), session=session) == 1
+    err = capsys.readouterr().err
+    assert "--disk-gb 120 is smaller than the AMI's own disk (150 GB)" in err
+    assert tagged_instances(ec2) == []
