@@ -498,7 +498,8 @@ def print_next_steps(box, region):
 
 def launch(clients, args, context):
     ec2 = clients("ec2")
-    clients("sts").get_caller_identity()  # fails early, and clearly, without credentials
+    account = clients("sts").get_caller_identity()["Account"]  # fails early without credentials
+    print(f"OK    credentials for AWS account {account}, region {context['region']}")
     existing = find_instances(ec2, args.box)
     if existing:
         instance = existing[0]
@@ -509,6 +510,7 @@ def launch(clients, args, context):
             print(f"Start it with: python setup/gpubox.py start --box {args.box}")
         return 0
     zones = check_offered(ec2, args.instance_type)
+    print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
     context["vcpus"] = instance_vcpus(ec2, args.instance_type)
     check_quota(clients("service-quotas"), context["region"],
                 QUOTA_SPOT if args.spot else QUOTA_ON_DEMAND, context["vcpus"])
