@@ -93,7 +93,7 @@ write_file() {
         echo "    would write: $path (mode $mode)"
         cat >/dev/null
     else
-        install -d "$(dirname "$path")"
+        [[ -d "$(dirname "$path")" ]] || install -d -o "$owner" "$(dirname "$path")"
         cat >"$path"
         chmod "$mode" "$path"
         chown "$owner" "$path"

@@ -508,3 +508,14 @@ def test_disk_smaller_than_the_amis_own_is_refused(aws, capsys):
     err = capsys.readouterr().err
     assert "--disk-gb 120 is smaller than the AMI's own disk (150 GB)" in err
     assert tagged_instances(ec2) == []
+
+
+def test_repo_url_defaults_to_an_https_origin(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.setattr(gpubox, "KIT_ROOT", tmp_path)
+    with pytest.raises(gpubox.GpuboxError, match="Pass --repo"):
+        gpubox.course_repo(None)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin",
+                    "git@github.com:learner/cnn-course-kit.git"], check=True)
+    assert gpubox.course_repo(None) == "https://github.com/learner/cnn-course-kit.git"
+    assert gpubox.course_repo("https://example.org/kit.git") == "https://example.org/kit.git"
