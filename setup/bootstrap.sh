@@ -14,8 +14,9 @@
 #     --dir PATH          COURSE_DIR     where the kit lives (default: this checkout,
 #                                        else ~COURSE_USER/cnn-course-kit)
 #     --user NAME         COURSE_USER    who runs JupyterLab (default: the sudo user)
-#     --idle-minutes N    IDLE_MINUTES   stop the machine after N idle minutes (60);
-#                                        0 turns the auto-stop off
+#     --idle-minutes N    IDLE_MINUTES   stop the machine after N idle minutes; 0 turns
+#                                        the auto-stop off (default: 60 on a cloud VM,
+#                                        0 on any other machine, e.g. your workstation)
 set -euo pipefail
 
 TF_VERSION="2.21.0"
@@ -23,10 +24,10 @@ DRY_RUN=0
 COURSE_REPO="${COURSE_REPO:-}"
 COURSE_DIR="${COURSE_DIR:-}"
 COURSE_USER="${COURSE_USER:-${SUDO_USER:-$(id -un)}}"
-IDLE_MINUTES="${IDLE_MINUTES:-60}"
+IDLE_MINUTES="${IDLE_MINUTES:-}"
 GPU_BUSY_PERCENT="${GPU_BUSY_PERCENT:-10}"
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -41,6 +42,15 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
+# A cloud VM stops (and stops billing) when idle; a learner's own machine is
+# never powered off unless they ask for it with --idle-minutes.
+on_cloud_vm() {
+    [[ -e /run/cloud-init/instance-data.json ]] ||
+        grep -qiE 'amazon|google|microsoft|oracle' /sys/class/dmi/id/sys_vendor 2>/dev/null
+}
+if [[ -z "$IDLE_MINUTES" ]]; then
+    if on_cloud_vm; then IDLE_MINUTES=60; else IDLE_MINUTES=0; fi
+fi
 if ! [[ "$IDLE_MINUTES" =~ ^[0-9]+$ ]]; then
     echo "bootstrap.sh: --idle-minutes must be a whole number of minutes, not '$IDLE_MINUTES'" >&2
     exit 2

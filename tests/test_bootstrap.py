@@ -234,3 +234,15 @@ def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyte
             "--exit-when-idle", "--interval", "0.01"]
     assert idle_stop.main(args) == 0
     assert "stopping the machine" in capsys.readouterr().out
+
+
+def test_idle_stop_defaults_off_outside_a_cloud_vm(monkeypatch):
+    """A learner's own workstation is never powered off unless they ask for it."""
+    monkeypatch.delenv("IDLE_MINUTES", raising=False)
+    vendor = pathlib.Path("/sys/class/dmi/id/sys_vendor")
+    on_vm = pathlib.Path("/run/cloud-init/instance-data.json").exists() or (
+        vendor.exists() and any(word in vendor.read_text().lower()
+                                for word in ("amazon", "google", "microsoft", "oracle")))
+    result = dry_run()
+    assert result.returncode == 0, result.stderr
+    assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout
