@@ -182,6 +182,9 @@ def _class_folders(folder):
         hint = (f"it holds {len(loose)} loose images, like Kaggle's flat download: sort them with "
                 "`python -m utils.data organize SOURCE DEST`" if loose else "it is empty")
         raise ValueError(f"{folder} has no class subfolders (one folder of images per class); {hint}")
+    if not any(path.suffix.lower() in IMAGE_SUFFIXES for name in classes for path in (folder / name).rglob("*")):
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder} "
+                         f"({', '.join(classes)}): check the path, or organize the data again")
     return classes
 
 
@@ -254,8 +257,6 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         folder, labels="inferred", label_mode="int", class_names=class_names, batch_size=None,
         image_size=tuple(image_size), shuffle=False, interpolation="bilinear", verbose=False)
     file_paths = list(images.file_paths)
-    if not file_paths:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder}")
     class_counts = {name: 0 for name in class_names}
     for path in file_paths:
         class_counts[pathlib.Path(path).relative_to(folder).parts[0]] += 1
