@@ -122,6 +122,7 @@ class RandomAffine(keras.layers.Layer):
         zoom_x, zoom_y = 1 + uniform(self.zoom), 1 + uniform(self.zoom)
         shear = uniform(self.shear)
         cos, sin = keras.ops.cos(angle), keras.ops.sin(angle)
+        height, width = keras.ops.cast(height, "float32"), keras.ops.cast(width, "float32")
         # Linear part: rotation @ shear @ zoom @ flip, about the image centre.
         a00, a01 = cos * zoom_x * flip, (cos * shear - sin) * zoom_y
         a10, a11 = sin * zoom_x * flip, (sin * shear + cos) * zoom_y
@@ -232,7 +233,8 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
             and test data, so predictions line up with `file_paths`).
         cache: True to keep decoded images in memory (about 67 KB each at
             150x150), a file path to cache them on disk (for sets too big
-            for memory), or False to decode every epoch.
+            for memory), or False to decode every epoch. The cache is
+            complete after the first full epoch.
         seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
         jit_compile: compile `augment` with XLA, which is several times
