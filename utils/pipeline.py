@@ -9,9 +9,11 @@ Keras layers: `RandomAffine` composes all the geometric ones into a single
 warp per image, which costs one resampling instead of one per layer.
 """
 
+import contextlib
 import math
 import os
 import pathlib
+import threading
 
 import keras
 import tensorflow as tf
@@ -22,6 +24,25 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # The augmentation lesson 3 trains with (and benchmarks/pipeline.py measures).
 LESSON3_AUGMENTATION = dict(flip=True, rotation=0.1, zoom=0.2, shear=0.2, translation=0.1, contrast=0.2)
 FILL_MODES = ("reflect", "nearest")
+
+
+# Set while image_dataset builds its tf.data graph: RandomAffine then runs its
+# warp XLA-compiled, on batches padded to this size (XLA compiles once per shape).
+_PIPELINE = threading.local()
+
+
+@contextlib.contextmanager
+def _compiled_warps(batch_size):
+    _PIPELINE.batch_size = batch_size
+    try:
+        yield
+    finally:
+        _PIPELINE.batch_size = None
+
+
+@tf.function(jit_compile=True)
+def _xla_affine_warp(images, transforms, fill_mode):
+    return affine_warp(images, transforms, fill_mode)
 
 
 def _fold(coordinates, size, fill_mode):
@@ -138,7 +159,14 @@ class RandomAffine(keras.layers.Layer):
             return inputs
         images = inputs if len(inputs.shape) == 4 else keras.ops.expand_dims(inputs, 0)
         shape = keras.ops.shape(images)
-        warped = affine_warp(images, self.transforms(shape[0], shape[1], shape[2]), self.fill_mode)
+        transforms = self.transforms(shape[0], shape[1], shape[2])
+        batch_size = getattr(_PIPELINE, "batch_size", None)
+        if batch_size and keras.backend.backend() == "tensorflow":  # inside image_dataset's tf.data graph
+            count, padding = tf.shape(images)[0], [[0, batch_size - tf.shape(images)[0]]]
+            warped = _xla_affine_warp(tf.pad(images, padding + [[0, 0]] * 3), tf.pad(transforms, padding + [[0, 0]]),
+                                      self.fill_mode)[:count]
+        else:
+            warped = affine_warp(images, transforms, self.fill_mode)
         warped = keras.ops.cast(warped, inputs.dtype)
         return warped if len(inputs.shape) == 4 else warped[0]
 
@@ -189,29 +217,8 @@ def _class_folders(folder):
     return classes
 
 
-def _compiled(augment, image_size, batch_size, jit_compile):
-    """Wraps `augment(x, training=True)` for tf.data, XLA-compiled if it can be."""
-    def apply(images):
-        return augment(keras.ops.cast(images, "float32"), training=True)
-
-    if not jit_compile:
-        return apply
-    compiled = tf.function(apply, jit_compile=True)
-    try:  # one trial batch: some ops (e.g. the stock Keras warps) have no XLA kernel
-        compiled(tf.zeros((batch_size, *image_size, 3), tf.uint8))
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        return apply
-
-    def padded(images):  # XLA compiles once per shape: pad the last, smaller batch
-        count = tf.shape(images)[0]
-        full = tf.pad(images, [[0, batch_size - count], [0, 0], [0, 0], [0, 0]])
-        return compiled(tf.ensure_shape(full, (batch_size, *image_size, 3)))[:count]
-
-    return padded
-
-
 def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, shuffle=True, cache=True,
-                  seed=None, shuffle_buffer=None, jit_compile=True):
+                  seed=None, shuffle_buffer=None):
     """Reads a folder of class subfolders as batches for `model.fit` (lesson 3).
 
     Each image is decoded and resized (bilinear) once, rounded to 0-255
@@ -237,9 +244,6 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
             complete after the first full epoch.
         seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
-        jit_compile: compile `augment` with XLA, which is several times
-            faster on a CPU; it falls back to plain TensorFlow when an op in
-            `augment` cannot be compiled.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`: float32 images of shape
@@ -279,8 +283,9 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
     if augment is None:
         dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        apply = _compiled(augment, image_size, batch_size, jit_compile)
-        dataset = dataset.map(lambda x, y: (apply(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        with _compiled_warps(batch_size):  # RandomAffine layers warp with XLA here
+            dataset = dataset.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.class_names, dataset.class_counts = class_names, class_counts
     dataset.file_paths, dataset.num_images = file_paths, len(file_paths)
