@@ -170,7 +170,7 @@ def test_the_xla_compiled_warp_image_dataset_uses_gives_the_same_images():
     images = random_images()
     transforms = pipeline.RandomAffine(0.5, 0.2, 0.2, 0.2, 0.2, seed=2).transforms(4, 37, 29)
     np.testing.assert_allclose(pipeline._xla_affine_warp(images, transforms, "reflect").numpy(),
-                               keras.ops.convert_to_numpy(pipeline.affine_warp(images, transforms)), atol=1e-3)
+                               keras.ops.convert_to_numpy(pipeline.affine_warp(images, transforms)), atol=0.01)
 
 
 def test_random_affine_with_zero_ranges_is_the_identity():
