@@ -1,12 +1,12 @@
-"""Bird or not bird: the lesson 5 dataset, its tf.data pipeline and its blur augmentation.
+"""Bird or not bird: the lesson 5 dataset.
 
 `bird_dataset` assembles 32x32 colour images labelled "not bird" (0) or "bird"
 (1), as in "Machine Learning is Fun! Part 3": CIFAR-10's bird class against
 its nine other classes, plus every photo of Caltech-UCSD Birds-200-2011
 cropped to its published bounding box. The assembled arrays are cached in
 `data/birds/`. Without CIFAR-10 it draws the `toy_birds` stand-in and says so.
-`array_dataset` turns the arrays into batches; `augmentation` flips, rotates
-and blurs them (`RandomBlur`). Introduced in lesson 5 (`05_bird_classifier`).
+`utils.array_pipeline` turns the arrays into augmented batches. Introduced in
+lesson 5 (`05_bird_classifier`).
 """
 
 import dataclasses
@@ -15,9 +15,7 @@ import os
 import pathlib
 import pickle
 
-import keras
 import numpy as np
-import tensorflow as tf
 import tqdm
 from PIL import Image
 
@@ -205,7 +203,7 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
         data_dir: the folder holding `cifar10/` (and `cub200/`) downloads.
         limit: use only this many images, drawn at random (sample mode); None: all.
         valid_fraction: share of the non-test images kept for validation.
-        seed: the seed of the sampling and the split (and of the stand-in).
+        seed: the seed of the sampling and the split.
         standin_count: toy_birds images to draw when CIFAR-10 is missing.
         progress: show progress bars.
 
@@ -221,11 +219,11 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     if assembled is None:
         from utils import synth  # the stand-in datasets' own module
 
-        folder = paths.DATA / f"toy_birds_{standin_count}"
+        folder = paths.DATA / f"toy_birds_{standin_count}"  # drawn with seed 0: `seed` picks the split
         print(f"No CIFAR-10 in {paths.resolve(data_dir) / 'cifar10'}: using the toy_birds stand-in, "
               f"{standin_count} cartoon birds and not-birds drawn by the kit.\nResults on it say "
               f"nothing about real photos. For the real data:\n{DOWNLOAD_ADVICE}")
-        synth.generate("toy_birds", folder, count=standin_count, seed=seed, progress=progress)
+        synth.generate("toy_birds", folder, count=standin_count, seed=0, progress=progress)
         with np.load(folder / "birds.npz") as arrays:
             images, labels = arrays["x"], arrays["y"].astype(np.int32)
         sources, real = {"toy_birds": len(labels)}, False
@@ -249,101 +247,3 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     for split, counts in birds.class_counts.items():
         print(f"{split:<8}" + "".join(f"{counts[name]:>10,}" for name in CLASS_NAMES))
     return birds
-
-
-@keras.saving.register_keras_serializable(package="course")
-class RandomBlur(keras.layers.Layer):
-    """Blurs a random share of images with a Gaussian of random width, in training only.
-
-    Each image is blurred with probability `probability`, with a standard
-    deviation drawn uniformly from 0 to `max_sigma` pixels (separable kernel
-    of radius `radius`, edges mirrored). At inference it passes images through.
-    """
-
-    def __init__(self, max_sigma=1.5, probability=0.5, radius=2, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if max_sigma <= 0 or not 0 <= probability <= 1 or radius < 1:
-            raise ValueError(f"RandomBlur: max_sigma={max_sigma} must be > 0, probability="
-                             f"{probability} in [0, 1] and radius={radius} at least 1.")
-        self.max_sigma, self.probability, self.radius, self.seed = max_sigma, probability, radius, seed
-        self.generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=True):
-        if not training:
-            return inputs
-        count = keras.ops.shape(inputs)[0]
-        sigmas = keras.random.uniform((count,), 0, self.max_sigma, seed=self.generator)
-        chosen = keras.random.uniform((count,), seed=self.generator) < self.probability
-        return gaussian_blur(inputs, keras.ops.where(chosen, sigmas, 0.0), self.radius)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "max_sigma": self.max_sigma,
-                "probability": self.probability, "radius": self.radius, "seed": self.seed}
-
-
-def gaussian_blur(images, sigmas, radius=2):
-    """Blurs each image of a batch with its own Gaussian (sigma 0: unchanged).
-
-    Matches `scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0),
-    mode="reflect", radius=radius)`.
-    """
-    images = keras.ops.cast(images, "float32")
-    offsets = keras.ops.arange(-radius, radius + 1, dtype="float32")
-    sigmas = keras.ops.maximum(keras.ops.reshape(sigmas, (-1, 1)), 1e-3)  # 1e-3: a one-pixel kernel
-    weights = keras.ops.exp(-0.5 * (offsets[None, :] / sigmas) ** 2)
-    weights = weights / keras.ops.sum(weights, axis=1, keepdims=True)
-    height, width = keras.ops.shape(images)[1], keras.ops.shape(images)[2]
-    padded = keras.ops.pad(images, [(0, 0), (radius, radius), (radius, radius), (0, 0)], mode="symmetric")
-    rows = sum(weights[:, k, None, None, None] * padded[:, k:k + height, :, :]
-               for k in range(2 * radius + 1))
-    return sum(weights[:, k, None, None, None] * rows[:, :, k:k + width, :]
-               for k in range(2 * radius + 1))
-
-
-def augmentation(rotation_degrees=25, max_sigma=1.5, seed=None):
-    """The original's augmentation: left-right flips, rotations up to 25 degrees, random blur.
-
-    The original blurred half the images with a sigma of up to 3 pixels; on
-    32x32 images that erases a bird, so the blur here stops at `max_sigma`.
-    """
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(rotation_degrees / 360, fill_mode="reflect", seed=seed),
-        RandomBlur(max_sigma, seed=seed),
-    ], name="augmentation")
-
-
-def array_dataset(images, labels, batch_size=64, augment=None, shuffle=True, seed=None):
-    """Batches in-memory images for `model.fit`: cache, shuffle, batch, augment, prefetch.
-
-    Args:
-        images: uint8 [N, height, width, 3].
-        labels: int class ids [N].
-        batch_size: images per batch.
-        augment: a layer called on each batch with `training=True`, or None.
-        shuffle: reshuffle every epoch (False keeps the order, for predictions).
-        seed: the shuffle seed.
-
-    Returns:
-        A `tf.data.Dataset` of (float32 images 0-255, int32 labels), carrying
-        `class_names`, `class_counts` and `num_images` like `pipeline.image_dataset`.
-    """
-    if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"got {len(images)} images and {len(labels)} labels: pass the same, "
-                         "non-zero number of each.")
-    dataset = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.int32))).cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
-                                            num_parallel_calls=tf.data.AUTOTUNE)
-    if augment is not None:
-        dataset = dataset.map(lambda x, y: (augment(x, training=True), y),
-                              num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    dataset.class_names, dataset.num_images, dataset.shuffled = list(CLASS_NAMES), len(images), shuffle
-    dataset.class_counts = {name: int(np.sum(np.asarray(labels) == index))
-                            for index, name in enumerate(CLASS_NAMES)}
-    return dataset
