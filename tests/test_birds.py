@@ -280,3 +280,12 @@ def test_headless_runs_are_not_interactive(monkeypatch):
     assert thresholds.running_interactively() is False  # plain Python, no Jupyter kernel
     monkeypatch.setenv("COURSE_INTERACTIVE", "1")
     assert thresholds.running_interactively() is True
+
+
+def test_the_slider_shows_the_scores_at_its_threshold(capsys):
+    widget = thresholds.slider(LABELS, SCORES, start=0.5)
+    assert widget.children[0].value == 0.5 and widget.children[0].description == "threshold"
+    widget.children[0].value = 0.75
+    widget.update()
+    shown = capsys.readouterr().out
+    assert thresholds.format_sweep([thresholds.scores_at(LABELS, SCORES, 0.75)]) in shown
