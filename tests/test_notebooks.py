@@ -88,8 +88,14 @@ def test_utils_uses_no_removed_keras_apis():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lesson_id)
-def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path):
+def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
+    # the kernel inherits this: smoke runs never overwrite a learner's models/
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
     result = lessons.run(path, out_dir=tmp_path, smoke=True, html=False, progress=False)
     assert result.status == "ok", result.error
     assert result.headline, "the lesson never called lessons.headline(...)"
     print(f"{path.stem}: {result.seconds:.0f} s in smoke mode; {result.headline}")
+    learner_models = paths.ROOT / "models" / path.stem
+    assert not learner_models.exists() or all(
+        file.stat().st_mtime < result.started for file in learner_models.rglob("*")), \
+        f"the smoke run wrote into {learner_models}"

@@ -46,6 +46,7 @@ class LessonResult:
     error: str = ""
     output: pathlib.Path | None = None
     html: pathlib.Path | None = None
+    started: float = 0.0  # time.time() when the run began
 
 
 def headline(text):
@@ -163,7 +164,7 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / path.name
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     status, error = "ok", ""
     try:
         papermill.execute_notebook(
@@ -176,7 +177,8 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
                  f"{failure.ename}: {failure.evalue}")
     seconds = time.perf_counter() - start
     executed = nbformat.read(output, as_version=4)
-    result = LessonResult(path, status, seconds, find_headline(executed), error, output)
+    result = LessonResult(path, status, seconds, find_headline(executed), error, output,
+                          started=started)
     if html:
         result.html = output.with_suffix(".html")
         write_html(output, result.html)

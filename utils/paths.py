@@ -5,12 +5,15 @@ are resolved against the kit's root folder, so a lesson finds its data whether
 it runs in JupyterLab, under `make lessons` or from the tests.
 """
 
+import os
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "data"
-MODELS = ROOT / "models"
+# The tests point COURSE_MODELS_DIR elsewhere, so `make test` never overwrites
+# what a learner trained.
+MODELS = pathlib.Path(os.environ.get("COURSE_MODELS_DIR") or ROOT / "models")
 BUILD = ROOT / "build"
 
 
