@@ -359,7 +359,9 @@ def features_dataset(features, batch_size=32, shuffle=True, seed=None):
             yield np.asarray(array[chunk], dtype=np.float32), labels[chunk]
 
     signature = (tf.TensorSpec((None, *array.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.int64))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(labels) // batch_size)))
+    dataset = dataset.prefetch(2)
     dataset.class_names, dataset.file_paths = features.class_names, features.file_paths
     dataset.num_images, dataset.shuffled = len(labels), shuffle
     return dataset
