@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 COURSE := $(VENV)/.course-installed
 DEV    := $(VENV)/.dev-installed
+TOOLS  := $(VENV)/.tools-installed
 
 # Quieter TensorFlow start-up logs in every command below.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -33,11 +34,19 @@ $(DEV): requirements-dev.txt $(COURSE)
 lessons: $(COURSE)  ## run every lesson top to bottom in sample mode into build/lessons/
 	$(BIN)/python -m utils.lessons run --out build/lessons
 
-test: $(DEV)  ## run the whole test suite (unit tests and every lesson in smoke mode)
+# Debian tools the tests use (shellcheck for setup/*.sh); CI runs as root.
+$(TOOLS): | $(BIN)/python
+	command -v shellcheck >/dev/null || (apt-get update -qq && apt-get install -y -qq shellcheck)
+	touch $@
+
+test: $(DEV) $(TOOLS)  ## run the whole test suite (unit tests and every lesson in smoke mode)
 	$(BIN)/python -m pytest
 
 lab: $(COURSE)  ## start JupyterLab on the notebooks (localhost only)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+doctor: $(COURSE)  ## check this machine for the course (GPU, versions, disk, downloads)
+	$(BIN)/python -m utils.doctor
 
 clean-notebooks: $(COURSE)  ## strip outputs and execution counts from notebooks/
 	$(BIN)/python -m utils.lessons clean notebooks/*.ipynb

@@ -13,6 +13,7 @@ Modules:
     downloads: the dataset registry and checksum-verified, resumable downloads.
     data:    organize photos into train/valid/sample folders (`python -m utils.data`).
     images:  find bad and odd image files before they crash training.
+    doctor:  `python -m utils.doctor`: is this machine ready for the course?
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
 """

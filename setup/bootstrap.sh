@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Makes an Ubuntu 22.04/24.04 machine with an NVIDIA GPU ready for the course:
+# driver check, the course's virtual environment with TensorFlow's CUDA extra,
+# JupyterLab on localhost as a systemd service, and an idle auto-stop.
+#
+# setup/gpubox.py sends this file as the box's user data (it runs as root at
+# first boot). On your own GPU machine, from the kit's folder:
+#
+#     sudo setup/bootstrap.sh --dry-run      # list the steps, change nothing
+#     sudo setup/bootstrap.sh                # do them (safe to run again)
+#
+# Settings (flags, or environment variables of the same name):
+#     --repo URL          COURSE_REPO    clone the kit from here if it is not on disk
+#     --dir PATH          COURSE_DIR     where the kit lives (default: this checkout,
+#                                        else ~COURSE_USER/cnn-course-kit)
+#     --user NAME         COURSE_USER    who runs JupyterLab (default: the sudo user)
+#     --idle-minutes N    IDLE_MINUTES   stop the machine after N idle minutes; 0 turns
+#                                        the auto-stop off (default: 60 on a cloud VM,
+#                                        0 on any other machine, e.g. your workstation)
+set -euo pipefail
+
+TF_VERSION="2.21.0"
+DRY_RUN=0
+COURSE_REPO="${COURSE_REPO:-}"
+COURSE_DIR="${COURSE_DIR:-}"
+COURSE_USER="${COURSE_USER:-${SUDO_USER:-$(id -un)}}"
+IDLE_MINUTES="${IDLE_MINUTES:-}"
+GPU_BUSY_PERCENT="${GPU_BUSY_PERCENT:-10}"
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --dry-run) DRY_RUN=1 ;;
+        --repo) COURSE_REPO="${2:?--repo needs a URL}"; shift ;;
+        --dir) COURSE_DIR="${2:?--dir needs a path}"; shift ;;
+        --user) COURSE_USER="${2:?--user needs a name}"; shift ;;
+        --idle-minutes) IDLE_MINUTES="${2:?--idle-minutes needs a number}"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "bootstrap.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# A cloud VM stops (and stops billing) when idle; a learner's own machine is
+# never powered off unless they ask for it with --idle-minutes.
+on_cloud_vm() {
+    [[ -e /run/cloud-init/instance-data.json ]] ||
+        grep -qiE 'amazon|google|microsoft|oracle' /sys/class/dmi/id/sys_vendor 2>/dev/null
+}
+if [[ -z "$IDLE_MINUTES" ]]; then
+    if on_cloud_vm; then IDLE_MINUTES=60; else IDLE_MINUTES=0; fi
+fi
+if ! [[ "$IDLE_MINUTES" =~ ^[0-9]+$ ]]; then
+    echo "bootstrap.sh: --idle-minutes must be a whole number of minutes, not '$IDLE_MINUTES'" >&2
+    exit 2
+fi
+
+COURSE_HOME="$(getent passwd "$COURSE_USER" | cut -d: -f6 || true)"
+if [[ -z "$COURSE_HOME" ]]; then
+    echo "bootstrap.sh: there is no user '$COURSE_USER'; pass --user NAME" >&2
+    exit 2
+fi
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -z "$COURSE_DIR" ]]; then
+    if [[ -f "$SCRIPT_DIR/../requirements.txt" ]]; then
+        COURSE_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
+    else
+        COURSE_DIR="$COURSE_HOME/cnn-course-kit"
+    fi
+fi
+STATE_DIR="$COURSE_HOME/.course"
+VENV="$COURSE_DIR/.venv"
+
+STEP=0
+step() {
+    STEP=$((STEP + 1))
+    echo "==> step $STEP/8: $*"
+}
+
+# Runs a command, or only shows it under --dry-run.
+run() {
+    if [[ "$DRY_RUN" == 1 ]]; then
+        echo "    would run: $*"
+    else
+        "$@"
+    fi
+}
+
+# Runs a command as the course's user (who owns the kit and its venv).
+as_user() {
+    if [[ "$(id -un)" == "$COURSE_USER" ]]; then
+        run "$@"
+    else
+        run sudo -u "$COURSE_USER" -H "$@"
+    fi
+}
+
+# Writes stdin to a file with the given mode (and owner), or shows it under --dry-run.
+write_file() {
+    local path="$1" mode="$2" owner="${3:-root}"
+    if [[ "$DRY_RUN" == 1 ]]; then
+        echo "    would write: $path (mode $mode)"
+        cat >/dev/null
+    else
+        [[ -d "$(dirname "$path")" ]] || install -d -o "$owner" "$(dirname "$path")"
+        cat >"$path"
+        chmod "$mode" "$path"
+        chown "$owner" "$path"
+    fi
+}
+
+need_root() {
+    if [[ "$DRY_RUN" == 0 && "$(id -u)" != 0 ]]; then
+        echo "bootstrap.sh: run it with sudo (it installs packages and systemd services)," \
+             "or add --dry-run to see the steps" >&2
+        exit 2
+    fi
+}
+
+[[ "$DRY_RUN" == 1 ]] && echo "Dry run: listing the steps; nothing is changed."
+echo "Course kit in $COURSE_DIR for user $COURSE_USER; idle auto-stop: $IDLE_MINUTES min"
+need_root
+
+step "check the NVIDIA driver"
+if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
+    echo "    OK: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
+elif command -v lspci >/dev/null && lspci | grep -qi nvidia; then
+    echo "    an NVIDIA GPU without a working driver: installing one with ubuntu-drivers"
+    run apt-get update -qq
+    run apt-get install -y -qq ubuntu-drivers-common
+    run ubuntu-drivers install
+    echo "    reboot once the script has finished, so the new driver loads"
+else
+    echo "    WARN: no NVIDIA GPU here; the course still runs, on the CPU (sample mode)"
+fi
+
+step "install Python 3.11, git and curl"
+if command -v python3.11 >/dev/null && python3.11 -c 'import venv, ensurepip' 2>/dev/null \
+        && command -v git >/dev/null && command -v curl >/dev/null; then
+    echo "    OK: already installed"
+else
+    if ! apt-cache show python3.11-venv >/dev/null 2>&1; then
+        # Ubuntu 24.04 ships Python 3.12; the deadsnakes archive has 3.11.
+        run apt-get install -y -qq software-properties-common
+        run add-apt-repository -y ppa:deadsnakes/ppa
+    fi
+    run apt-get update -qq
+    run apt-get install -y -qq python3.11 python3.11-venv git curl
+fi
+
+step "get the course kit into $COURSE_DIR"
+if [[ -f "$COURSE_DIR/requirements.txt" ]]; then
+    echo "    OK: already there (left as it is)"
+elif [[ -n "$COURSE_REPO" ]]; then
+    as_user git clone --quiet "$COURSE_REPO" "$COURSE_DIR"
+else
+    echo "bootstrap.sh: $COURSE_DIR has no kit and no --repo URL was given to clone it from" >&2
+    exit 2
+fi
+
+step "create the course's virtual environment with TensorFlow's CUDA extra"
+STAMP="$VENV/.gpu-installed"
+REQUIREMENTS_HASH="not cloned yet"
+if [[ -f "$COURSE_DIR/requirements.txt" ]]; then
+    REQUIREMENTS_HASH="$(sha256sum "$COURSE_DIR/requirements.txt" | cut -c1-16)"
+fi
+WANTED="tensorflow[and-cuda]==$TF_VERSION requirements $REQUIREMENTS_HASH"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANTED" ]]; then
+    echo "    OK: $VENV is up to date"
+else
+    [[ -x "$VENV/bin/python" ]] || as_user python3.11 -m venv "$VENV"
+    as_user "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    as_user "$VENV/bin/python" -m pip install --quiet -r "$COURSE_DIR/requirements.txt" \
+        "tensorflow[and-cuda]==$TF_VERSION"
+    as_user "$VENV/bin/python" -m pip install --quiet --no-deps -e "$COURSE_DIR"
+    echo "$WANTED" | write_file "$STAMP" 644 "$COURSE_USER"
+fi
+
+step "configure JupyterLab: localhost only, token authentication"
+TOKEN_FILE="$STATE_DIR/jupyter-token"
+if [[ -s "$TOKEN_FILE" ]]; then
+    echo "    OK: token already in $TOKEN_FILE"
+else
+    python3 -c 'import secrets; print(secrets.token_hex(24))' | write_file "$TOKEN_FILE" 600 "$COURSE_USER"
+fi
+write_file "$STATE_DIR/jupyter_config.py" 644 "$COURSE_USER" <<EOF
+# Written by setup/bootstrap.sh: JupyterLab for the course, reached by SSH tunnel.
+import pathlib
+c.ServerApp.ip = "127.0.0.1"
+c.ServerApp.port = 8888
+c.ServerApp.open_browser = False
+c.ServerApp.root_dir = "$COURSE_DIR"
+c.IdentityProvider.token = pathlib.Path("$TOKEN_FILE").read_text().strip()
+EOF
+
+step "run JupyterLab as the systemd service course-jupyter"
+write_file /etc/systemd/system/course-jupyter.service 644 <<EOF
+[Unit]
+Description=JupyterLab for the CNN course (127.0.0.1:8888)
+After=network-online.target
+
+[Service]
+User=$COURSE_USER
+WorkingDirectory=$COURSE_DIR
+ExecStart=$VENV/bin/jupyter lab --config=$STATE_DIR/jupyter_config.py
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+EOF
+run systemctl daemon-reload
+run systemctl enable course-jupyter.service
+run systemctl restart course-jupyter.service
+
+step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GPU_BUSY_PERCENT%)"
+# A root-owned copy: the timer runs it as root, so it must not be editable by the user.
+run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" /usr/local/lib/course/idle_stop.py
+write_file /etc/default/course-idle-stop 644 <<EOF
+# Stop the machine after this many minutes with no busy kernel and the GPU
+# under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
+IDLE_MINUTES=$IDLE_MINUTES
+GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
+EOF
+write_file /etc/systemd/system/course-idle-stop.service 644 <<EOF
+[Unit]
+Description=Stop this machine when the course has been idle (see /etc/default/course-idle-stop)
+
+[Service]
+Type=oneshot
+EnvironmentFile=/etc/default/course-idle-stop
+ExecStart=/usr/bin/python3 /usr/local/lib/course/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
+EOF
+write_file /etc/systemd/system/course-idle-stop.timer 644 <<EOF
+[Unit]
+Description=Check every 5 minutes whether the course is idle
+
+[Timer]
+OnBootSec=10min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+EOF
+run systemctl daemon-reload
+run systemctl enable --now course-idle-stop.timer
+
+step "check the setup with python -m utils.doctor"
+if [[ "$DRY_RUN" == 1 ]]; then
+    echo "    would run: $VENV/bin/python -m utils.doctor"
+else
+    (cd "$COURSE_DIR" && as_user "$VENV/bin/python" -m utils.doctor) || true
+fi
+if [[ "$DRY_RUN" == 1 ]]; then
+    echo "Dry run done: nothing was changed."
+else
+    echo "Done. JupyterLab listens on 127.0.0.1:8888; its token is in $TOKEN_FILE."
+fi

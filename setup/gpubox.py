@@ -1,0 +1,818 @@
+"""A cloud GPU box for the course on AWS EC2: launch, use, stop, tear down.
+
+Run it from the kit's folder with Python 3 and boto3 (no bash needed)::
+
+    python setup/gpubox.py launch            # preflight, price, then a g4dn.xlarge
+    python setup/gpubox.py tunnel            # JupyterLab on http://localhost:8888
+    python setup/gpubox.py stop              # stop paying for the GPU
+    python setup/gpubox.py teardown          # delete everything the kit created
+
+Every resource carries the tags `course-kit=cnn-course-kit` and
+`course-kit:box=<box name>` and is looked up by them before anything is
+created, so `launch` can be re-run after a failure, and `teardown` twice.
+SSH is open to the learner's own IP only (a /32); JupyterLab listens on the
+box's localhost and is reached through an SSH tunnel. The box's boot script is
+`setup/bootstrap.sh`, sent as user data.
+
+boto3 reads credentials and the region the usual way (`aws configure`,
+`AWS_PROFILE`, `AWS_DEFAULT_REGION`) and honours `AWS_ENDPOINT_URL`, which the
+tests point at a local EC2 emulator.
+"""
+
+import argparse
+import datetime
+import ipaddress
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+from botocore import exceptions as aws_errors
+
+SETUP_DIR = pathlib.Path(__file__).resolve().parent
+KIT_ROOT = SETUP_DIR.parent
+KIT = "cnn-course-kit"
+TAG_KIT = "course-kit"
+TAG_BOX = "course-kit:box"
+TAG_ROLE = "course-kit:role"
+TAG_KEY_ORIGIN = "course-kit:key-origin"
+TAG_IDLE = "course-kit:idle-minutes"
+SSH_USER = "ubuntu"
+
+# The newest AWS Deep Learning Base GPU AMI for Ubuntu 22.04 (NVIDIA driver and
+# CUDA preinstalled), published by AWS as an SSM public parameter.
+DEFAULT_AMI_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/"
+    "base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")
+AMI_NAME_PATTERN = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
+
+# Estimates: Linux on-demand list prices in us-east-1, USD per hour, looked up
+# on PRICES_CHECKED (aws.amazon.com/ec2/pricing/on-demand). Other regions
+# cost up to ~30% more. The GPU of each type in the comment.
+PRICES_CHECKED = "2026-11-23"
+ON_DEMAND_USD_PER_HOUR = {
+    "g4dn.xlarge": 0.526,   # 1x NVIDIA T4 16 GB, 4 vCPU, 16 GB RAM
+    "g4dn.2xlarge": 0.752,  # 1x T4, 8 vCPU, 32 GB RAM
+    "g6.xlarge": 0.8048,    # 1x NVIDIA L4 24 GB, 4 vCPU, 16 GB RAM
+    "g5.xlarge": 1.006,     # 1x NVIDIA A10G 24 GB, 4 vCPU, 16 GB RAM
+}
+GP3_USD_PER_GB_MONTH = 0.08
+PUBLIC_IPV4_USD_PER_HOUR = 0.005
+HOURS_PER_MONTH = 730
+QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
+QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
+# Addresses that are never the learner's address as AWS sees it.
+LOCAL_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
+LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+class GpuboxError(Exception):
+    """A problem explained in one paragraph that ends with the next step."""
+
+
+def quota_link(region, quota_code):
+    return (f"https://{region}.console.aws.amazon.com/servicequotas/home/services/"
+            f"ec2/quotas/{quota_code}")
+
+
+def explain(error, context):
+    """Turns an AWS error into one paragraph: what happened and what to do next.
+
+    Args:
+        error: a botocore `ClientError` or `NoCredentialsError`, or a `GpuboxError`.
+        context: dict with `region`, `instance_type`, `vcpus`, `spot` where known.
+
+    Returns:
+        The explanation, a string.
+    """
+    if isinstance(error, GpuboxError):
+        return str(error)
+    region = context.get("region", "your region")
+    instance_type = context.get("instance_type", "the instance type")
+    vcpus = context.get("vcpus") or 4
+    if isinstance(error, (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError)):
+        return ("No AWS credentials were found, so nothing was done. Create an access key "
+                "for your IAM user (AWS console > IAM > Users > Security credentials), then "
+                "run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE), and run this command again.")
+    if not isinstance(error, aws_errors.ClientError):
+        return f"{type(error).__name__}: {error}"
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    operation = getattr(error, "operation_name", "the request")
+    if code in ("VcpuLimitExceeded", "MaxSpotInstanceCountExceeded"):
+        quota = QUOTA_SPOT if context.get("spot") else QUOTA_ON_DEMAND
+        return (f"Your account may not run {vcpus} more vCPUs of G instances in {region} "
+                f"(quota {quota}; new accounts often start at 0). Ask AWS to raise it to "
+                f"at least {vcpus}: open {quota_link(region, quota)} and choose 'Request "
+                f"increase', or run `aws service-quotas request-service-quota-increase "
+                f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
+                f"--region {region}`. Approval takes minutes to a day; then run launch "
+                f"again (it creates nothing twice).")
+    if code in ("InsufficientInstanceCapacity", "InsufficientCapacity",
+                "SpotMaxPriceTooLow", "InsufficientSpotCapacity"):
+        spot_hint = " or drop --spot (on-demand capacity is steadier)" if context.get("spot") else ""
+        return (f"AWS has no spare {instance_type} capacity in {region} right now "
+                f"({code}); this is on AWS's side, not yours. Wait a few minutes and run "
+                f"launch again, or try another type (--instance-type g6.xlarge or "
+                f"g5.xlarge) or region (--region us-west-2){spot_hint}. Nothing was "
+                f"duplicated: launch reuses what it already created.")
+    if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
+        return (f"Your AWS user is not allowed to call {operation} ({code}). Use credentials "
+                f"of a user with EC2 rights (the AmazonEC2FullAccess policy, plus "
+                f"ssm:GetParameter and servicequotas:GetServiceQuota), or ask your account's "
+                f"administrator to grant them; then run the command again.")
+    if code.startswith("InvalidAMIID"):
+        return (f"The Deep Learning AMI is not available in {region} ({code}: {message}). "
+                f"Try another region (--region us-east-1), or name another AMI parameter "
+                f"with --ami-parameter; then run launch again.")
+    if code in ("AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException",
+                "SignatureDoesNotMatch", "ExpiredToken"):
+        return (f"AWS did not accept your credentials ({code}). Check the access key with "
+                f"`aws sts get-caller-identity`, create a new key if it was deleted, and run "
+                f"`aws configure` again.")
+    if code == "OptInRequired":
+        return (f"Your account is not yet enabled for EC2 in {region} (a new account's "
+                f"verification can take a few hours, and some regions must be enabled first "
+                f"in Account settings). Try again later or use --region us-east-1.")
+    return (f"AWS refused {operation}: {code}: {message}. Fix what it names and run the "
+            f"same command again; the kit reuses whatever it already created.")
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def tags_for(box, role, extra=None):
+    tags = {"Name": f"{KIT}-{box}", TAG_KIT: KIT, TAG_BOX: box, TAG_ROLE: role}
+    tags.update(extra or {})
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def tag_spec(resource_type, box, role, extra=None):
+    return [{"ResourceType": resource_type, "Tags": tags_for(box, role, extra)}]
+
+
+def box_filter(box, role=None):
+    filters = [{"Name": f"tag:{TAG_KIT}", "Values": [KIT]},
+               {"Name": f"tag:{TAG_BOX}", "Values": [box]}]
+    if role:
+        filters.append({"Name": f"tag:{TAG_ROLE}", "Values": [role]})
+    return filters
+
+
+def tag_value(resource, key):
+    return next((tag["Value"] for tag in resource.get("Tags", []) if tag["Key"] == key), None)
+
+
+def find_instances(ec2, box):
+    """Returns the box's instances that are not terminated, newest first."""
+    filters = box_filter(box, "instance") + [{"Name": "instance-state-name", "Values": LIVE_STATES}]
+    reservations = ec2.describe_instances(Filters=filters)["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    return sorted(instances, key=lambda i: i["LaunchTime"], reverse=True)
+
+
+def find_instance(ec2, box):
+    instances = find_instances(ec2, box)
+    if not instances:
+        raise GpuboxError(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
+                          f"with `python setup/gpubox.py launch --box {box}` (or pass the "
+                          f"--region you launched it in).")
+    return instances[0]
+
+
+def price_per_hour(ec2, instance_type, spot):
+    """Returns (USD per hour, description) for the instance, an estimate."""
+    on_demand = ON_DEMAND_USD_PER_HOUR.get(instance_type)
+    if spot:
+        history = ec2.describe_spot_price_history(
+            InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"],
+            StartTime=datetime.datetime.now(datetime.timezone.utc), MaxResults=20)
+        prices = [float(p["SpotPrice"]) for p in history.get("SpotPriceHistory", [])]
+        if prices:
+            return min(prices), f"spot, now, cheapest zone in {ec2.meta.region_name}"
+    if on_demand is None:
+        return None, "no price in the kit's table for this type"
+    return on_demand, f"on-demand us-east-1 list price checked {PRICES_CHECKED}"
+
+
+def show_price(ec2, instance_type, spot, disk_gb):
+    """Prints the estimated cost per hour running and per month stopped."""
+    hourly, source = price_per_hour(ec2, instance_type, spot)
+    disk_month = disk_gb * GP3_USD_PER_GB_MONTH
+    print(f"Estimated cost ({source}; an estimate, see your AWS bill for the truth):")
+    if hourly is None:
+        print(f"  {instance_type}: unknown here; check https://aws.amazon.com/ec2/pricing/")
+    else:
+        total = hourly + disk_month / HOURS_PER_MONTH + PUBLIC_IPV4_USD_PER_HOUR
+        print(f"  running: ${total:.3f}/hour ({instance_type} ${hourly:.4f}, "
+              f"{disk_gb} GB gp3 disk, public IPv4)")
+    print(f"  stopped: ${disk_month:.2f}/month for the disk only; teardown: $0")
+    return hourly
+
+
+def instance_vcpus(ec2, instance_type):
+    types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    return types[0]["VCpuInfo"]["DefaultVCpus"]
+
+
+def check_offered(ec2, instance_type):
+    offers = ec2.describe_instance_type_offerings(
+        LocationType="availability-zone",
+        Filters=[{"Name": "instance-type", "Values": [instance_type]}])["InstanceTypeOfferings"]
+    zones = sorted({offer["Location"] for offer in offers})
+    if not zones:
+        raise GpuboxError(f"{instance_type} is not offered in {ec2.meta.region_name}. Pick "
+                          f"another region with --region (us-east-1, us-west-2 and eu-west-1 "
+                          f"offer all of {', '.join(ON_DEMAND_USD_PER_HOUR)}) or another "
+                          f"--instance-type.")
+    return zones
+
+
+def check_quota(quotas, region, quota_code, vcpus):
+    """Checks the G/VT vCPU quota; returns it, or None when it cannot be read."""
+    value = None
+    for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
+        try:
+            value = call(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
+            break
+        except (aws_errors.ClientError, AttributeError):
+            continue
+    if value is None:
+        print(f"WARN  could not read your vCPU quota {quota_code}; if launch then fails with "
+              f"VcpuLimitExceeded, request more at {quota_link(region, quota_code)}")
+        return None
+    if value < vcpus:
+        raise GpuboxError(
+            f"Your account's quota {quota_code} allows {value:g} vCPUs of G instances in "
+            f"{region}, and this box needs {vcpus}. New accounts often start at 0. Ask AWS "
+            f"for at least {vcpus}: open {quota_link(region, quota_code)} and choose 'Request "
+            f"increase', or run `aws service-quotas request-service-quota-increase "
+            f"--service-code ec2 --quota-code {quota_code} --desired-value {vcpus} --region "
+            f"{region}`. Approval takes minutes to a day; nothing was created.")
+    print(f"OK    vCPU quota {quota_code}: {value:g} (this box needs {vcpus})")
+    return value
+
+
+def find_ami(ssm, ec2, parameter):
+    """Returns the newest Deep Learning Base GPU AMI id: SSM first, then describe-images."""
+    try:
+        return ssm.get_parameter(Name=parameter)["Parameter"]["Value"], f"SSM {parameter}"
+    except aws_errors.ClientError as error:
+        if error.response["Error"]["Code"] not in ("ParameterNotFound", "AccessDeniedException",
+                                                    "ValidationException"):
+            raise
+    images = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "name", "Values": [AMI_NAME_PATTERN]},
+                                    {"Name": "state", "Values": ["available"]},
+                                    {"Name": "architecture", "Values": ["x86_64"]}])["Images"]
+    if not images:
+        raise GpuboxError(
+            f"No AWS Deep Learning Base GPU AMI was found in {ec2.meta.region_name} (neither "
+            f"the SSM parameter {parameter} nor an image named '{AMI_NAME_PATTERN}' owned by "
+            f"amazon). Try --region us-east-1, or give another parameter with --ami-parameter.")
+    newest = max(images, key=lambda image: image["CreationDate"])
+    return newest["ImageId"], f"newest image named {newest['Name']}"
+
+
+def my_public_ip(value):
+    """Returns the learner's IPv4 address as A.B.C.D, looking it up for 'auto'."""
+    if value == "auto":
+        try:
+            with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=10) as response:
+                value = response.read().decode().strip()
+        except OSError as error:
+            raise GpuboxError(f"Could not look up your public IP ({error}). Pass it yourself "
+                              f"with --my-ip A.B.C.D (search 'what is my IP').") from error
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise GpuboxError(f"--my-ip {value!r} is not an IP address: give your public IPv4 "
+                          f"address as A.B.C.D, or 'auto'.") from None
+    if address.version != 4 or any(address in ipaddress.ip_network(block) for block in LOCAL_BLOCKS):
+        raise GpuboxError(f"--my-ip {value} is not a public IPv4 address; SSH is opened to "
+                          f"your public IPv4 only. Give it as A.B.C.D, or 'auto'.")
+    return str(address)
+
+
+# ---------------------------------------------------------------- creation
+
+
+def ensure_network(ec2, box, zones):
+    """Returns (vpc_id, subnet_id): the default VPC's subnet, or a small tagged VPC."""
+    default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if default:
+        vpc_id = default[0]["VpcId"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                {"Name": "default-for-az", "Values": ["true"]}])
+        usable = [s for s in subnets["Subnets"] if s["AvailabilityZone"] in zones]
+        if not usable:
+            raise GpuboxError(f"The default VPC has no subnet in a zone that offers this type "
+                              f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
+                              f"create-default-subnet --availability-zone {zones[0]}`, then "
+                              f"run launch again.")
+        return vpc_id, sorted(usable, key=lambda s: s["AvailabilityZone"])[0]["SubnetId"]
+    vpcs = ec2.describe_vpcs(Filters=box_filter(box, "vpc"))["Vpcs"]
+    if vpcs:
+        vpc_id = vpcs[0]["VpcId"]
+    else:
+        vpc_id = ec2.create_vpc(CidrBlock="10.77.0.0/16",
+                                TagSpecifications=tag_spec("vpc", box, "vpc"))["Vpc"]["VpcId"]
+        print(f"created VPC {vpc_id}")
+    subnets = ec2.describe_subnets(Filters=box_filter(box, "subnet"))["Subnets"]
+    if subnets:
+        subnet_id = subnets[0]["SubnetId"]
+    else:
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.0.0/24",
+                                      AvailabilityZone=zones[0],
+                                      TagSpecifications=tag_spec("subnet", box, "subnet"),
+                                      )["Subnet"]["SubnetId"]
+        ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    gateways = ec2.describe_internet_gateways(Filters=box_filter(box, "gateway"))["InternetGateways"]
+    if gateways:
+        gateway_id = gateways[0]["InternetGatewayId"]
+    else:
+        gateway_id = ec2.create_internet_gateway(TagSpecifications=tag_spec(
+            "internet-gateway", box, "gateway"))["InternetGateway"]["InternetGatewayId"]
+    gateway = ec2.describe_internet_gateways(InternetGatewayIds=[gateway_id])["InternetGateways"][0]
+    if not any(a["VpcId"] == vpc_id for a in gateway.get("Attachments", [])):
+        ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
+    tables = ec2.describe_route_tables(Filters=box_filter(box, "routes"))["RouteTables"]
+    if not tables:
+        table_id = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=tag_spec(
+            "route-table", box, "routes"))["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=gateway_id)
+        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    return vpc_id, subnet_id
+
+
+def ssh_rule(ip):
+    return {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+            "IpRanges": [{"CidrIp": f"{ip}/32", "Description": "SSH from the learner"}]}
+
+
+# Outbound: HTTPS (pip, NVIDIA, Kaggle, git) and HTTP (Ubuntu's apt mirrors)
+# only. DNS, NTP and instance metadata are link-local and not filtered.
+EGRESS_RULES = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]} for port in (443, 80)]
+
+
+def ensure_security_group(ec2, box, vpc_id, ip):
+    """Returns the box's security group id; its only inbound rule is SSH from ip/32."""
+    groups = ec2.describe_security_groups(Filters=box_filter(box, "firewall"))["SecurityGroups"]
+    if groups:
+        group = groups[0]
+    else:
+        group_id = ec2.create_security_group(
+            GroupName=f"{KIT}-{box}", VpcId=vpc_id,
+            Description="cnn-course-kit GPU box: SSH from the learner's IP only",
+            TagSpecifications=tag_spec("security-group", box, "firewall"))["GroupId"]
+        group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=group["IpPermissionsEgress"])
+        ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=EGRESS_RULES)
+        group["IpPermissions"] = []
+        print(f"created security group {group_id}")
+    wanted = f"{ip}/32"
+    stale = [p for p in group["IpPermissions"]
+             if [r["CidrIp"] for r in p.get("IpRanges", [])] != [wanted]
+             or (p.get("FromPort"), p.get("ToPort"), p.get("IpProtocol")) != (22, 22, "tcp")
+             or p.get("Ipv6Ranges") or p.get("UserIdGroupPairs") or p.get("PrefixListIds")]
+    if stale:
+        ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=stale)
+    if len(stale) == len(group["IpPermissions"]):
+        ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ssh_rule(ip)])
+        print(f"SSH (tcp/22) allowed from {wanted} only")
+    return group["GroupId"]
+
+
+def private_key_path(box, origin):
+    """The private key that opens the box: the learner's own, or the one the kit made."""
+    if origin and origin.startswith("imported:"):
+        return pathlib.Path.home() / ".ssh" / origin.split(":", 1)[1]
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.pem"
+
+
+def ensure_key_pair(ec2, box):
+    """Returns the key pair's name; imports ~/.ssh/id_*.pub or creates a key (0600)."""
+    name = f"{KIT}-{box}"
+    pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
+    if pairs:
+        origin = tag_value(pairs[0], TAG_KEY_ORIGIN)
+        if not private_key_path(box, origin).exists():
+            print(f"WARN  the private key {private_key_path(box, origin)} is missing: "
+                  f"`teardown` and `launch` again to get a new one.")
+        return pairs[0]["KeyName"]
+    ssh_dir = pathlib.Path.home() / ".ssh"
+    for stem in ("id_ed25519", "id_rsa"):
+        public = ssh_dir / f"{stem}.pub"
+        if public.is_file() and (ssh_dir / stem).is_file():
+            ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public.read_bytes(),
+                                TagSpecifications=tag_spec("key-pair", box, "key", {
+                                    TAG_KEY_ORIGIN: f"imported:{stem}"}))
+            print(f"imported your public key {public} as key pair {name}")
+            return name
+    key_file = private_key_path(box, "created")
+    if key_file.exists():
+        raise GpuboxError(f"{key_file} already exists but AWS has no key pair {name}. Move the "
+                          f"file aside (it opens no box the kit knows of) and run launch again.")
+    material = ec2.create_key_pair(KeyName=name, KeyType="ed25519", KeyFormat="pem",
+                                   TagSpecifications=tag_spec("key-pair", box, "key", {
+                                       TAG_KEY_ORIGIN: "created"}))["KeyMaterial"]
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(material)
+    os.chmod(key_file, 0o600)
+    print(f"created key pair {name}; private key saved to {key_file} (mode 0600)")
+    return name
+
+
+def user_data(repo, idle_minutes):
+    """The boot script: setup/bootstrap.sh with the box's settings filled in."""
+    script = (SETUP_DIR / "bootstrap.sh").read_text()
+    shebang, body = script.split("\n", 1)
+    settings = (f"export COURSE_REPO={repo!r}\nexport IDLE_MINUTES={int(idle_minutes)}\n"
+                f"export COURSE_USER={SSH_USER}\n")
+    return f"{shebang}\n{settings}{body}"
+
+
+def course_repo(value):
+    """The URL the box clones the kit from: --repo, else this clone's origin."""
+    if value:
+        return value
+    try:
+        url = subprocess.run(["git", "-C", str(KIT_ROOT), "remote", "get-url", "origin"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        url = ""
+    if url.startswith("git@") and ":" in url:
+        host, path = url[4:].split(":", 1)
+        url = f"https://{host}/{path}"
+    if not url.startswith("https://"):
+        raise GpuboxError("The box clones the kit from a URL it can reach, and this clone has "
+                          "no https origin. Pass --repo https://github.com/YOU/YOUR-FORK.git "
+                          "(a public copy of the kit) and run launch again.")
+    return url
+
+
+# ---------------------------------------------------------------- commands
+
+
+def wait_for_ssh(host, timeout):
+    """Waits until tcp/22 on host accepts connections; returns True if it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, 22), timeout=5):
+                return True
+        except OSError:
+            time.sleep(5)
+    return False
+
+
+def confirm(args, question):
+    """Asks before creating or deleting; without a terminal only --yes agrees."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question} Not confirmed: add --yes to run this without a terminal.")
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def print_next_steps(box, region):
+    flags = f" --box {box} --region {region}"
+    print("Next:")
+    print(f"  python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
+    print(f"  python setup/gpubox.py ssh{flags}      # a shell on the box")
+    print(f"  python setup/gpubox.py stop{flags}     # stop paying for the GPU")
+    print(f"  python setup/gpubox.py teardown{flags} # delete everything the kit created")
+
+
+def launch(clients, args, context):
+    ec2 = clients("ec2")
+    account = clients("sts").get_caller_identity()["Account"]  # fails early without credentials
+    print(f"OK    credentials for AWS account {account}, region {context['region']}")
+    existing = find_instances(ec2, args.box)
+    if existing:
+        instance = existing[0]
+        ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
+        print(f"Box '{args.box}' already exists ({instance['InstanceId']}, "
+              f"{instance['State']['Name']}); nothing new was created.")
+        if instance["State"]["Name"] == "stopped":
+            print(f"Start it with: python setup/gpubox.py start --box {args.box}")
+        return 0
+    zones = check_offered(ec2, args.instance_type)
+    print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
+    context["vcpus"] = instance_vcpus(ec2, args.instance_type)
+    check_quota(clients("service-quotas"), context["region"],
+                QUOTA_SPOT if args.spot else QUOTA_ON_DEMAND, context["vcpus"])
+    ami_id, ami_source = find_ami(clients("ssm"), ec2, args.ami_parameter)
+    image = ec2.describe_images(ImageIds=[ami_id])["Images"][0]
+    print(f"OK    AMI {ami_id} ({ami_source})")
+    image_gb = max([m.get("Ebs", {}).get("VolumeSize", 0) for m in image.get("BlockDeviceMappings", [])
+                    if m.get("DeviceName") == image["RootDeviceName"]] or [0])
+    if args.disk_gb < image_gb:
+        raise GpuboxError(f"--disk-gb {args.disk_gb} is smaller than the AMI's own disk "
+                          f"({image_gb} GB). Use --disk-gb {max(image_gb + 25, 100)} (room for "
+                          f"the datasets) and run launch again.")
+    ip = my_public_ip(args.my_ip)
+    repo = course_repo(args.repo)
+    show_price(ec2, args.instance_type, args.spot, args.disk_gb)
+    if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
+        print("Nothing was created.")
+        return 1
+    vpc_id, subnet_id = ensure_network(ec2, args.box, zones)
+    group_id = ensure_security_group(ec2, args.box, vpc_id, ip)
+    key_name = ensure_key_pair(ec2, args.box)
+    request = dict(
+        ImageId=ami_id, InstanceType=args.instance_type, MinCount=1, MaxCount=1,
+        KeyName=key_name, SubnetId=subnet_id, SecurityGroupIds=[group_id],
+        UserData=user_data(repo, args.idle_minutes),
+        InstanceInitiatedShutdownBehavior="stop",
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
+                         "HttpPutResponseHopLimit": 1},
+        BlockDeviceMappings=[{"DeviceName": image["RootDeviceName"], "Ebs": {
+            "VolumeSize": args.disk_gb, "VolumeType": "gp3", "DeleteOnTermination": True,
+            "Encrypted": True}}],
+        TagSpecifications=(tag_spec("instance", args.box, "instance",
+                                    {TAG_IDLE: str(args.idle_minutes)})
+                           + tag_spec("volume", args.box, "disk")))
+    if args.spot:
+        request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+            "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
+    instance = ec2.run_instances(**request)["Instances"][0]
+    print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the "
+          f"course by itself in about 10 minutes after it boots")
+    if not args.no_wait:
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
+        instance = find_instance(ec2, args.box)
+        host = instance.get("PublicIpAddress")
+        if host and wait_for_ssh(host, args.ssh_timeout):
+            print(f"SSH is up at {host}")
+        else:
+            print(f"SSH is not reachable yet after {args.ssh_timeout} s; try `status` in a minute.")
+    print_next_steps(args.box, context["region"])
+    return 0
+
+
+def status(clients, args, context):
+    ec2 = clients("ec2")
+    instance = find_instance(ec2, args.box)
+    state = instance["State"]["Name"]
+    instance_type = instance["InstanceType"]
+    spot = instance.get("InstanceLifecycle") == "spot"
+    print(f"box        {args.box} ({instance['InstanceId']}, {context['region']})")
+    print(f"state      {state}")
+    print(f"type       {instance_type}{' (spot)' if spot else ''}")
+    print(f"address    {instance.get('PublicIpAddress', '-')}")
+    print(f"idle stop  after {tag_value(instance, TAG_IDLE) or '?'} idle minutes")
+    if state == "running":
+        hours = (datetime.datetime.now(datetime.timezone.utc)
+                 - instance["LaunchTime"]).total_seconds() / 3600
+        hourly, source = price_per_hour(ec2, instance_type, spot)
+        print(f"uptime     {hours:.2f} h since it last started")
+        if hourly is not None:
+            print(f"cost       ~${hours * hourly:.2f} so far since it started "
+                  f"(${hourly:.4f}/h, {source}; an estimate)")
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
+                                             "Values": [instance["InstanceId"]]}])["Volumes"]
+    disk_gb = sum(volume["Size"] for volume in volumes)
+    print(f"disk       {disk_gb} GB gp3, ~${disk_gb * GP3_USD_PER_GB_MONTH:.2f}/month "
+          f"even when stopped")
+    return 0
+
+
+def ssh_command(ec2, box, extra):
+    instance = find_instance(ec2, box)
+    host = instance.get("PublicIpAddress")
+    if instance["State"]["Name"] != "running" or not host:
+        raise GpuboxError(f"Box '{box}' is {instance['State']['Name']}, not running. Start it "
+                          f"with `python setup/gpubox.py start --box {box}`.")
+    pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
+    key = private_key_path(box, tag_value(pairs[0], TAG_KEY_ORIGIN) if pairs else None)
+    if shutil.which("ssh") is None:
+        raise GpuboxError("No `ssh` command was found. Install OpenSSH (on Windows 10/11: "
+                          "Settings > Apps > Optional features > OpenSSH Client) and try again.")
+    return ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
+            *extra, f"{SSH_USER}@{host}"]
+
+
+def ssh(clients, args, context):
+    command = ssh_command(clients("ec2"), args.box, [])
+    if args.print_only:
+        print(" ".join(command))
+        return 0
+    return subprocess.call(command)
+
+
+def tunnel(clients, args, context):
+    forward = ["-N", "-L", f"{args.local_port}:127.0.0.1:8888"]
+    command = ssh_command(clients("ec2"), args.box, forward)
+    read_token = ssh_command(clients("ec2"), args.box, []) + ["cat", ".course/jupyter-token"]
+    if args.print_only:
+        print(" ".join(read_token))
+        print(" ".join(command))
+        return 0
+    token = subprocess.run(read_token, capture_output=True, text=True).stdout.strip()
+    if not token:
+        print("The box has no Jupyter token yet: it is still installing the course (about 10 "
+              "minutes after launch). Follow along with `ssh` then "
+              "`sudo tail -f /var/log/cloud-init-output.log`.")
+        return 1
+    print(f"JupyterLab: http://localhost:{args.local_port}/lab?token={token}")
+    print("(keep this window open; Ctrl+C closes the tunnel, the box keeps running)")
+    return subprocess.call(command)
+
+
+def stop(clients, args, context):
+    ec2 = clients("ec2")
+    instance = find_instance(ec2, args.box)
+    ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+    if not args.no_wait:
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance["InstanceId"]])
+    print(f"stopped {instance['InstanceId']}: the GPU costs nothing now; the disk still does "
+          f"(see `status`). `start` brings it back.")
+    return 0
+
+
+def start(clients, args, context):
+    ec2 = clients("ec2")
+    instance = find_instance(ec2, args.box)
+    ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
+    ec2.start_instances(InstanceIds=[instance["InstanceId"]])
+    if not args.no_wait:
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
+    instance = find_instance(ec2, args.box)
+    print(f"started {instance['InstanceId']} at {instance.get('PublicIpAddress', '-')} "
+          f"(a new address each start)")
+    print_next_steps(args.box, context["region"])
+    return 0
+
+
+def teardown(clients, args, context):
+    ec2 = clients("ec2")
+    instances = find_instances(ec2, args.box)
+    if instances and not confirm(args, f"Terminate box '{args.box}' and delete its disk?"):
+        print("Nothing was deleted.")
+        return 1
+    for instance in instances:
+        if instance.get("SpotInstanceRequestId"):
+            ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[instance["SpotInstanceRequestId"]])
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+        print(f"terminating {instance['InstanceId']}")
+    if instances:
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=[i["InstanceId"] for i in instances],
+            WaiterConfig={"Delay": 2 if os.environ.get("AWS_ENDPOINT_URL") else 15})
+    for volume in ec2.describe_volumes(Filters=box_filter(args.box, "disk") + [
+            {"Name": "status", "Values": ["available"]}])["Volumes"]:
+        ec2.delete_volume(VolumeId=volume["VolumeId"])  # normally gone with the instance
+        print(f"deleted disk {volume['VolumeId']}")
+    for group in ec2.describe_security_groups(Filters=box_filter(args.box, "firewall"))["SecurityGroups"]:
+        ec2.delete_security_group(GroupId=group["GroupId"])
+        print(f"deleted security group {group['GroupId']}")
+    for pair in ec2.describe_key_pairs(Filters=box_filter(args.box, "key"))["KeyPairs"]:
+        ec2.delete_key_pair(KeyName=pair["KeyName"])
+        print(f"deleted key pair {pair['KeyName']}")
+        key_file = private_key_path(args.box, tag_value(pair, TAG_KEY_ORIGIN))
+        if tag_value(pair, TAG_KEY_ORIGIN) == "created" and key_file.exists():
+            key_file.unlink()  # the kit's own key for a box that no longer exists
+            print(f"deleted {key_file}")
+    for table in ec2.describe_route_tables(Filters=box_filter(args.box, "routes"))["RouteTables"]:
+        for association in table.get("Associations", []):
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+    for gateway in ec2.describe_internet_gateways(Filters=box_filter(args.box, "gateway"))["InternetGateways"]:
+        for attachment in gateway.get("Attachments", []):
+            ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"],
+                                        VpcId=attachment["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+    for subnet in ec2.describe_subnets(Filters=box_filter(args.box, "subnet"))["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for vpc in ec2.describe_vpcs(Filters=box_filter(args.box, "vpc"))["Vpcs"]:
+        ec2.delete_vpc(VpcId=vpc["VpcId"])
+        print(f"deleted VPC {vpc['VpcId']} and its subnet, gateway and routes")
+    left = leftovers(ec2, args.box)
+    if left:
+        print("Still tagged for this box (delete these in the EC2 console, or run teardown "
+              "again in a minute):")
+        for resource_type, resource_id in left:
+            print(f"  {resource_type} {resource_id}")
+        return 1
+    print(f"Nothing tagged for box '{args.box}' is left in {context['region']}; it costs $0.")
+    return 0
+
+
+def still_exists(ec2, resource_type, resource_id):
+    """True if a tagged resource still exists (tags can outlive what they tagged)."""
+    lookups = {
+        "instance": lambda: [i for r in ec2.describe_instances(InstanceIds=[resource_id])["Reservations"]
+                             for i in r["Instances"] if i["State"]["Name"] != "terminated"],
+        "volume": lambda: ec2.describe_volumes(VolumeIds=[resource_id])["Volumes"],
+        "security-group": lambda: ec2.describe_security_groups(GroupIds=[resource_id])["SecurityGroups"],
+        "key-pair": lambda: ec2.describe_key_pairs(KeyPairIds=[resource_id])["KeyPairs"],
+        "vpc": lambda: ec2.describe_vpcs(VpcIds=[resource_id])["Vpcs"],
+        "subnet": lambda: ec2.describe_subnets(SubnetIds=[resource_id])["Subnets"],
+        "internet-gateway": lambda: ec2.describe_internet_gateways(
+            InternetGatewayIds=[resource_id])["InternetGateways"],
+        "route-table": lambda: ec2.describe_route_tables(RouteTableIds=[resource_id])["RouteTables"],
+    }
+    if resource_type not in lookups:
+        return True
+    try:
+        return bool(lookups[resource_type]())
+    except aws_errors.ClientError as error:
+        if "NotFound" in error.response["Error"]["Code"]:
+            return False
+        raise
+
+
+def leftovers(ec2, box):
+    """Returns (type, id) of every EC2 resource still tagged for the box."""
+    tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": [TAG_BOX]},
+                                      {"Name": "value", "Values": [box]}])["Tags"]
+    found = sorted({(t["ResourceType"], t["ResourceId"]) for t in tags})
+    return [item for item in found if still_exists(ec2, *item)]
+
+
+COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel,
+            "stop": stop, "start": start, "teardown": teardown}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python setup/gpubox.py", description=__doc__.split("\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--box", default="gpubox", help="your box's name, used in its tags (default gpubox)")
+    common.add_argument("--region", help="AWS region (default: your AWS config's, else us-east-1)")
+    common.add_argument("--yes", action="store_true", help="do not ask before creating or deleting")
+    commands = parser.add_subparsers(dest="command", required=True)
+    launch_parser = commands.add_parser("launch", parents=[common], help="create the box (safe to re-run)")
+    launch_parser.add_argument("--instance-type", default="g4dn.xlarge")
+    launch_parser.add_argument("--spot", action="store_true", help="spot: cheaper, may be stopped by AWS")
+    launch_parser.add_argument("--disk-gb", type=int, default=100)
+    launch_parser.add_argument("--idle-minutes", type=int, default=60,
+                               help="stop the box after this many idle minutes (default 60)")
+    launch_parser.add_argument("--ami-parameter", default=DEFAULT_AMI_PARAMETER,
+                               help="SSM parameter holding the AMI id")
+    launch_parser.add_argument("--repo", help="URL the box clones the kit from (default: origin)")
+    for name in ("launch", "start"):
+        sub = launch_parser if name == "launch" else commands.add_parser(
+            "start", parents=[common], help="start a stopped box")
+        sub.add_argument("--my-ip", default="auto", help="your public IPv4 for SSH, or auto")
+        sub.add_argument("--no-wait", action="store_true", help="do not wait for the box")
+        sub.add_argument("--ssh-timeout", type=int, default=600)
+    stop_parser = commands.add_parser("stop", parents=[common], help="stop the box (disk kept)")
+    stop_parser.add_argument("--no-wait", action="store_true")
+    commands.add_parser("status", parents=[common], help="state, address, uptime, cost so far")
+    for name, text in (("ssh", "a shell on the box"), ("tunnel", "JupyterLab on localhost")):
+        sub = commands.add_parser(name, parents=[common], help=text)
+        sub.add_argument("--print", dest="print_only", action="store_true",
+                         help="print the ssh command instead of running it")
+        if name == "tunnel":
+            sub.add_argument("--local-port", type=int, default=8888)
+    commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
+    args = parser.parse_args(argv)
+    if getattr(args, "disk_gb", 100) < 40:
+        parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
+    if getattr(args, "idle_minutes", 60) < 5:
+        parser.error("--idle-minutes must be at least 5")
+    return args
+
+
+def main(argv=None, session=None):
+    """Runs one command; AWS errors become a one-paragraph explanation (exit 1)."""
+    args = parse_args(argv)
+    session = session or boto3.Session(region_name=args.region)
+    region = args.region or session.region_name or "us-east-1"
+    context = {"region": region, "instance_type": getattr(args, "instance_type", None),
+               "spot": getattr(args, "spot", False)}
+
+    def clients(name):
+        return session.client(name, region_name=region)
+
+    try:
+        return COMMANDS[args.command](clients, args, context)
+    except (GpuboxError, aws_errors.ClientError, aws_errors.NoCredentialsError,
+            aws_errors.PartialCredentialsError) as error:
+        print(explain(error, context), file=sys.stderr)
+        return 1
+    except aws_errors.WaiterError as error:
+        print(f"AWS did not reach the expected state in time ({error}). Run `status` to see "
+              f"where the box is, then the same command again.", file=sys.stderr)
+        return 1
+    except aws_errors.EndpointConnectionError as error:
+        print(f"Could not reach AWS ({error}). Check your internet connection and the region "
+              f"name, then run the same command again.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Stops an idle course machine: run every few minutes by a systemd timer.
+
+`setup/bootstrap.sh` installs it as `course-idle-stop.timer`. Each run asks
+JupyterLab (on 127.0.0.1) whether any kernel is busy and `nvidia-smi` how busy
+the GPU is. If either is busy, it records the time; once nothing has been busy
+for `--minutes`, it shuts the machine down. On an EC2 box launched by
+`setup/gpubox.py` a shutdown *stops* the instance (the GPU bill stops, the
+disk is kept); `python setup/gpubox.py start` brings it back.
+
+With `--exit-when-idle` it does not shut down: it keeps checking every
+`--interval` seconds and exits once the machine is idle. `setup/skypilot.yaml`
+runs it that way as the cluster's job, so SkyPilot's own autostop (which waits
+for jobs) stops the machine through the cloud's API, on any cloud.
+
+Standard library only: it runs with the system's python3, outside the venv.
+Change the minutes in /etc/default/course-idle-stop (0 turns it off).
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+# /run is emptied at each boot, so a restarted machine gets its full idle time again.
+DEFAULT_STATE = "/run/course-idle-stop/last-busy"
+
+
+def busy_kernels(jupyter_url, token, timeout=10):
+    """Returns how many Jupyter kernels are busy, or None when Jupyter did not answer."""
+    request = urllib.request.Request(f"{jupyter_url}/api/kernels",
+                                     headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kernels = json.load(response)
+    except (OSError, ValueError):
+        return None
+    return sum(1 for kernel in kernels if kernel.get("execution_state") == "busy")
+
+
+def gpu_utilization(nvidia_smi="nvidia-smi"):
+    """Returns the busiest GPU's utilization in percent, or None without nvidia-smi."""
+    if shutil.which(nvidia_smi) is None:
+        return None
+    try:
+        output = subprocess.run(
+            [nvidia_smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=30, check=True).stdout
+        values = [int(line.strip()) for line in output.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return max(values) if values else None
+
+
+def boot_time():
+    """Returns when this machine booted (epoch seconds), or 0 if unknown."""
+    try:
+        uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return time.time() - uptime
+
+
+def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None, booted_at=0.0):
+    """Decides whether to stop; updates the last-busy time in state_file.
+
+    Args:
+        minutes: idle minutes before stopping; 0 never stops.
+        state_file: path holding the last time (epoch seconds) anything was busy.
+        kernels: number of busy Jupyter kernels, or None if Jupyter did not answer
+            (not running: nothing to lose by stopping).
+        gpu_percent: GPU utilization in percent, or None without a GPU.
+        gpu_busy_percent: utilization at or above which the GPU counts as busy.
+        now: the current time in epoch seconds (for tests).
+        booted_at: boot time; a last-busy time from before it is ignored, so a
+            restarted machine gets its full idle time again.
+
+    Returns:
+        (stop, message): whether to shut down, and a line for the log.
+    """
+    now = time.time() if now is None else now
+    state_file = pathlib.Path(state_file)
+    busy = bool(kernels) or (gpu_percent is not None and gpu_percent >= gpu_busy_percent)
+    try:
+        last_busy = float(state_file.read_text())
+    except (OSError, ValueError):
+        last_busy = None
+    if busy or last_busy is None or last_busy < booted_at:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(f"{now:.0f}\n")
+        last_busy = now
+    idle_minutes = (now - last_busy) / 60
+    gpu = "no GPU" if gpu_percent is None else f"GPU {gpu_percent}%"
+    jupyter = "Jupyter not answering" if kernels is None else f"{kernels} busy kernel(s)"
+    summary = f"{jupyter}, {gpu}, idle for {idle_minutes:.0f} of {minutes} min"
+    if minutes > 0 and idle_minutes >= minutes:
+        return True, f"{summary}: stopping the machine"
+    return False, summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--gpu-busy-percent", type=int, default=10)
+    parser.add_argument("--token-file", required=True)
+    parser.add_argument("--jupyter-url", default="http://127.0.0.1:8888")
+    parser.add_argument("--state-file", default=DEFAULT_STATE)
+    parser.add_argument("--nvidia-smi", default="nvidia-smi")
+    parser.add_argument("--dry-run", action="store_true", help="say what it would do, do not stop")
+    parser.add_argument("--exit-when-idle", action="store_true",
+                        help="keep checking; exit (instead of shutting down) once idle")
+    parser.add_argument("--interval", type=float, default=60, help="seconds between checks")
+    args = parser.parse_args(argv)
+    while True:
+        try:
+            token = pathlib.Path(args.token_file).read_text().strip()
+        except OSError:
+            token = ""
+        stop, message = check(args.minutes, args.state_file,
+                              busy_kernels(args.jupyter_url, token),
+                              gpu_utilization(args.nvidia_smi), args.gpu_busy_percent,
+                              booted_at=boot_time())
+        print(message, flush=True)
+        if not args.exit_when_idle or stop:
+            break
+        time.sleep(args.interval)
+    if stop and not args.dry_run and not args.exit_when_idle:
+        subprocess.run(["shutdown", "-h", "now", "course idle auto-stop"], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

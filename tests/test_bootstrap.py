@@ -1,0 +1,248 @@
+"""setup/bootstrap.sh and setup/idle_stop.py: shell hygiene, the dry run, the idle rule."""
+
+import http.server
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BOOTSTRAP = ROOT / "setup" / "bootstrap.sh"
+SKIP_DIRS = {".git", ".venv", "build", "node_modules", "__pycache__", ".ipynb_checkpoints"}
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "setup" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+idle_stop = load("idle_stop")
+
+
+def shell_scripts():
+    """Every shell script in the kit: *.sh, and files with a sh/bash shebang."""
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        for name in files:
+            path = pathlib.Path(folder) / name
+            try:
+                first = path.open("rb").readline()
+            except OSError:
+                continue
+            if name.endswith(".sh") or (first.startswith(b"#!") and first.split(b"/")[-1].split()[-1] in (b"sh", b"bash")):
+                found.append(path)
+    return sorted(found)
+
+
+def test_the_kits_shell_scripts_are_found():
+    names = {path.relative_to(ROOT).as_posix() for path in shell_scripts()}
+    assert {"setup/bootstrap.sh", ".ci/run"} <= names
+
+
+@pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_shell_script_parses_and_passes_shellcheck(script):
+    assert b"\r\n" not in script.read_bytes(), f"{script} has CRLF line endings"
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: `make test` installs it (apt-get install shellcheck)"
+    lint = subprocess.run([shellcheck, "--shell=bash", str(script)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_bootstrap_is_strict():
+    lines = BOOTSTRAP.read_text().splitlines()
+    assert lines[0] == "#!/usr/bin/env bash"
+    assert "set -euo pipefail" in lines[:25]
+
+
+def dry_run(*args):
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", user, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_dry_run_lists_every_step_and_changes_nothing(tmp_path):
+    kit = tmp_path / "kit"
+    home = pathlib.Path.home()
+    before = {p: p.exists() for p in (home / ".course", pathlib.Path("/etc/default/course-idle-stop"),
+                                      pathlib.Path("/etc/systemd/system/course-jupyter.service"))}
+    result = dry_run("--repo", "https://example.invalid/kit.git", "--dir", str(kit),
+                     "--idle-minutes", "45")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    steps = [line for line in out.splitlines() if line.startswith("==> step")]
+    assert [s.split(":", 1)[0] for s in steps] == [f"==> step {n}/8" for n in range(1, 9)]
+    for words in ("NVIDIA driver", "Python 3.11", "course kit", "TensorFlow's CUDA extra",
+                  "localhost only, token", "systemd service course-jupyter",
+                  "idle auto-stop (45 idle minutes", "utils.doctor"):
+        assert any(words in step for step in steps), words
+    assert f"would run: git clone --quiet https://example.invalid/kit.git {kit}" in out
+    assert "tensorflow[and-cuda]==2.21.0" in out
+    assert "would write: /etc/systemd/system/course-idle-stop.timer" in out
+    assert "would run: systemctl enable --now course-idle-stop.timer" in out
+    assert out.rstrip().endswith("nothing was changed.")
+    assert not kit.exists()
+    assert {p: p.exists() for p in before} == before
+
+
+def test_dry_run_in_the_kit_keeps_the_checkout():
+    result = dry_run()
+    assert result.returncode == 0, result.stderr
+    assert f"get the course kit into {ROOT}" in result.stdout
+    assert "already there (left as it is)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--idle-minutes", "soon"], "whole number of minutes"),
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["--user", "no-such-learner-xyz"], "there is no user 'no-such-learner-xyz'"),
+])
+def test_bad_options_are_refused(args, message):
+    result = subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_gpubox_user_data_is_bootstrap_with_settings():
+    spec = importlib.util.spec_from_file_location("gpubox", ROOT / "setup" / "gpubox.py")
+    gpubox = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpubox)
+    script = gpubox.user_data("https://example.invalid/kit.git", 30)
+    assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
+    syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    assert script.splitlines()[1:4] == ["export COURSE_REPO='https://example.invalid/kit.git'",
+                                        "export IDLE_MINUTES=30", "export COURSE_USER=ubuntu"]
+
+
+# ------------------------------------------------------------------ idle auto-stop
+
+
+class FakeJupyter(http.server.BaseHTTPRequestHandler):
+    kernels = []
+    token = "secret-token"
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path != "/api/kernels" or self.headers.get("Authorization") != f"token {self.token}":
+            self.send_response(403)
+            self.end_headers()
+            return
+        body = json.dumps(self.kernels).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def jupyter():
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakeJupyter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_busy_kernels_asks_jupyter_with_the_token(jupyter):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle"},
+                           {"id": "b", "execution_state": "busy"}]
+    assert idle_stop.busy_kernels(jupyter, "secret-token") == 1
+    assert idle_stop.busy_kernels(jupyter, "wrong") is None
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle"}]
+    assert idle_stop.busy_kernels(jupyter, "secret-token") == 0
+    assert idle_stop.busy_kernels("http://127.0.0.1:9", "secret-token") is None
+
+
+def fake_nvidia_smi(tmp_path, output):
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\nprintf '{output}'\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_gpu_utilization_reads_the_busiest_gpu(tmp_path):
+    assert idle_stop.gpu_utilization(fake_nvidia_smi(tmp_path, "3\\n57\\n")) == 57
+    assert idle_stop.gpu_utilization(str(tmp_path / "absent")) is None
+
+
+def test_stops_only_after_the_idle_minutes(tmp_path):
+    state = tmp_path / "last-busy"
+    start = 1_000_000.0
+    assert idle_stop.check(60, state, 0, 0, 10, now=start)[0] is False
+    assert idle_stop.check(60, state, 0, 5, 10, now=start + 59 * 60)[0] is False
+    assert idle_stop.check(60, state, 1, None, 10, now=start + 59 * 60)[0] is False  # busy kernel
+    assert idle_stop.check(60, state, 0, 5, 10, now=start + 100 * 60)[0] is False
+    assert idle_stop.check(60, state, 0, 80, 10, now=start + 150 * 60)[0] is False  # GPU busy
+    stop, message = idle_stop.check(60, state, None, 2, 10, now=start + 210 * 60)
+    assert stop is True and "stopping" in message
+    assert idle_stop.check(0, state, 0, 0, 10, now=start + 10**6)[0] is False  # 0 = off
+    # after a restart, a last-busy time from before the boot no longer counts
+    stop, _ = idle_stop.check(60, state, 0, 0, 10, now=start + 10**6, booted_at=start + 10**6 - 30)
+    assert stop is False and float(state.read_text()) == start + 10**6
+
+
+def test_skypilot_yaml_uses_the_same_bootstrap_and_idle_rule():
+    yaml = pytest.importorskip("yaml")
+    task = yaml.safe_load((ROOT / "setup" / "skypilot.yaml").read_text())
+    accelerators = task["resources"]["accelerators"]
+    assert accelerators and set(accelerators.values()) == {1}
+    assert task["resources"]["autostop"]["idle_minutes"] >= 1
+    assert "setup/bootstrap.sh" in task["setup"] and "--idle-minutes 0" in task["setup"]
+    assert "setup/idle_stop.py --exit-when-idle" in task["run"]
+    assert ".course/jupyter-token" in task["run"]  # where bootstrap.sh writes the token
+    for block in (task["setup"], task["run"]):
+        syntax = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert syntax.returncode == 0, syntax.stderr
+        lint = subprocess.run(["shellcheck", "--shell=bash", "-"], input=block,
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+
+
+def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "busy"}]
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    args = ["--minutes", "60", "--token-file", str(token), "--jupyter-url", jupyter,
+            "--state-file", str(tmp_path / "state" / "last-busy"),
+            "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\\n"), "--dry-run"]
+    assert idle_stop.main(args) == 0
+    assert "1 busy kernel(s), GPU 0%, idle for 0 of 60 min" in capsys.readouterr().out
+    assert (tmp_path / "state" / "last-busy").is_file()
+
+
+def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyter, capsys):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle"}]
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 90:.0f}\n")  # last busy 90 s ago, after this boot
+    args = ["--minutes", "1", "--token-file", str(tmp_path / "no-token"), "--jupyter-url", jupyter,
+            "--state-file", str(state), "--nvidia-smi", str(tmp_path / "absent"),
+            "--exit-when-idle", "--interval", "0.01"]
+    assert idle_stop.main(args) == 0
+    assert "stopping the machine" in capsys.readouterr().out
+
+
+def test_idle_stop_defaults_off_outside_a_cloud_vm(monkeypatch):
+    """A learner's own workstation is never powered off unless they ask for it."""
+    monkeypatch.delenv("IDLE_MINUTES", raising=False)
+    vendor = pathlib.Path("/sys/class/dmi/id/sys_vendor")
+    on_vm = pathlib.Path("/run/cloud-init/instance-data.json").exists() or (
+        vendor.exists() and any(word in vendor.read_text().lower()
+                                for word in ("amazon", "google", "microsoft", "oracle")))
+    result = dry_run()
+    assert result.returncode == 0, result.stderr
+    assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout

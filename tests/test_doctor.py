@@ -1,0 +1,70 @@
+"""utils.doctor: runs on this machine (no GPU) and judges what it finds."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from utils import doctor
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_doctor_runs_here_and_warns_plainly_about_the_missing_gpu():
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-m", "utils.doctor"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    gpu = next(line for line in lines if line.split()[1:2] == ["gpu"])
+    assert gpu.startswith("WARN") and "no GPU" in gpu and "CPU" in gpu and "hours" in gpu
+    for name in ("python", "tensorflow", "keras", "nvidia-smi", "mixed", "disk", "kaggle",
+                 "downloads"):
+        assert any(line.split()[1:2] == [name] for line in lines if line[:4] in ("OK  ", "WARN", "FAIL")), name
+    assert "tensorflow       2.21.0" in result.stdout and "CUDA" in result.stdout
+    assert " 0 FAIL" in lines[-1]
+
+
+def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    missing = doctor.check_kaggle(home=tmp_path)
+    assert missing.status == "WARN" and "Create New Token" in missing.fix
+    token = tmp_path / ".kaggle" / "kaggle.json"
+    token.parent.mkdir()
+    token.write_text('{"username": "learner", "key": "0123"}')
+    token.chmod(0o644)
+    loose = doctor.check_kaggle(home=tmp_path)
+    assert loose.status == "WARN" and "readable by others" in loose.detail
+    assert loose.fix == f"`chmod 600 {token}`"
+    token.chmod(0o600)
+    assert doctor.check_kaggle(home=tmp_path).status == "OK"
+
+
+def test_downloads_lists_present_and_missing(tmp_path):
+    data = tmp_path / "data"
+    (data / "dogscats" / "train").mkdir(parents=True)
+    (data / "mnist").mkdir()  # an empty folder is not a download
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / doctor.VGG16_WEIGHTS).write_bytes(b"weights")
+    finding = doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras")
+    assert "datasets downloaded: dogscats;" in finding.detail
+    assert "mnist" in finding.detail.split("not yet:")[1]
+    assert "VGG16 weights: cached" in finding.detail
+
+
+def test_disk_thresholds(tmp_path):
+    assert doctor.check_disk(tmp_path, min_free_gb=0.001).status == "OK"
+    short = doctor.check_disk(tmp_path / "not" / "yet", min_free_gb=10**9)
+    assert short.status == "FAIL" and "--disk-gb" in short.fix
+
+
+def test_mixed_precision_verdicts():
+    assert doctor.check_mixed_precision([]).status == "WARN"
+    assert doctor.check_mixed_precision([{"compute_capability": (7, 5)}]).status == "OK"
+    assert doctor.check_mixed_precision([{"compute_capability": (6, 1)}]).status == "WARN"
+
+
+def test_report_shows_status_and_fix():
+    text = doctor.report([doctor.Finding("FAIL", "disk", "1 GB free", "free some space")])
+    assert text.splitlines()[0].startswith("FAIL  disk") and "fix: free some space" in text

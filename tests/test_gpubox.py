@@ -1,0 +1,521 @@
+"""setup/gpubox.py against moto's EC2 emulator, run as a server on 127.0.0.1.
+
+The real script runs as a subprocess with `AWS_ENDPOINT_URL` pointing at the
+emulator, fake credentials and a temporary HOME (so keys land in a temporary
+~/.ssh). The emulator is seeded with a fake list of AMIs (`MOTO_AMIS_PATH`)
+holding two Deep Learning Base GPU AMIs and an unrelated one. Errors the
+emulator cannot produce are injected at the client, in-process.
+"""
+
+import datetime
+import importlib.util
+import json
+import os
+import pathlib
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore import exceptions as aws_errors
+from botocore.stub import Stubber
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "setup" / "gpubox.py"
+REGION = "us-east-1"
+MY_IP = "203.0.113.7"
+NEWEST_AMI = "ami-0dl0000000000new"
+FAKE_AMIS = [
+    {"ami_id": "ami-0dl0000000000old", "name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20260901",
+     "creation_date": "2026-09-01T00:00:00.000Z"},
+    {"ami_id": NEWEST_AMI, "name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20261115",
+     "creation_date": "2026-11-15T00:00:00.000Z"},
+    {"ami_id": "ami-0ubuntu00000plain", "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20261201",
+     "creation_date": "2026-12-01T00:00:00.000Z"},
+]
+
+
+def load_gpubox():
+    spec = importlib.util.spec_from_file_location("gpubox", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpubox = load_gpubox()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory):
+    """Starts moto in server mode on 127.0.0.1 with the fake AMI list; yields its URL."""
+    amis = tmp_path_factory.mktemp("moto") / "amis.json"
+    amis.write_text(json.dumps([dict(ami, owner_id="898082745236", state="available",
+                                     public=True, architecture="x86_64",
+                                     root_device_type="ebs", root_device_name="/dev/sda1",
+                                     virtualization_type="hvm", hypervisor="xen",
+                                     description=ami["name"]) for ami in FAKE_AMIS]))
+    port = free_port()
+    env = dict(os.environ, MOTO_AMIS_PATH=str(amis))
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("the moto server did not start")
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture()
+def aws(moto_server, tmp_path, monkeypatch):
+    """A clean emulator, fake credentials and a temporary HOME; yields (env, ec2 client)."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "USERPROFILE": str(home),
+           "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+           "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_server)
+    return env, ec2, home
+
+
+def gpubox_cli(env, *args):
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    return result
+
+
+LAUNCH = ("launch", "--box", "alice", "--my-ip", MY_IP, "--no-wait", "--yes",
+          "--repo", "https://example.invalid/cnn-course-kit.git", "--disk-gb", "120")
+
+
+def tagged_instances(ec2, states=("pending", "running", "stopping", "stopped")):
+    reservations = ec2.describe_instances(Filters=[
+        {"Name": "tag:course-kit:box", "Values": ["alice"]},
+        {"Name": "instance-state-name", "Values": list(states)}])["Reservations"]
+    return [i for r in reservations for i in r["Instances"]]
+
+
+def test_launch_creates_one_safe_tagged_box(aws):
+    env, ec2, home = aws
+    result = gpubox_cli(env, *LAUNCH)
+    assert result.returncode == 0, result.stderr
+    assert "Estimated cost" in result.stdout and "/hour" in result.stdout
+    assert result.stdout.index("Estimated cost") < result.stdout.index("launched")
+
+    (instance,) = tagged_instances(ec2)
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["course-kit"] == "cnn-course-kit" and tags["course-kit:box"] == "alice"
+    assert tags["course-kit:idle-minutes"] == "60"
+    assert instance["ImageId"] == NEWEST_AMI  # newest DLAMI by date, not the plain Ubuntu one
+    assert instance["InstanceType"] == "g4dn.xlarge"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    shutdown = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"],
+                                               Attribute="instanceInitiatedShutdownBehavior")
+    assert shutdown["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+    user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+    import base64
+    script = base64.b64decode(user_data["UserData"]["Value"]).decode()
+    assert script.startswith("#!/usr/bin/env bash\nexport COURSE_REPO='https://example.invalid/")
+    assert "set -euo pipefail" in script and "IDLE_MINUTES=60" in script
+
+    (volume,) = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
+                                               "Values": [instance["InstanceId"]]}])["Volumes"]
+    assert volume["VolumeType"] == "gp3" and volume["Size"] == 120
+
+    (group,) = ec2.describe_security_groups(GroupIds=[g["GroupId"] for g in instance["SecurityGroups"]])["SecurityGroups"]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]])
+            for p in group["IpPermissions"]] == [("tcp", 22, 22, [f"{MY_IP}/32"])]
+    assert not any(p.get("Ipv6Ranges") for p in group["IpPermissions"])
+    everything = json.dumps(group["IpPermissions"])
+    assert "0.0.0.0/0" not in everything and "::/0" not in everything
+    assert sorted(p["FromPort"] for p in group["IpPermissionsEgress"]) == [80, 443]
+
+    key_file = home / ".ssh" / "cnn-course-kit-alice.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert ROOT not in key_file.resolve().parents
+    assert "PRIVATE KEY" in key_file.read_text()
+    assert instance["KeyName"] == "cnn-course-kit-alice"
+
+
+def count_everything(ec2):
+    return {
+        "instances": len(tagged_instances(ec2)),
+        "groups": len(ec2.describe_security_groups()["SecurityGroups"]),
+        "keys": len(ec2.describe_key_pairs()["KeyPairs"]),
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+    }
+
+
+def test_second_launch_creates_nothing_new(aws):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    before = count_everything(ec2)
+    again = gpubox_cli(env, *LAUNCH)
+    assert again.returncode == 0, again.stderr
+    assert "already exists" in again.stdout and "nothing new was created" in again.stdout
+    assert count_everything(ec2) == before
+
+
+def test_stop_start_status_and_moving_ip(aws):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    shown = gpubox_cli(env, "status", "--box", "alice")
+    assert shown.returncode == 0, shown.stderr
+    assert "running" in shown.stdout and "g4dn.xlarge" in shown.stdout
+    assert "cost       ~$" in shown.stdout and "idle stop  after 60" in shown.stdout
+    assert "120 GB gp3" in shown.stdout
+
+    stopped = gpubox_cli(env, "stop", "--box", "alice", "--no-wait")
+    assert stopped.returncode == 0, stopped.stderr
+    assert tagged_instances(ec2)[0]["State"]["Name"] in ("stopping", "stopped")
+    assert "stopped" in gpubox_cli(env, "status", "--box", "alice").stdout
+
+    started = gpubox_cli(env, "start", "--box", "alice", "--my-ip", "198.51.100.9")
+    assert started.returncode == 0, started.stderr
+    (instance,) = tagged_instances(ec2)
+    assert instance["State"]["Name"] == "running"
+    group = ec2.describe_security_groups(GroupIds=[instance["SecurityGroups"][0]["GroupId"]])["SecurityGroups"][0]
+    assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.9/32"]
+
+    printed = gpubox_cli(env, "ssh", "--box", "alice", "--print")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith("ssh -i ") and f"ubuntu@{instance['PublicIpAddress']}" in printed.stdout
+    tunnel = gpubox_cli(env, "tunnel", "--box", "alice", "--print")
+    assert "-L 8888:127.0.0.1:8888" in tunnel.stdout and "cat .course/jupyter-token" in tunnel.stdout
+
+
+def tagged_resources(ec2):
+    """Every EC2 resource that still exists and carries the box's tag (moto keeps
+    the tags of deleted resources, so each type is described, not just the tags)."""
+    mine = [{"Name": "tag:course-kit:box", "Values": ["alice"]}]
+    found = {
+        "groups": ec2.describe_security_groups(Filters=mine)["SecurityGroups"],
+        "keys": ec2.describe_key_pairs(Filters=mine)["KeyPairs"],
+        "volumes": ec2.describe_volumes(Filters=mine)["Volumes"],
+        "vpcs": ec2.describe_vpcs(Filters=mine)["Vpcs"],
+        "subnets": ec2.describe_subnets(Filters=mine)["Subnets"],
+        "gateways": ec2.describe_internet_gateways(Filters=mine)["InternetGateways"],
+        "routes": ec2.describe_route_tables(Filters=mine)["RouteTables"],
+        "instances": tagged_instances(ec2, states=("pending", "running", "stopping", "stopped",
+                                                   "shutting-down")),
+    }
+    return {kind: items for kind, items in found.items() if items}
+
+
+def test_teardown_leaves_nothing_and_runs_twice(aws):
+    env, ec2, home = aws
+    before = count_everything(ec2)
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    first = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Nothing tagged for box 'alice' is left" in first.stdout
+    assert tagged_resources(ec2) == {}
+    assert tagged_instances(ec2) == []
+    assert count_everything(ec2) == before
+    assert not (home / ".ssh" / "cnn-course-kit-alice.pem").exists()
+    second = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert second.returncode == 0, second.stderr
+    assert "Nothing tagged" in second.stdout
+
+
+def test_without_default_vpc_creates_and_removes_its_own(aws):
+    env, ec2, _ = aws
+    (default,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default["VpcId"]]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for gateway in ec2.describe_internet_gateways()["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=default["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+    ec2.delete_vpc(VpcId=default["VpcId"])
+
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    (vpc,) = ec2.describe_vpcs()["Vpcs"]
+    assert {t["Key"]: t["Value"] for t in vpc["Tags"]}["course-kit:box"] == "alice"
+    assert tagged_instances(ec2)[0]["VpcId"] == vpc["VpcId"]
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    assert len(ec2.describe_vpcs()["Vpcs"]) == 1
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert ec2.describe_vpcs()["Vpcs"] == []
+    assert ec2.describe_internet_gateways()["InternetGateways"] == []
+    assert tagged_resources(ec2) == {}
+
+
+def test_imports_the_learners_own_public_key(aws):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    env, ec2, home = aws
+    key = ed25519.Ed25519PrivateKey.generate()
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
+    (home / ".ssh" / "id_ed25519.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+    result = gpubox_cli(env, *LAUNCH)
+    assert result.returncode == 0, result.stderr
+    assert "imported your public key" in result.stdout
+    assert not (home / ".ssh" / "cnn-course-kit-alice.pem").exists()
+    assert "-i " + str(home / ".ssh" / "id_ed25519") in gpubox_cli(env, "ssh", "--box", "alice", "--print").stdout
+    assert gpubox_cli(env, "teardown", "--box", "alice", "--yes").returncode == 0
+    assert (home / ".ssh" / "id_ed25519").exists()  # the learner's own key is never deleted
+
+
+def test_ami_from_the_ssm_parameter_when_present(aws, moto_server):
+    env, ec2, _ = aws
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto_server)
+    ssm.put_parameter(Name="/course-test/dlami/ami-id", Value="ami-0dl0000000000old", Type="String")
+    result = gpubox_cli(env, *LAUNCH, "--ami-parameter", "/course-test/dlami/ami-id")
+    assert result.returncode == 0, result.stderr
+    assert "SSM /course-test/dlami/ami-id" in result.stdout
+    assert tagged_instances(ec2)[0]["ImageId"] == "ami-0dl0000000000old"
+
+
+def test_bad_ip_is_refused_before_anything_is_created(aws):
+    env, ec2, _ = aws
+    args = list(LAUNCH)
+    args[args.index(MY_IP)] = "10.0.0.5"
+    result = gpubox_cli(env, *args)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not a public IPv4 address" in result.stderr
+    assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_nothing_happens_without_confirmation(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *[a for a in LAUNCH if a != "--yes"])
+    assert result.returncode == 1 and "add --yes" in result.stdout
+    assert "Estimated cost" in result.stdout  # the price is shown before the question
+    assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_instance_type_not_offered_in_the_region(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *LAUNCH, "--instance-type", "g9z.imaginary")
+    assert result.returncode == 1 and "g9z.imaginary is not offered in us-east-1" in result.stderr
+    assert "Traceback" not in result.stderr and tagged_instances(ec2) == []
+
+
+# ---------------------------------------------------- errors injected at the client
+
+
+def client_error(code, message, operation):
+    return aws_errors.ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class FailingSession:
+    """A boto3 session whose clients talk to moto, except that chosen calls fail."""
+
+    def __init__(self, failures):
+        self.failures = failures  # {(service, method): exception}
+        self.session = boto3.Session(region_name=REGION)
+        self.region_name = REGION
+
+    def client(self, name, region_name=None):
+        client = self.session.client(name, region_name=region_name)
+        for (service, method), error in self.failures.items():
+            if service == name:
+                def fail(*args, _error=error, **kwargs):
+                    raise _error
+                setattr(client, method, fail)
+        return client
+
+
+def run_in_process(capsys, failures, *args):
+    code = gpubox.main(list(args), session=FailingSession(failures))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("VcpuLimitExceeded", ["L-DB2E81BA", "request-service-quota-increase", "--desired-value 4"]),
+    ("InsufficientInstanceCapacity", ["no spare g4dn.xlarge capacity", "--instance-type g6.xlarge"]),
+    ("UnauthorizedOperation", ["not allowed to call RunInstances", "AmazonEC2FullAccess"]),
+    ("InvalidAMIID.NotFound", ["Deep Learning AMI is not available", "--region"]),
+])
+def test_run_instances_errors_are_explained(aws, capsys, code, expected):
+    error = client_error(code, "emulated", "RunInstances")
+    status, out, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *LAUNCH)
+    assert status == 1
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for text in expected:
+        assert text in err
+
+
+def test_spot_quota_error_names_the_spot_quota(aws, capsys):
+    error = client_error("MaxSpotInstanceCountExceeded", "emulated", "RunInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *LAUNCH, "--spot")
+    assert status == 1 and "L-3819A6DF" in err
+
+
+def test_zero_quota_stops_before_anything_is_created(aws, capsys):
+    env, ec2, _ = aws
+    quota = {"Quota": {"Value": 0.0}}
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "service-quotas":
+            made.get_service_quota = lambda **kwargs: quota
+        return made
+
+    session.client = client
+    assert gpubox.main(list(LAUNCH), session=session) == 1
+    err = capsys.readouterr().err
+    assert "allows 0 vCPUs" in err and "needs 4" in err and "L-DB2E81BA" in err
+    assert tagged_instances(ec2) == [] and ec2.describe_security_groups(
+        Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["SecurityGroups"] == []
+
+
+def test_missing_credentials_are_explained(aws, capsys):
+    status, _, err = run_in_process(
+        capsys, {("sts", "get_caller_identity"): aws_errors.NoCredentialsError()}, *LAUNCH)
+    assert status == 1 and "No AWS credentials were found" in err and "aws configure" in err
+
+
+def test_missing_credentials_for_real_in_a_subprocess(aws):
+    env, _, _ = aws
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")}
+    result = gpubox_cli(env, "status", "--box", "alice")
+    assert result.returncode == 1 and "No AWS credentials were found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_ami_found_is_explained(aws, capsys):
+    not_found = client_error("ParameterNotFound", "emulated", "GetParameter")
+    empty = {"Images": []}
+    session = FailingSession({("ssm", "get_parameter"): not_found})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            made.describe_images = lambda **kwargs: empty
+        return made
+
+    session.client = client
+    assert gpubox.main(list(LAUNCH), session=session) == 1
+    err = capsys.readouterr().err
+    assert "No AWS Deep Learning Base GPU AMI was found" in err and "--region" in err
+
+
+def test_price_table_is_dated_and_spot_price_comes_from_history():
+    assert datetime.date.fromisoformat(gpubox.PRICES_CHECKED)
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x",
+                       endpoint_url="http://127.0.0.1:9")
+    stubber = Stubber(ec2)
+    stubber.add_response("describe_spot_price_history", {"SpotPriceHistory": [
+        {"SpotPrice": "0.2104", "AvailabilityZone": "us-east-1a"},
+        {"SpotPrice": "0.1950", "AvailabilityZone": "us-east-1b"}]})
+    with stubber:
+        hourly, source = gpubox.price_per_hour(ec2, "g4dn.xlarge", spot=True)
+    assert hourly == pytest.approx(0.1950) and "spot" in source
+    hourly, source = gpubox.price_per_hour(ec2, "g4dn.xlarge", spot=False)
+    assert hourly == gpubox.ON_DEMAND_USD_PER_HOUR["g4dn.xlarge"] and gpubox.PRICES_CHECKED in source
+
+
+def test_spot_box_is_persistent_stops_on_interruption_and_tears_down(aws):
+    env, ec2, _ = aws
+    result = gpubox_cli(env, *LAUNCH, "--spot")
+    assert result.returncode == 0, result.stderr
+    assert "spot, now" in result.stdout  # the spot price from the price history
+    (instance,) = tagged_instances(ec2)
+    assert instance.get("InstanceLifecycle") == "spot"
+    assert "(spot)" in gpubox_cli(env, "status", "--box", "alice").stdout
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tagged_resources(ec2) == {}
+
+
+def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
+    """moto does not record spot requests for run_instances, so the request id is
+    added to what describe_instances returns and the cancel call is recorded."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    calls = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe, terminate = made.describe_instances, made.terminate_instances
+
+            def describe_with_request(**kwargs):
+                answer = describe(**kwargs)
+                for reservation in answer["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        instance["SpotInstanceRequestId"] = "sir-course01"
+                return answer
+
+            made.describe_instances = describe_with_request
+            made.cancel_spot_instance_requests = lambda **kw: calls.append(("cancel", kw))
+            made.terminate_instances = lambda **kw: (calls.append(("terminate", kw)), terminate(**kw))[1]
+        return made
+
+    session.client = client
+    assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
+    assert calls[0] == ("cancel", {"SpotInstanceRequestIds": ["sir-course01"]})
+    assert calls[1][0] == "terminate"
+
+
+def test_disk_smaller_than_the_amis_own_is_refused(aws, capsys):
+    env, ec2, _ = aws
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe = made.describe_images
+
+            def with_big_root(**kwargs):
+                answer = describe(**kwargs)
+                for image in answer["Images"]:
+                    image["BlockDeviceMappings"] = [{"DeviceName": image["RootDeviceName"],
+                                                     "Ebs": {"VolumeSize": 150}}]
+                return answer
+
+            made.describe_images = with_big_root
+        return made
+
+    session.client = client
+    assert gpubox.main(list(LAUNCH), session=session) == 1
+    err = capsys.readouterr().err
+    assert "--disk-gb 120 is smaller than the AMI's own disk (150 GB)" in err
+    assert tagged_instances(ec2) == []
+
+
+def test_repo_url_defaults_to_an_https_origin(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.setattr(gpubox, "KIT_ROOT", tmp_path)
+    with pytest.raises(gpubox.GpuboxError, match="Pass --repo"):
+        gpubox.course_repo(None)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin",
+                    "git@github.com:learner/cnn-course-kit.git"], check=True)
+    assert gpubox.course_repo(None) == "https://github.com/learner/cnn-course-kit.git"
+    assert gpubox.course_repo("https://example.org/kit.git") == "https://example.org/kit.git"

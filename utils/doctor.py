@@ -1,0 +1,220 @@
+"""A health check of the machine the course runs on: `python -m utils.doctor`.
+
+Not a lesson of its own: the README's "Running on a GPU box" section and
+`setup/bootstrap.sh` run it, and any lesson's learner can, to see what the
+machine offers before training. Each finding is OK, WARN or FAIL with the fix:
+versions of Python, TensorFlow (with its CUDA and cuDNN build), Keras; the GPUs
+TensorFlow sees, each checked with a small matrix product; `nvidia-smi`;
+mixed precision; free disk; Kaggle credentials; which datasets and weights
+are already downloaded. Exits 1 when something FAILs, else 0.
+"""
+
+import dataclasses
+import os
+import pathlib
+import platform
+import shutil
+import stat
+import subprocess
+import sys
+import time
+
+from utils import paths
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+
+EXPECTED = {"python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1"}
+DATASETS = ("mnist", "dogscats", "cifar10", "cub200", "birds")
+VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+MIN_FREE_GB = 10  # the full datasets unpacked, with room for models
+GPU_FIX = ("on an NVIDIA GPU machine run `sudo setup/bootstrap.sh`, or rent one with "
+           "`python setup/gpubox.py launch` (see setup/README.md)")
+
+
+@dataclasses.dataclass
+class Finding:
+    """One line of the report: status is "OK", "WARN" or "FAIL"."""
+
+    status: str
+    name: str
+    detail: str
+    fix: str = ""
+
+
+def check_python():
+    version = platform.python_version()
+    if version.startswith(EXPECTED["python"] + "."):
+        return Finding("OK", "python", version)
+    return Finding("WARN", "python", version,
+                   f"the kit is pinned for Python {EXPECTED['python']}; create .venv with it")
+
+
+def check_frameworks():
+    """TensorFlow and Keras versions, and the CUDA/cuDNN TensorFlow was built for."""
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as error:
+        return [Finding("FAIL", "tensorflow", f"not importable ({error})",
+                        "run `make lessons` (creates .venv) and use .venv/bin/python")]
+    build = tf.sysconfig.get_build_info()
+    cuda = (f"built for CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}"
+            if build.get("is_cuda_build") else "CPU-only build")
+    findings = []
+    for name, version, extra in (("tensorflow", tf.__version__, f" ({cuda})"),
+                                 ("keras", keras.__version__, "")):
+        ok = version == EXPECTED[name]
+        findings.append(Finding("OK" if ok else "WARN", name, version + extra,
+                                "" if ok else f"the lessons expect {EXPECTED[name]}: "
+                                              f"`.venv/bin/pip install -r requirements.txt`"))
+    return findings
+
+
+def check_gpus():
+    """The GPUs TensorFlow sees, each running a small matrix product."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return [], []
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return [Finding(
+            "WARN", "gpu", "TensorFlow sees no GPU: the lessons run on the CPU. Sample mode "
+            "(the default) still takes minutes; full runs of lessons 3 to 5 take hours "
+            "instead of minutes", GPU_FIX)], []
+    findings = []
+    for index, gpu in enumerate(gpus):
+        details = tf.config.experimental.get_device_details(gpu)
+        label = f"{details.get('device_name', gpu.name)}"
+        try:
+            with tf.device(f"/GPU:{index}"):
+                matrix = tf.random.stateless_normal((1024, 1024), seed=(1, 2))
+                start = time.perf_counter()
+                total = float(tf.reduce_sum(tf.matmul(matrix, matrix)))
+                seconds = time.perf_counter() - start
+            finite = total == total
+            findings.append(Finding("OK" if finite else "FAIL", f"gpu {index}",
+                                    f"{label}: 1024x1024 matmul in {seconds * 1000:.0f} ms",
+                                    "" if finite else "the GPU returned NaN: reboot, then "
+                                                      "check `nvidia-smi`"))
+        except Exception as error:  # a broken driver shows up here, report it plainly
+            findings.append(Finding("FAIL", f"gpu {index}", f"{label}: {error}",
+                                    "check `nvidia-smi`; reinstall the driver with "
+                                    "`sudo ubuntu-drivers install` and reboot"))
+    return findings, [tf.config.experimental.get_device_details(g) for g in gpus]
+
+
+def check_nvidia_smi():
+    if shutil.which("nvidia-smi") is None:
+        return Finding("WARN", "nvidia-smi", "not found: this machine has no NVIDIA driver",
+                       GPU_FIX)
+    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,utilization.gpu",
+             "--format=csv,noheader"]
+    result = subprocess.run(query, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        return Finding("FAIL", "nvidia-smi", result.stderr.strip() or "failed",
+                       "the driver is not working: `sudo ubuntu-drivers install`, then reboot")
+    return Finding("OK", "nvidia-smi", "; ".join(result.stdout.strip().splitlines()))
+
+
+def check_mixed_precision(gpu_details):
+    capabilities = [d.get("compute_capability") for d in gpu_details if d.get("compute_capability")]
+    if not gpu_details:
+        return Finding("WARN", "mixed precision", "no GPU, so no speed-up; lessons use float32",
+                       "nothing to do on a CPU")
+    if capabilities and min(capabilities) >= (7, 0):
+        return Finding("OK", "mixed precision", f"supported (compute capability "
+                                                f"{min(capabilities)[0]}.{min(capabilities)[1]}):"
+                                                f" `keras.mixed_precision.set_global_policy"
+                                                f"('mixed_float16')` speeds up training")
+    return Finding("WARN", "mixed precision", f"this GPU (compute capability {capabilities}) "
+                   f"gains little from it", "keep the default float32")
+
+
+def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
+    folder = pathlib.Path(folder or paths.DATA)
+    while not folder.exists():
+        folder = folder.parent
+    free_gb = shutil.disk_usage(folder).free / 1e9
+    detail = f"{free_gb:.1f} GB free for {folder}"
+    if free_gb >= min_free_gb:
+        return Finding("OK", "disk", detail)
+    status = "FAIL" if free_gb < min_free_gb / 3 else "WARN"
+    return Finding(status, "disk", detail,
+                   f"the full datasets need about {min_free_gb} GB: free some space, or on a "
+                   f"cloud box launch with a bigger --disk-gb")
+
+
+def check_kaggle(home=None):
+    """Kaggle credentials (lesson 3 downloads dogs-vs-cats) and their permissions."""
+    home = pathlib.Path(home or pathlib.Path.home())
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return Finding("OK", "kaggle", "credentials in KAGGLE_USERNAME / KAGGLE_KEY")
+    folder = pathlib.Path(os.environ.get("KAGGLE_CONFIG_DIR") or home / ".kaggle")
+    token = folder / "kaggle.json"
+    if not token.is_file():
+        return Finding("WARN", "kaggle", f"no {token}: lesson 3's full dataset cannot be "
+                       f"downloaded (sample mode does not need it)",
+                       "kaggle.com > Settings > API > Create New Token, save it as "
+                       f"{token}, then `chmod 600 {token}`")
+    mode = stat.S_IMODE(token.stat().st_mode)
+    if mode & 0o077:
+        return Finding("WARN", "kaggle", f"{token} is readable by others (mode {mode:o})",
+                       f"`chmod 600 {token}`")
+    return Finding("OK", "kaggle", f"{token} (mode {mode:o})")
+
+
+def dataset_names():
+    try:
+        from utils import data
+    except ImportError:
+        return DATASETS
+    registry = getattr(data, "REGISTRY", None)
+    return tuple(registry) if registry else DATASETS
+
+
+def check_downloads(data_dir=None, keras_home=None):
+    data_dir = pathlib.Path(data_dir or paths.DATA)
+    present = [name for name in dataset_names()
+               if (data_dir / name).is_dir() and any((data_dir / name).iterdir())]
+    missing = [name for name in dataset_names() if name not in present]
+    keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME")
+                              or pathlib.Path.home() / ".keras")
+    weights = keras_home / "models" / VGG16_WEIGHTS
+    detail = (f"datasets downloaded: {', '.join(present) or 'none'}; not yet: "
+              f"{', '.join(missing) or 'none'}; VGG16 weights: "
+              f"{'cached' if weights.is_file() else 'not yet'}")
+    return Finding("OK", "downloads", detail,
+                   "the lessons download what they need on first use" if missing else "")
+
+
+def run_checks():
+    """Runs every check; returns the list of `Finding`s."""
+    findings = [check_python(), *check_frameworks()]
+    gpu_findings, gpu_details = check_gpus()
+    findings += gpu_findings
+    findings += [check_nvidia_smi(), check_mixed_precision(gpu_details), check_disk(),
+                 check_kaggle(), check_downloads()]
+    return findings
+
+
+def report(findings):
+    lines = []
+    for finding in findings:
+        lines.append(f"{finding.status:<5} {finding.name:<16} {finding.detail}")
+        if finding.fix:
+            lines.append(f"{'':<22}fix: {finding.fix}")
+    return "\n".join(lines)
+
+
+def main():
+    findings = run_checks()
+    print(report(findings))
+    failed = sum(f.status == "FAIL" for f in findings)
+    warned = sum(f.status == "WARN" for f in findings)
+    print(f"\n{len(findings)} checks: {failed} FAIL, {warned} WARN")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
