@@ -68,3 +68,35 @@ def test_confusion_matrix_shows_the_counts():
     assert sorted(text.get_text() for text in axis.texts) == ["1", "1", "1", "2"]
     assert [label.get_text() for label in axis.get_xticklabels()] == ["cats", "dogs"]
     assert axis.get_ylabel() == "True label"
+
+
+def test_bar_chart_draws_grouped_bars_with_their_values_written_on_top():
+    values = {"FC": [0.96, 0.09], "CNN": [0.97, 0.95]}
+    figure = plots.bar_chart(values, series=["centered", "shifted"], title="accuracy",
+                             ylim=(0, 1), reference=0.1, reference_label="chance")
+    axis = figure.axes[0]
+    assert axis.get_title() == "accuracy" and axis.get_ylim() == (0, 1)
+    heights = [patch.get_height() for patch in axis.patches]
+    assert heights == pytest.approx([0.96, 0.97, 0.09, 0.95])  # series by series
+    assert [text.get_text() for text in axis.texts] == ["96%", "97%", "9%", "95%"]
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["FC", "CNN"]
+    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert sorted(legend) == ["centered", "chance", "shifted"]
+    assert [line.get_ydata()[0] for line in axis.get_lines()] == [0.1]
+    centered_fc, centered_cnn, shifted_fc, _ = axis.patches
+    assert centered_fc.get_x() < shifted_fc.get_x() < centered_cnn.get_x()
+
+
+def test_bar_chart_with_one_number_per_label_has_no_legend():
+    figure = plots.bar_chart({"a": 3, "b": 1200}, fmt="{:,.0f}")
+    axis = figure.axes[0]
+    assert [patch.get_height() for patch in axis.patches] == [3, 1200]
+    assert [text.get_text() for text in axis.texts] == ["3", "1,200"]
+    assert axis.get_legend() is None
+
+
+def test_bar_chart_rejects_missing_or_mismatched_values():
+    with pytest.raises(ValueError, match="no values"):
+        plots.bar_chart({})
+    with pytest.raises(ValueError, match="'CNN' has 1 values but there are 2 series"):
+        plots.bar_chart({"FC": [1, 2], "CNN": [1]}, series=["centered", "shifted"])

@@ -162,3 +162,62 @@ def confusion_matrix(y_true, y_pred, class_names, size=4, title="confusion matri
         ax=axis, colorbar=False, cmap="Blues")
     axis.set_title(title)
     return figure
+
+
+def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0%}",
+              reference=None, reference_label=None, size=(7, 3.5)):
+    """Shows numbers as bars, written on top of each bar (lesson 2).
+
+    Args:
+        values: a dict from bar label to a number, or to a sequence of numbers,
+            one per entry of `series` (grouped bars, for example one group per
+            model and one bar per test set).
+        series: names of the bars within each group (shown in a legend), or
+            None when each label has a single number.
+        title: the figure title.
+        ylabel: the label of the vertical axis.
+        ylim: (bottom, top) of the vertical axis, or None to fit the bars.
+        fmt: how the number on each bar is written.
+        reference: draw a dashed horizontal line at this value (chance level,
+            a baseline), or None.
+        reference_label: the line's name in the legend.
+        size: (width, height) of the figure in inches.
+
+    Returns:
+        The matplotlib Figure, with one Axes whose patches are the bars, in
+        order: all groups' first bars, then all groups' second bars, and so on.
+
+    Raises:
+        ValueError: no values, or a group with a different number of values
+            than `series` names.
+    """
+    if not values:
+        raise ValueError("bar_chart got no values to show")
+    labels = list(values)
+    rows = [np.atleast_1d(np.asarray(values[label], dtype=float)) for label in labels]
+    names = list(series) if series is not None else [None]
+    for label, row in zip(labels, rows):
+        if row.ndim != 1 or len(row) != len(names):
+            raise ValueError(f"{label!r} has {row.size} values but there are {len(names)} "
+                             f"series {names}: give one number per series")
+    heights = np.stack(rows)
+    width = 0.8 / len(names)
+    positions = np.arange(len(labels))
+    figure, axis = plt.subplots(figsize=size, layout="constrained")
+    for index, name in enumerate(names):
+        offsets = positions + (index - (len(names) - 1) / 2) * width
+        bars = axis.bar(offsets, heights[:, index], width=width * 0.95, label=name)
+        axis.bar_label(bars, labels=[fmt.format(value) for value in heights[:, index]],
+                       fontsize=9, padding=2)
+    if reference is not None:
+        axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
+    axis.set_xticks(positions, [str(label) for label in labels])
+    if ylim is not None:
+        axis.set_ylim(*ylim)
+    if ylabel:
+        axis.set_ylabel(ylabel)
+    if title:
+        axis.set_title(title)
+    if series is not None or reference_label:
+        axis.legend(fontsize=9, loc="upper right")
+    return figure
