@@ -251,7 +251,7 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         them), and int32 class ids (0, 1, ... following the alphabetical
         order of the class folders). It also carries `class_names`,
         `class_counts` (a dict), `file_paths` (in dataset order when
-        `shuffle=False`) and `num_images`.
+        `shuffle=False`), `num_images`, `shuffled` and `batch_size`.
     """
     folder = paths.resolve(folder)
     class_names = _class_folders(folder)
@@ -289,4 +289,5 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.class_names, dataset.class_counts = class_names, class_counts
     dataset.file_paths, dataset.num_images = file_paths, len(file_paths)
+    dataset.shuffled, dataset.batch_size = shuffle, batch_size
     return dataset
