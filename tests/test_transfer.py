@@ -167,6 +167,7 @@ def test_bottleneck_features_are_computed_once_in_label_order(tmp_path, monkeypa
     calls.clear()
     second = transfer.bottleneck_features(base, dataset, tmp_path / "cache", progress=False)
     assert second.reused and calls == [] and second.seconds == 0
+    assert second.extraction_seconds == first.seconds > 0
     np.testing.assert_array_equal(second.features, first.features)
     np.testing.assert_array_equal(second.labels, first.labels)
 

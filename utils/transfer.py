@@ -236,8 +236,9 @@ class Features:
         labels: the class index of each image, in the same order.
         file_paths: the image files, in the same order.
         class_names: the dataset's class names.
-        seconds: time spent extracting (0 when reused).
+        seconds: time this call spent extracting (0 when reused).
         reused: True when the cache on disk was up to date.
+        extraction_seconds: how long the extraction took when it was done.
     """
 
     features: np.ndarray
@@ -246,6 +247,7 @@ class Features:
     class_names: list
     seconds: float
     reused: bool
+    extraction_seconds: float
 
 
 def fingerprint(base, dataset):
@@ -290,7 +292,7 @@ def bottleneck_features(base, dataset, path, progress=True):
         info = json.loads(info_file.read_text())
         if info.get("fingerprint") == key:
             return Features(np.load(path / "features.npy", mmap_mode="r"), np.load(path / "labels.npy"),
-                            info["file_paths"], info["class_names"], 0.0, True)
+                            info["file_paths"], info["class_names"], 0.0, True, info["seconds"])
     file_paths = [str(file) for file in dataset.file_paths]
     class_names = list(getattr(dataset, "class_names", None) or [])
     expected = _labels_from_paths(file_paths, class_names)
@@ -325,7 +327,7 @@ def bottleneck_features(base, dataset, path, progress=True):
     info_file.write_text(json.dumps({"fingerprint": key, "class_names": class_names,
                                      "seconds": seconds, "file_paths": file_paths}))
     return Features(np.load(path / "features.npy", mmap_mode="r"), labels, file_paths, class_names,
-                    seconds, False)
+                    seconds, False, seconds)
 
 
 def _labels_from_paths(file_paths, class_names):
@@ -375,5 +377,12 @@ def imagenet_top5(model, images):
         images: (batch, 224, 224, 3) RGB pixels 0-255.
     """
     probabilities = keras.ops.convert_to_numpy(model.predict_on_batch(np.asarray(images, "float32")))
-    decoded = keras.applications.vgg16.decode_predictions(probabilities, top=5)
+    try:  # the class names come from a small file Keras downloads once, next to the weights
+        decoded = keras.applications.vgg16.decode_predictions(probabilities, top=5)
+    except Exception as error:
+        if "URL fetch failure" not in str(error):
+            raise
+        raise WeightsUnavailable(
+            f"ImageNet's class names (imagenet_class_index.json) are not in {weights_file().parent} "
+            f"and cannot be downloaded here ({error}).") from error
     return [[(name, float(probability)) for _, name, probability in row] for row in decoded]
