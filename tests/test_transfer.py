@@ -285,24 +285,57 @@ def test_memory_stays_flat_while_extracting_thousands_of_images(tmp_path):
 # --- ImageNet weights offline --------------------------------------------------------------
 
 
-def test_missing_imagenet_weights_give_advice_not_a_bare_exception(tmp_path, monkeypatch):
-    from keras.src.applications import vgg16 as keras_vgg16
+@pytest.fixture
+def empty_server(tmp_path, monkeypatch):
+    """An HTTP server on 127.0.0.1 that has no files (every request: 404), and an empty Keras home."""
     from keras.src.backend import config
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # serves nothing: 404
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
-        monkeypatch.setattr(keras_vgg16, "WEIGHTS_PATH_NO_TOP",
-                            f"http://127.0.0.1:{server.server_port}/vgg16_notop.h5")
-        with pytest.raises(transfer.WeightsUnavailable) as raised:
-            transfer.Vgg16(weights="imagenet", image_size=IMAGE_SIZE)
-    finally:
-        server.shutdown()
-        server.server_close()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_missing_imagenet_weights_give_advice_not_a_bare_exception(empty_server, monkeypatch):
+    from keras.src.applications import vgg16 as keras_vgg16
+
+    monkeypatch.setattr(keras_vgg16, "WEIGHTS_PATH_NO_TOP", f"{empty_server}/vgg16_notop.h5")
+    with pytest.raises(transfer.WeightsUnavailable) as raised:
+        transfer.Vgg16(weights="imagenet", image_size=IMAGE_SIZE)
     message = str(raised.value)
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert ".keras/models" in message and "weights=None" in message and "404" in message
+
+
+def tiny_imagenet_model():
+    """A stand-in for VGG16 with its top: 1,000 softmax outputs that favour classes 7, 3, 9, ..."""
+    bias = np.zeros(1000, "float32")
+    bias[[7, 3, 9, 1, 5]] = [5, 4, 3, 2, 1]
+    return keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(1000, activation="softmax", kernel_initializer="zeros",
+                                                bias_initializer=keras.initializers.Constant(bias))])
+
+
+def test_imagenet_top5_names_the_most_likely_classes(monkeypatch):
+    from keras.src.applications import imagenet_utils
+
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)})
+    top5 = transfer.imagenet_top5(tiny_imagenet_model(), np.zeros((2, 4, 4, 3)))
+    assert [name for name, _ in top5[0]] == ["class_7", "class_3", "class_9", "class_1", "class_5"]
+    probabilities = [probability for _, probability in top5[1]]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
+
+
+def test_imagenet_class_names_offline_give_advice(empty_server, monkeypatch):
+    from keras.src.applications import imagenet_utils
+
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", None)
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_PATH", f"{empty_server}/imagenet_class_index.json")
+    with pytest.raises(transfer.WeightsUnavailable, match="imagenet_class_index.json"):
+        transfer.imagenet_top5(tiny_imagenet_model(), np.zeros((1, 4, 4, 3)))
