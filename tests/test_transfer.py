@@ -339,3 +339,15 @@ def test_imagenet_class_names_offline_give_advice(empty_server, monkeypatch):
     monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_PATH", f"{empty_server}/imagenet_class_index.json")
     with pytest.raises(transfer.WeightsUnavailable, match="imagenet_class_index.json"):
         transfer.imagenet_top5(tiny_imagenet_model(), np.zeros((1, 4, 4, 3)))
+
+
+def test_a_finetuned_model_saves_and_loads_with_its_preprocessing(vgg, tmp_path):
+    model = vgg.finetune(["cats", "dogs"], seed=0)
+    vgg.unfreeze()
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    images = random_images(3)
+    np.testing.assert_allclose(reloaded.predict_on_batch(images), model.predict_on_batch(images),
+                               rtol=1e-5, atol=1e-6)
+    assert isinstance(reloaded.get_layer("vgg16").get_layer("preprocess"), transfer.VggPreprocess)
+    assert len(reloaded.trainable_weights) == len(model.trainable_weights) == 3 * 2 + 4
