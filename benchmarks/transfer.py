@@ -51,15 +51,18 @@ def peak_rss_growth_mib(function):
     return result, (kib("VmHWM") - before) / 1024
 
 
-def time_epochs(model, dataset, repeats):
-    """Median seconds of one `model.fit` epoch, after a one-batch warm-up (tracing)."""
+def time_epochs(model, dataset, epochs):
+    """Median seconds per epoch of one `model.fit` call, after a one-batch warm-up (tracing).
+
+    Each epoch is timed from its start to its end inside the call, as
+    `training.fit` records it, so fit's own set-up is not counted.
+    """
+    from utils import training
+
     model.fit(dataset.take(1), epochs=1, verbose=0, shuffle=False)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0, shuffle=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    timer = training.EpochTimer()
+    history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
+    return statistics.median(history.history["seconds"])
 
 
 def main(argv=None):
@@ -95,7 +98,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         vgg = transfer.Vgg16(weights=weights, image_size=args.image_size)
         model = vgg.finetune(images.class_names, seed=0)
-        frozen_epoch = time_epochs(model, images, repeats=1)
+        frozen_epoch = time_epochs(model, images, epochs=1)
         print(f"one epoch through the frozen base: {frozen_epoch:.2f} s")
 
         features, growth = peak_rss_growth_mib(lambda: transfer.bottleneck_features(
@@ -106,7 +109,7 @@ def main(argv=None):
         head = transfer.compile_classifier(
             transfer.make_head(features.features.shape[1:], len(images.class_names), seed=0), 1e-3)
         feature_ds = transfer.features_dataset(features, args.batch_size, shuffle=True, seed=0)
-        head_epoch = time_epochs(head, feature_ds, repeats=5)
+        head_epoch = time_epochs(head, feature_ds, epochs=5)
         print(f"one epoch of the head on cached features: {head_epoch:.3f} s")
 
     ratio = frozen_epoch / head_epoch
