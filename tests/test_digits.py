@@ -113,6 +113,12 @@ def fake_mnist(folder, train=300, test=100):
              x_test=images[train:], y_test=labels[train:])
 
 
+def test_smoke_runs_write_their_metrics_outside_models():
+    smoke = lessons.read_notebook(LESSON).metadata["course"]["smoke"]
+    folder = paths.resolve(smoke["MODELS_DIR"])
+    assert paths.MODELS not in folder.parents and folder != paths.MODELS  # a learner's metrics stay
+
+
 @pytest.fixture(scope="module")
 def lesson_metrics(tmp_path_factory):
     """Runs lesson 2 once in smoke mode on a fake MNIST, and returns its metrics.json.

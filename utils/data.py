@@ -118,7 +118,7 @@ class Pets:
     counts: dict
 
 
-def pets(data_dir="data/dogscats", standin_count=1000, seed=0):
+def pets(data_dir="data/dogscats", standin_count=1000, seed=0, sample_train=400, sample_valid=100):
     """Finds Kaggle's dogs-vs-cats photos and organizes them, or draws a stand-in (lessons 3, 4).
 
     Args:
@@ -127,6 +127,9 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0):
         standin_count: images to draw when `data_dir` has no photos; the
             stand-in goes to `data/toy_pets_<count>/`, never into `data_dir`.
         seed: the split's seed (and the stand-in's).
+        sample_train, sample_valid: images per class in `sample/train` and
+            `sample/valid`: enough for a network to learn something in a
+            few minutes on a laptop.
 
     Returns:
         A `Pets`.
@@ -134,7 +137,9 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0):
     data_dir = paths.resolve(data_dir)
     flat = data_dir / "train"
     if flat.is_dir() and any(images.is_image_name(p) for p in flat.iterdir()):
-        return Pets(data_dir, True, organize(data_dir, data_dir, seed=seed)["counts"])
+        layout = organize(data_dir, data_dir, seed=seed, sample_train=sample_train,
+                          sample_valid=sample_valid)
+        return Pets(data_dir, True, layout["counts"])
     standin = paths.DATA / f"toy_pets_{standin_count}"
     print(f"No photos in {data_dir}: using the toy_pets stand-in, {standin_count} cartoon cats and\n"
           "dogs drawn by the kit. Results on it say nothing about real photos. For the real data:\n"
@@ -142,7 +147,9 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0):
     from utils import synth
 
     synth.generate("toy_pets", standin, count=standin_count, seed=seed)  # no-op once drawn
-    return Pets(standin, False, organize(standin, standin, seed=seed)["counts"])
+    layout = organize(standin, standin, seed=seed, sample_train=sample_train,
+                      sample_valid=sample_valid)
+    return Pets(standin, False, layout["counts"])
 
 
 def _relative(path, root):

@@ -221,3 +221,75 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if series is not None or reference_label:
         axis.legend(fontsize=9, loc="upper right")
     return figure
+
+
+# Lesson 5: precision and recall of a yes/no classifier ----------------------
+
+
+def precision_recall_curve(labels, scores, threshold=None, title="precision-recall curve", size=4.5):
+    """Precision against recall over every threshold, from `sklearn.metrics` (lesson 5).
+
+    A horizontal dashed line marks a classifier that guesses at random (its
+    precision is the share of positives, whatever its recall).
+
+    Args:
+        labels: true labels, 1 for the positive class (bird).
+        scores: the model's probability of the positive class.
+        threshold: mark the point of this threshold on the curve, or None.
+        title: the figure title.
+        size: figure height in inches.
+
+    Returns:
+        The matplotlib Figure, one Axes: recall across, precision up.
+    """
+    import sklearn.metrics
+
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
+    precision, recall, thresholds = sklearn.metrics.precision_recall_curve(labels, scores)
+    average = sklearn.metrics.average_precision_score(labels, scores)
+    figure, axis = plt.subplots(figsize=(size * 1.1, size), layout="constrained")
+    axis.plot(recall, precision, label=f"model (average precision {average:.2f})")
+    axis.axhline(labels.mean(), color="gray", linestyle="--",
+                 label=f"random guessing ({labels.mean():.0%})")
+    if threshold is not None:
+        predicted = scores >= threshold
+        point_recall = sklearn.metrics.recall_score(labels, predicted, zero_division=0)
+        point_precision = sklearn.metrics.precision_score(labels, predicted, zero_division=0)
+        axis.plot([point_recall], [point_precision], "o", color="C3",
+                  label=f"threshold {threshold:.2f}")
+    axis.set_xlabel("recall (share of birds found)")
+    axis.set_ylabel("precision (share of 'bird' answers right)")
+    axis.set_xlim(0, 1.02)
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower left")
+    axis.set_title(title)
+    return figure
+
+
+def threshold_tradeoff(rows, threshold=None, title="moving the threshold", size=4.5):
+    """Precision, recall and F1 against the threshold, from `thresholds.sweep` rows (lesson 5).
+
+    Args:
+        rows: dicts with "threshold", "precision", "recall" and "f1".
+        threshold: draw a vertical line at this threshold, or None.
+        title: the figure title.
+        size: figure height in inches.
+
+    Returns:
+        The matplotlib Figure, one Axes with three lines.
+    """
+    if not rows:
+        raise ValueError("threshold_tradeoff got no rows: pass thresholds.sweep(labels, scores)")
+    figure, axis = plt.subplots(figsize=(size * 1.4, size), layout="constrained")
+    cut = [row["threshold"] for row in rows]
+    for name in ("precision", "recall", "f1"):
+        axis.plot(cut, [row[name] for row in rows], "o-", markersize=3, label=name)
+    if threshold is not None:
+        axis.axvline(threshold, color="gray", linestyle="--", label=f"threshold {threshold:.2f}")
+    axis.set_xlabel("threshold on P(bird)")
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower left")
+    axis.set_title(title)
+    return figure

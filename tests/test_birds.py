@@ -1,0 +1,291 @@
+"""utils.birds, utils.array_pipeline and utils.thresholds: the bird data, the blur layer, judging a detector."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import sklearn.metrics
+from PIL import Image
+
+from utils import array_pipeline, birds, paths, thresholds
+
+CIFAR_BIRD = 2
+
+
+def write_fake_cifar(folder, labels_per_batch, meta=True):
+    """CIFAR-10's python layout: six pickles of rows of 3,072 bytes (R, G, B planes)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images = []
+    for name, labels in zip(birds.CIFAR_FILES, labels_per_batch):
+        batch = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
+        images.append(batch)
+        rows = batch.transpose(0, 3, 1, 2).reshape(len(labels), 3072)
+        with open(folder / name, "wb") as file:
+            pickle.dump({b"data": rows, b"labels": list(labels), b"batch_label": name.encode()}, file)
+    if meta:
+        names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
+                 b"ship", b"truck"]
+        with open(folder / "batches.meta", "wb") as file:
+            pickle.dump({b"label_names": names, b"num_vis": 3072}, file)
+    return np.concatenate(images)
+
+
+def write_fake_cub(folder, photos):
+    """CUB-200-2011's layout: images.txt, bounding_boxes.txt and images/CLASS/NAME.
+
+    `photos` is a list of (PIL image, (x, y, width, height)).
+    """
+    (folder / "images" / "001.Fake_Bird").mkdir(parents=True)
+    listing, boxes = [], []
+    for index, (photo, box) in enumerate(photos, start=1):
+        name = f"001.Fake_Bird/Fake_Bird_{index:04d}.png"
+        photo.save(folder / "images" / name)
+        listing.append(f"{index} {name}")
+        boxes.append(f"{index} " + " ".join(f"{value:.1f}" for value in box))
+    (folder / "images.txt").write_text("\n".join(listing) + "\n")
+    (folder / "bounding_boxes.txt").write_text("\n".join(boxes) + "\n")
+
+
+def red_bird_on_blue(width, height, box):
+    """A blue photo with a red rectangle where the bird's box is."""
+    photo = Image.new("RGB", (width, height), (0, 0, 255))
+    x, y, box_width, box_height = box
+    photo.paste((255, 0, 0), (int(x), int(y), int(x + box_width), int(y + box_height)))
+    return photo
+
+
+@pytest.fixture
+def fake_downloads(tmp_path):
+    labels = [[0, 2, 3], [2, 2, 9], [1, 4], [5], [2, 6, 7, 8], [2, 0, 3, 3]]
+    cifar_images = write_fake_cifar(tmp_path / "cifar10" / "cifar-10-batches-py", labels)
+    photos = [(red_bird_on_blue(90, 70, (20, 10, 40, 40)), (20, 10, 40, 40)),
+              (red_bird_on_blue(61, 83, (5, 30, 50, 20)), (5, 30, 50, 20)),
+              (red_bird_on_blue(40, 40, (0, 0, 40, 40)), (0, 0, 40, 40))]
+    write_fake_cub(tmp_path / "cub200" / "CUB_200_2011", photos)
+    return tmp_path, cifar_images, sum(labels, []), photos
+
+
+def test_load_cifar10_decodes_the_planes_and_finds_the_birds(fake_downloads):
+    data_dir, cifar_images, cifar_labels, _ = fake_downloads
+    images, is_bird = birds.load_cifar10(data_dir / "cifar10" / "cifar-10-batches-py")
+    np.testing.assert_array_equal(images, cifar_images)
+    np.testing.assert_array_equal(is_bird, np.array(cifar_labels) == CIFAR_BIRD)
+
+
+def test_load_cifar10_says_what_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download cifar10"):
+        birds.load_cifar10(tmp_path)
+
+
+def test_square_box_centres_a_square_on_the_box_and_stays_inside():
+    assert birds.square_box((20, 10, 40, 40), 90, 70) == (20, 10, 60, 50)  # already square
+    assert birds.square_box((5, 30, 50, 20), 61, 83) == (5, 15, 55, 65)     # grown in height
+    assert birds.square_box((0, 60, 30, 10), 40, 70) == (0, 40, 30, 70)    # pushed back inside
+    assert birds.square_box((0, 0, 100, 20), 60, 40) == (20, 0, 60, 40)    # wider than the image
+
+
+def test_load_cub_crops_to_the_box_and_resizes_like_pil(fake_downloads):
+    data_dir, _, _, photos = fake_downloads
+    images = birds.load_cub(data_dir / "cub200" / "CUB_200_2011", progress=False)
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
+    # The first box is square: the crop is all bird (red), no background (blue).
+    assert images[0][..., 0].min() > 250 and images[0][..., 2].max() < 5
+    for image, (photo, box) in zip(images, photos):
+        expected = photo.crop(birds.square_box(box, *photo.size)).resize((32, 32), Image.LANCZOS)
+        np.testing.assert_array_equal(image, np.asarray(expected))
+
+
+def test_load_cub_refuses_an_image_without_a_box(fake_downloads):
+    folder = fake_downloads[0] / "cub200" / "CUB_200_2011"
+    lines = (folder / "bounding_boxes.txt").read_text().splitlines()
+    (folder / "bounding_boxes.txt").write_text("\n".join(lines[:-1]))
+    with pytest.raises(ValueError, match="no box for image ids \\['3'\\]"):
+        birds.load_cub(folder, progress=False)
+
+
+def test_bird_dataset_labels_counts_and_cache(fake_downloads, capsys):
+    data_dir, cifar_images, cifar_labels, _ = fake_downloads
+    data = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    assert data.real and data.sources == {"cifar10": 17, "cub200": 3}
+    labels = np.concatenate([data.train_labels, data.valid_labels, data.test_labels])
+    images = np.concatenate([data.train_images, data.valid_images, data.test_images])
+    cifar_birds = sum(label == CIFAR_BIRD for label in cifar_labels)
+    assert len(labels) == 20 and labels.sum() == cifar_birds + 3
+    # Every CIFAR image keeps its label, bird = 1, any other class = 0.
+    for image, label in zip(cifar_images, cifar_labels):
+        matches = np.flatnonzero((images == image).all(axis=(1, 2, 3)))
+        assert len(matches) == 1 and labels[matches[0]] == int(label == CIFAR_BIRD)
+    counts = data.class_counts
+    assert sum(sum(split.values()) for split in counts.values()) == 20
+    assert cifar_birds == 5
+    assert counts["test"] == {"not bird": round(12 * birds.HELD_OUT / birds.FULL_SIZE),
+                              "bird": round(8 * birds.HELD_OUT / birds.FULL_SIZE)}
+    assert (data_dir / "birds" / "birds_cifar10+cub200.npz").is_file()
+    assert "not bird" in capsys.readouterr().out  # the class counts are printed
+    again = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    assert "Loaded the assembled birds" in capsys.readouterr().out
+    np.testing.assert_array_equal(again.test_images, data.test_images)
+
+
+def test_bird_dataset_without_cub_uses_cifar_alone_and_says_so(fake_downloads, capsys):
+    data_dir = fake_downloads[0]
+    (data_dir / "cub200" / "CUB_200_2011" / "images.txt").rename(data_dir / "images.txt")
+    data = birds.bird_dataset(data_dir, progress=False)
+    assert data.sources == {"cifar10": 17}
+    assert "download cub200" in capsys.readouterr().out
+
+
+def test_bird_dataset_sample_keeps_both_classes(fake_downloads):
+    data = birds.bird_dataset(fake_downloads[0], limit=15, seed=0, progress=False)
+    total = sum(sum(split.values()) for split in data.class_counts.values())
+    assert total == 15 and data.train_labels.min() == 0 and data.train_labels.max() == 1
+    with pytest.raises(ValueError, match="too few"):
+        birds.bird_dataset(fake_downloads[0], limit=5)
+
+
+def test_bird_dataset_offline_draws_toy_birds_and_says_how_to_download(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "DATA", tmp_path)
+    data = birds.bird_dataset(tmp_path / "empty", standin_count=120, seed=0, progress=False)
+    out = capsys.readouterr().out
+    assert not data.real and data.sources == {"toy_birds": 120}
+    assert "toy_birds stand-in" in out and "download cifar10" in out and "download cub200" in out
+    assert data.train_images.shape[1:] == (32, 32, 3)
+    assert sum(sum(split.values()) for split in data.class_counts.values()) == 120
+    other_split = birds.bird_dataset(tmp_path / "empty", standin_count=120, seed=1, progress=False)
+    assert not np.array_equal(other_split.test_labels, data.test_labels) or \
+        not np.array_equal(other_split.test_images, data.test_images)  # same drawing, new split
+
+
+def test_gaussian_blur_matches_scipy():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (3, 9, 11, 3)).astype(np.float32)
+    sigmas = np.array([0.0, 0.6, 1.3], np.float32)
+    blurred = np.asarray(array_pipeline.gaussian_blur(images, sigmas, radius=2))
+    np.testing.assert_allclose(blurred[0], images[0], atol=1e-4)
+    for image, result, sigma in zip(images[1:], blurred[1:], sigmas[1:]):
+        expected = scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect", radius=2)
+        np.testing.assert_allclose(result, expected, atol=1e-3)
+
+
+def test_random_blur_blurs_in_training_and_passes_through_at_inference():
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+    layer = array_pipeline.RandomBlur(max_sigma=1.5, probability=1.0, seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    trained = np.asarray(layer(images, training=True))
+    assert trained.shape == images.shape
+
+    def roughness(batch):  # mean absolute difference between neighbouring pixels
+        return np.abs(np.diff(batch, axis=2)).mean(axis=(1, 2, 3))
+
+    assert (roughness(trained) <= roughness(images) + 1e-3).all()
+    assert roughness(trained).mean() < 0.8 * roughness(images).mean()
+    assert (roughness(trained) < 0.5 * roughness(images)).sum() >= 2  # some strongly blurred
+    unchanged = array_pipeline.RandomBlur(max_sigma=1.5, probability=0.0)(images, training=True)
+    np.testing.assert_allclose(np.asarray(unchanged), images, atol=1e-3)
+    np.testing.assert_allclose(trained.mean(axis=(1, 2, 3)), images.mean(axis=(1, 2, 3)), rtol=0.02)
+    with pytest.raises(ValueError, match="max_sigma"):
+        array_pipeline.RandomBlur(max_sigma=0)
+
+
+def test_array_dataset_batches_in_order_and_augments():
+    images = np.arange(10 * 32 * 32 * 3, dtype=np.uint32).reshape(10, 32, 32, 3).astype(np.uint8)
+    labels = np.array([0, 1] * 5)
+    ordered = array_pipeline.dataset(images, labels, batch_size=4, shuffle=False,
+                                     class_names=birds.CLASS_NAMES)
+    batches = list(ordered)
+    assert [len(y) for _, y in batches] == [4, 4, 2] and ordered.num_images == 10
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), images.astype(np.float32))
+    assert ordered.class_counts == {"not bird": 5, "bird": 5}
+    augmented = array_pipeline.dataset(images, labels, batch_size=10, shuffle=False,
+                                    augment=array_pipeline.augmentation(seed=0))
+    x, y = next(iter(augmented))
+    assert x.dtype.name == "float32" and not np.array_equal(np.asarray(x), images.astype(np.float32))
+    np.testing.assert_array_equal(y, labels)
+    with pytest.raises(ValueError, match="same"):
+        array_pipeline.dataset(images, labels[:3])
+
+
+# thresholds ---------------------------------------------------------------------------------
+
+LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0])
+SCORES = np.array([0.9, 0.8, 0.4, 0.55, 0.1, 0.6, 0.3, 0.2, 0.05, 0.7, 0.35, 0.45])
+
+
+def test_groups_and_scores_match_sklearn():
+    found = thresholds.groups(LABELS, SCORES, 0.5)
+    np.testing.assert_array_equal(found["true positives"], [0, 1, 3])
+    np.testing.assert_array_equal(found["false positives"], [5, 9])
+    np.testing.assert_array_equal(found["false negatives"], [2, 10])
+    assert sorted(np.concatenate(list(found.values()))) == list(range(len(LABELS)))
+    for threshold in (0.25, 0.5, 0.75):
+        predicted = (SCORES >= threshold).astype(int)
+        tn, fp, fn, tp = sklearn.metrics.confusion_matrix(LABELS, predicted).ravel()
+        result = thresholds.scores_at(LABELS, SCORES, threshold)
+        assert (result["true negatives"], result["false positives"], result["false negatives"],
+                result["true positives"]) == (tn, fp, fn, tp)
+        assert result["precision"] == pytest.approx(sklearn.metrics.precision_score(LABELS, predicted))
+        assert result["recall"] == pytest.approx(sklearn.metrics.recall_score(LABELS, predicted))
+        assert result["f1"] == pytest.approx(sklearn.metrics.f1_score(LABELS, predicted))
+        assert result["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(LABELS, predicted))
+
+
+def test_sweep_recall_and_alarms_never_rise_with_the_threshold():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 500), 0, 1)
+    rows = thresholds.sweep(labels, scores, np.linspace(0, 1, 41))
+    for name in ("recall", "true positives", "false positives"):
+        values = [row[name] for row in rows]
+        assert all(later <= earlier for earlier, later in zip(values, values[1:])), name
+    assert rows[0]["recall"] == 1.0 and rows[-1]["false positives"] == 0
+    table = thresholds.format_sweep(rows[:3])
+    assert "precision" in table and len(table.splitlines()) == 4
+
+
+def test_best_f1_is_the_best_of_all_thresholds():
+    threshold, f1 = thresholds.best_f1(LABELS, SCORES)
+    brute = max(thresholds.scores_at(LABELS, SCORES, t)["f1"] for t in np.unique(SCORES))
+    assert f1 == pytest.approx(brute)
+    assert thresholds.scores_at(LABELS, SCORES, threshold)["f1"] == pytest.approx(f1)
+
+
+def test_for_recall_is_the_highest_threshold_reaching_the_target():
+    threshold, result = thresholds.for_recall(LABELS, SCORES, 0.8)
+    assert result["recall"] >= 0.8 and threshold == pytest.approx(0.4)
+    assert thresholds.scores_at(LABELS, SCORES, threshold + 1e-6)["recall"] < 0.8
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        thresholds.for_recall(LABELS, SCORES, 1.5)
+
+
+def test_never_a_bird_is_accurate_and_useless():
+    result = thresholds.baselines(LABELS, model_positive_rate=0.5)
+    assert result["never"]["accuracy"] == pytest.approx(7 / 12)
+    assert result["never"]["recall"] == 0 and result["never"]["precision"] == 0
+    assert result["chance"] == {"accuracy": pytest.approx(0.5), "precision": pytest.approx(5 / 12),
+                                "recall": 0.5}
+
+
+def test_bad_labels_are_refused_with_advice():
+    with pytest.raises(ValueError, match="same length"):
+        thresholds.groups([0, 1], [0.5])
+    with pytest.raises(ValueError, match="0 \\(no\\) or 1"):
+        thresholds.scores_at([0, 2], [0.1, 0.9])
+
+
+def test_headless_runs_are_not_interactive(monkeypatch):
+    monkeypatch.delenv("COURSE_INTERACTIVE", raising=False)
+    assert thresholds.running_interactively() is False  # plain Python, no Jupyter kernel
+    monkeypatch.setenv("COURSE_INTERACTIVE", "1")
+    assert thresholds.running_interactively() is True
+
+
+def test_the_slider_shows_the_scores_at_its_threshold(capsys):
+    widget = thresholds.slider(LABELS, SCORES, start=0.5)
+    assert widget.children[0].value == 0.5 and widget.children[0].description == "threshold"
+    widget.children[0].value = 0.75
+    widget.update()
+    shown = capsys.readouterr().out
+    assert thresholds.format_sweep([thresholds.scores_at(LABELS, SCORES, 0.75)]) in shown

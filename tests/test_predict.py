@@ -1,0 +1,109 @@
+"""utils.predict: "is it a bird?" on image files of any size, and clear refusals."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils import paths, predict
+
+
+def redness_model():
+    """A fixed 2-way classifier: P(bird) grows with how red the image is (no training)."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.layers[-1].set_weights([np.array([[-4.0, 4.0], [2.0, -2.0], [2.0, -2.0]]), np.zeros(2)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "best.keras"
+    redness_model().save(path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A red PNG of 57x23 (RGBA) and a blue grayscale-free JPEG of 101x37."""
+    red = Image.new("RGBA", (57, 23), (230, 20, 20, 255))
+    red.save(tmp_path / "red.png")
+    blue = Image.new("RGB", (101, 37), (10, 30, 220))
+    blue.paste((230, 20, 20), (0, 0, 10, 37))  # a red strip the centre crop cuts away
+    blue.save(tmp_path / "blue.jpg", quality=95)
+    return tmp_path / "red.png", tmp_path / "blue.jpg"
+
+
+def reference_probability(path):
+    """What the model should say: PIL's centre square crop, Lanczos to 32x32, then the weights."""
+    image = Image.open(path).convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    pixels = np.asarray(image.crop((left, top, left + side, top + side)).resize((32, 32), Image.LANCZOS),
+                        dtype=float) / 255
+    red, green, blue = pixels.reshape(-1, 3).mean(axis=0)
+    logits = np.array([-4 * red + 2 * green + 2 * blue, 4 * red - 2 * green - 2 * blue])
+    return float(np.exp(logits[1]) / np.exp(logits).sum())
+
+
+def test_load_image_crops_the_centre_and_resizes(photos):
+    image = predict.load_image(photos[1], (32, 32))
+    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    assert image[..., 2].min() > 180 and image[..., 0].max() < 60  # the red strip was cropped off
+
+
+def test_answers_match_the_model_on_png_and_jpeg_of_odd_sizes(model_path, photos, capsys):
+    assert predict.main([str(model_path), *map(str, photos)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{photos[0]}: bird (P(bird) = ")
+    assert lines[1].startswith(f"{photos[1]}: not a bird (P(bird) = ")
+    answers, errors = predict.is_it_a_bird(keras.models.load_model(model_path), photos, 0.5)
+    assert not errors
+    for answer, path in zip(answers, photos):
+        assert answer.probability == pytest.approx(reference_probability(path), abs=1e-4)
+        assert f"{answer.probability:.1%}" in lines[photos.index(path)]
+
+
+def test_threshold_from_the_lessons_metrics_or_the_command_line(model_path, photos, capsys):
+    (model_path.parent / "metrics.json").write_text(json.dumps({"threshold": 0.999}))
+    try:
+        predict.main([str(model_path), str(photos[0])])
+        assert ": not a bird" in capsys.readouterr().out  # red, but not sure enough for 0.999
+        predict.main([str(model_path), str(photos[0]), "--threshold", "0.2"])
+        assert ": bird" in capsys.readouterr().out
+    finally:
+        (model_path.parent / "metrics.json").unlink()
+
+
+def test_a_non_image_and_a_missing_file_get_clear_messages(model_path, photos, tmp_path, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a photo")
+    code = predict.main([str(model_path), str(text), str(tmp_path / "missing.png"), str(photos[0])])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"error: {text} is not an image this command can read" in captured.err
+    assert "pass a JPEG, PNG" in captured.err
+    assert f"{tmp_path / 'missing.png'}: no such file" in captured.err
+    assert captured.out.startswith(f"{photos[0]}: bird")  # the good file is still answered
+
+
+def test_a_missing_model_says_how_to_make_one(tmp_path, photos, capsys):
+    assert predict.main([str(tmp_path / "none.keras"), str(photos[0])]) == 2
+    assert "run lesson 5" in capsys.readouterr().err
+
+
+def test_the_command_line_entry_point(model_path, photos):
+    result = subprocess.run([sys.executable, "-m", "utils.predict", str(model_path), str(photos[1])],
+                            capture_output=True, text=True, cwd=paths.ROOT, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{photos[1]}: not a bird (P(bird) = ")

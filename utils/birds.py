@@ -1,0 +1,249 @@
+"""Bird or not bird: the lesson 5 dataset.
+
+`bird_dataset` assembles 32x32 colour images labelled "not bird" (0) or "bird"
+(1), as in "Machine Learning is Fun! Part 3": CIFAR-10's bird class against
+its nine other classes, plus every photo of Caltech-UCSD Birds-200-2011
+cropped to its published bounding box. The assembled arrays are cached in
+`data/birds/`. Without CIFAR-10 it draws the `toy_birds` stand-in and says so.
+`utils.array_pipeline` turns the arrays into augmented batches. Introduced in
+lesson 5 (`05_bird_classifier`).
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import pickle
+
+import numpy as np
+import tqdm
+from PIL import Image
+
+from utils import paths
+
+CLASS_NAMES = ("not bird", "bird")
+IMAGE_SIZE = 32
+HELD_OUT = 15_000       # the original's held-out images ...
+FULL_SIZE = 71_788      # ... out of CIFAR-10's 60,000 plus CUB's 11,788
+CIFAR_FILES = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
+DOWNLOAD_ADVICE = ("    python -m utils.data download cifar10    # 170 MB\n"
+                   "    python -m utils.data download cub200     # 1.1 GB")
+
+
+def load_cifar10(folder):
+    """Reads CIFAR-10's python pickles (`cifar-10-batches-py/`): all 60,000 images.
+
+    Returns:
+        `(images, is_bird)`: uint8 [N, 32, 32, 3] and a boolean [N] array.
+    """
+    folder = pathlib.Path(folder)
+    missing = [name for name in CIFAR_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: run `python -m utils.data "
+                                "download cifar10` (it extracts into data/cifar10/cifar-10-batches-py/).")
+    bird = 2  # CIFAR-10's order: airplane, automobile, bird, ...
+    if (folder / "batches.meta").is_file():
+        with open(folder / "batches.meta", "rb") as file:
+            names = [name.decode() for name in pickle.load(file, encoding="bytes")[b"label_names"]]
+        bird = names.index("bird")
+    images, labels = [], []
+    for name in CIFAR_FILES:
+        with open(folder / name, "rb") as file:
+            batch = pickle.load(file, encoding="bytes")
+        # Each row is 1,024 red, then 1,024 green, then 1,024 blue values, row by row.
+        images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.append(np.asarray(batch[b"labels"]))
+    return np.concatenate(images), np.concatenate(labels) == bird
+
+
+def square_box(box, width, height):
+    """The smallest square around a bounding box, centred on it and kept inside the image.
+
+    Args:
+        box: (x, y, box width, box height), as in CUB's `bounding_boxes.txt`.
+        width, height: the image's size.
+
+    Returns:
+        (left, top, right, bottom) in whole pixels, for `PIL.Image.crop`. The
+        square shrinks to the image's shorter side when the box is wider.
+    """
+    x, y, box_width, box_height = box
+    side = min(max(box_width, box_height), width, height)
+    left = min(max(x + box_width / 2 - side / 2, 0), width - side)
+    top = min(max(y + box_height / 2 - side / 2, 0), height - side)
+    left, top, side = round(left), round(top), round(side)
+    return left, top, min(left + side, width), min(top + side, height)
+
+
+def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
+    """Reads every CUB-200-2011 photo, cropped around its bird and shrunk.
+
+    Each photo is cropped to the square around its published bounding box
+    (`square_box`, so birds keep their shape) and resized to `image_size`
+    with Lanczos filtering.
+
+    Args:
+        folder: `data/cub200/CUB_200_2011`, holding `images.txt`,
+            `bounding_boxes.txt` and `images/`.
+        image_size: side of the square output images.
+        progress: show a progress bar.
+
+    Returns:
+        uint8 array [N, image_size, image_size, 3], in `images.txt` order.
+    """
+    folder = pathlib.Path(folder)
+    for name in ("images.txt", "bounding_boxes.txt", "images"):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name} not found: run `python -m utils.data download "
+                                    "cub200` (it extracts into data/cub200/CUB_200_2011/).")
+    files = dict(line.split(maxsplit=1) for line in (folder / "images.txt").read_text().splitlines()
+                 if line.strip())
+    boxes = {parts[0]: [float(value) for value in parts[1:5]] for parts in
+             (line.split() for line in (folder / "bounding_boxes.txt").read_text().splitlines())
+             if parts}
+    unboxed = sorted(set(files) - set(boxes))
+    if unboxed:
+        raise ValueError(f"{folder / 'bounding_boxes.txt'} has no box for image ids {unboxed[:5]}: "
+                         "the download looks incomplete; download cub200 again into a new folder.")
+    images = np.empty((len(files), image_size, image_size, 3), np.uint8)
+    for index, (image_id, name) in enumerate(tqdm.tqdm(files.items(), desc="cropping CUB birds",
+                                                       disable=not progress)):
+        with Image.open(folder / "images" / name.strip()) as photo:
+            photo = photo.convert("RGB")
+            crop = square_box(boxes[image_id], *photo.size)
+            images[index] = np.asarray(photo.crop(crop).resize((image_size, image_size), Image.LANCZOS))
+    return images
+
+
+def assemble(data_dir=paths.DATA, progress=True):
+    """Builds (or loads from `data/birds/`) the bird / not-bird arrays from the downloads.
+
+    Returns:
+        `(images, labels, sources)`: uint8 [N, 32, 32, 3], int32 labels (1 =
+        bird), and a dict of images per source, e.g. {"cifar10": 60000,
+        "cub200": 11788}. None when CIFAR-10 is not downloaded.
+    """
+    data_dir = paths.resolve(data_dir)
+    cifar = data_dir / "cifar10" / "cifar-10-batches-py"
+    cub = data_dir / "cub200" / "CUB_200_2011"
+    if not cifar.is_dir():
+        return None
+    names = ["cifar10"] + (["cub200"] if (cub / "images.txt").is_file() else [])
+    cache = data_dir / "birds" / f"birds_{'+'.join(names)}.npz"
+    if cache.is_file():
+        with np.load(cache) as arrays:
+            print(f"Loaded the assembled birds from {cache}")
+            return arrays["images"], arrays["labels"], json.loads(str(arrays["sources"]))
+    images, is_bird = load_cifar10(cifar)
+    parts, labels = [images], [is_bird.astype(np.int32)]
+    if "cub200" in names:
+        birds = load_cub(cub, progress=progress)
+        parts.append(birds)
+        labels.append(np.ones(len(birds), np.int32))
+    sources = {name: len(part) for name, part in zip(names, parts)}
+    images, labels = np.concatenate(parts), np.concatenate(labels)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_name(cache.stem + ".part.npz")
+    np.savez(partial, images=images, labels=labels, sources=json.dumps(sources))
+    os.replace(partial, cache)  # a finished cache or none: an interrupted run leaves no half file
+    print(f"Assembled {len(labels):,} images from {' and '.join(names)}; cached in {cache}")
+    return images, labels, sources
+
+
+@dataclasses.dataclass
+class Birds:
+    """The lesson 5 data: uint8 [N, 32, 32, 3] images and labels (1 = bird) per split.
+
+    Attributes:
+        train_images, train_labels: what the network learns from.
+        valid_images, valid_labels: for early stopping and choosing a threshold.
+        test_images, test_labels: the held-out images, looked at only to report.
+        real: True for CIFAR-10 (+ CUB) photos, False for the toy_birds stand-in.
+        sources: images per source before any sampling, e.g. {"cifar10": 60000}.
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    valid_images: np.ndarray
+    valid_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    real: bool
+    sources: dict
+    class_names: tuple = CLASS_NAMES
+
+    @property
+    def class_counts(self):
+        """{"train" | "valid" | "test": {"not bird": n, "bird": n}}."""
+        return {split: {name: int(np.sum(getattr(self, f"{split}_labels") == index))
+                        for index, name in enumerate(self.class_names)}
+                for split in ("train", "valid", "test")}
+
+
+def _stratified_split(labels, fraction, rng):
+    """Indices `(taken, rest)`: `fraction` of each class taken at random."""
+    taken, rest = [], []
+    for value in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        count = round(len(members) * fraction)
+        taken.append(members[:count])
+        rest.append(members[count:])
+    return np.sort(np.concatenate(taken)), np.sort(np.concatenate(rest))
+
+
+def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, standin_count=3000,
+                 progress=True):
+    """The bird / not-bird images, split into train, valid and held-out test (lesson 5).
+
+    The held-out test split is 15,000 images of the full 71,788, as in the
+    original; smaller data keeps the same share (about 21%). Both splits keep
+    each class's share.
+
+    Args:
+        data_dir: the folder holding `cifar10/` (and `cub200/`) downloads.
+        limit: use only this many images, drawn at random (sample mode); None: all.
+        valid_fraction: share of the non-test images kept for validation.
+        seed: the seed of the sampling and the split.
+        standin_count: toy_birds images to draw when CIFAR-10 is missing.
+        progress: show progress bars.
+
+    Returns:
+        A `Birds`.
+    """
+    if limit is not None and limit < 10:
+        raise ValueError(f"limit={limit} is too few images to split three ways: use at least 10, "
+                         "or None for all of them.")
+    if not 0 < valid_fraction < 1:
+        raise ValueError(f"valid_fraction={valid_fraction}: use a number between 0 and 1.")
+    assembled = assemble(data_dir, progress)
+    if assembled is None:
+        from utils import synth  # the stand-in datasets' own module
+
+        folder = paths.DATA / f"toy_birds_{standin_count}"  # drawn with seed 0: `seed` picks the split
+        print(f"No CIFAR-10 in {paths.resolve(data_dir) / 'cifar10'}: using the toy_birds stand-in, "
+              f"{standin_count} cartoon birds and not-birds drawn by the kit.\nResults on it say "
+              f"nothing about real photos. For the real data:\n{DOWNLOAD_ADVICE}")
+        synth.generate("toy_birds", folder, count=standin_count, seed=0, progress=progress)
+        with np.load(folder / "birds.npz") as arrays:
+            images, labels = arrays["x"], arrays["y"].astype(np.int32)
+        sources, real = {"toy_birds": len(labels)}, False
+    else:
+        images, labels, sources = assembled
+        real = True
+        if "cub200" not in sources:
+            print("CUB-200 is not downloaded: birds come from CIFAR-10 alone (6,000 of 60,000 "
+                  "images). For the original's extra 11,788 bird photos:\n"
+                  "    python -m utils.data download cub200")
+    rng = np.random.default_rng(seed)
+    if limit is not None and limit < len(labels):
+        chosen, _ = _stratified_split(labels, limit / len(labels), rng)
+        images, labels = images[chosen], labels[chosen]
+    test, rest = _stratified_split(labels, HELD_OUT / FULL_SIZE, rng)
+    valid, train = _stratified_split(labels[rest], valid_fraction, rng)
+    valid, train = rest[valid], rest[train]
+    birds = Birds(images[train], labels[train], images[valid], labels[valid], images[test],
+                  labels[test], real, sources)
+    print(f"{'split':<8}" + "".join(f"{name:>10}" for name in CLASS_NAMES))
+    for split, counts in birds.class_counts.items():
+        print(f"{split:<8}" + "".join(f"{counts[name]:>10,}" for name in CLASS_NAMES))
+    return birds

@@ -1,0 +1,153 @@
+"""Is it a bird? Runs a trained bird classifier on image files of any size (lesson 5).
+
+From a terminal::
+
+    python -m utils.predict models/05_bird_classifier/best.keras photo.jpg other.png
+
+prints one line per image with the probability that it shows a bird. Each
+photo is centre-cropped to a square and shrunk to the model's input size
+with Lanczos filtering, the way the CUB bird photos were prepared. The
+threshold defaults to the one the lesson recorded in `metrics.json` next to
+the model, else 0.5.
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from utils import paths
+
+BIRD = 1  # the class index of "bird" (CLASS_NAMES in utils.birds)
+
+
+@dataclasses.dataclass
+class Answer:
+    """One image's verdict."""
+
+    path: pathlib.Path
+    probability: float  # P(bird)
+    threshold: float
+
+    @property
+    def is_bird(self):
+        return self.probability >= self.threshold
+
+    def __str__(self):
+        verdict = "bird" if self.is_bird else "not a bird"
+        return f"{self.path}: {verdict} (P(bird) = {self.probability:.1%}, threshold {self.threshold:.2f})"
+
+
+def load_model(path):
+    """Loads a `.keras` classifier, with a clear error when there is none."""
+    import keras
+
+    path = paths.resolve(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}: run lesson 5 (notebooks/05_bird_classifier."
+                                "ipynb) first; it saves models/05_bird_classifier/best.keras.")
+    if path.suffix != ".keras":
+        raise ValueError(f"{path} is not a .keras model file: pass the best.keras the lesson saved.")
+    return keras.models.load_model(path)
+
+
+def load_image(path, image_size):
+    """Reads an image file as a float32 [height, width, 3] array (0-255) for the model.
+
+    Args:
+        path: any image PIL reads (JPEG, PNG, GIF, BMP, ...), any size or mode.
+        image_size: (height, width) of the model's input.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not an image PIL can read.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; check the path.")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path} is not an image this command can read ({error}); pass a JPEG, "
+                         "PNG, GIF or BMP photo.") from error
+    width, height = image.size
+    side = min(width, height)
+    box = ((width - side) // 2, (height - side) // 2, (width - side) // 2 + side,
+           (height - side) // 2 + side)
+    image = image.crop(box).resize((image_size[1], image_size[0]), Image.LANCZOS)
+    return np.asarray(image, dtype=np.float32)
+
+
+def default_threshold(model_path):
+    """The threshold in `metrics.json` beside the model, else 0.5."""
+    metrics = paths.resolve(model_path).parent / "metrics.json"
+    if metrics.is_file():
+        threshold = json.loads(metrics.read_text()).get("threshold")
+        if isinstance(threshold, (int, float)):
+            return float(threshold)
+    return 0.5
+
+
+def bird_probability(model, images):
+    """P(bird) for a batch of float32 images (0-255), from a 2-way softmax or a sigmoid."""
+    outputs = np.asarray(model.predict_on_batch(np.stack(images)), dtype=float)
+    return outputs[:, BIRD] if outputs.ndim == 2 and outputs.shape[1] == 2 else outputs.reshape(-1)
+
+
+def is_it_a_bird(model, image_paths, threshold=0.5):
+    """Answers "is it a bird?" for image files.
+
+    Args:
+        model: a loaded bird classifier.
+        image_paths: image files, any size.
+        threshold: say "bird" when P(bird) is at least this.
+
+    Returns:
+        `(answers, errors)`: a list of `Answer` and a {path: message} dict for
+        the files that could not be read.
+    """
+    image_size = model.input_shape[1:3]
+    loaded, errors = {}, {}
+    for path in map(pathlib.Path, image_paths):
+        try:
+            loaded[path] = load_image(path, image_size)
+        except (FileNotFoundError, ValueError) as error:
+            errors[path] = str(error)
+    answers = []
+    if loaded:
+        probabilities = bird_probability(model, list(loaded.values()))
+        answers = [Answer(path, float(p), threshold) for path, p in zip(loaded, probabilities)]
+    return answers, errors
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m utils.predict",
+                                     description="Is it a bird? P(bird) for each image file.")
+    parser.add_argument("model", help="the lesson's model, e.g. models/05_bird_classifier/best.keras")
+    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), any size")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="P(bird) needed to say bird (default: the lesson's, from metrics.json)")
+    args = parser.parse_args(argv)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    try:
+        model = load_model(args.model)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    threshold = default_threshold(args.model) if args.threshold is None else args.threshold
+    answers, errors = is_it_a_bird(model, args.images, threshold)
+    for answer in answers:
+        print(answer)
+    for message in errors.values():
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

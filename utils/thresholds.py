@@ -1,0 +1,204 @@
+"""Judging a yes/no classifier beyond accuracy: the four groups, precision, recall, thresholds.
+
+A detector gives a score (here P(bird)) and says "yes" when it reaches a
+threshold. Every image then falls in one of four groups: true positives,
+true negatives, false positives, false negatives. Precision and recall are
+ratios of those counts, and moving the threshold trades one for the other.
+The counting is done by `sklearn.metrics`. Introduced in lesson 5
+(`05_bird_classifier`).
+"""
+
+import numpy as np
+import sklearn.metrics
+
+GROUPS = ("true positives", "true negatives", "false positives", "false negatives")
+
+
+def _check(labels, scores):
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be two 1-D arrays "
+                         "of the same length: one label (0 or 1) and one score per image.")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (no) or 1 (yes); for class ids of a two-class model "
+                         "pass `labels == positive_class`.")
+    return labels.astype(int), scores
+
+
+def groups(labels, scores, threshold=0.5):
+    """Indices of the images in each of the four groups at a threshold.
+
+    Args:
+        labels: true labels, 1 for "yes" (bird).
+        scores: the model's probability of "yes", one per image.
+        threshold: say "yes" when the score is at least this.
+
+    Returns:
+        {"true positives": indices, "true negatives": ..., "false positives":
+        ..., "false negatives": ...}, each in image order.
+    """
+    labels, scores = _check(labels, scores)
+    said_yes = scores >= threshold
+    return {"true positives": np.flatnonzero(said_yes & (labels == 1)),
+            "true negatives": np.flatnonzero(~said_yes & (labels == 0)),
+            "false positives": np.flatnonzero(said_yes & (labels == 0)),
+            "false negatives": np.flatnonzero(~said_yes & (labels == 1))}
+
+
+def scores_at(labels, scores, threshold=0.5):
+    """Accuracy, precision, recall, F1 and the four counts at one threshold.
+
+    Precision is "of the images called birds, the share that are birds";
+    recall is "of the birds, the share found". When nothing is called a bird
+    precision is undefined and reported as 0, as sklearn does.
+
+    Returns:
+        A dict: threshold, accuracy, precision, recall, f1, and the count of
+        each group (keys of `GROUPS`).
+    """
+    labels, scores = _check(labels, scores)
+    predicted = (scores >= threshold).astype(int)
+    precision, recall, f1, _ = sklearn.metrics.precision_recall_fscore_support(
+        labels, predicted, average="binary", zero_division=0)
+    counts = {name: len(indices) for name, indices in groups(labels, scores, threshold).items()}
+    return {"threshold": float(threshold),
+            "accuracy": float(sklearn.metrics.accuracy_score(labels, predicted)),
+            "precision": float(precision), "recall": float(recall), "f1": float(f1), **counts}
+
+
+def sweep(labels, scores, thresholds=np.linspace(0.05, 0.95, 19)):
+    """`scores_at` for each threshold: how precision and recall trade.
+
+    Recall can only fall as the threshold rises (fewer images are called
+    birds); precision usually rises, but need not at every step.
+
+    Returns:
+        A list of dicts, one per threshold, in the order given.
+    """
+    return [scores_at(labels, scores, threshold) for threshold in thresholds]
+
+
+def format_sweep(rows):
+    """The sweep as a text table: threshold, precision, recall, F1, accuracy, FP, FN."""
+    lines = [f"{'threshold':>9}{'precision':>11}{'recall':>9}{'F1':>8}{'accuracy':>10}"
+             f"{'false +':>9}{'false -':>9}"]
+    lines += [f"{row['threshold']:>9.2f}{row['precision']:>11.1%}{row['recall']:>9.1%}"
+              f"{row['f1']:>8.1%}{row['accuracy']:>10.1%}{row['false positives']:>9}"
+              f"{row['false negatives']:>9}" for row in rows]
+    return "\n".join(lines)
+
+
+def best_f1(labels, scores):
+    """The threshold with the highest F1 (the balance of precision and recall).
+
+    Only the model's own scores are candidates, so the result is exact.
+
+    Returns:
+        (threshold, F1).
+    """
+    labels, scores = _check(labels, scores)
+    precision, recall, thresholds = sklearn.metrics.precision_recall_curve(labels, scores)
+    f1 = np.divide(2 * precision * recall, precision + recall,
+                   out=np.zeros_like(precision), where=(precision + recall) > 0)[:-1]
+    best = int(np.argmax(f1))
+    return float(thresholds[best]), float(f1[best])
+
+
+def for_recall(labels, scores, target):
+    """The highest threshold that still finds at least `target` of the positives.
+
+    For someone who hates missing a bird: the fewest false alarms at that recall.
+
+    Returns:
+        (threshold, the scores at it from `scores_at`).
+    """
+    if not 0 < target <= 1:
+        raise ValueError(f"target recall {target}: use a share between 0 and 1, e.g. 0.95.")
+    labels, scores = _check(labels, scores)
+    positives = np.sort(scores[labels == 1])[::-1]
+    if len(positives) == 0:
+        raise ValueError("there are no positive labels: recall is undefined.")
+    threshold = float(positives[int(np.ceil(target * len(positives))) - 1])
+    return threshold, scores_at(labels, scores, threshold)
+
+
+def baselines(labels, model_positive_rate):
+    """Two useless classifiers to measure a model against.
+
+    "never": always says no. Its accuracy is the share of negatives, its
+    recall 0. "chance": says yes at random, as often as the model does. Its
+    expected precision is the share of positives, its recall that rate.
+
+    Args:
+        labels: true labels (1 = yes).
+        model_positive_rate: the share of images the model calls "yes".
+
+    Returns:
+        {"never": {"accuracy", "precision", "recall"}, "chance": {...}}.
+    """
+    labels = np.asarray(labels).astype(int)
+    never = np.zeros_like(labels)
+    prevalence = float(labels.mean())
+    return {
+        "never": {"accuracy": float(sklearn.metrics.accuracy_score(labels, never)),
+                  "precision": float(sklearn.metrics.precision_score(labels, never, zero_division=0)),
+                  "recall": float(sklearn.metrics.recall_score(labels, never, zero_division=0))},
+        "chance": {"accuracy": prevalence * model_positive_rate
+                   + (1 - prevalence) * (1 - model_positive_rate),
+                   "precision": prevalence, "recall": float(model_positive_rate)},
+    }
+
+
+HEADLESS_RUNNERS = ("papermill", "nbclient", "nbconvert", "utils.lessons", "pytest")
+
+
+def running_interactively():
+    """True in a live Jupyter session, False when a notebook runs headless or outside Jupyter.
+
+    Headless runners (papermill, which the lesson runner and the tests use;
+    nbclient; nbconvert) start the kernel themselves, so the kernel's parent
+    process names them. The environment variable COURSE_INTERACTIVE=0 or 1
+    overrides the guess.
+    """
+    import os
+
+    if os.environ.get("COURSE_INTERACTIVE") in ("0", "1"):
+        return os.environ["COURSE_INTERACTIVE"] == "1"
+    try:
+        import psutil
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+        return False
+    try:
+        parent = " ".join(psutil.Process(os.getppid()).cmdline())
+    except (OSError, psutil.Error):
+        return False
+    return not any(name in parent for name in HEADLESS_RUNNERS)
+
+
+def slider(labels, scores, start=0.5):
+    """An ipywidgets slider that shows the scores and the trade-off at any threshold.
+
+    Returns:
+        The widget; display it as a notebook cell's last value.
+    """
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from IPython import display
+
+    from utils import plots
+
+    rows = sweep(labels, scores, np.linspace(0.01, 0.99, 99))
+
+    def show(threshold):
+        row = scores_at(labels, scores, threshold)
+        print(format_sweep([row]))
+        figure = plots.threshold_tradeoff(rows, threshold, size=3.5)
+        display.display(figure)
+        plt.close(figure)
+
+    control = ipywidgets.FloatSlider(value=start, min=0.01, max=0.99, step=0.01,
+                                     description="threshold", continuous_update=False)
+    return ipywidgets.interactive(show, threshold=control)
