@@ -371,19 +371,24 @@ def test_spot_quota_error_names_the_spot_quota(aws, capsys):
     assert status == 1 and "L-3819A6DF" in err
 
 
-def test_zero_quota_stops_before_anything_is_created(aws, capsys):
-    env, ec2, _ = aws
-    quota = {"Quota": {"Value": 0.0}}
-    session = FailingSession({})
+def answering_session(session, service, method, answer):
+    """Makes `session`'s `service` clients answer `method` with `answer`."""
     original = session.client
 
     def client(name, region_name=None):
         made = original(name, region_name)
-        if name == "service-quotas":
-            made.get_service_quota = lambda **kwargs: quota
+        if name == service:
+            setattr(made, method, lambda **kwargs: answer)
         return made
 
     session.client = client
+    return session
+
+
+def test_zero_quota_stops_before_anything_is_created(aws, capsys):
+    env, ec2, _ = aws
+    session = answering_session(FailingSession({}), "service-quotas", "get_service_quota",
+                                {"Quota": {"Value": 0.0}})
     assert gpubox.main(list(LAUNCH), session=session) == 1
     err = capsys.readouterr().err
     assert "allows 0 vCPUs" in err and "needs 4" in err and "L-DB2E81BA" in err
@@ -407,17 +412,8 @@ def test_missing_credentials_for_real_in_a_subprocess(aws):
 
 def test_no_ami_found_is_explained(aws, capsys):
     not_found = client_error("ParameterNotFound", "emulated", "GetParameter")
-    empty = {"Images": []}
-    session = FailingSession({("ssm", "get_parameter"): not_found})
-    original = session.client
-
-    def client(name, region_name=None):
-        made = original(name, region_name)
-        if name == "ec2":
-            made.describe_images = lambda **kwargs: empty
-        return made
-
-    session.client = client
+    session = answering_session(FailingSession({("ssm", "get_parameter"): not_found}),
+                                "ec2", "describe_images", {"Images": []})
     assert gpubox.main(list(LAUNCH), session=session) == 1
     err = capsys.readouterr().err
     assert "No AWS Deep Learning Base GPU AMI was found" in err and "--region" in err
