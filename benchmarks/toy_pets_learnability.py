@@ -7,6 +7,7 @@ A stand-in that teaches lesson 3's point should have the CNN clearly ahead.
 
     .venv/bin/python benchmarks/toy_pets_learnability.py
     .venv/bin/python benchmarks/toy_pets_learnability.py --count 2000 --epochs 15 --image-size 96
+    .venv/bin/python benchmarks/toy_pets_learnability.py --count 500 --epochs 60   # little data
 """
 
 import argparse
