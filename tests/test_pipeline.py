@@ -186,14 +186,15 @@ def test_the_xla_compiled_augmentation_image_dataset_uses_gives_the_same_images(
     np.testing.assert_allclose(warps._xla_augment(images, transforms, factors, "reflect").numpy(), expected,
                                atol=0.01)
     as_stored = np.round(images).astype("uint8")  # image_dataset hands over the cached uint8 pixels
+    plain = warps._augment(as_stored.astype("float32"), transforms, factors, "reflect")
     np.testing.assert_allclose(warps._xla_augment(as_stored, transforms, factors, "reflect").numpy(),
-                               keras.ops.convert_to_numpy(warps._augment(as_stored.astype("float32"), transforms,
-                                                                            factors, "reflect")), atol=0.01)
+                               keras.ops.convert_to_numpy(plain), atol=0.01)
 
 
 def test_the_augmentation_compiles_in_the_background_for_the_datasets_own_shapes(zoo):
     traces = warps._xla_augment.experimental_get_tracing_count()
-    dataset = pipeline.image_dataset(zoo, 23, batch_size=3, augment=pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION))
+    augment = pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION)
+    dataset = pipeline.image_dataset(zoo, 23, batch_size=3, augment=augment)
     for thread in threading.enumerate():
         if thread.name == "compile-augmentation":
             thread.join()

@@ -67,9 +67,7 @@ def _compile_in_background(compiles):
             except Exception:  # only a head start: the dataset's own first call compiles and reports errors
                 return
 
-    thread = threading.Thread(target=compile_all, name="compile-augmentation", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=compile_all, name="compile-augmentation", daemon=True).start()
 
 
 def adjust_contrast(images, factors):
@@ -157,7 +155,7 @@ class RandomAffine(keras.layers.Layer):
     pixels in any numeric dtype (uint8 is fastest: it warps the pixels as
     stored), and returns it unchanged in shape, in the layer's float dtype,
     like Keras's own augmentation layers. At inference (`training=False`) it
-    passes images through untouched.
+    leaves the pixels as they are (only the dtype changes).
     """
 
     def __init__(self, flip_probability=0.0, rotation=0.0, zoom=0.0, shear=0.0, translation=0.0, contrast=0.0,
