@@ -77,16 +77,16 @@ def test_a_webp_named_jpg_is_odd_because_tensorflow_may_not_read_it(tmp_path):
 
 def test_organize_leaves_bad_files_out_and_converts_odd_ones(mixed_folder, tmp_path, capsys):
     before = {p.name: p.read_bytes() for p in mixed_folder.iterdir()}
-    result = data.organize(mixed_folder, tmp_path / "layout", valid_fraction=0.25, seed=1)
-    assert sorted(name.rsplit("/", 1)[-1] for name in result["skipped"]) == sorted(BAD)
-    assert result["converted"] == 4
+    result = data.organize(mixed_folder, tmp_path / "layouts", valid_fraction=0.25, seed=1)
+    assert sorted(result.skipped) == sorted(BAD)
+    assert result.converted == 4
     printed = capsys.readouterr().out
     for name in BAD:
         assert f"left out {name}" in printed
     assert {p.name: p.read_bytes() for p in mixed_folder.iterdir()} == before
 
-    layout = tmp_path / "layout"
-    placed = sorted(p for split in ("train", "valid") for p in (layout / split).rglob("*.*"))
+    layout = result.root
+    placed = sorted(p for split in ("train", "valid", "test") for p in (layout / split).rglob("*.*"))
     names = sorted(p.name for p in placed)
     assert names == sorted(
         [f"{kind}.{i}.jpg" for kind in ("cat", "dog") for i in range(4)]

@@ -1,40 +1,26 @@
-"""organize on a generated Kaggle-style download: counts, stratification, determinism,
-idempotence, an untouched source, and the refusals."""
+"""Every layout a learner may have is recognized and split as described, without touching it.
+
+Each layout is built in a temporary folder from small drawn images: Kaggle's
+flat download, fast.ai's dogscats/, Microsoft's PetImages/ (with the kinds of
+broken files it holds), plain class folders, and layouts the kit organized.
+"""
 
 import hashlib
 import json
 import os
-import shutil
 
 import keras
 import numpy as np
 import PIL.Image
 import pytest
 
-from utils import data
-
-CATS, DOGS, TESTS = 60, 40, 10
+from utils import data, layouts, paths
 
 
-@pytest.fixture(scope="module")
-def download_root(tmp_path_factory):
-    """Kaggle's layout: a flat train/ of cat.N.jpg / dog.N.jpg and a flat test/ of N.jpg."""
-    root = tmp_path_factory.mktemp("dogscats")
-    (root / "train").mkdir()
-    (root / "test").mkdir()
-    rng = np.random.default_rng(0)
-
-    def write(path):
-        PIL.Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(path)
-
-    for i in range(CATS):
-        write(root / "train" / f"cat.{i}.jpg")
-    for i in range(DOGS):
-        write(root / "train" / f"dog.{i}.jpg")
-    for i in range(1, TESTS + 1):
-        write(root / "test" / f"{i}.jpg")
-    (root / "sample_submission.csv").write_text("id,label\n")
-    return root
+def write_image(path, seed=0, size=(12, 16)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng([seed, len(str(path))]).integers(0, 256, (*size, 3), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(path)
 
 
 def snapshot(folder):
@@ -44,157 +30,271 @@ def snapshot(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def listing(folder):
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+def names(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def test_counts_stratification_and_hard_links(download_root, tmp_path):
-    source = download_root / "train"
-    result = data.organize(source, tmp_path, valid_fraction=0.25, sample_train=5,
-                           sample_valid=3, seed=0)
-    assert result["counts"] == {
-        "train": {"cats": 45, "dogs": 30}, "valid": {"cats": 15, "dogs": 10},
-        "sample/train": {"cats": 5, "dogs": 5}, "sample/valid": {"cats": 3, "dogs": 3},
-        "test": {}}
-    for split, counts in result["counts"].items():
-        for class_name, count in counts.items():
-            assert len(list((tmp_path / split / class_name).iterdir())) == count
-    for class_name, prefix, total in (("cats", "cat", CATS), ("dogs", "dog", DOGS)):
-        train = {p.name for p in (tmp_path / "train" / class_name).iterdir()}
-        valid = {p.name for p in (tmp_path / "valid" / class_name).iterdir()}
-        assert not train & valid
-        assert train | valid == {f"{prefix}.{i}.jpg" for i in range(total)}
-        assert {p.name for p in (tmp_path / "sample/train" / class_name).iterdir()} <= train
-        assert {p.name for p in (tmp_path / "sample/valid" / class_name).iterdir()} <= valid
-    linked = next((tmp_path / "train" / "cats").iterdir())
-    assert os.path.samefile(linked, source / linked.name)  # a hard link, not a copy
-
-
-def test_same_seed_same_split_other_seed_other_split(download_root, tmp_path):
-    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        data.organize(download_root / "train", tmp_path / name, seed=seed)
-    assert listing(tmp_path / "a") != [] and listing(tmp_path / "a") == listing(tmp_path / "b")
-    valid_a = set(os.listdir(tmp_path / "a/valid/cats"))
-    valid_c = set(os.listdir(tmp_path / "c/valid/cats"))
-    assert len(valid_a) == len(valid_c) == round(CATS * 0.2) and valid_a != valid_c
-
-
-def test_second_run_changes_nothing_and_says_so(download_root, tmp_path, capsys):
-    data.organize(download_root, tmp_path / "layout")
-    before = snapshot(tmp_path / "layout")
-    capsys.readouterr()
-    result = data.organize(download_root, tmp_path / "layout")
-    assert result["created"] == 0
-    assert "already organized with these settings: nothing to do" in capsys.readouterr().out
-    assert snapshot(tmp_path / "layout") == before
-
-
-def test_an_interrupted_layout_is_completed(download_root, tmp_path):
-    data.organize(download_root, tmp_path)
-    removed = sorted((tmp_path / "valid/dogs").iterdir())[:2]
-    for path in removed:
-        path.unlink()
-    assert data.organize(download_root, tmp_path)["created"] == 2
-    assert all(path.exists() for path in removed)
-
-
-def test_source_is_never_changed(download_root, tmp_path):
-    before = snapshot(download_root)
-    data.organize(download_root, tmp_path / "layout", seed=7)
-    with pytest.raises(ValueError):
-        data.organize(download_root, tmp_path / "layout", seed=8)
-    assert snapshot(download_root) == before
-
-
-def test_refuses_a_layout_made_with_other_settings(download_root, tmp_path):
-    data.organize(download_root, tmp_path, seed=1)
-    before = snapshot(tmp_path)
-    with pytest.raises(ValueError, match=r"other settings \(seed=1;.*choose another DEST"):
-        data.organize(download_root, tmp_path, seed=2)
-    with pytest.raises(ValueError, match="valid_fraction=0.2"):
-        data.organize(download_root, tmp_path, seed=1, valid_fraction=0.3)
-    assert snapshot(tmp_path) == before
-
-
-def test_refuses_unknown_files_in_the_layout(download_root, tmp_path):
-    data.organize(download_root, tmp_path)
-    stray = tmp_path / "train" / "cats" / "my_cat.jpg"
-    stray.write_bytes((download_root / "train" / "cat.0.jpg").read_bytes())
-    with pytest.raises(ValueError, match="1 files that this layout would not contain.*my_cat"):
-        data.organize(download_root, tmp_path)
-    assert stray.exists()
-
-
-def test_refuses_a_folder_organized_by_hand(download_root, tmp_path):
-    (tmp_path / "valid" / "cats").mkdir(parents=True)
-    (tmp_path / "valid" / "cats" / "cat.0.jpg").write_bytes(b"moved by hand")
-    with pytest.raises(ValueError, match="would not contain"):
-        data.organize(download_root, tmp_path)
-    assert listing(tmp_path) == ["valid/cats/cat.0.jpg"]
-
-
-def test_in_place_on_the_download_root_next_to_the_flat_files(download_root, tmp_path):
+@pytest.fixture
+def kaggle(tmp_path):
+    """Kaggle's layout: a flat train/ of cat.N.jpg (60) and dog.N.jpg (40), a flat test/ of N.jpg (10)."""
     root = tmp_path / "dogscats"
-    for folder in ("train", "test"):
-        (root / folder).mkdir(parents=True)
-        for path in (download_root / folder).iterdir():
-            os.link(path, root / folder / path.name)
-    flat_before = snapshot(root)
-    result = data.organize(root, root)
-    assert result["counts"]["test"] == {"unknown": TESTS}
-    assert result["counts"]["train"] == {"cats": 48, "dogs": 32}
-    assert {k: v for k, v in snapshot(root).items() if k in flat_before} == flat_before
-    assert data.organize(root, root)["created"] == 0
-    # Keras reads the class folders and ignores the flat files next to them.
-    train_ds = keras.utils.image_dataset_from_directory(
-        root / "train", image_size=(12, 16), batch_size=8, shuffle=False)
-    assert train_ds.class_names == ["cats", "dogs"] and len(train_ds.file_paths) == 80
-    test_ds = keras.utils.image_dataset_from_directory(
-        root / "test" / "unknown", labels=None, image_size=(12, 16), batch_size=8)
-    assert len(test_ds.file_paths) == TESTS
-    manifest = json.loads((root / "layout.json").read_text())
-    assert manifest["seed"] == 0 and len(manifest["files"]) == sum(
-        sum(counts.values()) for counts in result["counts"].values())
+    for i in range(60):
+        write_image(root / "train" / f"cat.{i}.jpg", i)
+    for i in range(40):
+        write_image(root / "train" / f"dog.{i}.jpg", i)
+    for i in range(1, 11):
+        write_image(root / "test" / f"{i}.jpg", i)
+    (root / "sample_submission.csv").write_text("id,label\n")
+    return root
 
 
-def test_class_subfolders_keep_their_names(tmp_path):
-    for class_name, count in (("horse", 10), ("zebra", 5)):
-        (tmp_path / "src" / class_name / "extra").mkdir(parents=True)
+@pytest.fixture
+def fastai(tmp_path):
+    """fast.ai's dogscats/: train/ and valid/ class folders, a tiny sample/, an unlabelled test1/."""
+    root = tmp_path / "dogscats"
+    for class_name, prefix in (("cats", "cat"), ("dogs", "dog")):
+        for i in range(40):
+            write_image(root / "train" / class_name / f"{prefix}.{i}.jpg", i)
+        for i in range(100, 108):
+            write_image(root / "valid" / class_name / f"{prefix}.{i}.jpg", i)
+        for i in range(4):  # fast.ai's sample/ repeats photos of train/ and valid/
+            write_image(root / "sample" / "train" / class_name / f"{prefix}.{i}.jpg", i)
+        write_image(root / "sample" / "valid" / class_name / f"{prefix}.100.jpg", 100)
+    for i in range(1, 6):
+        write_image(root / "test1" / f"{i}.jpg", i)
+    (root / "models").mkdir()
+    return root
+
+
+@pytest.fixture
+def petimages(tmp_path):
+    """The Microsoft download: PetImages/{Cat,Dog}/N.jpg, with empty, broken and odd files."""
+    root = tmp_path / "dogscats"
+    for class_name in ("Cat", "Dog"):
+        for i in range(20):
+            write_image(root / "PetImages" / class_name / f"{i}.jpg", i)
+    (root / "PetImages" / "Cat" / "666.jpg").write_bytes(b"")  # as in the real archive
+    (root / "PetImages" / "Dog" / "11702.jpg").write_bytes(b"")
+    (root / "PetImages" / "Dog" / "2317.jpg").write_text("<html>not a photo</html>")
+    (root / "PetImages" / "Cat" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    PIL.Image.new("CMYK", (20, 10), (0, 200, 200, 0)).save(root / "PetImages" / "Dog" / "50.jpg")
+    PIL.Image.new("L", (10, 10), 77).save(root / "PetImages" / "Cat" / "51.jpg")
+    (root / "kagglecatsanddogs_5340.zip").write_bytes(b"PK")
+    (root / "readme[1].txt").write_text("Microsoft")
+    return root
+
+
+def test_kaggle_flat_layout_is_split_into_train_valid_test_and_sample(kaggle, tmp_path, capsys):
+    before = snapshot(kaggle)
+    layout = data.organize(kaggle, tmp_path / "layouts", valid_fraction=0.2, test_fraction=0.2,
+                           sample_train=5, sample_valid=3, sample_test=2, seed=0)
+    assert layout.kind == "kaggle" and layout.real and layout.dataset == "dogscats"
+    assert layout.counts == {
+        "train": {"cats": 36, "dogs": 24}, "valid": {"cats": 12, "dogs": 8},
+        "test": {"cats": 12, "dogs": 8}, "sample/train": {"cats": 5, "dogs": 5},
+        "sample/valid": {"cats": 3, "dogs": 3}, "sample/test": {"cats": 2, "dogs": 2},
+        "unlabelled": {"unknown": 10}}
+    assert "Kaggle's flat dogs-vs-cats download" in capsys.readouterr().out
+    root = layout.root
+    assert root.parent == tmp_path / "layouts" / "dogscats" and kaggle not in root.parents
+    for class_name, prefix, total in (("cats", "cat", 60), ("dogs", "dog", 40)):
+        splits = {split: set(names(root / split / class_name)) for split in ("train", "valid", "test")}
+        assert not splits["train"] & splits["valid"] and not splits["train"] & splits["test"]
+        assert not splits["valid"] & splits["test"]
+        assert set().union(*splits.values()) == {f"{prefix}.{i}.jpg" for i in range(total)}
+        for split in ("train", "valid", "test"):
+            assert set(names(root / "sample" / split / class_name)) <= splits[split]
+    assert names(root / "unlabelled") == sorted(f"{i}.jpg" for i in range(1, 11))
+    linked = root / "train" / "cats" / names(root / "train" / "cats")[0]
+    assert os.path.samefile(linked, kaggle / "train" / linked.name)  # a hard link, not a copy
+    assert snapshot(kaggle) == before
+    # Keras reads it as it is: one folder per class.
+    train_ds = keras.utils.image_dataset_from_directory(root / "train", image_size=(12, 16), batch_size=8)
+    assert train_ds.class_names == ["cats", "dogs"] and len(train_ds.file_paths) == 60
+
+
+def test_the_same_settings_reuse_the_layout_and_other_settings_sit_beside_it(kaggle, tmp_path, capsys):
+    first = data.organize(kaggle, tmp_path / "layouts", seed=3)
+    before = snapshot(first.root)
+    again = data.organize(kaggle, tmp_path / "layouts", seed=3)
+    assert again.root == first.root and again.created == 0 and snapshot(first.root) == before
+    assert "already organized with these settings" in capsys.readouterr().out
+    other_seed = data.organize(kaggle, tmp_path / "layouts", seed=4)
+    other_sample = data.organize(kaggle, tmp_path / "layouts", seed=3, sample_train=10, sample_valid=2)
+    assert len({first.root, other_seed.root, other_sample.root}) == 3
+    assert names(first.root / "valid" / "cats") != names(other_seed.root / "valid" / "cats")
+    assert snapshot(first.root) == before  # the first layout is untouched
+
+
+def test_added_and_removed_photos_give_a_usable_layout_without_touching_the_source(kaggle, tmp_path):
+    first = data.organize(kaggle, tmp_path / "layouts")
+    write_image(kaggle / "train" / "cat.60.jpg", 60)
+    added = data.organize(kaggle, tmp_path / "layouts")
+    assert added.root != first.root
+    assert sum(added.counts[split]["cats"] for split in ("train", "valid", "test")) == 61
+    (kaggle / "train" / "dog.0.jpg").unlink()
+    removed = data.organize(kaggle, tmp_path / "layouts")
+    assert sum(removed.counts[split]["dogs"] for split in ("train", "valid", "test")) == 39
+    assert not list(removed.root.rglob("dog.0.jpg"))
+    assert list(first.root.rglob("dog.0.jpg"))  # earlier layouts keep their photos
+
+
+def test_pets_returns_a_usable_layout_after_organizing_with_other_settings(kaggle, tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    data.main(["organize", str(kaggle), "--sample-train", "100", "--sample-valid", "50"])
+    before = snapshot(kaggle)
+    for seed in (0, 1):
+        layout = data.pets(kaggle, seed=seed, sample_train=400, sample_valid=100)
+        assert layout.real and layout.counts["sample/train"] == layout.counts["train"]
+        train_ds = keras.utils.image_dataset_from_directory(
+            layout.folder(sample=True) / "train", image_size=(12, 16), batch_size=8)
+        assert train_ds.class_names == ["cats", "dogs"]
+    assert snapshot(kaggle) == before
+    assert (tmp_path / "data" / "layouts" / "dogscats").is_dir()
+
+
+def test_fastai_layout_keeps_its_valid_sample_and_test1(fastai, tmp_path, capsys):
+    layout = data.organize(fastai, tmp_path / "layouts", test_fraction=0.25, seed=0)
+    assert layout.kind == "fastai"
+    assert "fast.ai" in capsys.readouterr().out
+    for class_name, prefix in (("cats", "cat"), ("dogs", "dog")):
+        assert names(layout.root / "valid" / class_name) == names(fastai / "valid" / class_name)
+        assert names(layout.root / "sample" / "train" / class_name) == names(
+            fastai / "sample" / "train" / class_name)
+        assert names(layout.root / "sample" / "valid" / class_name) == [f"{prefix}.100.jpg"]
+        test = set(names(layout.root / "test" / class_name))
+        assert len(test) == 12  # a quarter of the 48 labelled photos, taken from train/
+        assert not test & set(names(layout.root / "train" / class_name))
+        assert not test & set(names(fastai / "sample" / "train" / class_name))  # no sample photo leaks
+        assert set(names(layout.root / "sample" / "test" / class_name)) <= test
+    assert layout.counts["train"] == {"cats": 28, "dogs": 28}
+    assert names(layout.root / "unlabelled") == [f"{i}.jpg" for i in range(1, 6)]
+
+
+def test_petimages_broken_files_are_left_out_and_listed_and_odd_ones_converted(petimages, tmp_path, capsys):
+    before = snapshot(petimages)
+    layout = data.organize(petimages, tmp_path / "layouts", seed=0)
+    assert layout.kind == "petimages" and layout.dataset == "dogscats"
+    assert sorted(layout.skipped) == ["Cat/666.jpg", "Dog/11702.jpg", "Dog/2317.jpg"]
+    assert layout.skipped["Cat/666.jpg"] == "empty file (0 bytes)"
+    printed = capsys.readouterr().out
+    assert "left out Cat/666.jpg: empty file" in printed and "PetImages" in printed
+    totals = {c: sum(layout.counts[s][c] for s in ("train", "valid", "test")) for c in ("cats", "dogs")}
+    assert totals == {"cats": 21, "dogs": 21}  # 20 good + one odd file each, converted
+    converted = next(layout.root.rglob("50.jpg"))
+    with PIL.Image.open(converted) as image:
+        assert image.mode == "RGB" and image.size == (20, 10)
+    manifest = json.loads((layout.root / "layout.json").read_text())
+    assert manifest["skipped"] == layout.skipped and sorted(manifest["converted"]) == ["Cat/51.jpg", "Dog/50.jpg"]
+    assert snapshot(petimages) == before
+
+
+def test_class_folders_keep_their_names_and_nested_files(tmp_path):
+    source = tmp_path / "animals"
+    for class_name, count in (("horse", 10), ("zebra", 6)):
         for i in range(count):
-            PIL.Image.new("RGB", (4, 4), "red").save(tmp_path / "src" / class_name / f"{i}.png")
-    PIL.Image.new("RGB", (4, 4), "red").save(tmp_path / "src/horse/extra/0.png")
-    result = data.organize(tmp_path / "src", tmp_path / "dest", valid_fraction=0.2)
-    assert result["counts"]["train"] == {"horse": 9, "zebra": 4}
-    assert result["counts"]["valid"] == {"horse": 2, "zebra": 1}
-    assert "extra__0.png" in set(os.listdir(tmp_path / "dest/train/horse")) | set(
-        os.listdir(tmp_path / "dest/valid/horse"))
-    with pytest.raises(ValueError, match="overlaps the class folders"):
-        data.organize(tmp_path / "src", tmp_path / "src")
+            write_image(source / class_name / f"{i}.png", i)
+    write_image(source / "horse" / "extra" / "0.png", 99)
+    layout = data.organize(source, tmp_path / "layouts", valid_fraction=0.2, test_fraction=0.2)
+    assert layout.kind == "class folders" and layout.dataset == "animals"
+    horses = [name for split in ("train", "valid", "test") for name in names(layout.root / split / "horse")]
+    assert len(horses) == 11
+    files = json.loads((layout.root / "layout.json").read_text())["files"]
+    assert "horse/extra/0.png" in files.values() and "horse/0.png" in files.values()
 
 
-def test_bad_input_gets_a_message_with_the_next_step(download_root, tmp_path):
+def test_a_layout_the_kit_made_is_used_as_it_is(kaggle, tmp_path, capsys):
+    made = data.organize(kaggle, tmp_path / "layouts", seed=2)
+    before = snapshot(tmp_path / "layouts")
+    again = data.organize(made.root, tmp_path / "layouts", seed=9)
+    assert again.kind == "organized" and again.root == made.root
+    assert again.counts == {k: v for k, v in made.counts.items() if k != "unlabelled"}
+    assert snapshot(tmp_path / "layouts") == before
+
+
+def test_an_earlier_kits_layout_is_read_as_class_folders_with_its_valid(tmp_path):
+    old = tmp_path / "old"  # what `organize SRC DEST` wrote before layouts had a test split
+    for split, count in (("train", 12), ("valid", 4), ("sample/train", 3), ("sample/valid", 2)):
+        for class_name in ("cats", "dogs"):
+            for i in range(count):
+                write_image(old / split / class_name / f"{class_name[:3]}.{split[-5:]}{i}.jpg", i)
+    for i in range(3):
+        write_image(old / "test" / "unknown" / f"{i + 1}.jpg", i)
+    (old / "layout.json").write_text(json.dumps({"seed": 0, "files": {}}))
+    layout = data.organize(old, tmp_path / "layouts")
+    assert layout.kind == "fastai"
+    assert names(layout.root / "valid" / "cats") == names(old / "valid" / "cats")
+    assert layout.counts["unlabelled"] == {"unknown": 3}
+
+
+def test_an_interrupted_organize_is_redone_and_never_leaves_half_a_layout(kaggle, tmp_path, monkeypatch):
+    calls = []
+    real_link = os.link
+
+    def failing_link(source, target):
+        calls.append(target)
+        if len(calls) == 30:
+            raise KeyboardInterrupt  # Ctrl-C in the middle
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", failing_link)
+    with pytest.raises(KeyboardInterrupt):
+        data.organize(kaggle, tmp_path / "layouts")
+    assert not [p for p in (tmp_path / "layouts" / "dogscats").iterdir() if not p.name.startswith(".")]
+    monkeypatch.setattr(os, "link", real_link)
+    layout = data.organize(kaggle, tmp_path / "layouts")
+    assert sum(sum(group.values()) for group in layout.counts.values()) == len(
+        [p for p in layout.root.rglob("*.jpg")])
+
+
+def test_copies_when_hard_links_are_not_possible(kaggle, tmp_path, monkeypatch):
+    def no_links(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    layout = data.organize(kaggle, tmp_path / "layouts")
+    copied = layout.root / "train" / "cats" / names(layout.root / "train" / "cats")[0]
+    assert not os.path.samefile(copied, kaggle / "train" / copied.name)
+    assert copied.read_bytes() == (kaggle / "train" / copied.name).read_bytes()
+
+
+def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    (tmp_path / "empty").mkdir()
+    layout = data.pets(tmp_path / "empty", standin_count=40, sample_train=4, sample_valid=2, sample_test=2)
+    printed = capsys.readouterr().out
+    assert not layout.real and layout.kind == layout.dataset == "toy_pets stand-in"
+    assert f"No photos found in {tmp_path / 'empty'}" in printed
+    for looked_for in layouts.LOOKED_FOR:
+        assert looked_for in printed
+    assert "python -m utils.data download dogscats" in printed
+    assert layout.counts["sample/train"] == {"cats": 4, "dogs": 4}
+
+
+def test_bad_input_gets_a_message_with_the_next_step(kaggle, tmp_path):
     with pytest.raises(ValueError, match="between 0 and 1"):
-        data.organize(download_root, tmp_path, valid_fraction=1.5)
+        data.organize(kaggle, tmp_path / "layouts", valid_fraction=1.5)
+    with pytest.raises(ValueError, match="leave photos to train on"):
+        data.organize(kaggle, tmp_path / "layouts", valid_fraction=0.5, test_fraction=0.5)
     with pytest.raises(FileNotFoundError, match="python -m utils.data download dogscats"):
-        data.organize(tmp_path / "missing", tmp_path / "dest")
-    with pytest.raises(ValueError, match="cannot tell the class of .*1.jpg"):
-        data.organize(download_root / "test", tmp_path / "dest")
+        data.organize(tmp_path / "missing", tmp_path / "layouts")
+    few = tmp_path / "few"
+    for i in range(10):
+        write_image(few / "cats" / f"{i}.jpg", i)
+    write_image(few / "dogs" / "0.jpg")
+    with pytest.raises(ValueError, match="class 'dogs' has only 1 usable images.*at least 3"):
+        data.organize(few, tmp_path / "layouts")
 
 
-def test_organize_command_prints_the_table(download_root, tmp_path, capsys):
-    data.main(["organize", str(download_root), str(tmp_path), "--sample-train", "4",
-               "--sample-valid", "2", "--seed", "5"])
+def test_organize_command_prints_the_table_and_where_the_layout_is(kaggle, tmp_path, capsys):
+    data.main(["organize", str(kaggle), "--layouts", str(tmp_path / "layouts"), "--sample-train", "4",
+               "--sample-valid", "2", "--sample-test", "2", "--seed", "5"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["split", "cats", "dogs", "unknown"]
-    assert lines[1].split() == ["train", "48", "32", "0"]
-    assert lines[3].split() == ["sample/train", "4", "4", "0"]
-    assert lines[5].split() == ["test", "0", "0", "10"]
-    with pytest.raises(SystemExit, match="error: .*other settings"):
-        data.main(["organize", str(download_root), str(tmp_path), "--seed", "6"])
-
-
-def test_layout_still_matches_after_moving_the_data_folder(download_root, tmp_path):
-    shutil.copytree(download_root, tmp_path / "old")
-    data.organize(tmp_path / "old", tmp_path / "old" / "organized")
-    (tmp_path / "old").rename(tmp_path / "new")
-    assert data.organize(tmp_path / "new", tmp_path / "new" / "organized")["created"] == 0
+    table = lines[lines.index(next(line for line in lines if line.startswith("split"))):]
+    assert table[0].split() == ["split", "cats", "dogs"]
+    assert table[1].split() == ["train", "42", "28"]
+    assert table[4].split() == ["sample/train", "4", "4"]
+    assert table[7].split() == ["unlabelled", "10"]
+    assert any(line.startswith(f"Organized into {tmp_path / 'layouts' / 'dogscats'}") for line in lines)
+    with pytest.raises(SystemExit, match="error: no photos found in"):
+        data.main(["organize", str(tmp_path / "nothing"), "--layouts", str(tmp_path / "layouts")])

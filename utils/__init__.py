@@ -11,7 +11,9 @@ Modules:
     plots:   image grids and figures (lesson 1 onwards).
     lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
     downloads: the dataset registry and checksum-verified, resumable downloads.
-    data:    organize photos into train/valid/sample folders (`python -m utils.data`).
+    data:    organize photos into train/valid/test folders (`python -m utils.data`).
+    layouts: recognize the photo layouts learners have (Kaggle, fast.ai, PetImages, class folders).
+    runs:    one folder per training run; which run is the latest and the best.
     images:  find bad and odd image files before they crash training.
     doctor:  `python -m utils.doctor`: is this machine ready for the course?
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).

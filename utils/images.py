@@ -11,6 +11,7 @@ From a terminal: `python -m utils.data check data/dogscats/train`.
 
 import concurrent.futures
 import dataclasses
+import json
 import os
 import pathlib
 
@@ -89,16 +90,54 @@ def check_images(folder):
     return check_files(sorted(p for p in folder.rglob("*") if is_image_name(p)))
 
 
-def check_files(files):
-    """Runs `inspect_image` on `files` in parallel (PIL decodes outside the GIL)."""
-    report = ImageReport(checked=len(files))
+def check_files(files, cache=None):
+    """Runs `inspect_image` on `files` in parallel (PIL decodes outside the GIL).
+
+    Args:
+        files: image files.
+        cache: a JSON file remembering each file's verdict with its size and
+            modification time, so that only new or changed files are decoded
+            the next time (25,000 photos take about a minute); None for no cache.
+
+    Returns:
+        An `ImageReport`.
+    """
+    files = [pathlib.Path(path) for path in files]
+    known = _read_cache(cache)
+    verdicts, todo = {}, []
+    for path in files:
+        stat = path.stat()
+        entry = known.get(str(path))
+        if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
+            verdicts[path] = entry[2:]
+        else:
+            todo.append((path, [stat.st_size, stat.st_mtime_ns]))
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        results = pool.map(inspect_image, files)
-        for path, (status, detail) in zip(files, tqdm.tqdm(
-                results, total=len(files), desc="checking images", disable=len(files) < 500)):
-            if status != "ok":
-                getattr(report, status)[str(path)] = detail
+        results = pool.map(inspect_image, [path for path, _ in todo])
+        for (path, stamp), verdict in zip(todo, tqdm.tqdm(
+                results, total=len(todo), desc="checking images", disable=len(todo) < 500)):
+            verdicts[path] = list(verdict)
+            known[str(path)] = stamp + list(verdict)
+    if cache is not None and todo:
+        cache = pathlib.Path(cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(cache.name + ".part")
+        partial.write_text(json.dumps(known))
+        partial.replace(cache)
+    report = ImageReport(checked=len(files))
+    for path in files:
+        status, detail = verdicts[path]
+        if status != "ok":
+            getattr(report, status)[str(path)] = detail
     return report
+
+
+def _read_cache(cache):
+    try:
+        known = json.loads(pathlib.Path(cache).read_text()) if cache else {}
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def to_rgb_jpeg(source, target):

@@ -10,9 +10,9 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-DATA = ROOT / "data"
-# The tests point COURSE_MODELS_DIR elsewhere, so `make test` never overwrites
-# what a learner trained.
+# The tests and benchmarks point COURSE_DATA_DIR and COURSE_MODELS_DIR elsewhere,
+# so that they never write into a learner's data/ or models/.
+DATA = pathlib.Path(os.environ.get("COURSE_DATA_DIR") or ROOT / "data")
 MODELS = pathlib.Path(os.environ.get("COURSE_MODELS_DIR") or ROOT / "models")
 BUILD = ROOT / "build"
 

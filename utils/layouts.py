@@ -1,0 +1,201 @@
+"""Which layout of labelled photos a folder holds (lessons 3 and 4).
+
+Photos of cats and dogs reach learners in several shapes. `find` looks at a
+folder and says which one it holds, and where each photo belongs:
+
+- "organized": a layout `data.organize` made (it has a `layout.json`);
+- "kaggle": Kaggle's flat `train/cat.0.jpg, dog.0.jpg, ...`, with the
+  unlabelled `test/` (or `test1/`) beside it;
+- "fastai": fast.ai's 2017 `dogscats/`: `train/{cats,dogs}/`,
+  `valid/{cats,dogs}/`, `sample/{train,valid}/...` and the unlabelled `test1/`;
+- "petimages": Microsoft's `PetImages/Cat/`, `PetImages/Dog/` (the
+  no-account download of the same Kaggle photos);
+- "class folders": any folder with one subfolder of images per class.
+
+Nothing here writes anything: `data.organize` turns what `find` found into
+train, validation and test folders.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+
+from utils import images
+
+LAYOUT_FILE = "layout.json"
+LAYOUT_FORMAT = 2
+UNLABELLED_FOLDERS = ("test", "test1")
+SKIPPED_FOLDERS = ("__MACOSX", "models", "tmp", ".ipynb_checkpoints")
+NOT_CLASSES = ("test", "test1", "sample", "unlabelled", "valid")  # beside class folders
+LOOKED_FOR = (
+    "a layout made by `python -m utils.data organize` (layout.json)",
+    "Kaggle's flat train/cat.0.jpg, train/dog.0.jpg, ...",
+    "fast.ai's train/{cats,dogs}/ and valid/{cats,dogs}/",
+    "Microsoft's PetImages/Cat/ and PetImages/Dog/",
+    "one subfolder of images per class, for example cats/ and dogs/",
+)
+DESCRIPTIONS = {
+    "organized": "a layout made by `data.organize`",
+    "kaggle": "Kaggle's flat dogs-vs-cats download (train/cat.N.jpg)",
+    "fastai": "the fast.ai layout (train/ and valid/ class folders; its valid/ and sample/ are kept)",
+    "petimages": "Microsoft's PetImages/Cat and PetImages/Dog",
+    "class folders": "one folder of images per class",
+}
+
+
+@dataclasses.dataclass
+class Found:
+    """What `find` recognized in a folder.
+
+    Attributes:
+        kind: "organized", "kaggle", "fastai", "petimages" or "class folders".
+        root: the folder the photos were found in.
+        classes: `{class name: [paths]}`, the labelled photos to split.
+        valid: `{class name: [paths]}`, a validation split the layout brings
+            (fast.ai's `valid/`), or None.
+        test: `{class name: [paths]}`, a labelled test split it brings, or None.
+        sample: `{"train": {...}, "valid": {...}}`, a small sample split it
+            brings (fast.ai's `sample/`), or None.
+        unlabelled: unlabelled photos (Kaggle's `test/`), possibly empty.
+    """
+
+    kind: str
+    root: pathlib.Path
+    classes: dict
+    valid: dict | None = None
+    test: dict | None = None
+    sample: dict | None = None
+    unlabelled: list = dataclasses.field(default_factory=list)
+
+    @property
+    def description(self):
+        return DESCRIPTIONS[self.kind]
+
+    def all_files(self):
+        """Every photo found, labelled or not."""
+        groups = [self.classes, self.valid or {}, self.test or {},
+                  *(self.sample or {}).values()]
+        return [path for group in groups for paths in group.values() for path in paths] + list(
+            self.unlabelled)
+
+
+def class_name(name):
+    """The class a folder or file prefix names: "Cat", "cat" and "cats" are all "cats"."""
+    lowered = name.lower()
+    for plural in ("cats", "dogs"):
+        if lowered in (plural, plural[:-1]):
+            return plural
+    return name
+
+
+def image_files(folder, recursive=True):
+    """The image files in `folder` (and below, not following linked folders), sorted."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return []
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and images.is_image_name(p))
+    found = []
+    for parent, folders, files in os.walk(folder):  # followlinks=False: no loops through links
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in SKIPPED_FOLDERS)
+        found += [pathlib.Path(parent, name) for name in files if not name.startswith(".")]
+    return sorted(p for p in found if images.is_image_name(p))
+
+
+def _class_folders(folder):
+    """`{class: [images]}` for each subfolder of `folder` holding images, or {}."""
+    classes = {}
+    if not folder.is_dir():
+        return classes
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if sub.name in SKIPPED_FOLDERS:
+            continue
+        files = image_files(sub)
+        if files:
+            classes.setdefault(class_name(sub.name), []).extend(files)
+    return classes
+
+
+def _kaggle_classes(folder):
+    """`{class: [images]}` from flat names like cat.0.jpg, or {} when there are none."""
+    classes = {}
+    for path in image_files(folder, recursive=False):
+        if path.name.count(".") >= 2:
+            classes.setdefault(class_name(path.name.split(".")[0]), []).append(path)
+    return classes
+
+
+def _unlabelled(folder):
+    """The unlabelled photos in `test/` or `test1/`: flat, or in one folder named "unknown"."""
+    for name in UNLABELLED_FOLDERS:
+        if (folder / name).is_dir() and set(_class_folders(folder / name)) <= {"unknown"}:
+            return image_files(folder / name)
+    return []
+
+
+def _organized(folder):
+    manifest = folder / LAYOUT_FILE
+    if not manifest.is_file():
+        return None
+    try:
+        record = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != LAYOUT_FORMAT:
+        return None  # an older kit's layout: recognized by its folders below
+    return Found("organized", folder, _class_folders(folder / "train"), _class_folders(folder / "valid"),
+                 _class_folders(folder / "test"), unlabelled=image_files(folder / "unlabelled"))
+
+
+def _find_here(folder):
+    """Recognizes `folder` itself, without looking into a wrapper folder."""
+    organized = _organized(folder)
+    if organized:
+        return organized
+    for train in (folder / "train", folder):
+        kaggle = _kaggle_classes(train)
+        if len(kaggle) >= 2:
+            return Found("kaggle", folder, kaggle, unlabelled=_unlabelled(folder) if train != folder else [])
+    train, valid = _class_folders(folder / "train"), _class_folders(folder / "valid")
+    if len(train) >= 2:
+        test = _class_folders(folder / "test")
+        sample = {split: _class_folders(folder / "sample" / split) for split in ("train", "valid")}
+        return Found("fastai", folder, train, valid if set(valid) == set(train) else None,
+                     test if set(test) == set(train) else None,
+                     sample if set(sample["train"]) == set(train) else None, _unlabelled(folder))
+    classes = {name: files for name, files in _class_folders(folder).items()
+               if name not in NOT_CLASSES}
+    if len(classes) >= 2:
+        kind = "petimages" if folder.name == "PetImages" else "class folders"
+        return Found(kind, folder, classes)
+    return None
+
+
+def find(folder):
+    """Recognizes the layout of labelled photos in `folder`.
+
+    Looks at the folder itself, then inside `PetImages/` or a single
+    subfolder that wraps everything (as many archives unpack).
+
+    Args:
+        folder: a folder of photos, in any layout listed in this module.
+
+    Returns:
+        A `Found`, or None when the folder holds no layout of labelled photos
+        (see `LOOKED_FOR`).
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return None
+    found = _find_here(folder)
+    if found:
+        return found
+    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name not in SKIPPED_FOLDERS]
+    wrappers = [p for p in subfolders if p.name == "PetImages"] or (subfolders if len(subfolders) == 1 else [])
+    for wrapper in wrappers:
+        found = _find_here(wrapper)
+        if found:
+            return found
+    return None
