@@ -29,7 +29,7 @@ def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
     for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
     missing = doctor.check_kaggle(home=tmp_path)
-    assert missing.status == "WARN" and "Create New Token" in missing.fix
+    assert missing.status == "OK" and "not needed" in missing.detail and "Create New Token" in missing.detail
     token = tmp_path / ".kaggle" / "kaggle.json"
     token.parent.mkdir()
     token.write_text('{"username": "learner", "key": "0123"}')

@@ -1,5 +1,6 @@
 """The download path against an HTTP server on 127.0.0.1, and Kaggle through a fake client."""
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -9,6 +10,7 @@ import threading
 import zipfile
 
 import numpy as np
+import PIL.Image
 import pytest
 import requests
 
@@ -243,16 +245,60 @@ class FakeKaggleApi:
             file.write(outer)
 
 
+def petimages_zip():
+    """A small archive in the layout of Microsoft's kagglecatsanddogs_5340.zip."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for class_name in ("Cat", "Dog"):
+        for i in range(6):
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(buffer, "JPEG")
+            files[f"PetImages/{class_name}/{i}.jpg"] = buffer.getvalue()
+    files["PetImages/Cat/666.jpg"] = b""  # the real archive has empty and broken files
+    files["PetImages/Dog/Thumbs.db"] = b"\xd0\xcf\x11\xe0"
+    files["CDLA-Permissive-2.0.pdf"] = b"%PDF-1.4"
+    files["readme[1].txt"] = b"Microsoft Cats and Dogs"
+    files["PetImages/Dog/filler.bin"] = rng.bytes(150_000)  # big enough to cut midway
+    return make_zip(files)
+
+
+def test_dogscats_needs_no_account_it_comes_from_microsoft(server, monkeypatch, tmp_path, capsys):
+    archive = petimages_zip()
+    server.files["/kagglecatsanddogs_5340.zip"] = archive
+    server.cuts_left = 1  # and the connection drops once: the download resumes
+    registered = downloads.DATASETS["dogscats"]
+    assert registered.url.endswith("/kagglecatsanddogs_5340.zip") and registered.checksum == (
+        "sha256:b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9")
+    monkeypatch.setitem(downloads.DATASETS, "dogscats", dataclasses.replace(
+        registered, url=f"{server.base}/kagglecatsanddogs_5340.zip",
+        checksum="sha256:" + hashlib.sha256(archive).hexdigest()))
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: pytest.fail("the default must not use Kaggle"))
+    data.main(["download", "dogscats", "--data-dir", str(tmp_path)])
+    folder = tmp_path / "dogscats"
+    assert sorted(p.name for p in (folder / "PetImages").iterdir()) == ["Cat", "Dog"]
+    assert any(header for _, header in server.requests)  # resumed with a Range request
+    layout = data.organize(folder, tmp_path / "layouts", sample_train=2, sample_valid=1, sample_test=1)
+    assert layout.kind == "petimages" and layout.dataset == "dogscats"
+    assert layout.skipped == {"Cat/666.jpg": "empty file (0 bytes)"}
+    assert sum(layout.counts["train"].values()) + sum(layout.counts["valid"].values()) + sum(
+        layout.counts["test"].values()) == 12
+
+
+def test_an_unknown_source_is_refused_with_the_list(tmp_path):
+    with pytest.raises(ValueError, match="dogscats has no source 'flickr': choose one of microsoft, kaggle"):
+        downloads.download("dogscats", data_dir=tmp_path, source="flickr")
+
+
 def test_kaggle_success_unzips_the_flat_train_and_test_folders(monkeypatch, tmp_path):
     fake = FakeKaggleApi(tmp_path)
     monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
-    folder = downloads.download("dogscats", data_dir=tmp_path)
+    folder = downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     assert fake.calls == [("dogs-vs-cats-redux-kernels-edition", str(folder))]
     assert sorted(p.name for p in (folder / "train").iterdir()) == [
         f"{kind}.{i}.jpg" for kind in ("cat", "dog") for i in range(3)]
     assert sorted(p.name for p in (folder / "test").iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]
     assert not list(folder.glob(".extracting-*"))
-    downloads.download("dogscats", data_dir=tmp_path)
+    downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     assert len(fake.calls) == 1
 
 
@@ -260,7 +306,7 @@ def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp
     fake = FakeKaggleApi(tmp_path, credentials=False)
     monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
     with pytest.raises(downloads.DownloadError) as raised:
-        downloads.download("dogscats", data_dir=tmp_path)
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     message = str(raised.value)
     assert f"put it at {fake.config}" in message and f"chmod 600 {fake.config}" in message
     assert "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message
@@ -272,7 +318,7 @@ def test_kaggle_403_sends_the_learner_to_the_rules_page(monkeypatch, tmp_path):
     with pytest.raises(downloads.DownloadError, match=(
             "accept the competition rules at "
             "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules")):
-        downloads.download("dogscats", data_dir=tmp_path)
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     assert not (tmp_path / "dogscats" / "train").exists()
 
 
@@ -282,4 +328,4 @@ def test_download_command(server, monkeypatch, tmp_path, capsys):
     assert f"toybirds is ready in {tmp_path / 'toybirds'}" in capsys.readouterr().out
     monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, refuse=True))
     with pytest.raises(SystemExit, match="error: Kaggle refused the download"):
-        data.main(["download", "dogscats", "--data-dir", str(tmp_path)])
+        data.main(["download", "dogscats", "--source", "kaggle", "--data-dir", str(tmp_path)])

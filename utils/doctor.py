@@ -146,16 +146,16 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
 
 
 def check_kaggle(home=None):
-    """Kaggle credentials (lesson 3 downloads dogs-vs-cats) and their permissions."""
+    """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions."""
     home = pathlib.Path(home or pathlib.Path.home())
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         return Finding("OK", "kaggle", "credentials in KAGGLE_USERNAME / KAGGLE_KEY")
     folder = pathlib.Path(os.environ.get("KAGGLE_CONFIG_DIR") or home / ".kaggle")
     token = folder / "kaggle.json"
     if not token.is_file():
-        return Finding("WARN", "kaggle", f"no {token}: lesson 3's full dataset cannot be "
-                       f"downloaded (sample mode does not need it)",
-                       "kaggle.com > Settings > API > Create New Token, save it as "
+        return Finding("OK", "kaggle", f"no {token}: not needed (dogs vs cats downloads from Microsoft "
+                       "without an account). For Kaggle's unlabelled test photos (`download dogscats "
+                       "--source kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
                        f"{token}, then `chmod 600 {token}`")
     mode = stat.S_IMODE(token.stat().st_mode)
     if mode & 0o077:

@@ -3,7 +3,8 @@
 `DATASETS` is the registry; `download(name)` fetches a dataset into
 `data/NAME/`, resuming a half-finished download, checking the published
 checksum and extracting atomically. `python -m utils.data download NAME` is the
-same from a terminal.
+same from a terminal. A dataset with a second source lists it in
+`OTHER_SOURCES` (`--source kaggle` for dogs vs cats with Kaggle's test set).
 """
 
 import dataclasses
@@ -23,6 +24,8 @@ import tqdm
 from utils import paths
 
 KAGGLE_COMPETITION = "dogs-vs-cats-redux-kernels-edition"
+MICROSOFT_DOGSCATS = ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
+                      "kagglecatsanddogs_5340.zip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +55,13 @@ class Dataset:
 
 
 DATASETS = {
+    # The archive keras.io and TensorFlow Datasets use; checksum as Hugging Face's
+    # cats_vs_dogs records it (824,887,076 bytes).
     "dogscats": Dataset(
-        "dogscats", "kaggle", KAGGLE_COMPETITION, ("train", "test"), "", "850 MB",
-        f"https://www.kaggle.com/c/{KAGGLE_COMPETITION}/rules",
-        "Kaggle dogs vs cats: 25,000 labelled and 12,500 unlabelled photos."),
+        "dogscats", "http", MICROSOFT_DOGSCATS, ("PetImages/Cat", "PetImages/Dog"),
+        "sha256:b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9", "825 MB",
+        "https://www.microsoft.com/en-us/download/details.aspx?id=54765",
+        "Kaggle's 25,000 labelled dogs-vs-cats photos, as Microsoft publishes them (no account needed)."),
     "mnist": Dataset(
         "mnist", "http",
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
@@ -79,16 +85,35 @@ DATASETS = {
 }
 
 
+OTHER_SOURCES = {
+    ("dogscats", "kaggle"): Dataset(
+        "dogscats", "kaggle", KAGGLE_COMPETITION, ("train", "test"), "", "850 MB",
+        f"https://www.kaggle.com/c/{KAGGLE_COMPETITION}/rules",
+        "Kaggle dogs vs cats: 25,000 labelled and 12,500 unlabelled photos (needs a Kaggle account)."),
+}
+
+
+DEFAULT_SOURCE_NAMES = {"dogscats": "microsoft"}
+
+
+def sources(name):
+    """The names of the sources `download` knows for a dataset, the default first."""
+    default = DEFAULT_SOURCE_NAMES.get(name, DATASETS[name].source)
+    return [default] + [source for dataset, source in OTHER_SOURCES if dataset == name]
+
+
 class DownloadError(RuntimeError):
     """A download or its checks failed; the message says what to do next."""
 
 
-def download(name, data_dir=paths.DATA):
+def download(name, data_dir=paths.DATA, source=None):
     """Fetches a registered dataset into `data_dir/NAME/` unless it is there.
 
     Args:
         name: a key of `DATASETS` ("dogscats", "mnist", "cifar10", "cub200").
         data_dir: the folder that holds one folder per dataset.
+        source: None for the dataset's default source, or another one it
+            lists in `OTHER_SOURCES` (for "dogscats": "kaggle").
 
     Returns:
         The dataset's folder, a `pathlib.Path`.
@@ -96,6 +121,10 @@ def download(name, data_dir=paths.DATA):
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     dataset = DATASETS[name]
+    if source is not None and source != sources(name)[0]:
+        if (name, source) not in OTHER_SOURCES:
+            raise ValueError(f"{name} has no source {source!r}: choose one of {', '.join(sources(name))}")
+        dataset = OTHER_SOURCES[(name, source)]
     folder = paths.resolve(data_dir) / dataset.name
     if all((folder / file).exists() for file in dataset.files):
         print(f"{dataset.name} is already in {folder}: nothing to download.")
