@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from utils import lessons
+from utils import lessons, paths
 
 
 def make_notebook(path, *sources, parameters="SAMPLE = True\nSEED = 0\nEPOCHS: int = 3\n",
@@ -102,3 +102,16 @@ def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     assert cleaned.cells[1].metadata == {} and cleaned.cells[0].metadata == {"tags": ["parameters"]}
     assert set(cleaned.metadata) == {"kernelspec", "course"}
     assert lessons.clean(path) is False  # a second run changes nothing
+
+
+def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, capsys):
+    lesson = paths.NOTEBOOKS / "01_convolution_filters.ipynb"
+    before = lesson.read_bytes()
+    for out in (paths.NOTEBOOKS, paths.NOTEBOOKS / "executed", "notebooks"):
+        assert lessons.main(["run", str(lesson), "--out", str(out)]) == 2
+        assert "would overwrite the lesson notebooks" in capsys.readouterr().err
+    with pytest.raises(lessons.LessonError, match="would overwrite"):
+        lessons.run(lesson, out_dir=paths.NOTEBOOKS)
+    mine = make_notebook(tmp_path / "01_mine.ipynb", "x = 1")
+    assert lessons.main(["run", str(mine), "--out", str(tmp_path)]) == 2
+    assert lesson.read_bytes() == before and not (paths.NOTEBOOKS / "executed").exists()

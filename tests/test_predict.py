@@ -107,3 +107,24 @@ def test_the_command_line_entry_point(model_path, photos):
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{photos[1]}: not a bird (P(bird) = ")
+
+
+def test_a_lesson_folder_gives_its_best_full_run_and_says_which(photos, tmp_path, monkeypatch, capsys):
+    from utils import runs
+
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    assert predict.main(["05_bird_classifier", str(photos[0])]) == 2
+    assert "no finished run of 05_bird_classifier" in capsys.readouterr().err
+    full = runs.start("05_bird_classifier", sample=False)
+    redness_model().save(full.model_path)
+    (full.folder / "metrics.json").write_text(json.dumps({"threshold": 0.9}))
+    runs.finish(full, 0.8, "f1")
+    sample = runs.start("05_bird_classifier", sample=True)  # a later sample run: not the one used
+    keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                      keras.layers.Dense(2, activation="softmax")]).save(sample.model_path)
+    runs.finish(sample, 0.99, "f1")
+    for given in ("05_bird_classifier", str(tmp_path / "models" / "05_bird_classifier")):
+        assert predict.main([given, str(photos[0])]) == 0
+        captured = capsys.readouterr()
+        assert f"using {full.model_path} (the best full run, {full.name})" in captured.err
+        assert "threshold 0.90" in captured.out  # the full run's own threshold

@@ -118,6 +118,19 @@ def lesson_parameters(path, notebook, overrides, smoke):
     return parameters
 
 
+def check_out_dir(out_dir, notebooks=()):
+    """Refuses an output folder where executed copies would replace lesson notebooks.
+
+    Raises:
+        LessonError: `out_dir` is `notebooks/` (or inside it), or holds one of `notebooks`.
+    """
+    out_dir = pathlib.Path(out_dir).resolve()
+    if out_dir == paths.NOTEBOOKS or paths.NOTEBOOKS in out_dir.parents or any(
+            pathlib.Path(path).resolve().parent == out_dir for path in notebooks):
+        raise LessonError(f"--out {out_dir} would overwrite the lesson notebooks themselves with executed "
+                          f"copies: choose another folder (the default is {paths.BUILD / 'lessons'}).")
+
+
 def find_headline(notebook):
     """Returns the text the lesson passed to `headline`, or ""."""
     for cell in notebook.cells:
@@ -154,13 +167,15 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
         naming the cell, not an exception.
 
     Raises:
-        LessonError: the path is not a notebook, or a parameter is unknown.
+        LessonError: the path is not a notebook, a parameter is unknown, or
+            `out_dir` would overwrite the lesson notebooks.
     """
     import papermill
 
     path = pathlib.Path(path).resolve()
     notebook = read_notebook(path)
     parameters = lesson_parameters(path, notebook, parameters or {}, smoke)
+    check_out_dir(out_dir, [path])
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / path.name
@@ -247,6 +262,7 @@ def main(argv=None):
     try:  # check every path and parameter before spending minutes on the first lesson
         for path in notebooks:
             lesson_parameters(path, read_notebook(path), overrides, args.smoke)
+        check_out_dir(args.out, notebooks)
     except LessonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

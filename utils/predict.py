@@ -2,9 +2,12 @@
 
 From a terminal::
 
-    python -m utils.predict models/05_bird_classifier/best.keras photo.jpg other.png
+    python -m utils.predict models/05_bird_classifier photo.jpg other.png
 
-prints one line per image with the probability that it shows a bird. Each
+prints one line per image with the probability that it shows a bird. Given a
+lesson's folder (or its name, `05_bird_classifier`) it loads the model of the
+best full run (`utils.runs`), else the latest run, and says which; a
+`.keras` file is loaded as it is. Each
 photo is centre-cropped to a square and shrunk to the model's input size
 with Lanczos filtering, the way the CUB bird photos were prepared. The
 threshold defaults to the one the lesson recorded in `metrics.json` next to
@@ -20,7 +23,7 @@ import sys
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from utils import paths
+from utils import paths, runs
 
 BIRD = 1  # the class index of "bird" (CLASS_NAMES in utils.birds)
 
@@ -42,17 +45,38 @@ class Answer:
         return f"{self.path}: {verdict} (P(bird) = {self.probability:.1%}, threshold {self.threshold:.2f})"
 
 
+def find_model(path):
+    """The `.keras` file to load for `path`, and a note saying which run it comes from.
+
+    Args:
+        path: a `.keras` file, or a lesson's folder in `models/` or its name
+            ("05_bird_classifier"): that lesson's best full run, else its latest run.
+
+    Returns:
+        `(model_file, note)`.
+    """
+    resolved = paths.resolve(path)
+    if resolved.suffix != ".keras" and not resolved.is_file():
+        lesson = resolved.name
+        model_file, note = runs.best_model(lesson)
+        if model_file is None:
+            raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
+                                    ".keras model file.")
+        return model_file, f"using {model_file} ({note})"
+    if not resolved.is_file():
+        raise FileNotFoundError(f"no model at {resolved}: run lesson 5 (notebooks/05_bird_classifier.ipynb) "
+                                "first, then pass models/05_bird_classifier.")
+    if resolved.suffix != ".keras":
+        raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
+                         "the model.keras of one of its runs.")
+    return resolved, f"using {resolved}"
+
+
 def load_model(path):
-    """Loads a `.keras` classifier, with a clear error when there is none."""
+    """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none."""
     import keras
 
-    path = paths.resolve(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path}: run lesson 5 (notebooks/05_bird_classifier."
-                                "ipynb) first; it saves models/05_bird_classifier/best.keras.")
-    if path.suffix != ".keras":
-        raise ValueError(f"{path} is not a .keras model file: pass the best.keras the lesson saved.")
-    return keras.models.load_model(path)
+    return keras.models.load_model(find_model(path)[0])
 
 
 def load_image(path, image_size):
@@ -84,8 +108,8 @@ def load_image(path, image_size):
 
 
 def default_threshold(model_path):
-    """The threshold in `metrics.json` beside the model, else 0.5."""
-    metrics = paths.resolve(model_path).parent / "metrics.json"
+    """The threshold in `metrics.json` beside the model file, else 0.5."""
+    metrics = pathlib.Path(model_path).parent / "metrics.json"
     if metrics.is_file():
         threshold = json.loads(metrics.read_text()).get("threshold")
         if isinstance(threshold, (int, float)):
@@ -128,7 +152,8 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.predict",
                                      description="Is it a bird? P(bird) for each image file.")
-    parser.add_argument("model", help="the lesson's model, e.g. models/05_bird_classifier/best.keras")
+    parser.add_argument("model", help="a lesson's folder (models/05_bird_classifier: its best full run) "
+                                      "or a .keras file")
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), any size")
     parser.add_argument("--threshold", type=float, default=None,
                         help="P(bird) needed to say bird (default: the lesson's, from metrics.json)")
@@ -136,11 +161,13 @@ def main(argv=None):
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
     try:
-        model = load_model(args.model)
+        model_file, note = find_model(args.model)
+        model = load_model(model_file)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    threshold = default_threshold(args.model) if args.threshold is None else args.threshold
+    print(note, file=sys.stderr)
+    threshold = default_threshold(model_file) if args.threshold is None else args.threshold
     answers, errors = is_it_a_bird(model, args.images, threshold)
     for answer in answers:
         print(answer)

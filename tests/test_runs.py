@@ -1,0 +1,75 @@
+"""Run folders: every run gets its own, and a sample run never replaces the best full run."""
+
+import json
+
+import pytest
+
+from utils import paths, runs
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    return tmp_path / "models"
+
+
+def fake_run(sample, score, model=b"model"):
+    run = runs.start("03_cnn_from_scratch", sample=sample)
+    run.model_path.write_bytes(model)
+    (run.folder / "metrics.json").write_text(json.dumps({"test_accuracy": score}))
+    runs.finish(run, score, "test_accuracy")
+    return run
+
+
+def test_each_run_gets_a_new_folder(models):
+    first, second = runs.start("03_cnn_from_scratch", True), runs.start("03_cnn_from_scratch", True)
+    assert first.folder != second.folder and first.folder.is_dir() and second.folder.is_dir()
+    assert first.folder.parent == models / "03_cnn_from_scratch" / "runs"
+    assert first.name.endswith("-sample") and first.mode == "sample"
+    assert runs.start("03_cnn_from_scratch", False).name.split("-")[2] == "full"
+
+
+def test_sample_runs_never_become_the_best_and_never_touch_a_full_run(models):
+    full = fake_run(sample=False, score=0.9, model=b"full model")
+    before = {p.name: p.read_bytes() for p in full.folder.iterdir()}
+    sample = fake_run(sample=True, score=0.99)
+    assert runs.latest("03_cnn_from_scratch").folder == sample.folder
+    assert runs.best("03_cnn_from_scratch").folder == full.folder
+    assert {p.name: p.read_bytes() for p in full.folder.iterdir()} == before
+    path, note = runs.best_model("03_cnn_from_scratch")
+    assert path == full.model_path and "best full run" in note and full.name in note
+
+
+def test_the_lesson_folder_keeps_a_copy_of_the_latest_full_runs_metrics(models):
+    copy = models / "03_cnn_from_scratch" / "metrics.json"
+    fake_run(sample=True, score=0.6)
+    assert not copy.exists()
+    fake_run(sample=False, score=0.9)
+    fake_run(sample=False, score=0.8)
+    assert json.loads(copy.read_text()) == {"test_accuracy": 0.8}
+    fake_run(sample=True, score=0.99)
+    assert json.loads(copy.read_text()) == {"test_accuracy": 0.8}
+
+
+def test_the_best_full_run_is_kept_by_its_score(models):
+    good = fake_run(sample=False, score=0.93)
+    fake_run(sample=False, score=0.88)
+    assert runs.best("03_cnn_from_scratch").folder == good.folder
+    better = fake_run(sample=False, score=0.95)
+    index = json.loads((models / "03_cnn_from_scratch" / "runs.json").read_text())
+    assert index["best"] == f"runs/{better.name}" and index["best_score"] == 0.95
+    assert index["best_by"] == "test_accuracy"
+
+
+def test_without_a_full_run_the_latest_sample_run_is_used_and_said_so(models):
+    assert runs.best_model("03_cnn_from_scratch")[0] is None
+    sample = fake_run(sample=True, score=0.7)
+    path, note = runs.best_model("03_cnn_from_scratch")
+    assert path == sample.model_path and "sample" in note
+
+
+def test_a_model_from_before_run_folders_is_still_found(models):
+    legacy = models / "03_cnn_from_scratch" / "best.keras"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"old")
+    assert runs.best_model("03_cnn_from_scratch") == (legacy, "a model saved by an earlier version of the kit")
