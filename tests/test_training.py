@@ -54,7 +54,7 @@ def test_fit_restores_best_weights_and_writes_checkpoint_and_log(tmp_path):
     assert run.best("val_loss") == pytest.approx(min(run.history["val_loss"]))
     assert model.evaluate(valid_ds, verbose=0)[0] == pytest.approx(run.best("val_loss"), rel=1e-5)
 
-    reloaded = keras.models.load_model(tmp_path / "best.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
     for saved, best in zip(reloaded.get_weights(), spoiler.first_weights):
         np.testing.assert_allclose(saved, best)
     log = (tmp_path / "training_log.csv").read_text().strip().splitlines()
@@ -138,3 +138,41 @@ def test_time_limit_stops_before_the_next_epoch_would_overrun():
     run = training.fit(tiny_model(0.1), tiny_data(), tiny_data(1), epochs=50, time_limit=1.0,
                        patience=100, verbose=0, callbacks=[SlowEpochs()])
     assert 1 <= run.epochs <= 3  # of 50 allowed: the limit, not the epochs, ended it
+
+
+class SlowBatches(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+        time.sleep(0.05)
+
+
+def test_the_time_budget_schedule_ends_its_decay_when_time_runs_out(tmp_path):
+    schedule = training.TimeBudgetSchedule(0.1, seconds=3.0, epochs=1000, steps_per_epoch=4,
+                                           warmup_fraction=0.3)
+    learning_rates = []
+    recorder = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: learning_rates.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    model = tiny_model(learning_rate=0.1)
+    run = training.fit(model, tiny_data(), tiny_data(1), epochs=1000, patience=None, verbose=0,
+                       model_dir=tmp_path, callbacks=[schedule, recorder, SlowBatches()])
+    assert schedule.stopped_by_time and 1 < run.epochs < 1000  # the time budget, not the epochs, ended it
+    assert run.seconds < 3.0 + 1.5
+    peak = max(learning_rates)
+    assert 0.06 < peak <= 0.1 + 1e-9  # batches sample the curve near its peak
+    assert learning_rates[0] < 0.2 * peak  # the warm-up starts low
+    assert learning_rates[-1] < 0.02 * peak  # and the decay has ended when training stops
+    after_peak = learning_rates[learning_rates.index(peak):]
+    assert all(later <= earlier + 1e-9 for earlier, later in zip(after_peak, after_peak[1:]))
+    assert run.history["learning_rate"][-1] == pytest.approx(learning_rates[-1])
+    assert keras.models.load_model(tmp_path / "model.keras").get_weights()[0] == pytest.approx(
+        model.get_weights()[0])  # without early stopping the last weights are kept
+
+
+def test_the_time_budget_schedule_follows_the_epochs_when_they_end_first():
+    schedule = training.TimeBudgetSchedule(0.1, seconds=600, epochs=3, steps_per_epoch=4, warmup_fraction=0.25)
+    run = training.fit(tiny_model(0.1), tiny_data(), tiny_data(1), epochs=3, patience=None, verbose=0,
+                       callbacks=[schedule])
+    assert run.epochs == 3 and not schedule.stopped_by_time
+    assert schedule.learning_rate(0.0) == pytest.approx(0.01) and schedule.learning_rate(0.25) == pytest.approx(0.1)
+    assert schedule.learning_rate(0.625) == pytest.approx(0.05) and schedule.learning_rate(1.0) == pytest.approx(0)
+    assert run.history["learning_rate"][-1] < 0.01

@@ -6,6 +6,7 @@ Introduced in lesson 3 (`03_cnn_from_scratch`) and used by lessons 4 and 5.
 import dataclasses
 import datetime
 import json
+import math
 import pathlib
 import platform
 import time
@@ -41,14 +42,18 @@ class TrainingRun:
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records the wall-clock seconds of every epoch in the logs as `seconds`."""
+    """Records each epoch's wall-clock seconds and training steps in the logs (`seconds`, `steps`)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["seconds"] = time.perf_counter() - self.start
+            logs["steps"] = self.steps
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -69,6 +74,72 @@ class TimeLimit(keras.callbacks.Callback):
             self.stopped_early = True
 
 
+class TimeBudgetSchedule(keras.callbacks.Callback):
+    """Warm-up, then cosine decay of the learning rate, planned over a time budget (lesson 3).
+
+    A schedule planned in epochs is cut off at a high learning rate when a
+    time limit stops training first. This one measures progress as the
+    larger of the time used and the steps taken (out of `seconds` and
+    `epochs`), so whichever runs out first, the learning rate has decayed to
+    `final_fraction` of its peak when training stops. Training stops (in the
+    middle of an epoch if need be; Keras still validates that epoch) once
+    progress reaches 1.
+
+    Args:
+        peak_learning_rate: the learning rate after the warm-up.
+        seconds: the time budget for training, validation included.
+        epochs: the most epochs; with `steps_per_epoch`, the step budget.
+        steps_per_epoch: training batches per epoch.
+        warmup_fraction: share of the budget spent rising from a tenth of
+            the peak to the peak.
+        final_fraction: the learning rate at the end, as a share of the peak.
+
+    The learning rate of each epoch's last step is added to the logs as
+    `learning_rate`, so `TrainingRun.history` holds the schedule as it ran.
+    """
+
+    def __init__(self, peak_learning_rate, seconds, epochs, steps_per_epoch, warmup_fraction=0.05,
+                 final_fraction=0.0):
+        super().__init__()
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds={seconds}: give the time budget in seconds (more than 0), or None.")
+        if not 0 <= warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction={warmup_fraction}: use a share between 0 and 1.")
+        self.peak_learning_rate, self.seconds = peak_learning_rate, seconds
+        self.total_steps = max(1, epochs * steps_per_epoch)
+        self.warmup_fraction, self.final_fraction = warmup_fraction, final_fraction
+
+    def learning_rate(self, progress):
+        """The learning rate at `progress` (0 at the start, 1 at the end of the budget)."""
+        progress = min(max(progress, 0.0), 1.0)
+        if progress < self.warmup_fraction:
+            return self.peak_learning_rate * (0.1 + 0.9 * progress / self.warmup_fraction)
+        decay = (progress - self.warmup_fraction) / (1 - self.warmup_fraction)
+        final = self.final_fraction * self.peak_learning_rate
+        return final + (self.peak_learning_rate - final) * 0.5 * (1 + math.cos(math.pi * decay))
+
+    def progress(self):
+        """The share of the budget used: time or steps, whichever is further along."""
+        by_time = (time.perf_counter() - self.start) / self.seconds if self.seconds else 0.0
+        return max(by_time, self.steps / self.total_steps)
+
+    def on_train_begin(self, logs=None):
+        self.start, self.steps, self.stopped_by_time = time.perf_counter(), 0, False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.learning_rate(self.progress()))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.progress() >= 1:
+            self.stopped_by_time = self.steps < self.total_steps
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 def count_images(dataset):
     """Number of images in a batched dataset (its `num_images` attribute, else counted)."""
     if getattr(dataset, "num_images", None) is not None:
@@ -82,16 +153,19 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
 
     Training stops when `monitor` has not improved for `patience` epochs and the
     weights of the best epoch are restored, so the model returned is the best
-    one seen, not the last.
+    one seen, not the last. With `patience=None` it trains to the end (or
+    until a callback such as `TimeBudgetSchedule` stops it) and keeps the
+    last weights.
 
     Args:
         model: a compiled Keras model.
         train_ds: batched training dataset of (images, labels).
         valid_ds: batched validation dataset.
         epochs: the most epochs to train.
-        model_dir: folder for `best.keras` (the best model so far) and
+        model_dir: folder for `model.keras` (the model `fit` returns: with
+            early stopping the best so far, without it the latest) and
             `training_log.csv` (one row per epoch); None keeps nothing on disk.
-        patience: epochs without improvement before stopping.
+        patience: epochs without improvement before stopping; None: no early stopping.
         monitor: the validation figure that decides "best".
         time_limit: seconds; training stops after the last epoch that fits
             (judged by the average epoch so far). None: no limit.
@@ -105,18 +179,19 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         RuntimeError: the GPU ran out of memory; the message says what to change.
     """
     mode = "max" if "acc" in monitor else "min"
-    callbacks = [EpochTimer(), *callbacks,
-                 keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                               restore_best_weights=True)]
+    callbacks = [EpochTimer(), *callbacks]
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                                       restore_best_weights=True))
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
     checkpoint = None
     if model_dir is not None:
         model_dir = pathlib.Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint = model_dir / "best.keras"
+        checkpoint = model_dir / "model.keras"
         callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode,
-                                                      save_best_only=True),
+                                                      save_best_only=patience is not None),
                       keras.callbacks.CSVLogger(model_dir / "training_log.csv")]
     start = time.perf_counter()
     try:
@@ -133,7 +208,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     epochs_run = len(values["loss"])
     scores = np.array(values[monitor])
     best_epoch = int(np.argmax(scores) if mode == "max" else np.argmin(scores)) + 1
-    images = count_images(train_ds) * epochs_run
+    per_epoch, batch_size = count_images(train_ds), getattr(train_ds, "batch_size", None)
+    images = sum(min(per_epoch, steps * batch_size) if batch_size else per_epoch
+                 for steps in values["steps"])  # the last epoch may have stopped early
     return TrainingRun(values, epochs_run, seconds, images / seconds, best_epoch, checkpoint)
 
 
