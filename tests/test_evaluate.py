@@ -106,3 +106,29 @@ def test_submission_rejects_missing_or_misnamed_images(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "cat.1.jpg")
     with pytest.raises(ValueError, match="named <id>.jpg"):
         evaluate.submission(None, tmp_path, tmp_path / "s.csv")
+
+
+def test_load_image_gives_the_pixels_the_training_pipeline_gives(tmp_path):
+    from utils import pipeline
+
+    rng = np.random.default_rng(3)
+    for class_name, size in (("cats", (57, 31)), ("dogs", (20, 90))):
+        (tmp_path / class_name).mkdir()
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / class_name / "0.jpg")
+    dataset = pipeline.image_dataset(tmp_path, (24, 40), batch_size=2, shuffle=False)
+    images, _ = next(iter(dataset))
+    for index, path in enumerate(dataset.file_paths):
+        np.testing.assert_array_equal(evaluate.load_image(path, (24, 40)), images[index].numpy())
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "area"])
+def test_load_image_follows_the_pipelines_resize_method(tmp_path, interpolation):
+    from utils import pipeline
+
+    (tmp_path / "cats").mkdir()
+    pixels = np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "cats" / "0.png")
+    images, _ = next(iter(pipeline.image_dataset(tmp_path, 32, batch_size=1, shuffle=False,
+                                                 interpolation=interpolation)))
+    np.testing.assert_array_equal(evaluate.load_image(tmp_path / "cats" / "0.png", (32, 32), interpolation),
+                                  images[0].numpy())

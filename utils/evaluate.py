@@ -15,7 +15,7 @@ import sklearn.metrics
 import tensorflow as tf
 from PIL import Image
 
-from utils import plots
+from utils import pipeline, plots
 
 
 @dataclasses.dataclass
@@ -190,10 +190,25 @@ def report(predictions):
     return result
 
 
-def _load(path, image_size):
-    """Decodes and resizes one image the way the training pipeline does (tf.image, bilinear)."""
+def load_image(path, image_size, interpolation=None):
+    """Reads one image file as model input, the way `pipeline.image_dataset` reads training photos.
+
+    `keras.utils.image_dataset_from_directory` decodes with TensorFlow and
+    squashes each photo to the size with `tf.image.resize`; this does the same, so a photo of your own reaches the model as the training
+    photos did (lesson 3).
+
+    Args:
+        path: a JPEG, PNG, GIF or BMP file.
+        image_size: (height, width).
+        interpolation: the resize method; default `pipeline.INTERPOLATION`,
+            the one the training photos went through.
+
+    Returns:
+        A float32 array (height, width, 3) of pixel values 0-255.
+    """
     image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    return tf.image.resize(image, image_size).numpy()
+    resized = tf.image.resize(image, image_size, method=interpolation or pipeline.INTERPOLATION)
+    return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()  # the pipeline keeps whole 0-255 values
 
 
 def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, batch_size=64):
@@ -228,7 +243,7 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
     rows = []
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        batch = np.stack([_load(p, image_size) for p in chunk])
+        batch = np.stack([load_image(p, image_size) for p in chunk])
         positive = as_probabilities(model.predict_on_batch(batch))[:, positive_class]
         rows += [(int(p.stem), float(np.clip(value, *clip))) for p, value in zip(chunk, positive)]
     path = pathlib.Path(path)

@@ -18,6 +18,7 @@ import tensorflow as tf
 from utils import paths, warps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+INTERPOLATION = "bilinear"  # how image_dataset and evaluate.load_image resize photos
 # The augmentation lesson 3 trains with (and benchmarks/pipeline.py measures).
 LESSON3_AUGMENTATION = dict(flip=True, rotation=0.1, zoom=0.2, shear=0.2, translation=0.1, contrast=0.2)
 
@@ -80,7 +81,7 @@ def _class_folders(folder):
 
 
 def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, shuffle=True, cache=True,
-                  seed=None, shuffle_buffer=None):
+                  seed=None, shuffle_buffer=None, interpolation=INTERPOLATION):
     """Reads a folder of class subfolders as batches for `model.fit` (lesson 3).
 
     Each image is decoded and resized (bilinear) once, rounded to 0-255
@@ -106,6 +107,10 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
             complete after the first full epoch.
         seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
+        interpolation: how photos are resized, as `tf.image.resize` does it.
+            "area" averages the pixels each new pixel covers, so shrinking a
+            large photo to a small size keeps fine detail from turning into
+            noise (aliasing); "bilinear" (Keras' default) samples only 4.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`: float32 images of shape
@@ -123,7 +128,7 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     images = keras.utils.image_dataset_from_directory(
         folder, labels="inferred", label_mode="int", class_names=class_names, batch_size=None,
-        image_size=tuple(image_size), shuffle=False, interpolation="bilinear", verbose=False)
+        image_size=tuple(image_size), shuffle=False, interpolation=interpolation, verbose=False)
     file_paths = list(images.file_paths)
     class_counts = {name: 0 for name in class_names}
     for path in file_paths:
