@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from utils import lessons, paths
+from utils import lessons, paths, runs
 
 LESSONS = lessons.all_lessons()
 REMOVED_APIS = {
@@ -86,12 +86,25 @@ def test_utils_uses_no_removed_keras_apis():
         assert not used, f"{module.name}: {used}"
 
 
+def plant_full_run(lesson):
+    """A finished full run of `lesson`, as a learner's GPU session would leave it."""
+    run = runs.start(lesson, sample=False)
+    run.model_path.write_bytes(b"a model trained for hours")
+    (run.folder / "metrics.json").write_text('{"test_accuracy": 0.5}')
+    runs.finish(run, 0.5, "test_accuracy")
+    return run
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lesson_id)
 def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
-    # the kernel inherits this: smoke runs never overwrite a learner's models/
+    # the kernel inherits these: smoke runs never write into a learner's data/ or models/
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
-    result = lessons.run(path, out_dir=tmp_path, smoke=True, html=False, progress=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    full_run = plant_full_run(path.stem)
+    before = {p.name: p.read_bytes() for p in full_run.folder.iterdir()}
+    result = lessons.run(path, out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
     assert result.status == "ok", result.error
     assert result.headline, "the lesson never called lessons.headline(...)"
     print(f"{path.stem}: {result.seconds:.0f} s in smoke mode; {result.headline}")
@@ -99,3 +112,6 @@ def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
     assert not learner_models.exists() or all(
         file.stat().st_mtime < result.started for file in learner_models.rglob("*")), \
         f"the smoke run wrote into {learner_models}"
+    # the smoke run is a sample run in a folder of its own: the full run is byte-identical, still the best
+    assert {p.name: p.read_bytes() for p in full_run.folder.iterdir()} == before
+    assert runs.best(path.stem).folder == full_run.folder
