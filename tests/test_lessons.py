@@ -33,6 +33,39 @@ def test_parameter_values_are_python_literals_or_strings(text, value):
     assert lessons.parse_value(text) == value
 
 
+@pytest.mark.parametrize("text, value", [("false", False), ("FALSE", False), ("no", False), ("True", True),
+                                         ("yes", True), ("1", True), ("0", False)])
+def test_boolean_parameters_accept_words_in_any_case(tmp_path, text, value):
+    path = make_notebook(tmp_path / "01_lesson.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    parameters = lessons.lesson_parameters(path, notebook, {"SAMPLE": lessons.parse_value(text)}, smoke=False)
+    assert parameters["SAMPLE"] is value
+
+
+@pytest.mark.parametrize("name, text, expected", [("SAMPLE", "maybe", "True or False"),
+                                                  ("EPOCHS", "ten", "a whole number"),
+                                                  ("EPOCHS", "2.5", "a whole number"),
+                                                  ("MINUTES", "soon", "a number")])
+def test_a_parameter_of_the_wrong_type_is_refused_before_anything_runs(tmp_path, capsys, name, text, expected):
+    path = make_notebook(tmp_path / "01_lesson.ipynb",
+                         parameters="SAMPLE = True\nSEED = 0\nEPOCHS: int = 3\nMINUTES = 1.5\n")
+    assert lessons.main(["run", str(path), "-p", name, text, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert f"-p {name} " in error and expected in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_numbers_are_converted_to_the_defaults_type(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb",
+                         parameters="EPOCHS = 3\nMINUTES = 1.5\nDATA_DIR = 'data'\nIMAGE_PATH = None\n")
+    notebook = nbformat.read(path, as_version=4)
+    given = {"EPOCHS": 4.0, "MINUTES": 2, "DATA_DIR": 123, "IMAGE_PATH": "cat.jpg"}
+    assert lessons.lesson_parameters(path, notebook, given, smoke=False) == {
+        "EPOCHS": 4, "MINUTES": 2.0, "DATA_DIR": "123", "IMAGE_PATH": "cat.jpg"}
+    assert lessons.lesson_parameters(path, notebook, {"DATA_DIR": None}, smoke=False) == {"DATA_DIR": None}
+    assert isinstance(lessons.lesson_parameters(path, notebook, given, smoke=False)["MINUTES"], float)
+
+
 def test_runner_rejects_a_path_that_is_not_a_notebook(tmp_path, capsys):
     text_file = tmp_path / "notes.txt"
     text_file.write_text("hello")

@@ -85,16 +85,72 @@ def read_notebook(path):
         raise LessonError(f"{path} is not a readable notebook: {error}") from error
 
 
-def declared_parameters(notebook):
-    """Returns the names assigned in the notebook's cell tagged `parameters`."""
+def declared_defaults(notebook):
+    """Returns `{name: default}` for the names assigned in the cell tagged `parameters`.
+
+    A default that is not a plain literal (an expression) is returned as `...`.
+    """
     cells = [cell for cell in notebook.cells
              if "parameters" in cell.get("metadata", {}).get("tags", [])]
     if not cells:
-        return set()
-    tree = ast.parse(cells[0].source)
-    return {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-            if isinstance(target, ast.Name)}
+        return {}
+    defaults = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                value = ...
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    defaults[target.id] = value
+    return defaults
+
+
+def declared_parameters(notebook):
+    """Returns the names assigned in the notebook's cell tagged `parameters`."""
+    return set(declared_defaults(notebook))
+
+
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def check_type(name, value, default):
+    """`value` for parameter `name`, converted to the type of its default, or a LessonError.
+
+    Booleans accept true/false, yes/no, on/off and 1/0 in any case; whole
+    numbers refuse fractions and words; a number may be given where the
+    default is a decimal; text parameters take anything; None is taken for
+    any parameter, and a default of None (or an expression) takes any value.
+    """
+    def refuse(kind, example):
+        return LessonError(f"-p {name} {value!r}: {name} is {kind} (its default is {default!r}); "
+                           f"give for example -p {name} {example}.")
+
+    if value is None or default is None or default is ...:  # None means "not set" for any parameter
+        return value
+    if isinstance(default, bool):
+        word = str(value).strip().lower()
+        if isinstance(value, bool) or word in TRUE_WORDS | FALSE_WORDS:
+            return value if isinstance(value, bool) else word in TRUE_WORDS
+        raise refuse("True or False", "False")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise refuse("a whole number", default)
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise refuse("a number", default)
+    if isinstance(default, str):
+        return value if isinstance(value, str) else str(value)
+    if isinstance(default, (tuple, list)):
+        if isinstance(value, (tuple, list)):
+            return type(default)(value)
+        raise refuse(f"a {type(default).__name__}", repr(default).replace(" ", ""))
+    return value
 
 
 def parse_value(text):
@@ -109,13 +165,13 @@ def lesson_parameters(path, notebook, overrides, smoke):
     """Merges smoke parameters (from the notebook's metadata) with overrides, checked."""
     parameters = dict(notebook.metadata.get("course", {}).get("smoke", {})) if smoke else {}
     parameters.update(overrides)
-    declared = declared_parameters(notebook)
-    unknown = sorted(set(parameters) - declared)
+    defaults = declared_defaults(notebook)
+    unknown = sorted(set(parameters) - set(defaults))
     if unknown:
         raise LessonError(
             f"{path.name} has no parameter {', '.join(unknown)}; "
-            f"its parameters cell declares: {', '.join(sorted(declared)) or 'nothing'}.")
-    return parameters
+            f"its parameters cell declares: {', '.join(sorted(defaults)) or 'nothing'}.")
+    return {name: check_type(name, value, defaults[name]) for name, value in parameters.items()}
 
 
 def check_out_dir(out_dir, notebooks=()):
