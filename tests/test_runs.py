@@ -13,11 +13,11 @@ def models(tmp_path, monkeypatch):
     return tmp_path / "models"
 
 
-def fake_run(sample, score, model=b"model"):
+def fake_run(sample, score, model=b"model", stand_in=False):
     run = runs.start("03_cnn_from_scratch", sample=sample)
     run.model_path.write_bytes(model)
     (run.folder / "metrics.json").write_text(json.dumps({"test_accuracy": score}))
-    runs.finish(run, score, "test_accuracy")
+    runs.finish(run, score, "test_accuracy", stand_in=stand_in)
     return run
 
 
@@ -51,6 +51,13 @@ def test_the_lesson_folder_keeps_a_copy_of_the_latest_full_runs_metrics(models):
     assert json.loads(copy.read_text()) == {"test_accuracy": 0.8}
 
 
+def test_a_full_run_on_the_stand_in_never_becomes_the_best(models):
+    real = fake_run(sample=False, score=0.8)
+    fake_run(sample=False, score=1.0, stand_in=True)
+    assert runs.best("03_cnn_from_scratch").folder == real.folder
+    assert json.loads((models / "03_cnn_from_scratch" / "metrics.json").read_text()) == {"test_accuracy": 0.8}
+
+
 def test_the_best_full_run_is_kept_by_its_score(models):
     good = fake_run(sample=False, score=0.93)
     fake_run(sample=False, score=0.88)
@@ -73,3 +80,12 @@ def test_a_model_from_before_run_folders_is_still_found(models):
     legacy.parent.mkdir(parents=True)
     legacy.write_bytes(b"old")
     assert runs.best_model("03_cnn_from_scratch") == (legacy, "a model saved by an earlier version of the kit")
+
+
+def test_data_and_models_paths_follow_the_course_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "d")
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "m")
+    assert paths.resolve("data/dogscats") == tmp_path / "d" / "dogscats"
+    assert paths.resolve("models/03_cnn_from_scratch") == tmp_path / "m" / "03_cnn_from_scratch"
+    assert paths.resolve("notebooks/x.ipynb") == paths.ROOT / "notebooks" / "x.ipynb"
+    assert paths.resolve(tmp_path / "photos") == tmp_path / "photos"

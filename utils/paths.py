@@ -22,13 +22,22 @@ def resolve(path):
 
     Args:
         path: a string or path; `~` is expanded, and a relative path is taken
-            relative to the kit's root folder.
+            relative to the kit's root folder, except that `data/...` and
+            `models/...` go to `DATA` and `MODELS` (which COURSE_DATA_DIR and
+            COURSE_MODELS_DIR move, so that tests and benchmarks never read
+            or write a learner's folders).
 
     Returns:
         An absolute `pathlib.Path`.
     """
     path = pathlib.Path(path).expanduser()
-    return path if path.is_absolute() else ROOT / path
+    if path.is_absolute():
+        return path
+    if path.parts[:1] == ("data",):
+        return DATA.joinpath(*path.parts[1:])
+    if path.parts[:1] == ("models",):
+        return MODELS.joinpath(*path.parts[1:])
+    return ROOT / path
 
 
 def model_dir(lesson):
