@@ -85,7 +85,7 @@ def start(lesson, sample):
     raise RuntimeError(f"could not create a new run folder in {runs_folder}")
 
 
-def finish(run, score, score_name):
+def finish(run, score, score_name, stand_in=False):
     """Records a finished run: it becomes the latest, and the best if it is the best full run.
 
     A full run's `metrics.json` is also copied to the lesson's folder
@@ -95,7 +95,11 @@ def finish(run, score, score_name):
     Args:
         run: the `Run`.
         score: the run's headline figure (higher is better), e.g. its test accuracy.
-        score_name: what the score is, e.g. "test_accuracy".
+        score_name: what the score is, e.g. "val_accuracy". Choose a
+            validation figure: picking the best run is a choice, and the
+            test photos stay out of every choice.
+        stand_in: True when the run trained on drawn stand-in data: like a
+            sample run, it never becomes the best.
 
     Returns:
         The index, `{"latest": ..., "best": ..., ...}`, as written to `runs.json`.
@@ -104,11 +108,11 @@ def finish(run, score, score_name):
     index["latest"] = f"runs/{run.name}"
     best = _run_from_index(run.lesson, index.get("best"))
     best_score = index.get("best_score")
-    if run.mode == "full" and (best is None or best_score is None or score > best_score):
+    if run.mode == "full" and not stand_in and (best is None or best_score is None or score > best_score):
         index.update(best=f"runs/{run.name}", best_score=float(score), best_by=score_name)
     _write_atomically(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
     metrics = run.folder / "metrics.json"
-    if run.mode == "full" and metrics.is_file():
+    if run.mode == "full" and not stand_in and metrics.is_file():
         _write_atomically(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
     return index
 
