@@ -271,6 +271,17 @@ def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(t
     assert layout.counts["sample/train"] == {"cats": 4, "dogs": 4}
 
 
+def test_photos_in_no_known_layout_are_refused_not_replaced_by_the_stand_in(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    for number in range(3):
+        write_image(tmp_path / "unsorted" / f"IMG_{number}.jpg", seed=number)
+    before = snapshot(tmp_path / "unsorted")
+    with pytest.raises(ValueError, match="holds 3 images .* one subfolder per class"):
+        data.pets(tmp_path / "unsorted", standin_count=40)
+    assert snapshot(tmp_path / "unsorted") == before
+    assert not (tmp_path / "data").exists()
+
+
 def test_bad_input_gets_a_message_with_the_next_step(kaggle, tmp_path):
     with pytest.raises(ValueError, match="between 0 and 1"):
         data.organize(kaggle, tmp_path / "layouts", valid_fraction=1.5)

@@ -157,19 +157,28 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
     Args:
         data_dir: the photos: a download folder or any layout `layouts.find`
             recognizes. Relative paths start at the kit's root folder.
-        standin_count: images to draw when `data_dir` has no photos; the
-            stand-in goes to `data/toy_pets_<count>/`, never into `data_dir`.
+        standin_count: images to draw when `data_dir` has no image at all;
+            the stand-in goes to `data/toy_pets_<count>/`, never into `data_dir`.
         seed: the split's seed.
         **settings: split settings for `organize` (fractions, sample sizes).
 
     Returns:
         A `Layout`.
+
+    Raises:
+        ValueError: `data_dir` holds images, but in no layout that labels them.
     """
     data_dir = paths.resolve(data_dir)
     found = layouts.find(data_dir)
     if found is not None:
         print(f"Found {found.description} in {found.root}.")
         return organize(data_dir, seed=seed, **settings)
+    strays = layouts.image_files(data_dir)
+    if strays:  # photos are there, but not labelled in a way the kit knows: say so, never train on cartoons
+        raise ValueError(
+            f"{data_dir} holds {len(strays)} images (for example {strays[0].relative_to(data_dir)}), but not "
+            f"in a layout that says which is a cat and which a dog. " + nothing_found_advice().split(". To")[0]
+            + ". Move them into one subfolder per class (cats/ and dogs/), then run this again.")
     print(f"No photos found in {data_dir}. " + nothing_found_advice() + "\n"
           f"Using the toy_pets stand-in instead: {standin_count} cartoon cats and dogs drawn by the kit. "
           "Results on it say nothing about real photos.")

@@ -235,7 +235,7 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
                    key=lambda p: (int(p.stem) if p.stem.isdigit() else float("inf"), p.stem))
     if not files:
         raise ValueError(f"no test images in {test_folder}: download the Kaggle test set with "
-                         "`python -m utils.data download dogscats`")
+                         "`python -m utils.data download dogscats --source kaggle`")
     bad = [p.name for p in files if not p.stem.isdigit()]
     if bad:
         raise ValueError(f"Kaggle test images are named <id>.jpg; these are not: {bad[:5]}")

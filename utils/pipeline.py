@@ -66,13 +66,13 @@ def _class_folders(folder):
     """Checks the folder has class subfolders of images, with a useful error if not."""
     if not folder.is_dir():
         raise ValueError(f"no folder {folder}: download the data first (for dogs vs cats: "
-                         "`python -m utils.data download dogscats`, then `python -m utils.data organize`), "
+                         "`python -m utils.data download dogscats`, then `python -m utils.data organize data/dogscats`), "
                          "or draw a stand-in with `python -m utils.synth toy_pets DEST`")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
         loose = [entry for entry in folder.iterdir() if entry.suffix.lower() in IMAGE_SUFFIXES]
         hint = (f"it holds {len(loose)} loose images, like Kaggle's flat download: sort them with "
-                "`python -m utils.data organize SOURCE DEST`" if loose else "it is empty")
+                f"`python -m utils.data organize {folder}`" if loose else "it is empty")
         raise ValueError(f"{folder} has no class subfolders (one folder of images per class); {hint}")
     if not any(path.suffix.lower() in IMAGE_SUFFIXES for name in classes for path in (folder / name).rglob("*")):
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder} "
