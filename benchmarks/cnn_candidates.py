@@ -1,0 +1,185 @@
+"""Which network, image size and augmentation should lesson 3's "improved" network use?
+
+Measured the way the lesson trains, on real photos: `--photos` of them (half
+cats, half dogs) are organized by `data.organize` (70% train, 15% valid, 15%
+test) and read by `pipeline.image_dataset`; the network trains for
+`--minutes` with AdamW and `training.TimeBudgetSchedule`. Besides the
+lesson's small test set, every labelled photo of `--data` that was not picked
+is a large held-out set ("held_out"), so that candidates a point or two apart
+can be told apart. Each run appends one record to
+`benchmarks/results/cnn_candidates.json`:
+
+    .venv/bin/python benchmarks/cnn_candidates.py --data ../shared/data/dogscats-dev --network plain \\
+        --size 64 --augment light --minutes 6
+    .venv/bin/python benchmarks/cnn_candidates.py --data ../shared/data/dogscats-dev --speed --network xception
+
+Networks: "plain" (lesson 3's improved network: conv, batch norm, ReLU and
+max pooling blocks, `--widths`, global average pooling), "xception" (the
+separable-convolution, residual network this lesson used before), and
+"baseline" (the 2017 network). Augmentations: "none", "flip", "light" (flip
+and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+AUGMENTATIONS = ("none", "flip", "light", "standard")
+
+
+def augmentation(name):
+    import keras
+
+    layers = {"none": [], "flip": [keras.layers.RandomFlip("horizontal")],
+              "light": [keras.layers.RandomFlip("horizontal"),
+                        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect")],
+              "standard": [keras.layers.RandomFlip("horizontal"),
+                           keras.layers.RandomRotation(0.05, fill_mode="reflect"),
+                           keras.layers.RandomZoom(0.2, fill_mode="reflect"),
+                           keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect")]}[name]
+    return keras.Sequential(layers) if layers else None
+
+
+def network(name, size, widths, dropout_rate):
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    if name == "baseline":
+        for filters in (32, 32, 64):
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = keras.layers.MaxPooling2D(2)(x)
+        x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
+        x = keras.layers.Dropout(0.5)(x)
+    elif name == "plain":
+        for filters in widths:
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization(momentum=0.9)(x)
+            x = keras.layers.MaxPooling2D(2)(keras.layers.Activation("relu")(x))
+        x = keras.layers.Dropout(dropout_rate)(keras.layers.GlobalAveragePooling2D()(x))
+    elif name == "xception":  # lesson 3's "improved" network until 2026-12
+        x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
+        for filters in (64, 128, 256):
+            residual = x
+            for _ in range(2):
+                x = keras.layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+                x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
+            x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
+            residual = keras.layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(residual)
+            x = keras.layers.add([x, residual])
+        x = keras.layers.Dropout(dropout_rate)(keras.layers.GlobalAveragePooling2D()(x))
+    else:
+        raise ValueError(f"unknown network {name!r}")
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def prepare(data, photos, seed, work):
+    """Organizes the picked photos; returns (layout, folder of class folders holding every other photo)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import real_pets
+    from utils import data as kit_data, layouts
+
+    chosen, _ = real_pets.pick_photos(data, photos, seed)
+    flat = real_pets.flat_copy(chosen, work / "photos")
+    layout = kit_data.organize(flat, work / "layouts", seed=seed, quiet=True)
+    found = layouts.find(data)
+    picked = {path for paths in chosen.values() for path in paths}
+    held_out = work / "held_out"
+    for name in ("cats", "dogs"):
+        (held_out / name).mkdir(parents=True)
+        groups = [found.classes, found.valid or {}, found.test or {}]
+        for path in sorted({p for group in groups for p in group.get(name, [])} - picked):
+            os.symlink(path, held_out / name / path.name)
+    return layout, held_out
+
+
+def accuracy(model, dataset):
+    import numpy as np
+
+    from utils import evaluate
+
+    return float(np.mean(evaluate.predict(model, dataset).correct))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="labelled cat and dog photos, any layout the kit knows")
+    parser.add_argument("--photos", type=int, default=1760)
+    parser.add_argument("--network", default="plain", choices=("plain", "xception", "baseline"))
+    parser.add_argument("--widths", default="32,64,128,128,256")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--augment", default="light", choices=AUGMENTATIONS)
+    parser.add_argument("--minutes", type=float, default=6)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--interpolation", default="bilinear")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", action="store_true", help="only training photos per second")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cnn_candidates.json"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the lesson does
+    import keras
+    import numpy as np
+
+    from utils import pipeline, training
+
+    keras.utils.set_random_seed(args.seed)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="cnn_candidates-"))
+    widths = [int(w) for w in args.widths.split(",")]
+    try:
+        layout, held_out = prepare(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed, work)
+
+        def dataset(folder, **options):
+            return pipeline.image_dataset(folder, args.size, args.batch_size, interpolation=args.interpolation,
+                                          **options)
+
+        train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
+        model = network(args.network, args.size, widths, args.dropout)
+        model.compile(optimizer=keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        record = {"network": args.network, "widths": widths if args.network == "plain" else None,
+                  "size": args.size, "augment": args.augment, "batch_size": args.batch_size,
+                  "interpolation": args.interpolation, "parameters": model.count_params(),
+                  "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+        if args.speed:
+            model.fit(train_ds, epochs=1, verbose=0)  # warm-up: decoding, tracing
+            start = time.perf_counter()
+            model.fit(train_ds, epochs=2, verbose=0)
+            record.update(kind="speed", photos_per_second=round(2 * train_ds.num_images / (time.perf_counter() - start), 1))
+        else:
+            valid_ds = dataset(layout.root / "valid", shuffle=False)
+            steps = int(np.ceil(train_ds.num_images / args.batch_size))
+            schedule = training.TimeBudgetSchedule(args.learning_rate, args.minutes * 60, 1000, steps)
+            run = training.fit(model, train_ds, valid_ds, epochs=1000, patience=None, verbose=0, callbacks=[schedule])
+            record.update(
+                kind="accuracy", minutes=args.minutes, learning_rate=args.learning_rate, dropout=args.dropout,
+                seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
+                photos_per_second=round(run.images_per_second, 1),
+                train_accuracy_last_epoch=round(run.final("accuracy"), 4),
+                valid_accuracy=round(run.final("val_accuracy"), 4),
+                test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
+                held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
+                splits={split: sum(layout.counts[split].values()) for split in ("train", "valid", "test")},
+                held_out_photos=sum(1 for _ in held_out.rglob("*.jpg")))
+        record.update(load_average=[round(v, 2) for v in os.getloadavg()], written=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                      command="benchmarks/cnn_candidates.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = pathlib.Path(args.out)
+    records = json.loads(out.read_text()) if out.exists() else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records + [record], indent=1) + "\n")
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
