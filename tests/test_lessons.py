@@ -120,6 +120,19 @@ def test_a_failing_cell_is_named_in_the_report_and_the_exit_status(tmp_path, cap
                for cell in executed["cells"] for output in cell.get("outputs", []))
 
 
+@pytest.mark.notebook
+def test_the_failing_cell_is_numbered_as_in_the_lesson_when_parameters_are_injected(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1", "values = [1, 2]\nvalues[5]")
+    assert lessons.main(["run", str(path), "-p", "SEED", "1", "--out", str(tmp_path / "out"), "--no-html"]) == 1
+    assert "cell 2 (`values = [1, 2]`) raised IndexError" in capsys.readouterr().err
+
+
+def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
+    assert lessons.main(["clean", str(tmp_path / "missing.ipynb")]) == 2
+    error = capsys.readouterr().err
+    assert "does not exist" in error and "Traceback" not in error
+
+
 def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     path = make_notebook(tmp_path / "01_lesson.ipynb", "print(1)")
     notebook = nbformat.read(path, as_version=4)

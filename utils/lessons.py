@@ -244,7 +244,7 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
     except papermill.PapermillExecutionError as failure:
         status = "failed"
         first_line = next((line for line in failure.source.splitlines() if line.strip()), "")
-        error = (f"cell {failure.cell_index} (`{first_line.strip()}`) raised "
+        error = (f"cell {source_index(output, failure.cell_index)} (`{first_line.strip()}`) raised "
                  f"{failure.ename}: {failure.evalue}")
     seconds = time.perf_counter() - start
     executed = nbformat.read(output, as_version=4)
@@ -254,6 +254,18 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
         result.html = output.with_suffix(".html")
         write_html(output, result.html)
     return result
+
+
+def source_index(executed_path, index):
+    """The index, in the lesson notebook itself, of cell `index` of its executed copy.
+
+    Papermill adds a cell after the parameters cell; cells after it are one
+    further down in the executed copy than in the lesson.
+    """
+    cells = nbformat.read(executed_path, as_version=4).cells
+    injected = [i for i, cell in enumerate(cells)
+                if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
+    return index - 1 if injected and injected[0] < index else index
 
 
 def format_table(results):
@@ -309,8 +321,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "clean":
-        for path in args.notebooks:
-            print(f"{'cleaned' if clean(path) else 'already clean'}: {path}")
+        try:
+            for path in args.notebooks:
+                print(f"{'cleaned' if clean(path) else 'already clean'}: {path}")
+        except LessonError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
 
     overrides = {name: parse_value(value) for name, value in args.parameter}
@@ -335,4 +351,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing in notebooks/ was changed; an executed copy may be incomplete. "
+              "Run the command again to start over.", file=sys.stderr)
+        sys.exit(130)
