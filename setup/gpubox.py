@@ -295,7 +295,8 @@ def my_public_ip(value):
     except ValueError:
         raise GpuboxError(f"--my-ip {value!r} is not an IP address: give your public IPv4 "
                           f"address as A.B.C.D, or 'auto'.") from None
-    if address.version != 4 or any(address in ipaddress.ip_network(block) for block in LOCAL_BLOCKS):
+    if (address.version != 4 or address.is_multicast or address.is_reserved  # 224/4, 240/4, broadcast
+            or any(address in ipaddress.ip_network(block) for block in LOCAL_BLOCKS)):
         raise GpuboxError(f"--my-ip {value} is not a public IPv4 address; SSH is opened to "
                           f"your public IPv4 only. Give it as A.B.C.D, or 'auto'.")
     return str(address)

@@ -294,10 +294,11 @@ def test_ami_from_the_ssm_parameter_when_present(aws, moto_server):
     assert tagged_instances(ec2)[0]["ImageId"] == "ami-0dl0000000000old"
 
 
-def test_bad_ip_is_refused_before_anything_is_created(aws):
+@pytest.mark.parametrize("bad_ip", ["10.0.0.5", "224.0.0.1", "239.1.2.3", "255.255.255.255", "240.0.0.9"])
+def test_bad_ip_is_refused_before_anything_is_created(aws, bad_ip):
     env, ec2, _ = aws
     args = list(LAUNCH)
-    args[args.index(MY_IP)] = "10.0.0.5"
+    args[args.index(MY_IP)] = bad_ip
     result = gpubox_cli(env, *args)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "not a public IPv4 address" in result.stderr
