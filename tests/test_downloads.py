@@ -184,6 +184,28 @@ def test_damaged_archive_leaves_no_half_extracted_folder(server, monkeypatch, tm
     assert sorted(p.name for p in (tmp_path / "toybirds").iterdir()) == ["birds.tgz"]
 
 
+def test_a_404_is_reported_once_as_missing_not_as_a_cut_connection(server, monkeypatch, tmp_path, capsys):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    server.files.clear()  # the address now answers 404
+    with pytest.raises(downloads.DownloadError, match="answered 404") as raised:
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert "internet connection" not in str(raised.value)
+    assert "resuming" not in capsys.readouterr().out
+    assert len(server.requests) == 1
+
+
+def test_a_killed_extraction_and_an_old_bad_file_are_cleaned_up_by_the_next_success(server, monkeypatch,
+                                                                                    tmp_path):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    folder = tmp_path / "toybirds"
+    (folder / ".extracting-abc123" / "BIRDS").mkdir(parents=True)  # left by a killed run
+    (folder / "birds.tgz.bad").write_bytes(b"an earlier download that failed its checksum")
+    (folder / "notes.txt").write_text("mine")
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["BIRDS", "attributes.txt", "birds.tgz", "notes.txt"]
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
 def test_unknown_dataset_is_refused_with_the_list():
     with pytest.raises(ValueError, match="dogscats, mnist, cifar10, cub200"):
         downloads.download("imagenet")

@@ -164,6 +164,11 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
             _fetch_once(url, part, chunk_size)
             break
         except (OSError, urllib.error.URLError, DownloadError) as error:
+            if isinstance(error, urllib.error.HTTPError) and 400 <= error.code < 500:
+                raise DownloadError(  # retrying will not help: say what the server said
+                    f"the server answered {error.code} {error.reason} for {url}: the file is not "
+                    "there (any more). Check for an update of the kit (`git pull`), or report it "
+                    "to the course.") from None
             if attempt == attempts:
                 kept = (f"the partial file {part} is kept: run the same command again to "
                         "resume" if part.exists() and part.stat().st_size else
@@ -178,6 +183,9 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
             f"{bad} and nothing was extracted. Delete {bad} and run the command again; if it "
             "fails again, the source has changed its file: report it to the course.")
     part.replace(target)
+    stale = target.with_name(target.name + ".bad")
+    if stale.is_file():  # an earlier download that failed its checksum: this one passed
+        stale.unlink()
     return target
 
 
@@ -231,6 +239,8 @@ def extract(archive, folder):
         The names of the top-level entries now in `folder`.
     """
     archive, folder = pathlib.Path(archive), pathlib.Path(folder)
+    for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
     try:
         _unpack(archive, staging)
@@ -303,6 +313,8 @@ def fetch_kaggle(competition, folder):
                 "you use, then run the command again.") from error
         raise
     archive = folder / f"{competition}.zip"
+    for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
     try:
         _unpack(archive, staging)
