@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sklearn.metrics
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageOps
 
 from utils import evaluate
 
@@ -132,3 +132,15 @@ def test_load_image_follows_the_pipelines_resize_method(tmp_path, interpolation)
                                                  interpolation=interpolation)))
     np.testing.assert_array_equal(evaluate.load_image(tmp_path / "cats" / "0.png", (32, 32), interpolation),
                                   images[0].numpy())
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_load_image_turns_a_phone_photo_upright_as_pil_does(tmp_path, orientation):
+    pixels = np.random.default_rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[evaluate.ORIENTATION_TAG] = orientation
+    image.save(tmp_path / "phone.png", exif=exif)  # PNG: lossless, so the pixels compare exactly
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "phone.png")).convert("RGB"))
+    loaded = evaluate.load_image(tmp_path / "phone.png", expected.shape[:2])
+    np.testing.assert_array_equal(loaded, expected.astype(np.float32))

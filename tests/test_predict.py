@@ -60,6 +60,18 @@ def test_load_image_crops_the_centre_and_resizes(photos):
     assert image[..., 2].min() > 180 and image[..., 0].max() < 60  # the red strip was cropped off
 
 
+def test_load_image_turns_a_phone_photo_upright(tmp_path):
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = (255, 0, 0)  # stored landscape: red on the left, blue on the right
+    pixels[:, 40:] = (0, 0, 255)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view": a portrait photo, red on top
+    image.save(tmp_path / "portrait.png", exif=exif)
+    upright = predict.load_image(tmp_path / "portrait.png", (32, 32))
+    assert upright[:8, :, 0].min() > 200 and upright[-8:, :, 2].min() > 200
+
+
 def test_answers_match_the_model_on_png_and_jpeg_of_odd_sizes(model_path, photos, capsys):
     assert predict.main([str(model_path), *map(str, photos)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -21,7 +21,7 @@ import pathlib
 import sys
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from utils import paths, runs
 
@@ -95,7 +95,7 @@ def load_image(path, image_size):
         raise FileNotFoundError(f"{path}: no such file; check the path.")
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = ImageOps.exif_transpose(image).convert("RGB")  # a phone photo, turned upright
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not an image this command can read ({error}); pass a JPEG, "
                          "PNG, GIF or BMP photo.") from error
