@@ -1,6 +1,7 @@
 """The download path against an HTTP server on 127.0.0.1, and Kaggle through a fake client."""
 
 import dataclasses
+import errno
 import hashlib
 import http.server
 import io
@@ -204,6 +205,25 @@ def test_a_killed_extraction_and_an_old_bad_file_are_cleaned_up_by_the_next_succ
     downloads.download("toybirds", data_dir=tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == ["BIRDS", "attributes.txt", "birds.tgz", "notes.txt"]
     assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_a_full_disk_while_extracting_is_not_blamed_on_the_archive(server, monkeypatch, tmp_path):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", disk_full)
+    with pytest.raises(downloads.DownloadError, match="disk is full") as raised:
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert "damaged" not in str(raised.value) and "is kept" in str(raised.value)
+    assert sorted(p.name for p in (tmp_path / "toybirds").iterdir()) == ["birds.tgz"]
+    monkeypatch.undo()
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    server.requests.clear()
+    downloads.download("toybirds", data_dir=tmp_path)  # space freed: extracts, no second download
+    assert server.requests == []
+    assert (tmp_path / "toybirds" / "BIRDS" / "images.txt").is_file()
 
 
 def test_unknown_dataset_is_refused_with_the_list():

@@ -8,6 +8,7 @@ same from a terminal. A dataset with a second source lists it in
 """
 
 import dataclasses
+import errno
 import hashlib
 import pathlib
 import shutil
@@ -267,7 +268,20 @@ def _unpack(archive, destination):
         else:
             with tarfile.open(archive) as tarred:
                 tarred.extractall(destination, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # not the archive's fault: keep it
+            raise DownloadError(
+                f"the disk is full while extracting {archive.name} into {destination.parent} "
+                f"({shutil.disk_usage(destination.parent).free / 1e9:.1f} GB free); nothing was "
+                f"extracted and {archive.name} is kept. Free some space (`df -h`), then run the same "
+                "command again: it extracts without downloading again.") from error
+        if error.errno is not None:  # permissions, a read-only disk, ...: the archive is fine
+            raise DownloadError(f"could not extract {archive.name} ({error}); nothing was extracted and "
+                                f"{archive.name} is kept. Fix the cause, then run the same command again.") from error
+        raise DownloadError(
+            f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
+            "command again to download it afresh.") from error
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise DownloadError(
             f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
             "command again to download it afresh.") from error
