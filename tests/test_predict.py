@@ -108,6 +108,32 @@ def test_a_non_image_and_a_missing_file_get_clear_messages(model_path, photos, t
     assert captured.out.startswith(f"{photos[0]}: bird")  # the good file is still answered
 
 
+def test_a_huge_image_and_a_folder_get_one_line_each_and_the_good_photo_its_answer(model_path, photos, tmp_path,
+                                                                                      monkeypatch, capsys):
+    Image.new("RGB", (300, 200), (200, 0, 0)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # 60,000 pixels is then a decompression bomb
+    code = predict.main([str(model_path), str(tmp_path / "huge.png"), str(tmp_path), str(photos[0])])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "huge.png is too large to read safely" in captured.err and "megapixels" in captured.err
+    assert f"{tmp_path} is a folder" in captured.err
+    assert captured.out.startswith(f"{photos[0]}: bird")
+
+
+def test_a_half_written_metrics_file_falls_back_to_the_default_threshold(model_path, tmp_path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(model_path.read_bytes())
+    (tmp_path / "metrics.json").write_text('{"threshold": 0.3, "precis')
+    assert predict.default_threshold(model) == 0.5
+
+
+def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, photos, capsys):
+    (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 half a zip")
+    assert predict.main([str(tmp_path / "broken.keras"), str(photos[0])]) == 2
+    error = capsys.readouterr().err
+    assert "is not a Keras model" in error and "no model at" not in error and "Traceback" not in error
+
+
 def test_a_missing_model_says_how_to_make_one(tmp_path, photos, capsys):
     assert predict.main([str(tmp_path / "none.keras"), str(photos[0])]) == 2
     assert "run lesson 5" in capsys.readouterr().err

@@ -76,7 +76,13 @@ def load_model(path):
     """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none."""
     import keras
 
-    return keras.models.load_model(find_model(path)[0])
+    model_file = find_model(path)[0]
+    try:
+        return keras.models.load_model(model_file)
+    except Exception as error:  # Keras raises several kinds for a damaged or foreign file
+        raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200] if str(error) else ''}); run the lesson again "
+                         "to save a new one, or pass another run's model.keras.") from None
 
 
 def load_image(path, image_size):
@@ -91,11 +97,16 @@ def load_image(path, image_size):
         ValueError: the file is not an image PIL can read.
     """
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: pass image files (for a whole folder: {path}/*.jpg).")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; check the path.")
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")  # a phone photo, turned upright
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path} is too large to read safely ({error}); shrink it below "
+                         f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels and try again.") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not an image this command can read ({error}); pass a JPEG, "
                          "PNG, GIF or BMP photo.") from error
@@ -110,11 +121,11 @@ def load_image(path, image_size):
 def default_threshold(model_path):
     """The threshold in `metrics.json` beside the model file, else 0.5."""
     metrics = pathlib.Path(model_path).parent / "metrics.json"
-    if metrics.is_file():
+    try:
         threshold = json.loads(metrics.read_text()).get("threshold")
-        if isinstance(threshold, (int, float)):
-            return float(threshold)
-    return 0.5
+    except (OSError, ValueError, AttributeError):  # none, half-written or not a record: the default
+        return 0.5
+    return float(threshold) if isinstance(threshold, (int, float)) else 0.5
 
 
 def bird_probability(model, images):
