@@ -26,7 +26,7 @@ def test_doctor_runs_here_and_warns_plainly_about_the_missing_gpu():
 
 
 def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR"):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     missing = doctor.check_kaggle(home=tmp_path)
     assert missing.status == "OK" and "not needed" in missing.detail and "Create New Token" in missing.detail
@@ -41,15 +41,36 @@ def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
     assert doctor.check_kaggle(home=tmp_path).status == "OK"
 
 
+def test_kaggle_tokens_wherever_the_kaggle_package_finds_them_and_malformed_ones(tmp_path, monkeypatch):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    token = tmp_path / ".config" / "kaggle" / "kaggle.json"
+    token.parent.mkdir(parents=True)
+    token.write_text('{"username": "learner", "key": "0123"}')
+    token.chmod(0o600)
+    found = doctor.check_kaggle(home=tmp_path)
+    assert found.status == "OK" and str(token) in found.detail
+    token.write_text('{"username": "learner", "ke')  # cut short
+    broken = doctor.check_kaggle(home=tmp_path)
+    assert broken.status == "WARN" and "is not a Kaggle token" in broken.detail and "Create New Token" in broken.fix
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123")
+    assert doctor.check_kaggle(home=tmp_path).detail == "credentials in KAGGLE_API_TOKEN"
+
+
 def test_downloads_lists_present_and_missing(tmp_path):
     data = tmp_path / "data"
     (data / "dogscats" / "train").mkdir(parents=True)
+    (data / "dogscats" / "test").mkdir()  # Kaggle's download: train/ and test/
     (data / "mnist").mkdir()  # an empty folder is not a download
+    (data / "cub200").mkdir()
+    (data / "cub200" / "CUB_200_2011.tgz.part").write_bytes(b"x" * 2_000_000)  # an interrupted download
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / doctor.VGG16_WEIGHTS).write_bytes(b"weights")
     finding = doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras")
     assert "datasets downloaded: dogscats;" in finding.detail
     assert "mnist" in finding.detail.split("not yet:")[1]
+    assert "cub200 partly downloaded (2 MB)" in finding.detail and "it resumes" in finding.fix
+    assert "cub200" not in finding.detail.split("not yet:")[1]
     assert "VGG16 weights: cached" in finding.detail
 
 

@@ -10,6 +10,7 @@ are already downloaded. Exits 1 when something FAILs, else 0.
 """
 
 import dataclasses
+import json
 import os
 import pathlib
 import platform
@@ -24,7 +25,6 @@ from utils import paths
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 
 EXPECTED = {"python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1"}
-DATASETS = ("mnist", "dogscats", "cifar10", "cub200", "birds")
 VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MIN_FREE_GB = 10  # the full datasets unpacked, with room for models
 GPU_FIX = ("on an NVIDIA GPU machine run `sudo setup/bootstrap.sh`, or rent one with "
@@ -145,18 +145,36 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
                    f"cloud box launch with a bigger --disk-gb")
 
 
+def kaggle_token_paths(home=None):
+    """Where the `kaggle` package looks for kaggle.json, in its order."""
+    home = pathlib.Path(home or pathlib.Path.home())
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return [pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"]
+    return [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
+
+
 def check_kaggle(home=None):
     """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions."""
-    home = pathlib.Path(home or pathlib.Path.home())
+    if os.environ.get("KAGGLE_API_TOKEN"):
+        return Finding("OK", "kaggle", "credentials in KAGGLE_API_TOKEN")
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         return Finding("OK", "kaggle", "credentials in KAGGLE_USERNAME / KAGGLE_KEY")
-    folder = pathlib.Path(os.environ.get("KAGGLE_CONFIG_DIR") or home / ".kaggle")
-    token = folder / "kaggle.json"
-    if not token.is_file():
-        return Finding("OK", "kaggle", f"no {token}: not needed (dogs vs cats downloads from Microsoft "
+    candidates = kaggle_token_paths(home)
+    token = next((path for path in candidates if path.is_file()), None)
+    if token is None:
+        return Finding("OK", "kaggle", f"no {candidates[0]}: not needed (dogs vs cats downloads from Microsoft "
                        "without an account). For Kaggle's unlabelled test photos (`download dogscats "
                        "--source kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
-                       f"{token}, then `chmod 600 {token}`")
+                       f"{candidates[0]}, then `chmod 600 {candidates[0]}`")
+    try:
+        record = json.loads(token.read_text())
+        valid = isinstance(record, dict) and record.get("username") and record.get("key")
+    except (OSError, ValueError):
+        valid = False
+    if not valid:
+        return Finding("WARN", "kaggle", f"{token} is not a Kaggle token (it needs JSON with "
+                       "\"username\" and \"key\")",
+                       "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")
     mode = stat.S_IMODE(token.stat().st_mode)
     if mode & 0o077:
         return Finding("WARN", "kaggle", f"{token} is readable by others (mode {mode:o})",
@@ -164,28 +182,41 @@ def check_kaggle(home=None):
     return Finding("OK", "kaggle", f"{token} (mode {mode:o})")
 
 
-def dataset_names():
-    try:
-        from utils import data
-    except ImportError:
-        return DATASETS
-    registry = getattr(data, "REGISTRY", None)
-    return tuple(registry) if registry else DATASETS
+def download_state(name, data_dir):
+    """"downloaded", "partly downloaded (N MB)" or "" (not yet) for a dataset of `utils.downloads`."""
+    from utils import downloads
+
+    folder = pathlib.Path(data_dir) / name
+    variants = [downloads.DATASETS[name]] + [d for (n, _), d in downloads.OTHER_SOURCES.items() if n == name]
+    if any(all((folder / file).exists() for file in variant.files) for variant in variants):
+        return "downloaded"
+    parts = list(folder.glob("*.part")) if folder.is_dir() else []
+    if parts:
+        return f"partly downloaded ({sum(p.stat().st_size for p in parts) / 1e6:.0f} MB)"
+    return ""
 
 
 def check_downloads(data_dir=None, keras_home=None):
+    from utils import downloads
+
     data_dir = pathlib.Path(data_dir or paths.DATA)
-    present = [name for name in dataset_names()
-               if (data_dir / name).is_dir() and any((data_dir / name).iterdir())]
-    missing = [name for name in dataset_names() if name not in present]
+    states = {name: download_state(name, data_dir) for name in downloads.DATASETS}
+    present = [name for name, state in states.items() if state == "downloaded"]
+    partly = [f"{name} {state}" for name, state in states.items() if state.startswith("partly")]
+    missing = [name for name, state in states.items() if not state]
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME")
                               or pathlib.Path.home() / ".keras")
     weights = keras_home / "models" / VGG16_WEIGHTS
-    detail = (f"datasets downloaded: {', '.join(present) or 'none'}; not yet: "
-              f"{', '.join(missing) or 'none'}; VGG16 weights: "
+    detail = (f"datasets downloaded: {', '.join(present) or 'none'}; "
+              + (f"{'; '.join(partly)}; " if partly else "")
+              + f"not yet: {', '.join(missing) or 'none'}; VGG16 weights: "
               f"{'cached' if weights.is_file() else 'not yet'}")
-    return Finding("OK", "downloads", detail,
-                   "the lessons download what they need on first use" if missing else "")
+    fixes = []
+    if partly:
+        fixes.append("run `python -m utils.data download NAME` again to finish: it resumes")
+    if missing:
+        fixes.append("the lessons download what they need on first use")
+    return Finding("OK", "downloads", detail, "; ".join(fixes))
 
 
 def run_checks():
