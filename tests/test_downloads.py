@@ -265,16 +265,19 @@ def test_mnist_lands_where_load_mnist_reads_it(server, monkeypatch, tmp_path):
 class FakeKaggleApi:
     """Stands in for `kaggle.api.kaggle_api_extended.KaggleApi` at its boundary."""
 
-    def __init__(self, tmp_path, credentials=True, refuse=False):
+    def __init__(self, tmp_path, credentials=True, refuse=False, offline=False):
         self.config = str(tmp_path / "kaggle-config" / "kaggle.json")
-        self.credentials, self.refuse, self.calls = credentials, refuse, []
+        self.credentials, self.refuse, self.offline, self.calls = credentials, refuse, offline, []
 
     def authenticate(self):
         if not self.credentials:
+            print("Could not find kaggle.json. Make sure it's located in ... (the package's banner)")
             exit(1)  # what the real package does when it finds no credentials
 
     def competition_download_files(self, competition, path=None, force=False, quiet=True):
         self.calls.append((competition, path))
+        if self.offline:
+            raise requests.ConnectionError("HTTPSConnectionPool(host='www.kaggle.com', port=443): Max retries")
         if self.refuse:
             response = requests.Response()
             response.status_code = 403
@@ -353,6 +356,32 @@ def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp
     assert f"put it at {fake.config}" in message and f"chmod 600 {fake.config}" in message
     assert "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message
     assert fake.calls == []
+
+
+def test_kaggle_says_it_once_without_the_packages_banner(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, credentials=False))
+    with pytest.raises(downloads.DownloadError, match="credentials not found"):
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+    assert "banner" not in capsys.readouterr().out
+
+
+def test_kaggle_without_a_network_is_one_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, offline=True))
+    with pytest.raises(downloads.DownloadError, match="could not reach Kaggle .* internet connection"):
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+
+
+def test_a_malformed_kaggle_json_is_called_malformed_not_missing(monkeypatch, tmp_path):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "kaggle.json").write_text('{"username": "learner"')
+    fake = FakeKaggleApi(tmp_path)
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
+    with pytest.raises(downloads.DownloadError, match="is not a valid Kaggle token") as raised:
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+    assert "not found" not in str(raised.value) and fake.calls == []
 
 
 def test_kaggle_403_sends_the_learner_to_the_rules_page(monkeypatch, tmp_path):

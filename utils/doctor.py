@@ -10,7 +10,6 @@ are already downloaded. Exits 1 when something FAILs, else 0.
 """
 
 import dataclasses
-import json
 import os
 import pathlib
 import platform
@@ -145,33 +144,22 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
                    f"cloud box launch with a bigger --disk-gb")
 
 
-def kaggle_token_paths(home=None):
-    """Where the `kaggle` package looks for kaggle.json, in its order."""
-    home = pathlib.Path(home or pathlib.Path.home())
-    if os.environ.get("KAGGLE_CONFIG_DIR"):
-        return [pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"]
-    return [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
-
-
 def check_kaggle(home=None):
     """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions."""
     if os.environ.get("KAGGLE_API_TOKEN"):
         return Finding("OK", "kaggle", "credentials in KAGGLE_API_TOKEN")
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         return Finding("OK", "kaggle", "credentials in KAGGLE_USERNAME / KAGGLE_KEY")
-    candidates = kaggle_token_paths(home)
+    from utils import downloads
+
+    candidates = downloads.kaggle_token_paths(home)
     token = next((path for path in candidates if path.is_file()), None)
     if token is None:
         return Finding("OK", "kaggle", f"no {candidates[0]}: not needed (dogs vs cats downloads from Microsoft "
                        "without an account). For Kaggle's unlabelled test photos (`download dogscats "
                        "--source kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
                        f"{candidates[0]}, then `chmod 600 {candidates[0]}`")
-    try:
-        record = json.loads(token.read_text())
-        valid = isinstance(record, dict) and record.get("username") and record.get("key")
-    except (OSError, ValueError):
-        valid = False
-    if not valid:
+    if downloads.malformed_kaggle_token(home) is not None:
         return Finding("WARN", "kaggle", f"{token} is not a Kaggle token (it needs JSON with "
                        "\"username\" and \"key\")",
                        "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")

@@ -7,9 +7,13 @@ same from a terminal. A dataset with a second source lists it in
 `OTHER_SOURCES` (`--source kaggle` for dogs vs cats with Kaggle's test set).
 """
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
+import io
+import json
+import os
 import pathlib
 import shutil
 import tarfile
@@ -297,6 +301,26 @@ def kaggle_api():
     return kaggle_api_extended.KaggleApi()
 
 
+def kaggle_token_paths(home=None):
+    """Where the `kaggle` package looks for kaggle.json, in its order."""
+    home = pathlib.Path(home or pathlib.Path.home())
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return [pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"]
+    return [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
+
+
+def malformed_kaggle_token(home=None):
+    """The kaggle.json the `kaggle` package would read, if it is not a valid token; else None."""
+    token = next((path for path in kaggle_token_paths(home) if path.is_file()), None)
+    if token is None:
+        return None
+    try:
+        record = json.loads(token.read_text())
+    except (OSError, ValueError):
+        return token
+    return None if isinstance(record, dict) and record.get("username") and record.get("key") else token
+
+
 def fetch_kaggle(competition, folder):
     """Downloads a Kaggle competition's files and unzips `train.zip` / `test.zip`.
 
@@ -305,17 +329,25 @@ def fetch_kaggle(competition, folder):
         folder: where `train/` and `test/` go (for dogscats, flat folders of
             `cat.N.jpg` / `dog.N.jpg` and `N.jpg`).
     """
-    api = kaggle_api()
     rules = f"https://www.kaggle.com/c/{competition}/rules"
-    try:
-        api.authenticate()
-    except (SystemExit, OSError) as error:  # the package calls exit(1) when it finds none
+    new_token = "kaggle.com > Settings > API > 'Create New Token' downloads a new kaggle.json"
+    if not (os.environ.get("KAGGLE_API_TOKEN") or os.environ.get("KAGGLE_USERNAME")):
+        broken = malformed_kaggle_token()
+        if broken is not None:
+            raise DownloadError(f"{broken} is not a valid Kaggle token (it needs JSON with \"username\" "
+                                f"and \"key\"): {new_token}; save it over {broken}, then run the command again.")
+    api, said = None, io.StringIO()
+    try:  # the package prints its own banner (and may exit) when it finds no credentials: the kit says it once
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            api = kaggle_api()
+            api.authenticate()
+    except (SystemExit, OSError) as error:
+        where = getattr(api, "config", None) or kaggle_token_paths()[0]
         raise DownloadError(
-            "Kaggle credentials not found. Create an API token on "
-            "https://www.kaggle.com/settings/api ('Create New Token' downloads kaggle.json), "
-            f"then put it at {api.config} and run `chmod 600 {api.config}`; or set the "
-            "environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). "
-            f"Accept the competition rules at {rules}, then run the command again.") from error
+            f"Kaggle credentials not found. {new_token}: put it at {where} and run `chmod 600 {where}`; "
+            "or set the environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). "
+            f"Accept the competition rules at {rules}, then run the command again. (No account? "
+            "`python -m utils.data download dogscats` gets the labelled photos from Microsoft.)") from None
     try:
         api.competition_download_files(competition, path=str(folder), quiet=False)
     except Exception as error:
@@ -324,7 +356,12 @@ def fetch_kaggle(competition, folder):
             raise DownloadError(
                 f"Kaggle refused the download ({status or error.status}): accept the "
                 f"competition rules at {rules} while logged in as the account whose token "
-                "you use, then run the command again.") from error
+                "you use, then run the command again.") from None
+        if isinstance(error, OSError) or "ConnectionError" in type(error).__name__ or "Timeout" in type(
+                error).__name__:  # requests' connection errors are OSErrors; some wrappers are not
+            raise DownloadError(
+                f"could not reach Kaggle ({type(error).__name__}): check the internet connection, then "
+                "run the same command again.") from None
         raise
     archive = folder / f"{competition}.zip"
     for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
