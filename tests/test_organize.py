@@ -258,6 +258,24 @@ def test_copies_when_hard_links_are_not_possible(kaggle, tmp_path, monkeypatch):
     assert copied.read_bytes() == (kaggle / "train" / copied.name).read_bytes()
 
 
+def test_linked_photos_are_followed_and_linked_folders_are_not_extra_classes(tmp_path, capsys):
+    source = tmp_path / "photos"
+    for class_name in ("cats", "dogs"):
+        for number in range(10):
+            write_image(source / class_name / f"{number}.jpg", seed=number)
+    write_image(tmp_path / "elsewhere" / "x.jpg", seed=99)
+    os.symlink("../../elsewhere/x.jpg", source / "cats" / "link.jpg")  # relative: dangles if copied as a link
+    os.symlink("..", source / "dogs" / "loop")  # a folder that contains itself
+    os.symlink("cats", source / "kittens")  # the same photos under a second name
+    layout = data.organize(source, tmp_path / "layouts", sample_train=3, sample_valid=2, sample_test=2, quiet=True)
+    assert set(layout.counts["train"]) == {"cats", "dogs"}
+    assert sum(layout.counts[split]["cats"] for split in ("train", "valid", "test")) == 11
+    assert sum(layout.counts[split]["dogs"] for split in ("train", "valid", "test")) == 10
+    placed = [path for path in layout.root.rglob("*.jpg")]
+    assert placed and not any(path.is_symlink() for path in placed) and all(path.is_file() for path in placed)
+    assert "kittens" in capsys.readouterr().out
+
+
 def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(paths, "DATA", tmp_path / "data")
     (tmp_path / "empty").mkdir()

@@ -287,6 +287,7 @@ def _build(dest, plan, odd, record):
         if source in odd:
             images.to_rgb_jpeg(source, path)
             continue
+        source = os.path.realpath(source)  # a symlink is linked as the file it points to, never as a link
         try:
             os.link(source, path)
         except OSError:  # another filesystem, or linking not allowed: copy

@@ -111,6 +111,9 @@ def _class_folders(folder):
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if sub.name in SKIPPED_FOLDERS:
             continue
+        if sub.is_symlink():  # a second name for a folder: its photos would count twice, or loop
+            print(f"left out {sub}: a link to {os.path.realpath(sub)}, not a class of its own")
+            continue
         files = image_files(sub)
         if files:
             classes.setdefault(class_name(sub.name), []).extend(files)
