@@ -370,6 +370,14 @@ def ensure_security_group(ec2, box, vpc_id, ip):
     groups = ec2.describe_security_groups(Filters=box_filter(box, "firewall"))["SecurityGroups"]
     if groups:
         group = groups[0]
+        egress = sorted((p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"),
+                         tuple(r["CidrIp"] for r in p.get("IpRanges", []))) for p in group["IpPermissionsEgress"])
+        wanted_egress = sorted((p["IpProtocol"], p["FromPort"], p["ToPort"], ("0.0.0.0/0",)) for p in EGRESS_RULES)
+        if egress != wanted_egress:  # a launch interrupted between creating the group and restricting it
+            if group["IpPermissionsEgress"]:
+                ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+            ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=EGRESS_RULES)
+            print(f"outbound traffic of {group['GroupId']} restricted to HTTPS and HTTP again")
     else:
         group_id = ec2.create_security_group(
             GroupName=f"{KIT}-{box}", VpcId=vpc_id,
@@ -401,15 +409,23 @@ def private_key_path(box, origin):
 
 
 def ensure_key_pair(ec2, box):
-    """Returns the key pair's name; imports ~/.ssh/id_*.pub or creates a key (0600)."""
+    """Returns the key pair's name; imports ~/.ssh/id_*.pub or creates a key (0600).
+
+    Called only while the box has no instance. A key pair whose private key is
+    not on this machine is deleted and made again: a box nobody can SSH into
+    is never started.
+    """
     name = f"{KIT}-{box}"
     pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
     if pairs:
         origin = tag_value(pairs[0], TAG_KEY_ORIGIN)
-        if not private_key_path(box, origin).exists():
-            print(f"WARN  the private key {private_key_path(box, origin)} is missing: "
-                  f"`teardown` and `launch` again to get a new one.")
-        return pairs[0]["KeyName"]
+        if private_key_path(box, origin).exists():
+            return pairs[0]["KeyName"]
+        # launch calls this only when the box has no instance, so nothing can depend on this pair:
+        # a box started with it could never be reached. Replace it.
+        ec2.delete_key_pair(KeyName=pairs[0]["KeyName"])
+        print(f"the key pair {pairs[0]['KeyName']} had no private key here ({private_key_path(box, origin)}, "
+              "an interrupted launch?): replaced with a new one")
     ssh_dir = pathlib.Path.home() / ".ssh"
     for stem in ("id_ed25519", "id_rsa"):
         public = ssh_dir / f"{stem}.pub"

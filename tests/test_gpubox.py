@@ -264,6 +264,28 @@ def test_without_default_vpc_creates_and_removes_its_own(aws):
     assert tagged_resources(ec2) == {}
 
 
+def test_a_launch_after_an_interrupted_one_restricts_egress_and_never_starts_an_unreachable_box(aws):
+    env, ec2, home = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    (instance,) = tagged_instances(ec2)
+    group_id = instance["SecurityGroups"][0]["GroupId"]
+    # what an interrupted launch leaves: no instance, AWS's allow-all egress, a key pair whose key file is gone
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    (home / ".ssh" / "cnn-course-kit-alice.pem").unlink()
+
+    result = gpubox_cli(env, *LAUNCH)
+    assert result.returncode == 0, result.stderr
+    assert "restricted to HTTPS and HTTP again" in result.stdout and "replaced with a new one" in result.stdout
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert sorted((p["IpProtocol"], p.get("FromPort")) for p in group["IpPermissionsEgress"]) == [
+        ("tcp", 80), ("tcp", 443)]
+    (relaunched,) = tagged_instances(ec2)
+    assert relaunched["KeyName"] == "cnn-course-kit-alice"
+    assert "PRIVATE KEY" in (home / ".ssh" / "cnn-course-kit-alice.pem").read_text()
+
+
 def test_imports_the_learners_own_public_key(aws):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
