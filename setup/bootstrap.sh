@@ -44,9 +44,18 @@ done
 
 # A cloud VM stops (and stops billing) when idle; a learner's own machine is
 # never powered off unless they ask for it with --idle-minutes.
+# Told apart by the firmware's own names (a Surface laptop's vendor is also
+# Microsoft, but its product is not "Virtual Machine").
+DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
+dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
 on_cloud_vm() {
-    [[ -e /run/cloud-init/instance-data.json ]] ||
-        grep -qiE 'amazon|google|microsoft|oracle' /sys/class/dmi/id/sys_vendor 2>/dev/null
+    local vendor product
+    vendor="$(dmi sys_vendor)"
+    product="$(dmi product_name)"
+    [[ "$vendor" == "Amazon EC2" || "$(dmi bios_version)" == *amazon* ]] ||  # AWS (Nitro, Xen)
+        [[ "$product" == "Google Compute Engine" ]] ||                      # Google Cloud
+        [[ "$vendor" == "Microsoft Corporation" && "$product" == "Virtual Machine" ]] ||  # Azure
+        [[ "$(dmi chassis_asset_tag)" == "OracleCloud.com" ]]              # Oracle Cloud
 }
 if [[ -z "$IDLE_MINUTES" ]]; then
     if on_cloud_vm; then IDLE_MINUTES=60; else IDLE_MINUTES=0; fi
@@ -103,6 +112,11 @@ write_file() {
         echo "    would write: $path (mode $mode)"
         cat >/dev/null
     else
+        if [[ -L "$path" || -L "$(dirname "$path")" ]]; then  # root must not write or chown through a link
+            echo "bootstrap.sh: $path (or its folder) is a symbolic link; refusing to write through it" \
+                 "as root. Remove the link, then run bootstrap.sh again." >&2
+            exit 2
+        fi
         [[ -d "$(dirname "$path")" ]] || install -d -o "$owner" "$(dirname "$path")"
         cat >"$path"
         chmod "$mode" "$path"

@@ -24,11 +24,13 @@ import datetime
 import ipaddress
 import os
 import pathlib
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -455,7 +457,7 @@ def user_data(repo, idle_minutes):
     """The boot script: setup/bootstrap.sh with the box's settings filled in."""
     script = (SETUP_DIR / "bootstrap.sh").read_text()
     shebang, body = script.split("\n", 1)
-    settings = (f"export COURSE_REPO={repo!r}\nexport IDLE_MINUTES={int(idle_minutes)}\n"
+    settings = (f"export COURSE_REPO={shlex.quote(repo)}\nexport IDLE_MINUTES={int(idle_minutes)}\n"
                 f"export COURSE_USER={SSH_USER}\n")
     return f"{shebang}\n{settings}{body}"
 
@@ -463,7 +465,7 @@ def user_data(repo, idle_minutes):
 def course_repo(value):
     """The URL the box clones the kit from: --repo, else this clone's origin."""
     if value:
-        return value
+        return without_credentials(value, "--repo")
     try:
         url = subprocess.run(["git", "-C", str(KIT_ROOT), "remote", "get-url", "origin"],
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -476,6 +478,16 @@ def course_repo(value):
         raise GpuboxError("The box clones the kit from a URL it can reach, and this clone has "
                           "no https origin. Pass --repo https://github.com/YOU/YOUR-FORK.git "
                           "(a public copy of the kit) and run launch again.")
+    return without_credentials(url, "this clone's origin")
+
+
+def without_credentials(url, where):
+    """`url`, refused when it carries a user name or token: the box's user data is not secret."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username or parts.password:
+        raise GpuboxError(f"{where} holds a user name or token (https://USER:TOKEN@...). The box's "
+                          "user data is readable on the box and in the AWS console: pass --repo with "
+                          "the repository's public https address instead.")
     return url
 
 

@@ -122,8 +122,57 @@ def test_gpubox_user_data_is_bootstrap_with_settings():
     assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
     syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
-    assert script.splitlines()[1:4] == ["export COURSE_REPO='https://example.invalid/kit.git'",
+    assert script.splitlines()[1:4] == ["export COURSE_REPO=https://example.invalid/kit.git",
                                         "export IDLE_MINUTES=30", "export COURSE_USER=ubuntu"]
+    odd = "https://example.invalid/it's a \"kit\"; rm -rf ~.git"  # quotes and a command in the URL
+    shell = subprocess.run(["bash", "-c", gpubox.user_data(odd, 30).split("\n", 4)[1] + '\nprintf %s "$COURSE_REPO"'],
+                           capture_output=True, text=True)
+    assert shell.stdout == odd
+    with pytest.raises(gpubox.GpuboxError, match="holds a user name or token"):
+        gpubox.course_repo("https://learner:ghp_secret@github.com/learner/kit.git")
+
+
+def test_write_file_refuses_to_write_through_a_symbolic_link(tmp_path):
+    target = tmp_path / "learners-file"
+    target.write_text("mine")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "token").symlink_to(target)  # planted where bootstrap writes, say ~/.course/token
+    linked_dir = tmp_path / "linked"
+    linked_dir.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    function = subprocess.run(["sed", "-n", "/^write_file()/,/^}/p", str(BOOTSTRAP)],
+                              capture_output=True, text=True).stdout
+    for path in (state / "token", linked_dir / "token"):
+        result = subprocess.run(["bash", "-c", f"DRY_RUN=0\n{function}\nwrite_file '{path}' 600 {user} <<< secret"],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "symbolic link" in result.stderr
+    assert target.read_text() == "mine" and not (tmp_path / "elsewhere" / "token").exists()
+    result = subprocess.run(["bash", "-c", f"DRY_RUN=0\n{function}\nwrite_file '{state / 'plain'}' 600 {user} <<< ok"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and (state / "plain").read_text() == "ok\n"
+
+
+@pytest.mark.parametrize("vendor, product, bios, on_vm", [
+    ("Microsoft Corporation", "Surface Book 2", "", False),  # a learner's laptop
+    ("Microsoft Corporation", "Virtual Machine", "", True),  # Azure
+    ("Amazon EC2", "g4dn.xlarge", "", True),
+    ("Xen", "HVM domU", "4.11.amazon", True),  # older EC2
+    ("Google", "Google Compute Engine", "", True),
+    ("Dell Inc.", "XPS 15", "", False),
+])
+def test_idle_stop_is_on_only_for_a_cloud_vm_by_its_firmware_names(tmp_path, vendor, product, bios, on_vm):
+    dmi = tmp_path / "dmi"
+    dmi.mkdir()
+    for name, value in (("sys_vendor", vendor), ("product_name", product), ("bios_version", bios)):
+        (dmi / name).write_text(value + "\n")
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    result = subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", user],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COURSE_DMI_DIR": str(dmi)})
+    assert result.returncode == 0, result.stderr
+    assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout
 
 
 # ------------------------------------------------------------------ idle auto-stop
@@ -239,10 +288,14 @@ def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyte
 def test_idle_stop_defaults_off_outside_a_cloud_vm(monkeypatch):
     """A learner's own workstation is never powered off unless they ask for it."""
     monkeypatch.delenv("IDLE_MINUTES", raising=False)
-    vendor = pathlib.Path("/sys/class/dmi/id/sys_vendor")
-    on_vm = pathlib.Path("/run/cloud-init/instance-data.json").exists() or (
-        vendor.exists() and any(word in vendor.read_text().lower()
-                                for word in ("amazon", "google", "microsoft", "oracle")))
+    def dmi(name):
+        path = pathlib.Path("/sys/class/dmi/id") / name
+        return path.read_text().strip() if path.exists() else ""
+
+    on_vm = (dmi("sys_vendor") == "Amazon EC2" or "amazon" in dmi("bios_version")
+             or dmi("product_name") == "Google Compute Engine"
+             or (dmi("sys_vendor"), dmi("product_name")) == ("Microsoft Corporation", "Virtual Machine")
+             or dmi("chassis_asset_tag") == "OracleCloud.com")
     result = dry_run()
     assert result.returncode == 0, result.stderr
     assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout

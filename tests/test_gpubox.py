@@ -137,7 +137,7 @@ def test_launch_creates_one_safe_tagged_box(aws):
     user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
     import base64
     script = base64.b64decode(user_data["UserData"]["Value"]).decode()
-    assert script.startswith("#!/usr/bin/env bash\nexport COURSE_REPO='https://example.invalid/")
+    assert script.startswith("#!/usr/bin/env bash\nexport COURSE_REPO=https://example.invalid/")
     assert "set -euo pipefail" in script and "IDLE_MINUTES=60" in script
 
     (volume,) = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
