@@ -844,4 +844,9 @@ def main(argv=None, session=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: every step is safe to repeat; run the same command again (`status` shows "
+              "what exists).", file=sys.stderr)
+        sys.exit(130)

@@ -16,6 +16,7 @@ Modules:
     runs:    one folder per training run; which run is the latest and the best.
     images:  find bad and odd image files before they crash training.
     doctor:  `python -m utils.doctor`: is this machine ready for the course?
+    cli:     how every command line ends: one line and a non-zero status, never a traceback.
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
 """

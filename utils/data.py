@@ -344,6 +344,9 @@ def main(argv=None):
     command.add_argument("--count", type=int, default=1000)
     command.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    for name in ("source", "layouts", "data_dir", "folder", "dest"):  # paths typed in a shell: from where it is
+        if getattr(args, name, None):
+            setattr(args, name, os.path.abspath(os.path.expanduser(getattr(args, name))))
     try:
         if args.command == "download":
             download(args.name, args.data_dir, args.source)
@@ -364,7 +367,11 @@ def main(argv=None):
             synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
     except (ValueError, FileNotFoundError, downloads.DownloadError) as error:
         sys.exit(f"error: {error}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from utils import cli
+
+    sys.exit(cli.run(main, interrupted="nothing you downloaded or organized was changed; run the same "
+                                       "command again: a download resumes, a layout is built afresh"))

@@ -236,4 +236,6 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils import cli
+
+    sys.exit(cli.run(lambda argv: main()))

@@ -351,9 +351,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing in notebooks/ was changed; an executed copy may be incomplete. "
-              "Run the command again to start over.", file=sys.stderr)
-        sys.exit(130)
+    from utils import cli
+
+    sys.exit(cli.run(main, expected=(LessonError, ValueError, OSError),
+                     interrupted="nothing in notebooks/ was changed, and an executed copy may be "
+                                 "incomplete; run the command again to start over"))

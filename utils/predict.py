@@ -171,8 +171,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    typed = pathlib.Path(args.model).expanduser()
+    where = str(typed.resolve()) if typed.exists() else args.model  # from the shell's folder, else a lesson name
     try:
-        model_file, note = find_model(args.model)
+        model_file, note = find_model(where)
         model = load_model(model_file)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -188,4 +190,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from utils import cli
+
+    sys.exit(cli.run(main))

@@ -1,0 +1,60 @@
+"""Every command line ends with one line and a non-zero status, never a traceback (utils.cli)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from utils import cli, paths
+
+
+def test_known_errors_interruptions_and_bugs_each_end_in_one_line(capsys):
+    def fails(error):
+        def main(argv):
+            raise error
+        return main
+
+    assert cli.run(fails(ValueError("no photos in x: download them first")), []) == 2
+    assert capsys.readouterr().err == "error: no photos in x: download them first\n"
+    assert cli.run(fails(KeyboardInterrupt()), [], interrupted="run it again") == cli.INTERRUPTED
+    assert capsys.readouterr().err.strip() == "interrupted: run it again."
+    assert cli.run(fails(ZeroDivisionError("division by zero")), []) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "unexpected ZeroDivisionError" in error and "--debug" in error
+    with pytest.raises(ZeroDivisionError):
+        cli.run(fails(ZeroDivisionError("division by zero")), ["--debug"])
+
+
+def test_the_arguments_reach_main_without_debug():
+    seen = []
+    assert cli.run(lambda argv: seen.append(argv) or 0, ["a", "--debug", "b"]) == 0
+    assert seen == [["a", "b"]]
+
+
+@pytest.mark.parametrize("command", [
+    ["utils.data", "organize", "no-such-folder"],
+    ["utils.data", "check", "no-such-folder"],
+    ["utils.predict", "no-such-model.keras", "cat.jpg"],
+    ["utils.lessons", "clean", "no-such.ipynb"],
+    ["utils.lessons", "run", "notebooks/01_convolution_filters.ipynb", "-p", "SAMPLE", "maybe"],
+])
+def test_bad_input_on_each_command_line_is_one_line_and_a_non_zero_exit(command, tmp_path):
+    result = subprocess.run([sys.executable, "-m", *command], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(paths.ROOT),
+                                              "COURSE_DATA_DIR": str(tmp_path / "data"),
+                                              "COURSE_MODELS_DIR": str(tmp_path / "models")})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1, result.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*"))
+
+
+def test_a_relative_path_on_the_command_line_is_taken_from_the_current_folder(tmp_path):
+    (tmp_path / "mine" / "cats").mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "utils.data", "check", "mine"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "0 images checked" in result.stdout

@@ -1,0 +1,43 @@
+"""How the kit's command lines end: one line saying what happened and what to do next.
+
+Every `python -m utils.<command>` runs its `main` through `run`: an
+interruption (Ctrl-C) or an error ends with one line on stderr and a non-zero
+exit status, never a traceback. `--debug` anywhere on the command line shows
+the traceback instead, for reporting a bug.
+"""
+
+import sys
+
+INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
+
+
+def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the same command again to carry on"):
+    """Runs `main(argv)` and returns its exit status, turning exceptions into one line.
+
+    Args:
+        main: the command's `main(argv)`, returning an exit status.
+        argv: the arguments (default: the command line's).
+        expected: exception types whose message already says what to do (exit 2).
+        interrupted: what to do after Ctrl-C.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\ninterrupted: {interrupted}.", file=sys.stderr)
+        return INTERRUPTED
+    except expected as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug: say so in one line, and how to see more
+        if debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error}. Run the same command with --debug to "
+              "see where it happened, and report it to the course.", file=sys.stderr)
+        return 1
