@@ -89,3 +89,20 @@ def test_data_and_models_paths_follow_the_course_folders(tmp_path, monkeypatch):
     assert paths.resolve("models/03_cnn_from_scratch") == tmp_path / "m" / "03_cnn_from_scratch"
     assert paths.resolve("notebooks/x.ipynb") == paths.ROOT / "notebooks" / "x.ipynb"
     assert paths.resolve(tmp_path / "photos") == tmp_path / "photos"
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"test_accuracy": 0.9}')
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(paths.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        paths.write_text(path, '{"test_accuracy": 0.1, "half": ')
+    assert path.read_text() == '{"test_accuracy": 0.9}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    monkeypatch.undo()
+    paths.write_text(path, "{}")
+    assert path.read_text() == "{}"

@@ -8,6 +8,7 @@ uncertain.
 
 import csv
 import dataclasses
+import io
 import pathlib
 
 import numpy as np
@@ -15,7 +16,7 @@ import sklearn.metrics
 import tensorflow as tf
 from PIL import Image
 
-from utils import pipeline, plots
+from utils import paths, pipeline, plots
 
 
 @dataclasses.dataclass
@@ -277,8 +278,9 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
         rows += [(int(p.stem), float(np.clip(value, *clip))) for p, value in zip(chunk, positive)]
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["id", "label"])
-        writer.writerows((identifier, f"{value:.4f}") for identifier, value in sorted(rows))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["id", "label"])
+    writer.writerows((identifier, f"{value:.4f}") for identifier, value in sorted(rows))
+    paths.write_text(path, text.getvalue())
     return len(rows)

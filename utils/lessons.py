@@ -298,7 +298,7 @@ def clean(path):
                          if key in KEPT_NOTEBOOK_METADATA}
     after = nbformat.writes(notebook)
     if after != before:
-        path.write_text(after + "\n", encoding="utf-8")
+        paths.write_text(path, after + "\n")  # a learner's notebook: never half-written
     return after != before
 
 

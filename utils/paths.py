@@ -49,3 +49,19 @@ def model_dir(lesson):
     folder = MODELS / lesson
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def write_text(path, text):
+    """Writes `text` to `path` all or nothing: a hidden `.part` file first, then renamed over it.
+
+    A later run trusts what it finds (metrics, indexes, notebooks, caches'
+    markers): an interrupted or failed write must leave the old file, never
+    half a new one.
+    """
+    path = pathlib.Path(path)
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

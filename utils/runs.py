@@ -118,9 +118,7 @@ def finish(run, score, score_name, stand_in=False):
 
 
 def _write_atomically(path, text):
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text)
-    partial.replace(path)
+    paths.write_text(path, text)
 
 
 def _read_index(lesson):

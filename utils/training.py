@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from utils import paths
+
 OUT_OF_MEMORY_ADVICE = (
     "The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
     "or IMAGE_SIZE in the lesson's Parameters cell, restart the kernel and run again. "
@@ -283,5 +285,5 @@ def write_metrics(path, **figures):
     record["written"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    paths.write_text(path, json.dumps(record, indent=2) + "\n")
     return record

@@ -324,8 +324,8 @@ def bottleneck_features(base, dataset, path, progress=True):
     seconds = time.perf_counter() - start
     os.replace(partial, path / "features.npy")
     np.save(path / "labels.npy", labels)
-    info_file.write_text(json.dumps({"fingerprint": key, "class_names": class_names,
-                                     "seconds": seconds, "file_paths": file_paths}))
+    paths.write_text(info_file, json.dumps({"fingerprint": key, "class_names": class_names,
+                                            "seconds": seconds, "file_paths": file_paths}))
     return Features(np.load(path / "features.npy", mmap_mode="r"), labels, file_paths, class_names,
                     seconds, False, seconds)
 
