@@ -358,6 +358,29 @@ def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp
     assert fake.calls == []
 
 
+def test_kaggle_extraction_is_all_or_nothing_and_a_rerun_unpacks_without_downloading(monkeypatch, tmp_path):
+    fake = FakeKaggleApi(tmp_path)
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
+    real_extractall = zipfile.ZipFile.extractall
+
+    def full_on_test_zip(self, path=None, *args, **kwargs):
+        if str(self.filename).endswith("test.zip"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_extractall(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", full_on_test_zip)
+    with pytest.raises(downloads.DownloadError, match="disk is full") as raised:
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+    folder = tmp_path / "dogscats"
+    archive = "dogs-vs-cats-redux-kernels-edition.zip"
+    assert f"{archive} is kept" in str(raised.value)
+    assert sorted(p.name for p in folder.iterdir()) == [archive]  # no train/ without test/
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", real_extractall)
+    downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+    assert sorted(p.name for p in folder.iterdir()) == [archive, "test", "train"]
+    assert len(fake.calls) == 1  # unpacked from the archive already there
+
+
 def test_kaggle_says_it_once_without_the_packages_banner(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, credentials=False))
     with pytest.raises(downloads.DownloadError, match="credentials not found"):

@@ -344,7 +344,8 @@ def main(argv=None):
     command.add_argument("--count", type=int, default=1000)
     command.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    for name in ("source", "layouts", "data_dir", "folder", "dest"):  # paths typed in a shell: from where it is
+    path_arguments = ("layouts", "data_dir", "folder", "dest") + (("source",) if args.command == "organize" else ())
+    for name in path_arguments:  # paths typed in a shell: from where it is
         if getattr(args, name, None):
             setattr(args, name, os.path.abspath(os.path.expanduser(getattr(args, name))))
     try:

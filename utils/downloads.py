@@ -262,8 +262,13 @@ def extract(archive, folder):
         shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
 
 
-def _unpack(archive, destination):
-    """Unpacks one archive, refusing members that would land outside `destination`."""
+def _unpack(archive, destination, kept=None):
+    """Unpacks one archive, refusing members that would land outside `destination`.
+
+    `kept` is the file the learner has on disk, when `archive` is a member of
+    it (Kaggle's train.zip inside the competition's zip): messages name it.
+    """
+    kept = pathlib.Path(kept or archive)
     print(f"Extracting {archive.name} ...")
     try:
         if zipfile.is_zipfile(archive):
@@ -275,19 +280,19 @@ def _unpack(archive, destination):
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):  # not the archive's fault: keep it
             raise DownloadError(
-                f"the disk is full while extracting {archive.name} into {destination.parent} "
-                f"({shutil.disk_usage(destination.parent).free / 1e9:.1f} GB free); nothing was "
-                f"extracted and {archive.name} is kept. Free some space (`df -h`), then run the same "
+                f"the disk is full while extracting {kept.name} into {kept.parent} "
+                f"({shutil.disk_usage(kept.parent).free / 1e9:.1f} GB free); nothing was "
+                f"extracted and {kept.name} is kept. Free some space (`df -h`), then run the same "
                 "command again: it extracts without downloading again.") from error
         if error.errno is not None:  # permissions, a read-only disk, ...: the archive is fine
-            raise DownloadError(f"could not extract {archive.name} ({error}); nothing was extracted and "
-                                f"{archive.name} is kept. Fix the cause, then run the same command again.") from error
+            raise DownloadError(f"could not extract {kept.name} ({error}); nothing was extracted and "
+                                f"{kept.name} is kept. Fix the cause, then run the same command again.") from error
         raise DownloadError(
-            f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
+            f"{kept} is damaged ({error}); nothing was extracted. Delete it and run the "
             "command again to download it afresh.") from error
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise DownloadError(
-            f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
+            f"{kept} is damaged ({error}); nothing was extracted. Delete it and run the "
             "command again to download it afresh.") from error
 
 
@@ -336,6 +341,10 @@ def fetch_kaggle(competition, folder):
         if broken is not None:
             raise DownloadError(f"{broken} is not a valid Kaggle token (it needs JSON with \"username\" "
                                 f"and \"key\"): {new_token}; save it over {broken}, then run the command again.")
+    archive = folder / f"{competition}.zip"
+    if archive.is_file():  # downloaded before, not yet unpacked (a full disk, say): unpack it again
+        _unpack_kaggle(archive, folder)
+        return
     api, said = None, io.StringIO()
     try:  # the package prints its own banner (and may exit) when it finds no credentials: the kit says it once
         with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
@@ -363,22 +372,28 @@ def fetch_kaggle(competition, folder):
                 f"could not reach Kaggle ({type(error).__name__}): check the internet connection, then "
                 "run the same command again.") from None
         raise
-    archive = folder / f"{competition}.zip"
+    _unpack_kaggle(archive, folder)
+
+
+def _unpack_kaggle(archive, folder):
+    """Unpacks the competition's zip and the train.zip / test.zip inside it into `folder`."""
     for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
         shutil.rmtree(leftover, ignore_errors=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
-    try:
+    try:  # all or nothing: every inner zip is unpacked before any folder is moved into place
         _unpack(archive, staging)
+        ready = {}
         for inner in sorted(staging.glob("*.zip")):  # train.zip -> train/, test.zip -> test/
             unpacked = staging / inner.stem
-            _unpack(inner, unpacked)
+            _unpack(inner, unpacked, kept=archive)
             nested = unpacked / inner.stem
-            if nested.is_dir() and len(list(unpacked.iterdir())) == 1:
-                unpacked = nested
-            if (folder / inner.stem).exists():
-                raise DownloadError(f"{folder / inner.stem} already exists: move it elsewhere "
-                                    "and run the command again.")
-            unpacked.rename(folder / inner.stem)
+            ready[inner.stem] = nested if nested.is_dir() and len(list(unpacked.iterdir())) == 1 else unpacked
+        clashes = [name for name in ready if (folder / name).exists()]
+        if clashes:
+            raise DownloadError(f"{', '.join(str(folder / name) for name in clashes)} already exists: move "
+                                "it elsewhere and run the command again.")
+        for name, unpacked in ready.items():
+            unpacked.rename(folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
 
