@@ -16,6 +16,7 @@ import sklearn.metrics
 import tensorflow as tf
 from PIL import Image
 
+from utils import images as image_files
 from utils import paths, pipeline, plots
 
 
@@ -191,32 +192,6 @@ def report(predictions):
     return result
 
 
-ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
-
-
-def exif_orientation(path):
-    """The EXIF orientation of an image file (1 = upright, as stored), 1 when it has none."""
-    try:
-        with Image.open(path) as image:
-            orientation = image.getexif().get(ORIENTATION_TAG, 1)
-    except (OSError, ValueError):
-        return 1
-    return orientation if orientation in range(1, 9) else 1
-
-
-def upright(pixels, orientation):
-    """Turns decoded pixels (height, width, channels) upright by their EXIF orientation.
-
-    A phone stores a portrait photo as a landscape image plus a tag saying how
-    to turn it; TensorFlow's decoder ignores the tag. This does what
-    `PIL.ImageOps.exif_transpose` does, on the array.
-    """
-    turns = {1: lambda x: x, 2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
-             5: lambda x: x.transpose(1, 0, 2), 6: lambda x: np.rot90(x, -1),
-             7: lambda x: np.rot90(x, -1)[::-1], 8: lambda x: np.rot90(x, 1)}
-    return np.ascontiguousarray(turns[orientation](pixels))
-
-
 def load_image(path, image_size, interpolation=None):
     """Reads one image file as model input, the way `pipeline.image_dataset` reads training photos.
 
@@ -236,7 +211,7 @@ def load_image(path, image_size, interpolation=None):
         A float32 array (height, width, 3) of pixel values 0-255.
     """
     image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    image = upright(image.numpy(), exif_orientation(path))
+    image = image_files.upright(image.numpy(), image_files.exif_orientation(path))
     resized = tf.image.resize(image, image_size, method=interpolation or pipeline.INTERPOLATION)
     return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()  # the pipeline keeps whole 0-255 values
 

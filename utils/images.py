@@ -153,3 +153,29 @@ def to_rgb_jpeg(source, target):
         partial = target.with_name(target.name + ".part")
         image.convert("RGB").save(partial, "JPEG", quality=95)
     partial.replace(target)
+
+
+ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
+
+
+def exif_orientation(path):
+    """The EXIF orientation of an image file (1 = upright, as stored), 1 when it has none."""
+    try:
+        with PIL.Image.open(path) as image:
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except (OSError, ValueError):
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def upright(pixels, orientation):
+    """Turns decoded pixels (height, width, channels) upright by their EXIF orientation.
+
+    A phone stores a portrait photo as a landscape image plus a tag saying how
+    to turn it; TensorFlow's decoder ignores the tag. This does what
+    `PIL.ImageOps.exif_transpose` does, on the array.
+    """
+    turns = {1: lambda x: x, 2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
+             5: lambda x: x.transpose(1, 0, 2), 6: lambda x: np.rot90(x, -1),
+             7: lambda x: np.rot90(x, -1)[::-1], 8: lambda x: np.rot90(x, 1)}
+    return np.ascontiguousarray(turns[orientation](pixels))

@@ -15,6 +15,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from utils import images as image_files
 from utils import paths, warps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -62,6 +63,19 @@ def _augment_batches(augment):
     return _no_autograph(augment_batch)
 
 
+def _turn_upright(image, orientation):
+    """A square image turned by its EXIF orientation (1-8), as `images.upright` turns an array.
+
+    Turning and squashing to a square commute, so the photo can be turned
+    after `image_dataset_from_directory` has resized it.
+    """
+    return tf.switch_case(orientation - 1, [
+        lambda: image, lambda: tf.image.flip_left_right(image), lambda: tf.image.rot90(image, 2),
+        lambda: tf.image.flip_up_down(image), lambda: tf.image.transpose(image),
+        lambda: tf.image.rot90(image, 3), lambda: tf.image.flip_up_down(tf.image.rot90(image, 3)),
+        lambda: tf.image.rot90(image, 1)])
+
+
 def _class_folders(folder):
     """Checks the folder has class subfolders of images, with a useful error if not."""
     if not folder.is_dir():
@@ -84,8 +98,9 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
                   seed=None, shuffle_buffer=None, interpolation=INTERPOLATION):
     """Reads a folder of class subfolders as batches for `model.fit` (lesson 3).
 
-    Each image is decoded and resized (bilinear) once, rounded to 0-255
-    integers as an image viewer would, and cached. Every epoch then shuffles
+    Each image is decoded and resized (bilinear) once, turned upright by its
+    EXIF orientation (a phone's portrait photo; square sizes), rounded to
+    0-255 integers as an image viewer would, and cached. Every epoch then shuffles
     (after the cache, so each epoch sees a new order), batches, augments
     (per batch, in parallel) and prefetches. Works the same on one device
     and under a `tf.distribute` strategy.
@@ -130,6 +145,12 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         folder, labels="inferred", label_mode="int", class_names=class_names, batch_size=None,
         image_size=tuple(image_size), shuffle=False, interpolation=interpolation, verbose=False)
     file_paths = list(images.file_paths)
+    orientations = [image_files.exif_orientation(path) for path in file_paths]  # reads headers only
+    if any(orientation != 1 for orientation in orientations) and image_size[0] == image_size[1]:
+        turns = tf.data.Dataset.from_tensor_slices(tf.constant(orientations, tf.int32))
+        images = tf.data.Dataset.zip((images, turns)).map(  # phone photos, upright
+            _no_autograph(lambda pair, orientation: (_turn_upright(pair[0], orientation), pair[1])),
+            num_parallel_calls=tf.data.AUTOTUNE)
     class_counts = {name: 0 for name in class_names}
     for path in file_paths:
         class_counts[pathlib.Path(path).relative_to(folder).parts[0]] += 1
