@@ -113,7 +113,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
         raise ValueError("sample_train, sample_valid and sample_test count images per class: use 1 or more.")
     found = layouts.find(source)
     if found is None:
-        raise FileNotFoundError(f"no photos found in {source}. " + nothing_found_advice())
+        raise NothingFound(f"no photos found in {source}. " + nothing_found_advice())
     dataset = _dataset_name(found)
     if found.kind == "organized":
         counts = _count(found.root)
@@ -145,6 +145,10 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     return Layout(dest, found.kind, True, dataset, counts, skipped, len(odd), created)
 
 
+class NothingFound(FileNotFoundError):
+    """`organize` found no photos in any layout it knows."""
+
+
 def nothing_found_advice():
     """What `pets` and `organize` looked for, and how to get photos."""
     return ("Looked for: " + "; ".join(layouts.LOOKED_FOR) + ". To download real photos (no account "
@@ -169,10 +173,10 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
         ValueError: `data_dir` holds images, but in no layout that labels them.
     """
     data_dir = paths.resolve(data_dir)
-    found = layouts.find(data_dir)
-    if found is not None:
-        print(f"Found {found.description} in {found.root}.")
-        return organize(data_dir, seed=seed, **settings)
+    try:
+        return organize(data_dir, seed=seed, **settings)  # says which layout it found
+    except NothingFound:
+        pass
     strays = layouts.image_files(data_dir)
     if strays:  # photos are there, but not labelled in a way the kit knows: say so, never train on cartoons
         raise ValueError(

@@ -244,9 +244,7 @@ def extract(archive, folder):
         The names of the top-level entries now in `folder`.
     """
     archive, folder = pathlib.Path(archive), pathlib.Path(folder)
-    for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
+    staging = _staging_folder(folder)
     try:
         _unpack(archive, staging)
         entries = sorted(staging.iterdir())
@@ -260,6 +258,13 @@ def extract(archive, folder):
         return [entry.name for entry in entries]
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
+
+
+def _staging_folder(folder):
+    """A new hidden folder in `folder` to unpack into; removes the ones killed extractions left."""
+    for leftover in folder.glob(".extracting-*"):  # only the kit's own
+        shutil.rmtree(leftover, ignore_errors=True)
+    return pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
 
 
 def _unpack(archive, destination, kept=None):
@@ -377,9 +382,7 @@ def fetch_kaggle(competition, folder):
 
 def _unpack_kaggle(archive, folder):
     """Unpacks the competition's zip and the train.zip / test.zip inside it into `folder`."""
-    for leftover in folder.glob(".extracting-*"):  # our own, from an extraction that was killed
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
+    staging = _staging_folder(folder)
     try:  # all or nothing: every inner zip is unpacked before any folder is moved into place
         _unpack(archive, staging)
         ready = {}

@@ -121,9 +121,7 @@ def check_files(files, cache=None):
     if cache is not None and todo:
         cache = pathlib.Path(cache)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(cache.name + ".part")
-        partial.write_text(json.dumps(known))
-        partial.replace(cache)
+        paths.write_text(cache, json.dumps(known))
     report = ImageReport(checked=len(files))
     for path in files:
         status, detail = verdicts[path]

@@ -110,15 +110,11 @@ def finish(run, score, score_name, stand_in=False):
     best_score = index.get("best_score")
     if run.mode == "full" and not stand_in and (best is None or best_score is None or score > best_score):
         index.update(best=f"runs/{run.name}", best_score=float(score), best_by=score_name)
-    _write_atomically(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
+    paths.write_text(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
     metrics = run.folder / "metrics.json"
     if run.mode == "full" and not stand_in and metrics.is_file():
-        _write_atomically(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
+        paths.write_text(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
     return index
-
-
-def _write_atomically(path, text):
-    paths.write_text(path, text)
 
 
 def _read_index(lesson):
