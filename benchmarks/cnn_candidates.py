@@ -46,11 +46,14 @@ def augmentation(name):
     return keras.Sequential(layers) if layers else None
 
 
-def network(name, size, widths, dropout_rate):
+def network(name, size, widths, dropout_rate, stem=0):
     import keras
 
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
+    if stem:  # a strided convolution first: the blocks after it cost what they cost at half the size
+        x = keras.layers.Conv2D(stem, 3, strides=2, padding="same", use_bias=False)(x)
+        x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
     if name == "baseline":
         for filters in (32, 32, 64):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
@@ -101,12 +104,18 @@ def prepare(data, photos, seed, work):
     return layout, held_out
 
 
-def accuracy(model, dataset):
+def accuracy(model, dataset, flip=False):
+    """Accuracy on `dataset`; with `flip`, each photo's probabilities are averaged with its mirror image's."""
     import numpy as np
 
     from utils import evaluate
 
-    return float(np.mean(evaluate.predict(model, dataset).correct))
+    predictions = evaluate.predict(model, dataset)
+    if not flip:
+        return float(np.mean(predictions.correct))
+    mirrored = np.concatenate([model.predict_on_batch(images[:, :, ::-1]) for images, _ in dataset])
+    averaged = (predictions.probabilities + evaluate.as_probabilities(mirrored)) / 2
+    return float(np.mean(averaged.argmax(axis=1) == predictions.labels))
 
 
 def main(argv=None):
@@ -121,6 +130,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--stem", type=int, default=0, help="filters of a strided first convolution (0: none)")
     parser.add_argument("--interpolation", default="bilinear")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed", action="store_true", help="only training photos per second")
@@ -143,11 +153,11 @@ def main(argv=None):
                                           **options)
 
         train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
-        model = network(args.network, args.size, widths, args.dropout)
+        model = network(args.network, args.size, widths, args.dropout, args.stem)
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         record = {"network": args.network, "widths": widths if args.network == "plain" else None,
-                  "size": args.size, "augment": args.augment, "batch_size": args.batch_size,
+                  "size": args.size, "stem": args.stem, "augment": args.augment, "batch_size": args.batch_size,
                   "interpolation": args.interpolation, "parameters": model.count_params(),
                   "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
         if args.speed:
@@ -168,6 +178,8 @@ def main(argv=None):
                 valid_accuracy=round(run.final("val_accuracy"), 4),
                 test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
                 held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
+                held_out_accuracy_flip_averaged=round(
+                    accuracy(model, dataset(held_out, shuffle=False, cache=False), flip=True), 4),
                 splits={split: sum(layout.counts[split].values()) for split in ("train", "valid", "test")},
                 held_out_photos=sum(1 for _ in held_out.rglob("*.jpg")))
         record.update(load_average=[round(v, 2) for v in os.getloadavg()], written=time.strftime("%Y-%m-%dT%H:%M:%S"),
