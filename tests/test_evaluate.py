@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import sklearn.metrics
 import tensorflow as tf
-from PIL import Image, ImageOps
+from PIL import Image
 
-from utils import evaluate, images
+from utils import evaluate
 
 # P(dog) for eight images; classes are 0 = cats, 1 = dogs.
 P_DOG = np.array([0.90, 0.20, 0.55, 0.48, 0.05, 0.99, 0.72, 0.30])
@@ -108,62 +108,3 @@ def test_submission_rejects_missing_or_misnamed_images(tmp_path):
         evaluate.submission(None, tmp_path, tmp_path / "s.csv")
 
 
-def test_load_image_gives_the_pixels_the_training_pipeline_gives(tmp_path):
-    from utils import pipeline
-
-    rng = np.random.default_rng(3)
-    for class_name, size in (("cats", (57, 31)), ("dogs", (20, 90))):
-        (tmp_path / class_name).mkdir()
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / class_name / "0.jpg")
-    dataset = pipeline.image_dataset(tmp_path, (24, 40), batch_size=2, shuffle=False)
-    images, _ = next(iter(dataset))
-    for index, path in enumerate(dataset.file_paths):
-        np.testing.assert_array_equal(evaluate.load_image(path, (24, 40)), images[index].numpy())
-
-
-@pytest.mark.parametrize("interpolation", ["bilinear", "area"])
-def test_load_image_follows_the_pipelines_resize_method(tmp_path, interpolation):
-    from utils import pipeline
-
-    (tmp_path / "cats").mkdir()
-    pixels = np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(tmp_path / "cats" / "0.png")
-    images, _ = next(iter(pipeline.image_dataset(tmp_path, 32, batch_size=1, shuffle=False,
-                                                 interpolation=interpolation)))
-    np.testing.assert_array_equal(evaluate.load_image(tmp_path / "cats" / "0.png", (32, 32), interpolation),
-                                  images[0].numpy())
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_load_image_turns_a_phone_photo_upright_as_pil_does(tmp_path, orientation):
-    pixels = np.random.default_rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8)
-    image = Image.fromarray(pixels)
-    exif = image.getexif()
-    exif[images.ORIENTATION_TAG] = orientation
-    image.save(tmp_path / "phone.png", exif=exif)  # PNG: lossless, so the pixels compare exactly
-    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "phone.png")).convert("RGB"))
-    loaded = evaluate.load_image(tmp_path / "phone.png", expected.shape[:2])
-    np.testing.assert_array_equal(loaded, expected.astype(np.float32))
-
-
-def test_the_training_pipeline_turns_phone_photos_upright_as_load_image_does(tmp_path):
-    from utils import pipeline
-
-    rng = np.random.default_rng(5)
-    for orientation in range(1, 9):
-        pixels = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
-        pixels[:10, :10] = 255  # a white corner, so that every turn looks different
-        image = Image.fromarray(pixels)
-        exif = image.getexif()
-        exif[images.ORIENTATION_TAG] = orientation
-        folder = tmp_path / ("cats" if orientation % 2 else "dogs")
-        folder.mkdir(exist_ok=True)
-        image.save(folder / f"{orientation}.png", exif=exif)
-    dataset = pipeline.image_dataset(tmp_path, 32, batch_size=8, shuffle=False)
-    batch = next(iter(dataset))[0].numpy()
-    for index, path in enumerate(dataset.file_paths):
-        expected = evaluate.load_image(path, (32, 32))  # turned first, then resized
-        assert np.abs(batch[index] - expected).max() <= 1, path  # the same, up to rounding
-        as_stored = tf.image.resize(np.asarray(Image.open(path).convert("RGB")), (32, 32)).numpy()
-        if not path.endswith("1.png"):
-            assert np.abs(batch[index] - as_stored).max() > 50, path  # it really was turned

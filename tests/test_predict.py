@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import paths, predict
+from utils import images, paths, predict
 
 
 def redness_model():
@@ -54,21 +54,18 @@ def reference_probability(path):
     return float(np.exp(logits[1]) / np.exp(logits).sum())
 
 
-def test_load_image_crops_the_centre_and_resizes(photos):
-    image = predict.load_image(photos[1], (32, 32))
+def test_photos_are_prepared_as_the_cub_birds_were(photos, tmp_path):
+    image = images.load_photo(photos[1], (32, 32), **predict.PHOTO_PREPARATION)
     assert image.shape == (32, 32, 3) and image.dtype == np.float32
     assert image[..., 2].min() > 180 and image[..., 0].max() < 60  # the red strip was cropped off
-
-
-def test_load_image_turns_a_phone_photo_upright(tmp_path):
     pixels = np.zeros((40, 80, 3), np.uint8)
     pixels[:, :40] = (255, 0, 0)  # stored landscape: red on the left, blue on the right
     pixels[:, 40:] = (0, 0, 255)
-    image = Image.fromarray(pixels)
-    exif = image.getexif()
+    portrait = Image.fromarray(pixels)
+    exif = portrait.getexif()
     exif[0x0112] = 6  # "turn 90 degrees clockwise to view": a portrait photo, red on top
-    image.save(tmp_path / "portrait.png", exif=exif)
-    upright = predict.load_image(tmp_path / "portrait.png", (32, 32))
+    portrait.save(tmp_path / "portrait.png", exif=exif)
+    upright = images.load_photo(tmp_path / "portrait.png", (32, 32), **predict.PHOTO_PREPARATION)
     assert upright[:8, :, 0].min() > 200 and upright[-8:, :, 2].min() > 200
 
 
@@ -102,7 +99,7 @@ def test_a_non_image_and_a_missing_file_get_clear_messages(model_path, photos, t
     code = predict.main([str(model_path), str(text), str(tmp_path / "missing.png"), str(photos[0])])
     captured = capsys.readouterr()
     assert code == 1
-    assert f"error: {text} is not an image this command can read" in captured.err
+    assert f"error: {text} is not an image this kit can read" in captured.err
     assert "pass a JPEG, PNG" in captured.err
     assert f"{tmp_path / 'missing.png'}: no such file" in captured.err
     assert captured.out.startswith(f"{photos[0]}: bird")  # the good file is still answered

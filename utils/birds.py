@@ -17,8 +17,8 @@ import pickle
 
 import numpy as np
 import tqdm
-from PIL import Image
 
+from utils import images as image_files
 from utils import paths
 
 CLASS_NAMES = ("not bird", "bird")
@@ -108,10 +108,9 @@ def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
     images = np.empty((len(files), image_size, image_size, 3), np.uint8)
     for index, (image_id, name) in enumerate(tqdm.tqdm(files.items(), desc="cropping CUB birds",
                                                        disable=not progress)):
-        with Image.open(folder / "images" / name.strip()) as photo:
-            photo = photo.convert("RGB")
-            crop = square_box(boxes[image_id], *photo.size)
-            images[index] = np.asarray(photo.crop(crop).resize((image_size, image_size), Image.LANCZOS))
+        photo = image_files.open_photo(folder / "images" / name.strip())
+        box = square_box(boxes[image_id], *photo.size)
+        images[index] = image_files.shrink(photo, box, (image_size, image_size), "lanczos")
     return images
 
 

@@ -192,30 +192,6 @@ def report(predictions):
     return result
 
 
-def load_image(path, image_size, interpolation=None):
-    """Reads one image file as model input, the way `pipeline.image_dataset` reads training photos.
-
-    `keras.utils.image_dataset_from_directory` decodes with TensorFlow and
-    squashes each photo to the size with `tf.image.resize`; this does the
-    same, so a photo of your own reaches the model as the training photos
-    did (lesson 3). It also turns a phone photo upright by its EXIF
-    orientation first.
-
-    Args:
-        path: a JPEG, PNG, GIF or BMP file.
-        image_size: (height, width).
-        interpolation: the resize method; default `pipeline.INTERPOLATION`,
-            the one the training photos went through.
-
-    Returns:
-        A float32 array (height, width, 3) of pixel values 0-255.
-    """
-    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    image = image_files.upright(image.numpy(), image_files.exif_orientation(path))
-    resized = tf.image.resize(image, image_size, method=interpolation or pipeline.INTERPOLATION)
-    return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()  # the pipeline keeps whole 0-255 values
-
-
 def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, batch_size=64):
     """Writes a Kaggle dogs-vs-cats submission: `id,label` with P(dog), one row per image.
 
@@ -248,7 +224,7 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
     rows = []
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        batch = np.stack([load_image(p, image_size) for p in chunk])
+        batch = np.stack([image_files.load_photo(p, image_size) for p in chunk])  # as training read them
         positive = as_probabilities(model.predict_on_batch(batch))[:, positive_class]
         rows += [(int(p.stem), float(np.clip(value, *clip))) for p, value in zip(chunk, positive)]
     path = pathlib.Path(path)

@@ -1,12 +1,16 @@
-"""Checking image files before training: which are bad, which are odd (lesson 3).
+"""Image files: checking them before training, and turning one photo into model input.
 
 Real photo collections contain files that crash training: empty files, text
 saved as .jpg, truncated JPEGs, and images in modes a model does not expect
 (grayscale, CMYK, transparency, 16-bit). `check_images` finds them;
 `data.organize` leaves the bad ones out and converts the odd ones with
-`to_rgb_jpeg`.
+`to_rgb_jpeg`. From a terminal: `python -m utils.data check data/dogscats/train`.
 
-From a terminal: `python -m utils.data check data/dogscats/train`.
+`load_photo` is the one place the kit turns a photo file (yours, or a test
+photo) into what a trained model takes: upright by its EXIF tag, refused when
+too large to read safely, and resized with the same arithmetic its training
+photos went through. `utils.predict`, `evaluate.submission` and the lessons'
+own-photo cells all use it; `open_photo` gives the upright photo to look at.
 """
 
 import concurrent.futures
@@ -14,9 +18,11 @@ import dataclasses
 import json
 import os
 import pathlib
+import warnings
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import tqdm
 
 from utils import paths
@@ -177,3 +183,107 @@ def upright(pixels, orientation):
              5: lambda x: x.transpose(1, 0, 2), 6: lambda x: np.rot90(x, -1),
              7: lambda x: np.rot90(x, -1)[::-1], 8: lambda x: np.rot90(x, 1)}
     return np.ascontiguousarray(turns[orientation](pixels))
+
+
+class PhotoError(ValueError):
+    """A photo file that cannot be used; the message says why and what to do."""
+
+
+def _opened(path):
+    """`PIL.Image.open(path)` with the size checked, or a `FileNotFoundError` / `PhotoError` saying why not."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise PhotoError(f"{path} is a folder: pass image files (for a whole folder: {path}/*.jpg).")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; check the path.")
+    try:
+        with warnings.catch_warnings():  # the size is checked below, with a message that says what to do
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            image = PIL.Image.open(path)  # reads the header only
+    except PIL.Image.DecompressionBombError:
+        image = None
+    except (PIL.UnidentifiedImageError, OSError) as error:
+        raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF or BMP "
+                         "photo.") from None
+    limit = PIL.Image.MAX_IMAGE_PIXELS  # about 89 megapixels: a larger file is refused, not decoded
+    if image is None or image.width * image.height > limit:
+        size = f"{image.width}x{image.height}, " if image is not None else ""
+        if image is not None:
+            image.close()
+        raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
+                         "save a smaller copy and use that.")
+    return image
+
+
+def open_photo(path):
+    """An image file as an upright RGB `PIL.Image`, to look at or to filter (lesson 1).
+
+    Raises:
+        FileNotFoundError: no such file.
+        PhotoError: a folder, not an image, damaged, or too large to read safely.
+    """
+    with _opened(path) as image:
+        try:
+            return PIL.ImageOps.exif_transpose(image).convert("RGB")
+        except (OSError, ValueError) as error:  # truncated or damaged pixel data
+            raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
+
+
+def shrink(photo, box, image_size, resample="lanczos"):
+    """The `box` (left, top, right, bottom) of a PIL photo, resized to (height, width): uint8 pixels.
+
+    How lesson 5's photos are prepared: `utils.birds` crops each CUB photo to
+    the square around its bird, `load_photo(fit="crop")` a photo of yours to
+    its centre square.
+    """
+    height, width = image_size
+    return np.asarray(photo.crop(box).resize((width, height), PIL.Image.Resampling[resample.upper()]))
+
+
+def load_photo(path, image_size, fit="squash", resample="bilinear"):
+    """One photo file as model input: float32 (height, width, 3), pixel values 0-255.
+
+    Two preparations, each the one a lesson's training photos went through:
+
+    - `fit="squash"` (lessons 3 and 4): decoded by TensorFlow, turned upright,
+      squashed to `image_size` with `tf.image.resize(method=resample)` and
+      rounded to whole values, exactly as `pipeline.image_dataset`
+      (`keras.utils.image_dataset_from_directory`) reads training photos.
+    - `fit="crop"` (lesson 5): turned upright, its centre square cropped and
+      shrunk with PIL (`resample="lanczos"`) by `shrink`, as `utils.birds`
+      prepared the CUB photos (there: the square around the bird).
+
+    Args:
+        path: an image file of up to `PIL.Image.MAX_IMAGE_PIXELS` (about 89 megapixels).
+        image_size: (height, width) of the model's input.
+        fit: "squash" or "crop".
+        resample: for "squash" a `tf.image.resize` method ("bilinear",
+            "area", ...); for "crop" a PIL filter name ("lanczos", ...).
+
+    Raises:
+        FileNotFoundError: no such file.
+        PhotoError: a folder, not an image, damaged, or too large.
+    """
+    if fit not in ("squash", "crop"):
+        raise ValueError(f"fit must be 'squash' or 'crop', not {fit!r}")
+    height, width = image_size
+    if fit == "crop":
+        photo = open_photo(path)
+        side = min(photo.size)
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        return shrink(photo, (left, top, left + side, top + side), image_size, resample).astype(np.float32)
+    import tensorflow as tf
+
+    with _opened(path) as image:
+        tf_decodes = image.format in TF_FORMATS
+    orientation = exif_orientation(path)
+    try:
+        if tf_decodes:  # the decoder the training photos went through
+            pixels = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False).numpy()
+            pixels = upright(pixels, orientation)
+        else:  # TIFF, WebP, ...: PIL decodes, the resize is still TensorFlow's
+            pixels = np.asarray(open_photo(path))
+    except tf.errors.InvalidArgumentError as error:
+        raise PhotoError(f"{path} is damaged ({error.message.splitlines()[0]}); pass another photo.") from None
+    resized = tf.image.resize(pixels, (height, width), method=resample)
+    return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()

@@ -19,7 +19,7 @@ from utils import images as image_files
 from utils import paths, warps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-INTERPOLATION = "bilinear"  # how image_dataset and evaluate.load_image resize photos
+INTERPOLATION = "bilinear"  # how image_dataset and images.load_photo resize photos
 # The augmentation lesson 3 trains with (and benchmarks/pipeline.py measures).
 LESSON3_AUGMENTATION = dict(flip=True, rotation=0.1, zoom=0.2, shear=0.2, translation=0.1, contrast=0.2)
 

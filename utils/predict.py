@@ -21,9 +21,8 @@ import pathlib
 import sys
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from utils import paths, runs
+from utils import images, paths, runs
 
 BIRD = 1  # the class index of "bird" (CLASS_NAMES in utils.birds)
 
@@ -85,37 +84,7 @@ def load_model(path):
                          "to save a new one, or pass another run's model.keras.") from None
 
 
-def load_image(path, image_size):
-    """Reads an image file as a float32 [height, width, 3] array (0-255) for the model.
-
-    Args:
-        path: any image PIL reads (JPEG, PNG, GIF, BMP, ...), any size or mode.
-        image_size: (height, width) of the model's input.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not an image PIL can read.
-    """
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder: pass image files (for a whole folder: {path}/*.jpg).")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; check the path.")
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB")  # a phone photo, turned upright
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{path} is too large to read safely ({error}); shrink it below "
-                         f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels and try again.") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path} is not an image this command can read ({error}); pass a JPEG, "
-                         "PNG, GIF or BMP photo.") from error
-    width, height = image.size
-    side = min(width, height)
-    box = ((width - side) // 2, (height - side) // 2, (width - side) // 2 + side,
-           (height - side) // 2 + side)
-    image = image.crop(box).resize((image_size[1], image_size[0]), Image.LANCZOS)
-    return np.asarray(image, dtype=np.float32)
+PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
 
 
 def default_threshold(model_path):
@@ -128,9 +97,9 @@ def default_threshold(model_path):
     return float(threshold) if isinstance(threshold, (int, float)) else 0.5
 
 
-def bird_probability(model, images):
+def bird_probability(model, pixels):
     """P(bird) for a batch of float32 images (0-255), from a 2-way softmax or a sigmoid."""
-    outputs = np.asarray(model.predict_on_batch(np.stack(images)), dtype=float)
+    outputs = np.asarray(model.predict_on_batch(np.stack(pixels)), dtype=float)
     return outputs[:, BIRD] if outputs.ndim == 2 and outputs.shape[1] == 2 else outputs.reshape(-1)
 
 
@@ -150,7 +119,7 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
     loaded, errors = {}, {}
     for path in map(pathlib.Path, image_paths):
         try:
-            loaded[path] = load_image(path, image_size)
+            loaded[path] = images.load_photo(path, image_size, **PHOTO_PREPARATION)
         except (FileNotFoundError, ValueError) as error:
             errors[path] = str(error)
     answers = []
