@@ -58,3 +58,30 @@ def test_a_relative_path_on_the_command_line_is_taken_from_the_current_folder(tm
                             env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
     assert result.returncode == 0, result.stderr
     assert "0 images checked" in result.stdout
+
+
+def test_an_error_straight_from_the_operating_system_gets_its_path_and_a_next_step(tmp_path, capsys):
+    def main(argv):
+        (tmp_path / "a-file").write_text("")
+        (tmp_path / "a-file" / "x").mkdir()  # a folder inside a file
+
+    assert cli.run(main, []) == 2
+    assert capsys.readouterr().err == (f"error: Not a directory: {tmp_path / 'a-file' / 'x'}; a file stands where "
+                                       "a folder is needed: choose another path.\n")
+    assert cli.message(PermissionError(13, "Permission denied", "/x")) == (
+        "Permission denied: /x; check its permissions (ls -l), or use another path.")
+    assert cli.message(ValueError("the kit's own words")) == "the kit's own words"
+
+
+@pytest.mark.parametrize("command", [
+    ["utils.data", "organize", ""],
+    ["utils.data", "check", " "],
+    ["utils.data", "download", "mnist", "--data-dir", ""],
+])
+def test_an_empty_path_is_refused_not_taken_for_the_kits_folder(command, tmp_path):
+    result = subprocess.run([sys.executable, "-m", *command], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(paths.ROOT),
+                                              "COURSE_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is empty: give a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -243,3 +243,14 @@ def test_open_photo_is_upright_rgb(tmp_path):
     photo = images.open_photo(tmp_path / "gray.png")
     assert photo.mode == "RGB" and photo.size == (10, 20)
     assert np.asarray(photo)[-5:].min() == 255 and np.asarray(photo)[:5].max() == 0
+
+
+def test_a_photo_without_read_permission_is_called_that_not_a_non_image(tmp_path, monkeypatch):
+    PIL.Image.new("RGB", (8, 8)).save(tmp_path / "locked.jpg")
+
+    def denied(path, *args, **kwargs):  # what a file of mode 000 gives a learner (root reads anything)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(PIL.Image, "open", denied)
+    with pytest.raises(images.PhotoError, match=r"locked.jpg cannot be read: permission denied: fix its permissions"):
+        images.load_photo(tmp_path / "locked.jpg", (8, 8))

@@ -327,3 +327,74 @@ def test_organize_command_prints_the_table_and_where_the_layout_is(kaggle, tmp_p
     assert any(line.startswith(f"Organized into {tmp_path / 'layouts' / 'dogscats'}") for line in lines)
     with pytest.raises(SystemExit, match="error: no photos found in"):
         data.main(["organize", str(tmp_path / "nothing"), "--layouts", str(tmp_path / "layouts")])
+
+
+def test_two_terminals_organizing_at_once_build_one_complete_layout(kaggle, tmp_path):
+    """The second waits for the first (paths.locked), then reuses its finished layout."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "COURSE_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "utils.data", "organize", str(kaggle), "--layouts", str(tmp_path / "layouts")]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    layout = data.organize(kaggle, tmp_path / "layouts", quiet=True)
+    assert layout.created == 0  # already there
+    record = json.loads((layout.root / layouts.LAYOUT_FILE).read_text())
+    assert sorted(record["files"]) == sorted(p.relative_to(layout.root).as_posix()
+                                             for p in layout.root.rglob("*.jpg"))
+    assert not [p for p in (tmp_path / "layouts").rglob(".building-*")]
+
+
+def test_a_layouts_folder_inside_the_photos_folder_is_refused(kaggle):
+    before = snapshot(kaggle)
+    with pytest.raises(ValueError, match="is inside the photos' folder .*Pass --layouts a folder outside it"):
+        data.organize(kaggle, kaggle / "layouts", quiet=True)
+    assert snapshot(kaggle) == before
+
+
+def test_a_folder_that_cannot_be_listed_stops_organize_instead_of_losing_a_class(tmp_path, monkeypatch):
+    for class_name in ("cats", "dogs", "foxes"):
+        for i in range(6):
+            write_image(tmp_path / "pets" / class_name / f"{i}.jpg", i)
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **options):  # what os.walk meets in a folder of mode 000 (root reads anything)
+        if str(top).endswith("foxes"):
+            if onerror:
+                onerror(PermissionError(13, "Permission denied", str(top)))
+            return iter(())
+        return real_walk(top, onerror=onerror, **options)
+
+    monkeypatch.setattr(os, "walk", walk)
+    with pytest.raises(PermissionError, match=r"cannot list the folder .*foxes \(Permission denied\), so its photos "
+                                              r"would be left out: fix its permissions \(chmod -R u\+rX"):
+        data.organize(tmp_path / "pets", tmp_path / "layouts", quiet=True)
+
+
+def test_a_photo_that_cannot_be_read_is_left_out_but_not_remembered_as_broken(kaggle, tmp_path, monkeypatch, capsys):
+    locked = kaggle / "train" / "cat.3.jpg"
+    real_open = PIL.Image.open
+
+    def open_(path, *args, **kwargs):  # what PIL meets for a file of mode 000 (root reads anything)
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(PIL.Image, "open", open_)
+    first = data.organize(kaggle, tmp_path / "layouts")
+    assert "cannot be read: permission denied (fix its permissions" in capsys.readouterr().out
+    assert "train/cat.3.jpg" in first.skipped
+    monkeypatch.setattr(PIL.Image, "open", real_open)  # the learner fixed the permissions
+    second = data.organize(kaggle, tmp_path / "layouts", quiet=True)
+    assert "train/cat.3.jpg" not in second.skipped and second.root != first.root
+
+
+def test_petimages_beside_class_folders_is_refused_not_made_a_class(tmp_path):
+    for class_name in ("cats", "dogs", "PetImages/Cat", "PetImages/Dog"):
+        for i in range(6):
+            write_image(tmp_path / "pets" / class_name / f"{i}.jpg", i)
+    with pytest.raises(ValueError, match="holds class folders and Microsoft's PetImages/ side by side"):
+        data.organize(tmp_path / "pets", tmp_path / "layouts", quiet=True)

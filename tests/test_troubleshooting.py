@@ -7,7 +7,8 @@ import pytest
 from utils import paths
 
 DOC = paths.ROOT / "docs" / "troubleshooting.md"
-MODULES = ["utils/data.py", "utils/downloads.py", "utils/images.py", "utils/lessons.py", "utils/predict.py",
+MODULES = ["utils/paths.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
+           "utils/lessons.py", "utils/predict.py",
            "utils/pipeline.py", "utils/evaluate.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py"]
 
 

@@ -6,9 +6,34 @@ exit status, never a traceback. `--debug` anywhere on the command line shows
 the traceback instead, for reporting a bug.
 """
 
+import errno
 import sys
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
+NEXT_STEP = {  # what to do about an error the operating system raised, by errno
+    errno.EACCES: "check its permissions (ls -l), or use another path",
+    errno.EPERM: "check its permissions (ls -l), or use another path",
+    errno.EROFS: "it is on a read-only disk: choose another folder",
+    errno.ENOENT: "check the path",
+    errno.EEXIST: "something of that name is already there: choose another path",
+    errno.ENOTDIR: "a file stands where a folder is needed: choose another path",
+    errno.EISDIR: "a folder stands where a file is needed: choose another path",
+    errno.ENOSPC: "the disk is full: free some space, then run the same command again",
+}
+
+
+def message(error):
+    """The one line to print for `error`: the kit's own message, or the OS's made readable.
+
+    The kit's messages already say what to do; an error straight from the
+    operating system ("[Errno 13] Permission denied: 'x'") gets its reason,
+    the path and a next step instead.
+    """
+    if isinstance(error, OSError) and error.strerror and error.errno is not None:
+        where = f": {error.filename}" if error.filename else ""
+        also = f" -> {error.filename2}" if error.filename2 else ""
+        return f"{error.strerror}{where}{also}; {NEXT_STEP.get(error.errno, 'check the path and try again')}."
+    return str(error)
 
 
 def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the same command again to carry on"):
@@ -33,7 +58,7 @@ def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the sa
     except expected as error:
         if debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {message(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # a bug: say so in one line, and how to see more
         if debug:

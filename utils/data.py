@@ -121,6 +121,10 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
             _print_summary(found.root, found.description, counts, {}, 0, 0)
         return Layout(found.root, "organized", True, dataset, counts)
     layouts_dir = paths.resolve(layouts_dir) if layouts_dir else paths.DATA / "layouts"
+    if layouts_dir.resolve().is_relative_to(found.root.resolve()):
+        raise ValueError(f"the layouts folder {layouts_dir} is inside the photos' folder {found.root}: the next "
+                         "run would take the layouts for photos. Pass --layouts a folder outside it (the "
+                         "default is data/layouts).")
     files = found.all_files()
     report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(found.root))}.json")
     bad = {pathlib.Path(path): reason for path, reason in report.bad.items()}
@@ -134,12 +138,13 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     counts = _plan_counts(plan)
     skipped = {_relative(path, found.root): reason for path, reason in sorted(bad.items())}
     created = 0
-    if not (dest / layouts.LAYOUT_FILE).is_file():
-        record = {"format": layouts.LAYOUT_FORMAT, "kind": found.kind, "source": str(found.root),
-                  "dataset": dataset, "settings": settings, "counts": counts, "skipped": skipped,
-                  "converted": sorted(_relative(path, found.root) for path in odd),
-                  "files": {target: _relative(path, found.root) for target, path in plan.items()}}
-        created = _build(dest, plan, odd, record)
+    with paths.locked(dest, "organizing these photos"):  # a second terminal waits, then reuses the layout
+        if not (dest / layouts.LAYOUT_FILE).is_file():
+            record = {"format": layouts.LAYOUT_FORMAT, "kind": found.kind, "source": str(found.root),
+                      "dataset": dataset, "settings": settings, "counts": counts, "skipped": skipped,
+                      "converted": sorted(_relative(path, found.root) for path in odd),
+                      "files": {target: _relative(path, found.root) for target, path in plan.items()}}
+            created = _build(dest, plan, odd, record)
     if not quiet:
         _print_summary(dest, f"{found.description}, in {found.root}", counts, skipped, len(odd), created)
     return Layout(dest, found.kind, True, dataset, counts, skipped, len(odd), created)
@@ -280,6 +285,7 @@ def _build(dest, plan, odd, record):
 
     An interrupted run (Ctrl-C, a full disk) leaves only that hidden
     folder, which the next run starts afresh; `dest` never holds half a layout.
+    Called under `paths.locked(dest)`, so no other command is writing there.
     """
     building = dest.with_name(f".building-{dest.name}")
     if building.exists():
@@ -350,8 +356,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     path_arguments = ("layouts", "data_dir", "folder", "dest") + (("source",) if args.command == "organize" else ())
     for name in path_arguments:  # paths typed in a shell: from where it is
-        if getattr(args, name, None):
-            setattr(args, name, os.path.abspath(os.path.expanduser(getattr(args, name))))
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            parser.error(f"{'--' + name.replace('_', '-') if name in ('layouts', 'data_dir') else name} is "
+                         "empty: give a folder")
+        if value:
+            setattr(args, name, os.path.abspath(os.path.expanduser(value)))
     try:
         if args.command == "download":
             download(args.name, args.data_dir, args.source)
@@ -370,8 +380,10 @@ def main(argv=None):
             from utils import synth  # the stand-in datasets' own module
 
             synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
-    except (ValueError, FileNotFoundError, downloads.DownloadError) as error:
-        sys.exit(f"error: {error}")
+    except (ValueError, OSError, downloads.DownloadError) as error:
+        from utils import cli
+
+        sys.exit(f"error: {cli.message(error)}")
     return 0
 
 

@@ -29,6 +29,7 @@ from utils import paths
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
+UNREADABLE = "cannot be read: permission denied"
 
 
 def is_image_name(path):
@@ -66,6 +67,8 @@ def inspect_image(path):
         with PIL.Image.open(path) as image:
             image.load()
             mode, image_format = image.mode, image.format
+    except PermissionError:
+        return "bad", f"{UNREADABLE} (fix its permissions: chmod u+r)"
     except PIL.UnidentifiedImageError:
         head = path.read_bytes()[:512]
         if all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head):
@@ -123,7 +126,8 @@ def check_files(files, cache=None):
         for (path, stamp), verdict in zip(todo, tqdm.tqdm(
                 results, total=len(todo), desc="checking images", disable=len(todo) < 500)):
             verdicts[path] = list(verdict)
-            known[str(path)] = stamp + list(verdict)
+            if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
+                known[str(path)] = stamp + list(verdict)
     if cache is not None and todo:
         cache = pathlib.Path(cache)
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +206,9 @@ def _opened(path):
             image = PIL.Image.open(path)  # reads the header only
     except PIL.Image.DecompressionBombError:
         image = None
+    except PermissionError:
+        raise PhotoError(f"{path} cannot be read: permission denied: fix its permissions (chmod u+r), or copy "
+                         "it somewhere you can read it.") from None
     except (PIL.UnidentifiedImageError, OSError) as error:
         raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF or BMP "
                          "photo.") from None

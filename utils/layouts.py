@@ -97,10 +97,16 @@ def image_files(folder, recursive=True):
     if not recursive:
         return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and images.is_image_name(p))
     found = []
-    for parent, folders, files in os.walk(folder):  # followlinks=False: no loops through links
+    for parent, folders, files in os.walk(folder, onerror=_unreadable):  # followlinks=False: no loops
         folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in SKIPPED_FOLDERS)
         found += [pathlib.Path(parent, name) for name in files if not name.startswith(".")]
     return sorted(p for p in found if images.is_image_name(p))
+
+
+def _unreadable(error):
+    """`os.walk` skips a folder it cannot list; a class silently missing is worse than a clear stop."""
+    raise PermissionError(f"cannot list the folder {error.filename} ({error.strerror}), so its photos would be "
+                          f"left out: fix its permissions (chmod -R u+rX {error.filename}) or move it out.")
 
 
 def _class_folders(folder):
@@ -169,6 +175,9 @@ def _find_here(folder):
                      sample if set(sample["train"]) == set(train) else None, _unlabelled(folder))
     classes = {name: files for name, files in _class_folders(folder).items()
                if name not in NOT_CLASSES}
+    if "PetImages" in classes and len(classes) > 1:
+        raise ValueError(f"{folder} holds class folders and Microsoft's PetImages/ side by side, so PetImages "
+                         "would become a class of its own: move PetImages/ (or the other folders) elsewhere.")
     if len(classes) >= 2:
         kind = "petimages" if folder.name == "PetImages" else "class folders"
         return Found(kind, folder, classes)
