@@ -71,6 +71,15 @@ if [[ -z "$COURSE_HOME" ]]; then
     exit 2
 fi
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# A --dir typed as ~/kit, or relative to here, made absolute: the systemd unit's
+# WorkingDirectory= and ExecStart= must be absolute paths. ~ is the course user's home.
+if [[ -n "$COURSE_DIR" ]]; then
+    case "$COURSE_DIR" in
+        \~) COURSE_DIR="$COURSE_HOME" ;;
+        \~/*) COURSE_DIR="$COURSE_HOME/${COURSE_DIR#\~/}" ;;
+    esac
+    COURSE_DIR="$(realpath --canonicalize-missing --no-symlinks -- "$COURSE_DIR")"
+fi
 if [[ -z "$COURSE_DIR" ]]; then
     if [[ -f "$SCRIPT_DIR/../requirements.txt" ]]; then
         COURSE_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"

@@ -24,6 +24,7 @@ import datetime
 import ipaddress
 import os
 import pathlib
+import re
 import shlex
 import shutil
 import socket
@@ -72,6 +73,10 @@ QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
 LOCAL_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                 "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+# A box's name goes into its key pair's and security group's names, its tags and
+# its key file's name: ASCII letters, digits and hyphens, and never an option.
+BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")  # us-east-1, ap-southeast-2, us-gov-west-1
 
 
 class GpuboxError(Exception):
@@ -809,6 +814,15 @@ def parse_args(argv):
             sub.add_argument("--local-port", type=int, default=8888)
     commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
     args = parser.parse_args(argv)
+    # teardown takes any name, so it still deletes what launches before this check left behind
+    if args.command != "teardown" and not BOX_NAME.fullmatch(args.box):
+        parser.error(f"--box '{args.box}' is not a box name: use 1 to 40 letters (a-z, A-Z), digits "
+                     f"and hyphens, starting with a letter or digit, for example --box gpubox-2")
+    if args.region is not None and not REGION_NAME.fullmatch(args.region):
+        parser.error(f"'{args.region}' is not an AWS region name (for example us-east-1); check --region")
+    if not 1 <= getattr(args, "local_port", 8888) <= 65535:
+        parser.error(f"--local-port must be a port from 1 to 65535, not {args.local_port}; "
+                     f"the default is 8888")
     if getattr(args, "disk_gb", 100) < 40:
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:
@@ -825,7 +839,11 @@ def main(argv=None, session=None):
                "spot": getattr(args, "spot", False)}
 
     def clients(name):
-        return session.client(name, region_name=region)
+        try:
+            return session.client(name, region_name=region)
+        except aws_errors.InvalidRegionError:  # a region from AWS_DEFAULT_REGION or ~/.aws/config
+            raise GpuboxError(f"'{region}' is not an AWS region name (for example us-east-1); check "
+                              f"--region, AWS_DEFAULT_REGION or the region in ~/.aws/config.") from None
 
     try:
         return COMMANDS[args.command](clients, args, context)

@@ -66,10 +66,10 @@ def test_bootstrap_is_strict():
     assert "set -euo pipefail" in lines[:25]
 
 
-def dry_run(*args):
+def dry_run(*args, cwd=None):
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     return subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", user, *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def test_dry_run_lists_every_step_and_changes_nothing(tmp_path):
@@ -101,6 +101,24 @@ def test_dry_run_in_the_kit_keeps_the_checkout():
     assert result.returncode == 0, result.stderr
     assert f"get the course kit into {ROOT}" in result.stdout
     assert "already there (left as it is)" in result.stdout
+
+
+def test_dir_is_made_absolute_for_systemd(tmp_path):
+    """--dir . or a quoted ~/kit: systemd's WorkingDirectory= and ExecStart= need absolute paths."""
+    import pwd
+
+    home = pwd.getpwuid(os.getuid()).pw_dir  # the course user's home, as bootstrap.sh finds it
+    url = "https://example.invalid/kit.git"
+    for typed, cwd, absolute in ((".", ROOT, str(ROOT)), ("kit", tmp_path, str(tmp_path / "kit")),
+                                 ("./a/../kit/", tmp_path, str(tmp_path / "kit")),
+                                 ("~/kit", tmp_path, f"{home}/kit"), ("~", tmp_path, home)):
+        result = dry_run("--repo", url, "--dir", typed, cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        assert f"Course kit in {absolute} for user" in result.stdout, typed
+        assert f"would run: {absolute}/.venv/bin/python -m utils.doctor" in result.stdout, typed
+    assert f"would run: git clone --quiet {url} {tmp_path / 'kit'}\n" in dry_run(
+        "--repo", url, "--dir", "kit", cwd=tmp_path).stdout
+    assert not (tmp_path / "kit").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -342,6 +342,88 @@ def test_instance_type_not_offered_in_the_region(aws):
     assert "Traceback" not in result.stderr and tagged_instances(ec2) == []
 
 
+def launch_as(box):
+    """LAUNCH for another box name, given as --box=NAME (so '-x' and '' stay one argument)."""
+    args = list(LAUNCH)
+    del args[args.index("--box"):args.index("--box") + 2]
+    return [*args, f"--box={box}"]
+
+
+def nothing_created(ec2, before, home):
+    return count_everything(ec2) == before and not any((home / ".ssh").glob("cnn-course-kit*"))
+
+
+@pytest.mark.parametrize("box", ["a/b", ""])
+def test_bad_box_name_is_refused_before_anything_is_created(aws, box):
+    env, ec2, home = aws
+    before = count_everything(ec2)
+    result = gpubox_cli(env, *launch_as(box))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--box '{box}' is not a box name: use 1 to 40 letters" in result.stderr.strip().splitlines()[-1]
+    assert nothing_created(ec2, before, home)
+
+
+@pytest.mark.parametrize("box", ["a b", "-x", "x" * 41, "bücher", "a.b", "a_b"])
+def test_box_names_are_letters_digits_and_hyphens(box, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        gpubox.parse_args(launch_as(box))
+    assert stopped.value.code == 2 and "is not a box name" in capsys.readouterr().err
+    for good in ("gpubox", "Alice-2", "x" * 40, "7"):
+        assert gpubox.parse_args(launch_as(good)).box == good
+
+
+def test_teardown_still_finds_a_box_named_before_names_were_checked(aws):
+    """Earlier versions created a security group and key pair for --box a/b; teardown removes them."""
+    env, ec2, _ = aws
+
+    def tags(kind, role, **extra):
+        pairs = {"course-kit": "cnn-course-kit", "course-kit:box": "a/b", "course-kit:role": role, **extra}
+        return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in pairs.items()]}]
+
+    ec2.create_security_group(GroupName="cnn-course-kit-a/b", Description="old",
+                              TagSpecifications=tags("security-group", "firewall"))
+    ec2.create_key_pair(KeyName="cnn-course-kit-a/b", TagSpecifications=tags(
+        "key-pair", "key", **{"course-kit:key-origin": "created"}))
+    result = gpubox_cli(env, "teardown", "--box", "a/b", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    mine = [{"Name": "tag:course-kit:box", "Values": ["a/b"]}]
+    assert ec2.describe_security_groups(Filters=mine)["SecurityGroups"] == []
+    assert ec2.describe_key_pairs(Filters=mine)["KeyPairs"] == []
+
+
+@pytest.mark.parametrize("region", ["bad region", "us-east-1 ", "us-east1", "US-EAST-1"])
+def test_bad_region_is_refused_before_anything_is_created(aws, region):
+    env, ec2, home = aws
+    before = count_everything(ec2)
+    for args in (("status", "--box", "alice"), LAUNCH):
+        result = gpubox_cli(env, *args, "--region", region)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].endswith(
+            f"error: '{region}' is not an AWS region name (for example us-east-1); check --region")
+    assert nothing_created(ec2, before, home)
+
+
+def test_bad_region_from_the_aws_config_is_explained_in_one_line(aws):
+    env, _, _ = aws
+    result = gpubox_cli(dict(env, AWS_DEFAULT_REGION="bad region"), "status", "--box", "alice")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "'bad region' is not an AWS region name (for example us-east-1); check --region, "
+        "AWS_DEFAULT_REGION or the region in ~/.aws/config."]
+
+
+@pytest.mark.parametrize("port", ["70000", "65536", "0", "-1"])
+def test_local_port_outside_1_to_65535_is_refused(port, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        gpubox.parse_args(["tunnel", "--print", "--local-port", port])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.strip().splitlines()[-1].endswith(
+        f"error: --local-port must be a port from 1 to 65535, not {port}; the default is 8888")
+    for good in ("1", "8889", "65535"):
+        assert gpubox.parse_args(["tunnel", "--local-port", good]).local_port == int(good)
+
+
 # ---------------------------------------------------- errors injected at the client
 
 
