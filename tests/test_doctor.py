@@ -1,11 +1,14 @@
 """utils.doctor: runs on this machine (no GPU) and judges what it finds."""
 
+import errno
 import os
 import pathlib
 import subprocess
 import sys
 
-from utils import doctor
+import pytest
+
+from utils import cli, doctor
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -89,3 +92,88 @@ def test_mixed_precision_verdicts():
 def test_report_shows_status_and_fix():
     text = doctor.report([doctor.Finding("FAIL", "disk", "1 GB free", "free some space")])
     assert text.splitlines()[0].startswith("FAIL  disk") and "fix: free some space" in text
+
+
+def deny_reading(monkeypatch, folder):
+    """Makes `folder` behave as after `chmod 000` even for root: nothing in it can be listed or stat()ed."""
+    real_stat, real_scandir, real_listdir = pathlib.Path.stat, os.scandir, os.listdir
+
+    def denied(path):
+        return PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    def stat(self, *args, **kwargs):
+        if folder in self.parents:
+            raise denied(self)
+        return real_stat(self, *args, **kwargs)
+
+    def scandir(path="."):
+        if pathlib.Path(path) == folder:
+            raise denied(path)
+        return real_scandir(path)
+
+    def listdir(path="."):
+        if pathlib.Path(path) == folder:
+            raise denied(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(pathlib.Path, "stat", stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+
+
+def test_an_unreadable_dataset_folder_is_a_fail_that_names_it_and_the_rest_is_still_listed(tmp_path):
+    data = tmp_path / "data"
+    (data / "mnist").mkdir(parents=True)
+    (data / "mnist" / "mnist.npz").write_bytes(b"npz")
+    (data / "cifar10" / "cifar-10-batches-py").mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        deny_reading(monkeypatch, data / "cifar10")
+        finding = doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras")
+    assert finding.status == "FAIL"
+    assert finding.detail.startswith(
+        f"cannot read {data / 'cifar10'} (permission denied); datasets downloaded: mnist;")
+    assert "cub200" in finding.detail.split("not yet:")[1] and "cifar10" not in finding.detail.split("not yet:")[1]
+    assert finding.fix.startswith(f"fix its permissions: `chmod -R u+rwX {data / 'cifar10'}`")
+
+
+def test_an_unreadable_data_folder_is_one_fail_and_the_other_checks_still_print(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    (data / "cifar10").mkdir(parents=True)
+    monkeypatch.setattr(doctor.paths, "DATA", data)
+    monkeypatch.setattr(doctor, "check_frameworks", lambda: [doctor.Finding("OK", "tensorflow", "2.21.0")])
+    monkeypatch.setattr(doctor, "check_gpus", lambda: ([doctor.Finding("WARN", "gpu", "no GPU")], []))
+    deny_reading(monkeypatch, data)
+    assert cli.run(doctor.main, []) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert f"FAIL  downloads        cannot read {data} (permission denied)" in lines
+    assert f"{'':<22}fix: fix its permissions: `chmod -R u+rwX {data}`" in out
+    for name in ("python", "tensorflow", "gpu", "nvidia-smi", "mixed", "disk", "kaggle"):
+        assert any(line.split()[1:2] == [name] for line in lines if line[:4] in ("OK  ", "WARN", "FAIL")), name
+    assert " 1 FAIL," in lines[-1]
+
+
+def test_a_check_that_may_not_read_a_folder_fails_alone(tmp_path, monkeypatch):
+    secret = tmp_path / "home" / ".kaggle"
+    secret.mkdir(parents=True)
+    deny_reading(monkeypatch, secret)
+    finding = doctor.readable("kaggle", lambda: (secret / "kaggle.json").is_file())
+    assert finding == doctor.Finding("FAIL", "kaggle", f"cannot read {secret} (permission denied)",
+                                     f"fix its permissions: `chmod -R u+rwX {secret}` (if another user owns "
+                                     f"it: `sudo chown -R $USER {secret}`)")
+
+
+def test_help_shows_what_it_does_and_unknown_options_are_refused():
+    def doctor_command(*args):
+        return subprocess.run([sys.executable, "-m", "utils.doctor", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
+    shown = doctor_command("--help")
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: python -m utils.doctor")
+    assert "health check of this machine" in shown.stdout
+    assert "checks:" not in shown.stdout  # no check ran
+    refused = doctor_command("--fast")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("usage: python -m utils.doctor")
+    assert "error: unrecognized arguments: --fast" in refused.stderr

@@ -6,8 +6,13 @@ import hashlib
 import http.server
 import io
 import os
+import socket
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -15,11 +20,11 @@ import PIL.Image
 import pytest
 import requests
 
-from utils import data, downloads
+from utils import data, downloads, paths
 
 
 class ArchiveHandler(http.server.BaseHTTPRequestHandler):
-    """Serves `server.files`, honouring Range unless told not to, cutting when told to."""
+    """Serves `server.files`, honouring Range unless told not to, cutting when told to, holding when told to."""
 
     def do_GET(self):
         server = self.server
@@ -41,6 +46,8 @@ class ArchiveHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
+        if server.gate is not None:  # the body waits until the test opens the gate
+            server.gate.wait(timeout=30)
         payload = body[start:]
         if server.cuts_left > 0:  # send part of the body, then drop the connection
             server.cuts_left -= 1
@@ -55,7 +62,7 @@ class ArchiveHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ArchiveHandler)
-    httpd.files, httpd.requests, httpd.honour_range, httpd.cuts_left = {}, [], True, 0
+    httpd.files, httpd.requests, httpd.honour_range, httpd.cuts_left, httpd.gate = {}, [], True, 0, None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -193,6 +200,83 @@ def test_a_404_is_reported_once_as_missing_not_as_a_cut_connection(server, monke
     assert "internet connection" not in str(raised.value)
     assert "resuming" not in capsys.readouterr().out
     assert len(server.requests) == 1
+
+
+def test_two_downloads_of_one_dataset_at_once_the_second_waits_then_finds_it_ready(server, tmp_path):
+    """Two terminals download the same dataset: one downloads and extracts it all, the other waits for it."""
+    files = {f"BIRDS/images/{i:03}.jpg": np.random.default_rng(i).bytes(2_000) for i in range(400)}
+    files["BIRDS/images.txt"] = "".join(f"{i} {i:03}.jpg\n" for i in range(400)).encode()
+    archive = make_tgz(files)
+    server.files["/birds.tgz"] = archive
+    server.gate = threading.Event()  # the first is still downloading when the second starts
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(paths.ROOT)!r})
+        from utils import cli, data, downloads
+        downloads.DATASETS["toybirds"] = downloads.Dataset(
+            "toybirds", "http", {server.base + "/birds.tgz"!r}, ("BIRDS/images.txt", "BIRDS/images"),
+            {"md5:" + hashlib.md5(archive).hexdigest()!r})
+        sys.exit(cli.run(data.main, ["download", "toybirds", "--data-dir", {str(tmp_path)!r}]))
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    for _ in range(200):  # until the first is downloading
+        if server.requests:
+            break
+        time.sleep(0.05)
+    said = tmp_path / "second.out"
+    with open(said, "w") as out:
+        second = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=subprocess.PIPE, text=True)
+        for _ in range(200):  # until the second waits (or has had 10 s to)
+            if "Waiting" in said.read_text():
+                break
+            time.sleep(0.05)
+        server.gate.set()
+        first_out, first_err = first.communicate(timeout=120)
+        second_err = second.communicate(timeout=120)[1]
+    assert (first.returncode, second.returncode) == (0, 0), first_err + second_err
+    folder = tmp_path / "toybirds"
+    assert f"toybirds is ready in {folder}" in first_out
+    assert f"Waiting: another command is downloading toybirds in {folder}" in said.read_text()
+    assert f"toybirds is already in {folder}: nothing to download." in said.read_text()
+    for name, content in files.items():
+        assert (folder / name).read_bytes() == content, name
+    assert sorted(p.name for p in folder.iterdir()) == ["BIRDS", "birds.tgz"]  # no .part, no .extracting-*
+    assert len(server.requests) == 1
+
+
+def closed_port():
+    """A port on 127.0.0.1 nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_no_network_or_an_unreachable_server_fails_at_once_in_one_line(monkeypatch, tmp_path, capsys):
+    archive = make_tgz(BIRD_FILES)
+    checksum = "md5:" + hashlib.md5(archive).hexdigest()
+    folder = tmp_path / "toybirds"
+    for url, said in (("http://nonexistent.invalid/birds.tgz", "no network connection"),
+                      (f"http://127.0.0.1:{closed_port()}/birds.tgz", "cannot be reached")):
+        monkeypatch.setitem(downloads.DATASETS, "toybirds", downloads.Dataset(
+            "toybirds", "http", url, ("BIRDS/images.txt", "BIRDS/images"), checksum))
+        with pytest.raises(SystemExit) as exited:
+            data.main(["download", "toybirds", "--data-dir", str(tmp_path)])
+        message = str(exited.value.code)
+        assert message.startswith("error: ") and said in message and "\n" not in message, message
+        assert "check the internet connection" in message and f"copy it to {folder / 'birds.tgz'}" in message
+        out = capsys.readouterr().out
+        assert "interrupted" not in out and "resuming" not in out
+        assert sorted(p.name for p in folder.iterdir()) == []  # no empty .part left behind
+    (folder / "birds.tgz.part").write_bytes(archive[:1000])  # an earlier run was cut: the next one resumes
+    with pytest.raises(downloads.DownloadError, match="cannot be reached") as raised:
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert f"the partial file {folder / 'birds.tgz.part'} is kept" in str(raised.value)
+    assert (folder / "birds.tgz.part").read_bytes() == archive[:1000]
+    (folder / "birds.tgz.part").unlink()
+    (folder / "birds.tgz").write_bytes(archive)  # what the message offers: the file copied by hand
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert (folder / "BIRDS" / "images.txt").read_bytes() == BIRD_FILES["BIRDS/images.txt"]
 
 
 def test_a_killed_extraction_and_an_old_bad_file_are_cleaned_up_by_the_next_success(server, monkeypatch,

@@ -6,13 +6,16 @@ machine offers before training. Each finding is OK, WARN or FAIL with the fix:
 versions of Python, TensorFlow (with its CUDA and cuDNN build), Keras; the GPUs
 TensorFlow sees, each checked with a small matrix product; `nvidia-smi`;
 mixed precision; free disk; Kaggle credentials; which datasets and weights
-are already downloaded. Exits 1 when something FAILs, else 0.
+are already downloaded. Exits 1 when something FAILs, else 0. A folder it may
+not read is a FAIL of its own check, not the end of the report.
 """
 
+import argparse
 import dataclasses
 import os
 import pathlib
 import platform
+import shlex
 import shutil
 import stat
 import subprocess
@@ -184,27 +187,72 @@ def download_state(name, data_dir):
     return ""
 
 
+def unreadable_path(path):
+    """The folder whose permissions stop `path` being read: the one holding the first part of it that
+    cannot be stat()ed (after `chmod 000 data/cifar10`, data/cifar10), else `path` itself."""
+    path = pathlib.Path(path)
+    for part in [*reversed(path.parents), path][1:]:
+        try:
+            part.stat()
+        except PermissionError:
+            return part.parent
+        except OSError:
+            break
+    return path
+
+
+def permissions_fix(folders):
+    """What to run so that this user may read `folders` again."""
+    quoted = " ".join(shlex.quote(str(folder)) for folder in folders)
+    its, it = ("its", "it") if len(folders) == 1 else ("their", "them")
+    return (f"fix {its} permissions: `chmod -R u+rwX {quoted}` (if another user owns {it}: "
+            f"`sudo chown -R $USER {quoted}`)")
+
+
+def readable(name, check):
+    """Runs `check()`; a folder it may not read makes it a FAIL named `name`, and the other checks go on."""
+    try:
+        return check()
+    except PermissionError as error:
+        where = unreadable_path(error.filename) if error.filename else None
+        return Finding("FAIL", name, f"cannot read {where or error} (permission denied)",
+                       permissions_fix([where]) if where else "fix the permissions of the kit's folders")
+
+
 def check_downloads(data_dir=None, keras_home=None):
     from utils import downloads
 
     data_dir = pathlib.Path(data_dir or paths.DATA)
-    states = {name: download_state(name, data_dir) for name in downloads.DATASETS}
+    states, unreadable = {}, []
+    for name in downloads.DATASETS:
+        try:
+            states[name] = download_state(name, data_dir)
+        except PermissionError as error:  # chmod 000 data/ or data/NAME: say which, check the others
+            folder = unreadable_path(error.filename or data_dir / name)
+            if folder != data_dir and data_dir not in folder.parents:
+                raise  # above the data folder: `readable` says which
+            if folder not in unreadable:
+                unreadable.append(folder)
+    if data_dir in unreadable:  # nothing under it can be seen: that is all there is to say
+        return Finding("FAIL", "downloads", f"cannot read {data_dir} (permission denied)",
+                       permissions_fix([data_dir]))
     present = [name for name, state in states.items() if state == "downloaded"]
     partly = [f"{name} {state}" for name, state in states.items() if state.startswith("partly")]
     missing = [name for name, state in states.items() if not state]
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME")
                               or pathlib.Path.home() / ".keras")
     weights = keras_home / "models" / VGG16_WEIGHTS
-    detail = (f"datasets downloaded: {', '.join(present) or 'none'}; "
+    detail = ((f"cannot read {', '.join(map(str, unreadable))} (permission denied); " if unreadable else "")
+              + f"datasets downloaded: {', '.join(present) or 'none'}; "
               + (f"{'; '.join(partly)}; " if partly else "")
               + f"not yet: {', '.join(missing) or 'none'}; VGG16 weights: "
               f"{'cached' if weights.is_file() else 'not yet'}")
-    fixes = []
+    fixes = [permissions_fix(unreadable)] if unreadable else []
     if partly:
         fixes.append("run `python -m utils.data download NAME` again to finish: it resumes")
     if missing:
         fixes.append("the lessons download what they need on first use")
-    return Finding("OK", "downloads", detail, "; ".join(fixes))
+    return Finding("FAIL" if unreadable else "OK", "downloads", detail, "; ".join(fixes))
 
 
 def run_checks():
@@ -212,8 +260,8 @@ def run_checks():
     findings = [check_python(), *check_frameworks()]
     gpu_findings, gpu_details = check_gpus()
     findings += gpu_findings
-    findings += [check_nvidia_smi(), check_mixed_precision(gpu_details), check_disk(),
-                 check_kaggle(), check_downloads()]
+    findings += [check_nvidia_smi(), check_mixed_precision(gpu_details), readable("disk", check_disk),
+                 readable("kaggle", check_kaggle), readable("downloads", check_downloads)]
     return findings
 
 
@@ -226,7 +274,13 @@ def report(findings):
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
+    """The command line: `python -m utils.doctor` (no options but --help)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m utils.doctor",
+        description="A health check of this machine for the course: Python, TensorFlow, GPUs, disk, Kaggle "
+                    "credentials and downloads (exits 1 when a check FAILs).")
+    parser.parse_args(argv)
     findings = run_checks()
     print(report(findings))
     failed = sum(f.status == "FAIL" for f in findings)
@@ -238,4 +292,4 @@ def main():
 if __name__ == "__main__":
     from utils import cli
 
-    sys.exit(cli.run(lambda argv: main()))
+    sys.exit(cli.run(main))

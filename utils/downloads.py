@@ -2,8 +2,9 @@
 
 `DATASETS` is the registry; `download(name)` fetches a dataset into
 `data/NAME/`, resuming a half-finished download, checking the published
-checksum and extracting atomically. `python -m utils.data download NAME` is the
-same from a terminal. A dataset with a second source lists it in
+checksum and extracting atomically; a second command downloading the same
+dataset waits for the first, then finds it there. `python -m utils.data
+download NAME` is the same from a terminal. A dataset with a second source lists it in
 `OTHER_SOURCES` (`--source kaggle` for dogs vs cats with Kaggle's test set).
 """
 
@@ -16,6 +17,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import tarfile
 import tempfile
 import urllib.error
@@ -131,20 +133,32 @@ def download(name, data_dir=paths.DATA, source=None):
             raise ValueError(f"{name} has no source {source!r}: choose one of {', '.join(sources(name))}")
         dataset = OTHER_SOURCES[(name, source)]
     folder = paths.resolve(data_dir) / dataset.name
-    if all((folder / file).exists() for file in dataset.files):
-        print(f"{dataset.name} is already in {folder}: nothing to download.")
+    if _is_ready(folder, dataset):  # before the lock: a read-only data folder that holds it is fine
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"Downloading {dataset.name} ({dataset.size}); terms of use: {dataset.terms}")
-    if dataset.source == "kaggle":
-        fetch_kaggle(dataset.url, folder)
-    else:
-        file_name = urllib.parse.urlsplit(dataset.url).path.rsplit("/", 1)[-1]
-        archive = fetch(dataset.url, folder / file_name, dataset.checksum)
-        if archive.suffix != ".npz":
-            extract(archive, folder)
+    # One command at a time fills a dataset's folder: a second one would share the .part file and
+    # extract over (or delete) the first one's work. It waits, then finds the dataset ready.
+    with paths.locked(folder, f"downloading {dataset.name}"):
+        if _is_ready(folder, dataset):
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"Downloading {dataset.name} ({dataset.size}); terms of use: {dataset.terms}")
+        if dataset.source == "kaggle":
+            fetch_kaggle(dataset.url, folder)
+        else:
+            file_name = urllib.parse.urlsplit(dataset.url).path.rsplit("/", 1)[-1]
+            archive = fetch(dataset.url, folder / file_name, dataset.checksum)
+            if archive.suffix != ".npz":
+                extract(archive, folder)
     print(f"{dataset.name} is ready in {folder}")
     return folder
+
+
+def _is_ready(folder, dataset):
+    """Whether `folder` holds all of `dataset`'s files; says so when it does."""
+    if all((folder / file).exists() for file in dataset.files):
+        print(f"{dataset.name} is already in {folder}: nothing to download.")
+        return True
+    return False
 
 
 def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
@@ -154,7 +168,8 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
         url: an http(s) address.
         target: where the finished file goes.
         checksum: "md5:HEX" or "sha256:HEX" to verify, or "" for none.
-        attempts: how many times a cut connection is resumed before giving up.
+        attempts: how many times a cut connection is resumed before giving up
+            (no network, or a server that refuses the connection, fails at once).
         chunk_size: bytes read at a time.
 
     Returns:
@@ -174,6 +189,18 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
                     f"the server answered {error.code} {error.reason} for {url}: the file is not "
                     "there (any more). Check for an update of the kit (`git pull`), or report it "
                     "to the course.") from None
+            unreachable = _cannot_connect(error)
+            if unreachable:  # nothing was cut: trying again at once would fail the same way
+                host = urllib.parse.urlsplit(url).hostname
+                kept = (f" (the partial file {part} is kept: it resumes from there)"
+                        if part.exists() and part.stat().st_size else "")
+                said = f"{host}: {getattr(error, 'reason', error)}"
+                problem = (f"there is no network connection ({said})" if unreachable == "no network" else
+                           f"the server cannot be reached ({said})")
+                raise DownloadError(
+                    f"cannot download {url}: {problem}; check the internet connection (and any proxy or "
+                    f"firewall) and run the same command again{kept}, or download it on another machine and copy "
+                    f"it to {target}, then run the same command again.") from None
             if attempt == attempts:
                 kept = (f"the partial file {part} is kept: run the same command again to "
                         "resume" if part.exists() and part.stat().st_size else
@@ -192,6 +219,24 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
     if stale.is_file():  # an earlier download that failed its checksum: this one passed
         stale.unlink()
     return target
+
+
+def _cannot_connect(error):
+    """"no network" or "no server" when `error` says no connection could be made at all, else None.
+
+    A name that cannot be looked up, or no route to any network, means this
+    machine is offline; a refused connection means nothing answers at that
+    address. Neither is a connection cut midway, which is worth resuming.
+    """
+    if isinstance(error, urllib.error.HTTPError):
+        return None
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    code = getattr(reason, "errno", None)
+    if isinstance(reason, socket.gaierror) or code in (errno.ENETUNREACH, errno.ENETDOWN):
+        return "no network"
+    if isinstance(reason, ConnectionRefusedError) or code in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
+        return "no server"
+    return None
 
 
 def _fetch_once(url, part, chunk_size):
@@ -261,7 +306,12 @@ def extract(archive, folder):
 
 
 def _staging_folder(folder):
-    """A new hidden folder in `folder` to unpack into; removes the ones killed extractions left."""
+    """A new hidden folder in `folder` to unpack into; removes the ones killed extractions left.
+
+    `download` gets here (through `extract` or `_unpack_kaggle`) holding the
+    dataset's lock: no other command is extracting into `folder`, so any
+    `.extracting-*` there is a leftover.
+    """
     for leftover in folder.glob(".extracting-*"):  # only the kit's own
         shutil.rmtree(leftover, ignore_errors=True)
     return pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
