@@ -1,6 +1,9 @@
 """The lesson runner: parameters, bad input, failure reports, cleaning."""
 
 import json
+import os
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -161,3 +164,150 @@ def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, caps
     mine = make_notebook(tmp_path / "01_mine.ipynb", "x = 1")
     assert lessons.main(["run", str(mine), "--out", str(tmp_path)]) == 2
     assert lesson.read_bytes() == before and not (paths.NOTEBOOKS / "executed").exists()
+
+
+def test_clean_on_a_symbolic_link_cleans_the_notebook_it_points_to_and_keeps_the_link(tmp_path, capsys):
+    target = make_notebook(tmp_path / "01_lesson.ipynb", "print(1)")
+    notebook = nbformat.read(target, as_version=4)
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nbformat.write(notebook, target)
+    link = tmp_path / "linked" / "01_lesson.ipynb"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    assert lessons.main(["clean", str(link)]) == 0
+    assert f"cleaned: {link}" in capsys.readouterr().out
+    assert link.is_symlink() and link.resolve() == target
+    assert nbformat.read(target, as_version=4).cells[1].outputs == []
+
+
+def test_clean_on_a_read_only_notebook_leaves_it_and_says_so_in_one_line(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "print(1)")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nbformat.write(notebook, path)
+    path.chmod(0o444)
+    before = path.read_bytes()
+    result = subprocess.run([sys.executable, "-m", "utils.lessons", "clean", str(path)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "is read-only" in result.stderr and "chmod u+w" in result.stderr
+    assert path.read_bytes() == before and oct(path.stat().st_mode & 0o777) == oct(0o444)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_lesson.ipynb"]  # no .part left behind
+
+
+def test_a_folder_named_like_a_notebook_is_called_a_folder(tmp_path, capsys):
+    folder = tmp_path / "03_cnn_from_scratch.ipynb"
+    folder.mkdir()
+    for command in (["run", str(folder), "--out", str(tmp_path / "out")], ["clean", str(folder)]):
+        assert lessons.main(command) == 2
+        error = capsys.readouterr().err
+        assert f"{folder} is a folder, not a notebook" in error and "does not exist" not in error
+        assert error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_a_parameter_written_name_equals_value_is_refused_at_once(tmp_path, capsys, where):
+    path = make_notebook(tmp_path / "03_lesson.ipynb")
+    out = ["--out", str(tmp_path / "out")]
+    argv = (["run", "-p", "EPOCHS=3", str(path), *out] if where == "middle"
+            else ["run", str(path), *out, "-p", "EPOCHS=3"])
+    assert lessons.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "error: -p takes a name and a value: write -p EPOCHS 3, not -p EPOCHS=3.\n"
+    assert "01_" not in captured.err and "===" not in captured.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_that_is_a_file_is_refused_before_anything_runs(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
+    file = tmp_path / "results.txt"
+    file.write_text("mine")
+    for out, expected in ((file, f"--out {file} is a file; give a folder for the executed copies"),
+                          (file / "sub", f"--out {file / 'sub'} is inside {file}, which is a file; "
+                                         "give a folder for the executed copies")):
+        assert lessons.main(["run", str(path), "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: {expected}.\n" and "===" not in captured.out
+    with pytest.raises(lessons.LessonError, match="is a file"):
+        lessons.run(path, out_dir=file)
+    assert file.read_text() == "mine"
+
+
+def learners_files(out, name="01_lesson"):
+    out.mkdir(exist_ok=True)
+    make_notebook(out / f"{name}.ipynb", "print('my own work')")
+    (out / f"{name}.html").write_text("<html><body>my own page</body></html>")
+    return {path.name: path.read_bytes() for path in out.iterdir()}
+
+
+def test_the_runner_refuses_to_replace_files_it_did_not_write(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1", smoke={"EPOCHS": 1})
+    out = tmp_path / "out"
+    before = learners_files(out)
+    assert lessons.main(["run", "--smoke", str(path), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "===" not in captured.out
+    assert f"{out / '01_lesson.ipynb'} is not an executed copy" in captured.err
+    assert "choose another --out" in captured.err
+    (out / "01_lesson.ipynb").unlink()  # the page alone is refused too
+    del before["01_lesson.ipynb"]
+    assert lessons.main(["run", str(path), "--out", str(out)]) == 2
+    assert f"{out / '01_lesson.html'} is not an executed copy" in capsys.readouterr().err
+    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+        lessons.run(path, out_dir=out, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing ran, nothing was written
+
+
+def test_a_copy_moved_elsewhere_or_a_folder_in_its_place_is_not_replaced(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
+    notebook = nbformat.read(path, as_version=4)
+    written = tmp_path / "build" / "01_lesson.ipynb"
+    notebook.metadata["course_kit"] = {"executed_copy": True, "written_to": str(written)}
+    (tmp_path / "mine").mkdir()
+    nbformat.write(notebook, tmp_path / "mine" / "01_lesson.ipynb")  # the learner kept a copy to work on
+    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+        lessons.check_out_dir(tmp_path / "mine", [path])
+    (tmp_path / "folder" / "01_lesson.ipynb").mkdir(parents=True)
+    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+        lessons.check_out_dir(tmp_path / "folder", [path])
+
+
+def test_copies_an_earlier_runner_left_are_still_its_own(tmp_path, monkeypatch):
+    """build/lessons from before the markers, or a run stopped half-way: papermill's record says whose they are."""
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(tmp_path)  # where `make lessons` ran: it gave papermill a relative path
+    for output_path in (str(out / "01_lesson.ipynb"), "out/01_lesson.ipynb"):
+        copy = make_notebook(out / "01_lesson.ipynb", "x = 1")
+        notebook = nbformat.read(copy, as_version=4)
+        notebook.metadata["papermill"] = {"input_path": str(path), "output_path": output_path}
+        nbformat.write(notebook, copy)
+        (out / "01_lesson.html").write_text("<html>an old rendering</html>")
+        lessons.check_out_dir(out, [path])  # no error
+    notebook.metadata["papermill"]["output_path"] = str(tmp_path / "elsewhere" / "01_lesson.ipynb")
+    nbformat.write(notebook, copy)
+    with pytest.raises(lessons.LessonError, match="01_lesson.ipynb is not an executed copy"):
+        lessons.check_out_dir(out, [path])
+
+
+@pytest.mark.notebook
+def test_the_runners_own_copies_are_replaced_on_the_next_run(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb",
+                         "from utils import lessons\nlessons.headline(f'{EPOCHS} epochs')")
+    out = tmp_path / "out"
+    assert lessons.main(["run", str(path), "--out", str(out)]) == 0
+    executed = nbformat.read(out / "01_lesson.ipynb", as_version=4)
+    assert executed.metadata["course_kit"]["executed_copy"] is True
+    assert "3 epochs" in (out / "01_lesson.html").read_text()
+    assert lessons.main(["run", str(path), "--out", str(out), "-p", "EPOCHS", "5"]) == 0
+    assert "5 epochs" in (out / "01_lesson.html").read_text()
+    assert "5 epochs" in (out / "01_lesson.ipynb").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["01_lesson.html", "01_lesson.ipynb"]
+    capsys.readouterr()
+    (out / "01_lesson.html").write_text("<html>the learner's own page</html>")
+    assert lessons.main(["run", str(path), "--out", str(out)]) == 2
+    assert "01_lesson.html is not an executed copy" in capsys.readouterr().err
+    assert (out / "01_lesson.html").read_text() == "<html>the learner's own page</html>"

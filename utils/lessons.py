@@ -11,6 +11,9 @@ Parameters are injected after the notebook's cell tagged `parameters`
 sample mode and in a full run. Each run writes the executed notebook and an
 HTML rendering of it to the output folder, and the runner prints a table of
 lesson, status, seconds and the lesson's headline figure (see `headline`).
+The runner marks the copies it writes, and replaces only those: a file of the
+same name that it did not write there (a learner's own) is left alone, and
+nothing runs.
 
 `python -m utils.lessons clean NOTEBOOK...` strips outputs before a commit.
 """
@@ -18,6 +21,8 @@ lesson, status, seconds and the lesson's headline figure (see `headline`).
 import argparse
 import ast
 import dataclasses
+import html as html_text
+import json
 import pathlib
 import sys
 import time
@@ -29,6 +34,7 @@ from utils import paths
 HEADLINE_MIMETYPE = "application/vnd.cnn-course.headline+json"
 KEPT_CELL_METADATA = ("tags",)
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info", "course")
+COPY_METADATA = "course_kit"  # an executed copy's mark: {"executed_copy": True, "written_to": its path}
 
 
 class LessonError(Exception):
@@ -74,6 +80,9 @@ def all_lessons():
 def read_notebook(path):
     """Reads a notebook, with an error that says what is wrong with the path."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise LessonError(f"{path} is a folder, not a notebook: pass a lesson's .ipynb file "
+                          f"(the lessons are in {paths.NOTEBOOKS}).")
     if path.suffix != ".ipynb":
         raise LessonError(f"{path} is not a notebook: lesson files end in .ipynb "
                           f"(try `ls {paths.NOTEBOOKS}`).")
@@ -174,17 +183,92 @@ def lesson_parameters(path, notebook, overrides, smoke):
     return {name: check_type(name, value, defaults[name]) for name, value in parameters.items()}
 
 
-def check_out_dir(out_dir, notebooks=()):
-    """Refuses an output folder where executed copies would replace lesson notebooks.
+def check_out_dir(out_dir, notebooks=(), html=True):
+    """Refuses an output folder the executed copies of `notebooks` cannot go to, before anything runs.
 
     Raises:
-        LessonError: `out_dir` is `notebooks/` (or inside it), or holds one of `notebooks`.
+        LessonError: `out_dir` is a file (or inside one); it is `notebooks/` (or
+            inside it), or holds one of `notebooks`; or it holds a file an
+            executed copy would replace that is not one the runner wrote there
+            (see `is_executed_copy`).
     """
-    out_dir = pathlib.Path(out_dir).resolve()
+    given = pathlib.Path(out_dir)
+    if given.exists() and not given.is_dir():
+        raise LessonError(f"--out {given} is a file; give a folder for the executed copies.")
+    ancestor = next((parent for parent in given.parents if parent.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise LessonError(f"--out {given} is inside {ancestor}, which is a file; "
+                          f"give a folder for the executed copies.")
+    out_dir = given.resolve()
     if out_dir == paths.NOTEBOOKS or paths.NOTEBOOKS in out_dir.parents or any(
             pathlib.Path(path).resolve().parent == out_dir for path in notebooks):
         raise LessonError(f"--out {out_dir} would overwrite the lesson notebooks themselves with executed "
                           f"copies: choose another folder (the default is {paths.BUILD / 'lessons'}).")
+    for path in notebooks:
+        copy = given / pathlib.Path(path).name
+        for target in (copy, copy.with_suffix(".html")) if html else (copy,):
+            if (target.exists() or target.is_symlink()) and not is_executed_copy(target):
+                raise LessonError(
+                    f"{target} is not an executed copy the lesson runner wrote there, and running "
+                    f"{pathlib.Path(path).name} would replace it: it was left as it is; choose another "
+                    f"--out folder (or move that file away).")
+
+
+def html_mark(html_path):
+    """The line that marks an HTML page as the runner's executed copy at `html_path`."""
+    where = html_text.escape(str(pathlib.Path(html_path).resolve()))
+    return f'<meta name="course-kit-executed-copy" content="{where}"/>'
+
+
+def notebook_metadata(path):
+    """The notebook-level metadata of the .ipynb at `path`, or {} if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            metadata = json.load(file).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def written_by_papermill_to(path):
+    """Whether papermill's record in the notebook at `path` says it executed the lesson into that very file.
+
+    Copies written before the runner marked them, and copies of a run stopped
+    half-way (papermill saves after every cell; the runner marks the copy at the
+    end), carry only this record.
+    """
+    record = notebook_metadata(path).get("papermill", {})
+    output, source = record.get("output_path"), record.get("input_path")
+    if not isinstance(output, str) or not isinstance(source, str) or pathlib.Path(source).name != path.name:
+        return False
+    output = pathlib.Path(output)
+    places = [output] if output.is_absolute() else [pathlib.Path.cwd() / output, paths.ROOT / output]
+    return any(place.resolve() == path.resolve() for place in places)
+
+
+def is_executed_copy(path):
+    """Whether `path` is an executed copy the runner wrote at that very place, so a new run may replace it.
+
+    An .ipynb carries `metadata.course_kit` naming where it was written (or
+    papermill's record, see `written_by_papermill_to`); an .html carries the
+    line `html_mark` makes, or, from before the runner marked pages, sits
+    next to an unmarked executed .ipynb. A copy a learner moved or copied
+    elsewhere no longer counts as the runner's.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return False
+    if path.suffix == ".html":
+        with open(path, encoding="utf-8", errors="replace") as file:
+            if html_mark(path) in file.read(4096):
+                return True
+        sibling = path.with_suffix(".ipynb")
+        return (sibling.is_file() and COPY_METADATA not in notebook_metadata(sibling)
+                and written_by_papermill_to(sibling))
+    mark = notebook_metadata(path).get(COPY_METADATA, {})
+    if isinstance(mark, dict) and mark.get("executed_copy") is True:
+        return mark.get("written_to") == str(path.resolve())
+    return written_by_papermill_to(path)
 
 
 def find_headline(notebook):
@@ -197,12 +281,22 @@ def find_headline(notebook):
     return ""
 
 
+def mark_executed_copy(output):
+    """Marks the executed notebook at `output` as the runner's copy written there (see `is_executed_copy`)."""
+    executed = nbformat.read(output, as_version=4)
+    executed.metadata[COPY_METADATA] = {"executed_copy": True, "written_to": str(output.resolve())}
+    paths.write_text(output, nbformat.writes(executed) + "\n")
+    return executed
+
+
 def write_html(notebook_path, html_path):
-    """Renders an executed notebook to a standalone HTML page."""
+    """Renders an executed notebook to a standalone HTML page, marked as the runner's (see `html_mark`)."""
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    html_path.write_text(body, encoding="utf-8")
+    head = body.find("<head>")
+    at = body.find("\n", head) + 1 if head >= 0 else 0  # after the <head> line, which sets the charset
+    paths.write_text(html_path, body[:at] + html_mark(html_path) + "\n" + body[at:])
 
 
 def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
@@ -224,17 +318,18 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
 
     Raises:
         LessonError: the path is not a notebook, a parameter is unknown, or
-            `out_dir` would overwrite the lesson notebooks.
+            `out_dir` is a file, or the copies would replace the lesson
+            notebooks or files the runner did not write (see `check_out_dir`).
     """
     import papermill
 
     path = pathlib.Path(path).resolve()
     notebook = read_notebook(path)
     parameters = lesson_parameters(path, notebook, parameters or {}, smoke)
-    check_out_dir(out_dir, [path])
+    check_out_dir(out_dir, [path], html=html)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / path.name
+    output = out_dir.resolve() / path.name  # absolute in papermill's record (see `written_by_papermill_to`)
     started, start = time.time(), time.perf_counter()
     status, error = "ok", ""
     try:
@@ -247,11 +342,11 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False,
         error = (f"cell {source_index(output, failure.cell_index)} (`{first_line.strip()}`) raised "
                  f"{failure.ename}: {failure.evalue}")
     seconds = time.perf_counter() - start
-    executed = nbformat.read(output, as_version=4)
-    result = LessonResult(path, status, seconds, find_headline(executed), error, output,
+    executed = mark_executed_copy(output)
+    result = LessonResult(path, status, seconds, find_headline(executed), error, out_dir / path.name,
                           started=started)
     if html:
-        result.html = output.with_suffix(".html")
+        result.html = result.output.with_suffix(".html")
         write_html(output, result.html)
     return result
 
@@ -302,7 +397,34 @@ def clean(path):
     return after != before
 
 
+def check_parameter_names(argv):
+    """Refuses `-p NAME=VALUE`: argparse would take the next argument (a notebook) as its value.
+
+    Raises:
+        LessonError: a -p (or --parameter) name holds "=".
+    """
+    for at, arg in enumerate(argv):
+        if arg in ("-p", "--parameter"):
+            name = argv[at + 1] if at + 1 < len(argv) else ""
+        elif arg.startswith("--parameter="):
+            name = arg.partition("=")[2]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            name = arg[2:]
+        else:
+            continue
+        if "=" in name:
+            name, _, value = name.partition("=")
+            raise LessonError(f"-p takes a name and a value: write -p {name} {value}, not -p {name}={value}.")
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:
+        try:  # before argparse, which would take the next argument as the value
+            check_parameter_names(argv[1:])
+        except LessonError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="python -m utils.lessons", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -334,7 +456,7 @@ def main(argv=None):
     try:  # check every path and parameter before spending minutes on the first lesson
         for path in notebooks:
             lesson_parameters(path, read_notebook(path), overrides, args.smoke)
-        check_out_dir(args.out, notebooks)
+        check_out_dir(args.out, notebooks, html=not args.no_html)
     except LessonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
