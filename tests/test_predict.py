@@ -163,3 +163,90 @@ def test_a_lesson_folder_gives_its_best_full_run_and_says_which(photos, tmp_path
         captured = capsys.readouterr()
         assert f"using {full.model_path} (the best full run, {full.name})" in captured.err
         assert "threshold 0.90" in captured.out  # the full run's own threshold
+
+
+def saved_model(path, input_shape, outputs, activation="softmax"):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, keras.layers.Dense(outputs, activation=activation)(x)).save(path)
+    return path
+
+
+def one_error_line(argv, capsys):
+    """Runs the command line as `python -m utils.predict` would; returns (exit status, its one stderr line)."""
+    from utils import cli
+
+    code = cli.run(predict.main, argv)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err and "\x1b[" not in captured.err
+    assert captured.err.count("\n") == 1, captured.err
+    return code, captured.err
+
+
+def test_a_model_with_other_than_one_or_two_outputs_is_refused_before_any_photo_is_read(tmp_path, capsys):
+    model = saved_model(tmp_path / "ten.keras", (32, 32, 3), 10)
+    code, error = one_error_line([str(model), *(str(tmp_path / f"{name}.jpg") for name in "abc")], capsys)
+    assert code == 2
+    assert error == (f"error: {model} gives 10 outputs per image; utils.predict needs a bird classifier with 1 "
+                     "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).\n")
+
+
+def test_a_sigmoid_model_with_one_output_still_answers(tmp_path, photos, capsys):
+    model = saved_model(tmp_path / "sigmoid.keras", (32, 32, 3), 1, activation="sigmoid")
+    assert predict.main([str(model), str(photos[0])]) == 0
+    assert capsys.readouterr().out.startswith(f"{photos[0]}: ")
+
+
+def test_a_model_for_gray_images_is_refused_in_one_line(tmp_path, photos, capsys):
+    model = saved_model(tmp_path / "gray.keras", (28, 28, 1), 2)
+    code, error = one_error_line([str(model), str(photos[0])], capsys)
+    assert code == 2
+    assert error.startswith(f"error: {model} takes (28, 28, 1) input, not RGB photos;")
+
+
+def test_a_model_without_a_fixed_input_size_is_refused_in_one_line(tmp_path, photos, capsys):
+    model = saved_model(tmp_path / "anysize.keras", (None, None, 3), 2)
+    code, error = one_error_line([str(model), str(photos[0])], capsys)
+    assert code == 2
+    assert error.startswith(f"error: {model} takes images of any size ((None, None, 3));")
+
+
+def test_a_folder_that_is_not_a_lessons_folder_is_called_a_folder(tmp_path, photos, capsys):
+    (tmp_path / "folder.keras").mkdir()
+    code, error = one_error_line([str(tmp_path / "folder.keras"), str(photos[0])], capsys)
+    assert code == 2
+    assert error.startswith(f"error: {tmp_path / 'folder.keras'} is a folder, not a lesson's folder in ")
+    assert "no model at" not in error
+
+
+def test_a_name_that_is_not_a_lesson_lists_the_lessons_with_a_model(photos, capsys):
+    code, error = one_error_line(["05_bird_clasifier", str(photos[0])], capsys)
+    assert code == 2
+    assert error == ("error: no lesson called 05_bird_clasifier; lessons with a model: 03_cnn_from_scratch, "
+                     "04_vgg16_finetune, 05_bird_classifier. Pass one of them, its folder in models/, or a "
+                     ".keras model file.\n")
+
+
+def test_an_empty_model_name_is_refused(photos, capsys):
+    code, error = one_error_line(["", str(photos[0])], capsys)
+    assert code == 2 and error.startswith("error: an empty model name:") and "main" not in error
+
+
+@pytest.mark.parametrize("damage", ["", "{\"best\": 5}", "{\"latest\": \"runs/"])
+def test_a_damaged_run_index_still_gives_the_best_full_run(photos, tmp_path, monkeypatch, capsys, damage):
+    from utils import runs
+
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    full = runs.start("05_bird_classifier", sample=False)
+    redness_model().save(full.model_path)
+    (full.folder / "metrics.json").write_text(json.dumps({"threshold": 0.9}))
+    runs.finish(full, 0.8, "val_f1")
+    sample = runs.start("05_bird_classifier", sample=True)
+    saved_model(sample.model_path, (32, 32, 3), 2)
+    (sample.folder / "metrics.json").write_text(json.dumps({"threshold": 0.1}))
+    runs.finish(sample, 0.99, "val_f1")
+    (tmp_path / "models" / "05_bird_classifier" / "runs.json").write_text(damage)
+    assert predict.main(["05_bird_classifier", str(photos[0])]) == 0
+    captured = capsys.readouterr()
+    assert f"using {full.model_path} (the best full run, {full.name})" in captured.err
+    assert "was damaged" in captured.err and "threshold 0.90" in captured.out

@@ -106,3 +106,91 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     paths.write_text(path, "{}")
     assert path.read_text() == "{}"
+
+
+DAMAGED_INDEXES = ["", '{"latest": "runs/x", "be', "[1, 2]", '{"best": 5}', '{"latest": ["runs"]}',
+                   '{"best": "runs/../../elsewhere"}', '{"best": "runs/a", "best_score": "high"}']
+
+
+@pytest.mark.parametrize("damage", DAMAGED_INDEXES)
+def test_a_damaged_index_is_moved_aside_and_rebuilt_from_the_run_folders(models, damage, capsys):
+    best = fake_run(sample=False, score=0.9)
+    fake_run(sample=False, score=0.8)
+    fake_run(sample=False, score=1.0, stand_in=True)
+    sample = fake_run(sample=True, score=0.99)
+    index = models / "03_cnn_from_scratch" / "runs.json"
+    index.write_text(damage)
+    capsys.readouterr()
+    assert runs.best("03_cnn_from_scratch").folder == best.folder
+    note = capsys.readouterr().err
+    assert note.count("\n") == 1 and note.startswith(f"note: {index} was damaged (")
+    assert f"the best full run is {best.name}" in note
+    aside = list(index.parent.glob("runs.json.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_text() == damage and aside[0].name in note
+    rebuilt = json.loads(index.read_text())  # saved: the next reader trusts it and says nothing
+    assert rebuilt["best"] == f"runs/{best.name}" and rebuilt["best_score"] == 0.9
+    assert rebuilt["best_by"] == "test_accuracy" and rebuilt["latest"] == f"runs/{sample.name}"
+    assert runs.latest("03_cnn_from_scratch").folder == sample.folder
+    path, _ = runs.best_model("03_cnn_from_scratch")
+    assert path == best.model_path and capsys.readouterr().err == ""
+
+
+def test_a_sample_run_finished_after_a_damaged_index_leaves_the_full_run_the_best(models, capsys):
+    full = fake_run(sample=False, score=0.7)
+    index = models / "03_cnn_from_scratch" / "runs.json"
+    index.write_text('{"latest": "runs/')
+    sample = fake_run(sample=True, score=0.99)
+    rebuilt = json.loads(index.read_text())
+    assert rebuilt["best"] == f"runs/{full.name}" and rebuilt["best_score"] == 0.7
+    assert rebuilt["latest"] == f"runs/{sample.name}"
+    assert runs.best_model("03_cnn_from_scratch")[0] == full.model_path
+    assert len(list(index.parent.glob("runs.json.damaged-*"))) == 1 and "was damaged" in capsys.readouterr().err
+    better = fake_run(sample=False, score=0.8)  # the rebuilt index keeps scoring as before
+    assert runs.best("03_cnn_from_scratch").folder == better.folder
+
+
+def test_a_second_damage_is_moved_aside_too_and_nothing_is_overwritten(models, capsys):
+    fake_run(sample=False, score=0.7)
+    index = models / "03_cnn_from_scratch" / "runs.json"
+    for damage in ("first", "second"):
+        index.write_text(damage)
+        runs.best("03_cnn_from_scratch")
+    assert sorted(p.read_text() for p in index.parent.glob("runs.json.damaged-*")) == ["first", "second"]
+
+
+def test_a_missing_index_is_rebuilt_quietly_and_unfinished_runs_are_left_out(models, capsys):
+    full = fake_run(sample=False, score=0.7)
+    crashed = runs.start("03_cnn_from_scratch", sample=False)  # saved a model, never finished
+    crashed.model_path.write_bytes(b"half trained")
+    (models / "03_cnn_from_scratch" / "runs.json").unlink()
+    assert runs.best("03_cnn_from_scratch").folder == full.folder
+    assert runs.latest("03_cnn_from_scratch").folder == full.folder
+    assert capsys.readouterr().err == ""
+
+
+def test_runs_finished_before_scores_were_recorded_are_still_found(models, capsys):
+    old_full = fake_run(sample=False, score=0.9)
+    old_sample = fake_run(sample=True, score=0.99)
+    for run in (old_full, old_sample):  # kits before the record left only the lesson's files
+        (run.folder / runs.RECORD).unlink()
+    index = models / "03_cnn_from_scratch" / "runs.json"
+    index.write_text("{")
+    assert runs.best_model("03_cnn_from_scratch")[0] == old_full.model_path
+    assert runs.latest("03_cnn_from_scratch").folder == old_sample.folder
+    newer = fake_run(sample=False, score=0.5)  # a recorded score beats an unknown one
+    assert runs.best("03_cnn_from_scratch").folder == newer.folder
+
+
+def test_a_damaged_index_that_cannot_be_moved_aside_is_left_as_it_is(models, monkeypatch, capsys):
+    best = fake_run(sample=False, score=0.7)
+    index = models / "03_cnn_from_scratch" / "runs.json"
+    index.write_text("{")
+
+    def refused(source, target):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runs.os, "rename", refused)
+    assert runs.best("03_cnn_from_scratch").folder == best.folder
+    note = capsys.readouterr().err
+    assert note.count("\n") == 1 and "could not be moved aside (Permission denied)" in note
+    assert index.read_text() == "{" and not list(index.parent.glob("runs.json.damaged-*"))

@@ -11,7 +11,8 @@ best full run (`utils.runs`), else the latest run, and says which; a
 photo is centre-cropped to a square and shrunk to the model's input size
 with Lanczos filtering, the way the CUB bird photos were prepared. The
 threshold defaults to the one the lesson recorded in `metrics.json` next to
-the model, else 0.5.
+the model, else 0.5. A model that is not a bird classifier of fixed-size RGB
+photos (1 sigmoid or 2 softmax outputs) is refused before any photo is read.
 """
 
 import argparse
@@ -54,34 +55,104 @@ def find_model(path):
     Returns:
         `(model_file, note)`.
     """
+    if not str(path).strip():
+        raise ValueError("an empty model name: pass a lesson's folder in models/ (such as models/05_bird_classifier), "
+                         "its name, or a .keras model file.")
     resolved = paths.resolve(path)
-    if resolved.suffix != ".keras" and not resolved.is_file():
-        lesson = resolved.name
-        model_file, note = runs.best_model(lesson)
-        if model_file is None:
-            raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
-                                    ".keras model file.")
-        return model_file, f"using {model_file} ({note})"
-    if not resolved.is_file():
+    in_models = resolved.parent.resolve() == paths.MODELS.resolve()
+    if resolved.is_dir():
+        if not in_models:
+            raise ValueError(f"{resolved} is a folder, not a lesson's folder in {paths.MODELS}: pass a lesson's "
+                             "folder (such as models/05_bird_classifier), its name, or a .keras model file.")
+        return lesson_model(resolved.name)
+    if resolved.is_file():
+        if resolved.suffix != ".keras":
+            raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
+                             "the model.keras of one of its runs.")
+        return resolved, f"using {resolved}"
+    if resolved.suffix == ".keras":
         raise FileNotFoundError(f"no model at {resolved}: run lesson 5 (notebooks/05_bird_classifier.ipynb) "
                                 "first, then pass models/05_bird_classifier.")
-    if resolved.suffix != ".keras":
-        raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
-                         "the model.keras of one of its runs.")
-    return resolved, f"using {resolved}"
+    if len(pathlib.Path(path).parts) > 1 and not in_models:
+        raise FileNotFoundError(f"{resolved} does not exist: pass a lesson's folder in models/ (such as "
+                                "models/05_bird_classifier), its name, or a .keras model file.")
+    return lesson_model(resolved.name)
+
+
+def lesson_model(lesson):
+    """`find_model` for a lesson's name: its best full run's model, else its latest run's."""
+    if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
+        raise FileNotFoundError(f"no lesson called {lesson}; lessons with a model: "
+                                f"{', '.join(lessons_with_a_model())}. Pass one of them, its folder in models/, "
+                                "or a .keras model file.")
+    model_file, note = runs.best_model(lesson)
+    if model_file is None:
+        raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
+                                ".keras model file.")
+    return model_file, f"using {model_file} ({note})"
+
+
+def lessons_with_a_model():
+    """The lessons (notebooks/<name>.ipynb) that save a model: their notebook trains with `training.fit`."""
+    return [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+            if "training.fit(" in notebook.read_text(errors="replace")]
 
 
 def load_model(path):
-    """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none."""
+    """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none.
+
+    Raises:
+        ValueError: the file is not a model Keras can load, or not a bird
+            classifier `is_it_a_bird` can use (see `check_classifier`).
+    """
     import keras
 
     model_file = find_model(path)[0]
     try:
-        return keras.models.load_model(model_file)
+        model = keras.models.load_model(model_file)
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:200] if str(error) else ''}); run the lesson again "
                          "to save a new one, or pass another run's model.keras.") from None
+    check_classifier(model, model_file)
+    return model
+
+
+def check_classifier(model, name):
+    """Refuses, in one line, a model `is_it_a_bird` cannot use, before any photo is read.
+
+    It needs one input of fixed-size RGB images, `(height, width, 3)`, and
+    P(bird) out: 1 output (sigmoid) or 2 (softmax, "bird" second).
+
+    Args:
+        model: a loaded Keras model.
+        name: how to call it in the message (its file).
+    """
+    inputs, outputs = _shape(model, "input_shape"), _shape(model, "output_shape")
+    if inputs is None or len(inputs) != 4 or inputs[3] != 3:
+        raise ValueError(f"{name} takes {_per_image(inputs)} input, not RGB photos; utils.predict needs a model "
+                         "of (height, width, 3) colour images, such as lesson 5's (models/05_bird_classifier).")
+    if None in inputs[1:3]:
+        raise ValueError(f"{name} takes images of any size ({_per_image(inputs)}); utils.predict needs a model "
+                         "with a fixed input size, such as lesson 5's (models/05_bird_classifier).")
+    if outputs is None or outputs[1:] not in ((1,), (2,)):
+        described = ("an unknown number of outputs" if outputs is None else f"{outputs[1]} outputs"
+                     if len(outputs) == 2 else f"outputs of shape {outputs[1:]}")
+        raise ValueError(f"{name} gives {described} per image; utils.predict needs a bird classifier with 1 "
+                         "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).")
+
+
+def _shape(model, attribute):
+    """`model.input_shape` or `.output_shape` as a tuple (batch first), or None when it is not one shape."""
+    try:
+        shape = tuple(getattr(model, attribute))
+    except (AttributeError, TypeError, ValueError):  # a model not built, or a Keras that does not say
+        return None
+    return shape if shape and all(size is None or isinstance(size, int) for size in shape) else None
+
+
+def _per_image(shape):
+    return "an unknown" if shape is None else str(shape[1:])
 
 
 PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
@@ -115,6 +186,7 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
         `(answers, errors)`: a list of `Answer` and a {path: message} dict for
         the files that could not be read.
     """
+    check_classifier(model, f"the model {model.name!r}")
     image_size = model.input_shape[1:3]
     loaded, errors = {}, {}
     for path in map(pathlib.Path, image_paths):
@@ -141,7 +213,8 @@ def main(argv=None):
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
     typed = pathlib.Path(args.model).expanduser()
-    where = str(typed.resolve()) if typed.exists() else args.model  # from the shell's folder, else a lesson name
+    # from the shell's folder, else a lesson name ("" would be the shell's folder: find_model refuses it)
+    where = str(typed.resolve()) if args.model.strip() and typed.exists() else args.model
     try:
         model_file, note = find_model(where)
         model = load_model(model_file)
