@@ -28,7 +28,6 @@ CONFIGS = [  # (name, oneDNN, network, augmentation)
     ("baseline, oneDNN off", "0", "baseline", "lesson"),
     ("baseline, oneDNN on", "1", "baseline", "lesson"),
     ("improved, oneDNN on, no augmentation", "1", "improved", "none"),
-    ("improved, oneDNN on, utils.warps.RandomAffine", "1", "improved", "warps"),
 ]
 
 
@@ -53,13 +52,13 @@ def measure(folder, network, augmentation, epochs):
     import numpy as np
     import tensorflow as tf
 
-    from utils import pipeline, warps
+    from utils import pipeline
 
     lesson = lesson_namespace()
     size, batch_size = lesson["IMAGE_SIZE"], lesson["BATCH_SIZE"]
     augment = {"lesson": lesson["augment"] if network == "improved" else keras.Sequential(
         [keras.layers.RandomFlip("horizontal"), keras.layers.RandomZoom(0.2, fill_mode="reflect")]),
-        "none": None, "warps": keras.Sequential([warps.RandomAffine(0.5, 0.0, 0.0, 0.0, 0.08)])}[augmentation]
+        "none": None}[augmentation]
     train_ds = pipeline.image_dataset(folder, size, batch_size, augment=augment, seed=0)
     model = lesson[f"make_{network}"](size)
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-3), loss="sparse_categorical_crossentropy")

@@ -82,8 +82,9 @@ def main(argv=None):
         models = {
             "fully connected": lambda: dense_net(size, cnn_parameters),
             "small CNN": lambda: small_cnn(size),
-            "small CNN + augmentation": lambda: small_cnn(size, pipeline.augmentation(
-                **pipeline.LESSON3_AUGMENTATION, seed=args.seed)),
+            "small CNN + augmentation": lambda: small_cnn(size, keras.Sequential([
+                keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.1),
+                keras.layers.RandomZoom(0.2), keras.layers.RandomTranslation(0.1, 0.1)])),
         }
         for name, build in models.items():
             keras.utils.set_random_seed(args.seed)

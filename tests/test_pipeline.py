@@ -1,4 +1,4 @@
-"""utils.pipeline and utils.warps: decoded images against PIL, batches, caching, augmentation, tf.distribute."""
+"""utils.pipeline: decoded images against PIL, batches, caching, augmentation, tf.distribute."""
 
 import json
 import os
@@ -6,7 +6,6 @@ import pathlib
 import subprocess
 import sys
 import textwrap
-import threading
 
 import keras
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from utils import pipeline, synth, warps
+from utils import pipeline, synth
 
 # TensorFlow decodes JPEGs with libjpeg's fast integer DCT, PIL with the slow
 # accurate one: the same file differs by a level or two, a few at worst.
@@ -155,102 +154,15 @@ def random_images(batch=4, height=37, width=29, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (batch, height, width, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("fill_mode", warps.FILL_MODES)
-def test_affine_warp_matches_keras_affine_transform(fill_mode):
-    images = random_images()
-    layer = warps.RandomAffine(0.5, rotation=0.2, zoom=0.3, shear=0.3, translation=0.2, seed=1)
-    transforms = layer.transforms(4, 37, 29)
-    ours = keras.ops.convert_to_numpy(warps.affine_warp(images, transforms, fill_mode))
-    reference = keras.ops.convert_to_numpy(
-        keras.ops.image.affine_transform(images, transforms, fill_mode=fill_mode))
-    assert not np.allclose(ours, images, atol=1)
-    np.testing.assert_allclose(ours, reference, atol=0.05)
+def stock_augmentation():
+    """Augmentation as lessons 3 and 4 write it: stock Keras layers."""
+    return keras.Sequential([keras.layers.RandomFlip("horizontal", seed=0),
+                             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=0)])
 
 
-def test_adjust_contrast_matches_keras_random_contrast():
-    images, factors = random_images(), np.array([0.8, 1.0, 1.2, 1.5], "float32")
-    mean = images.mean(axis=(1, 2), keepdims=True)
-    reference = np.clip((images - mean) * factors[:, None, None, None] + mean, 0, 255)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(warps.adjust_contrast(images, factors)), reference,
-                               atol=1e-3)
-    stock = keras.layers.RandomContrast(0.5, value_range=(0, 255))  # its own arithmetic, with our factors
-    stock_output = stock.transform_images(images, {"contrast_factor": factors[:, None, None, None]})
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(stock_output), reference, atol=1e-3)
-
-
-def test_the_xla_compiled_augmentation_image_dataset_uses_gives_the_same_images():
-    images = random_images()
-    transforms = warps.RandomAffine(0.5, 0.2, 0.2, 0.2, 0.2, seed=2).transforms(4, 37, 29)
-    factors = tf.constant([0.8, 1.2, 1.0, 0.9])
-    expected = keras.ops.convert_to_numpy(warps.adjust_contrast(warps.affine_warp(images, transforms), factors))
-    np.testing.assert_allclose(warps._xla_augment(images, transforms, factors, "reflect").numpy(), expected,
-                               atol=0.01)
-    as_stored = np.round(images).astype("uint8")  # image_dataset hands over the cached uint8 pixels
-    plain = warps._augment(as_stored.astype("float32"), transforms, factors, "reflect")
-    np.testing.assert_allclose(warps._xla_augment(as_stored, transforms, factors, "reflect").numpy(),
-                               keras.ops.convert_to_numpy(plain), atol=0.01)
-
-
-def test_the_augmentation_compiles_in_the_background_for_the_datasets_own_shapes(zoo):
-    traces = warps._xla_augment.experimental_get_tracing_count()
-    augment = pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION)
-    dataset = pipeline.image_dataset(zoo, 23, batch_size=3, augment=augment)
-    for thread in threading.enumerate():
-        if thread.name == "compile-augmentation":
-            thread.join()
-    batches = [x.shape[0] for x, _ in dataset]  # 10 images: batches of 3, 3, 3, 1, all padded to 3
-    assert batches == [3, 3, 3, 1]
-    # One trace, shared by the tf.data graph and the background compile: the
-    # compiled code is keyed by it, so the first batch finds it ready.
-    assert warps._xla_augment.experimental_get_tracing_count() == traces + 1
-
-
-def test_random_affine_with_zero_ranges_is_the_identity():
-    images = random_images()
-    output = warps.RandomAffine(0.0, 0.0, 0.0, 0.0, 0.0)(images, training=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(output), images, atol=1e-3)
-
-
-def test_flip_with_probability_one_mirrors():
-    images = random_images()
-    output = keras.ops.convert_to_numpy(warps.RandomAffine(flip_probability=1.0)(images, training=True))
-    np.testing.assert_allclose(output, images[:, :, ::-1], atol=1e-3)
-
-
-def test_augmentation_passes_through_at_inference_and_gives_float_images_like_keras_layers():
-    augment = pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION, seed=0)
-    images = random_images()
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
-    changed = keras.ops.convert_to_numpy(augment(images, training=True))
-    assert changed.shape == images.shape and changed.dtype == np.float32
-    assert not np.allclose(changed, images, atol=1)
-    for training in (True, False):  # uint8 in (as image_dataset caches pixels), float32 out
-        single = warps.RandomAffine(1.0, 0.1, contrast=0.2)(images[0].astype("uint8"), training=training)
-        assert single.shape == images[0].shape and keras.ops.dtype(single) == "float32"
-
-
-def test_random_affine_refuses_bad_ranges():
-    with pytest.raises(ValueError, match="rotation"):
-        warps.RandomAffine(rotation=1.5)
-    with pytest.raises(ValueError, match="fill_mode"):
-        warps.RandomAffine(fill_mode="wrap")
-
-
-def test_augmentation_inside_a_saved_model(tmp_path):
-    model = keras.Sequential([keras.Input((24, 24, 3)), pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION),
-                              keras.layers.Rescaling(1 / 255), keras.layers.Flatten(), keras.layers.Dense(2)])
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
-    images = random_images(2, 24, 24)
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
-
-
-@pytest.mark.parametrize("augment_name", ["ours", "stock keras layer"])
-def test_augmented_batches(zoo, augment_name):
-    augment = (pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION, seed=0) if augment_name == "ours"
-               else keras.layers.RandomRotation(0.1, seed=0))
+def test_augmented_batches(zoo):
     plain = pipeline.image_dataset(zoo, 32, batch_size=4, shuffle=False)
-    augmented = pipeline.image_dataset(zoo, 32, batch_size=4, shuffle=False, augment=augment)
+    augmented = pipeline.image_dataset(zoo, 32, batch_size=4, shuffle=False, augment=stock_augmentation())
     for (x, y), (x_plain, y_plain) in zip(augmented, plain):
         assert x.shape == x_plain.shape and x.dtype == tf.float32
         np.testing.assert_array_equal(y.numpy(), y_plain.numpy())
@@ -258,6 +170,15 @@ def test_augmented_batches(zoo, augment_name):
         assert not np.allclose(x.numpy(), x_plain.numpy(), atol=1)
     first, second = (np.concatenate([x.numpy() for x, _ in augmented]) for _ in range(2))
     assert not np.allclose(first, second, atol=1), "augmentation should differ between epochs"
+
+
+def test_augmentation_is_what_the_layers_do_to_the_cached_pixels(zoo):
+    """A flip that always flips: each augmented batch is the plain batch, mirrored."""
+    always = keras.layers.Lambda(lambda images: images[:, :, ::-1])
+    plain = pipeline.image_dataset(zoo, 32, batch_size=4, shuffle=False)
+    mirrored = pipeline.image_dataset(zoo, 32, batch_size=4, shuffle=False, augment=always)
+    for (x, _), (x_plain, _) in zip(mirrored, plain):
+        np.testing.assert_array_equal(x.numpy(), x_plain.numpy()[:, :, ::-1])
 
 
 DISTRIBUTED = textwrap.dedent("""
@@ -268,11 +189,11 @@ DISTRIBUTED = textwrap.dedent("""
     import keras
     from utils import pipeline
     dataset = pipeline.image_dataset(sys.argv[1], 32, batch_size=4, seed=0,
-                                     augment=pipeline.augmentation(**pipeline.LESSON3_AUGMENTATION))
+                                     augment=keras.layers.RandomFlip("horizontal"))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = keras.Sequential([
-            keras.Input((32, 32, 3)), pipeline.augmentation(flip=True, rotation=0.05),
+            keras.Input((32, 32, 3)), keras.layers.RandomRotation(0.05),
             keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3, activation="relu"),
             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(dataset.class_names))])
         model.compile(optimizer="adam", metrics=["accuracy"],

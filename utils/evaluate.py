@@ -212,7 +212,7 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
         The number of rows written.
     """
     files = sorted((p for p in pathlib.Path(test_folder).rglob("*")
-                    if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
+                    if image_files.is_image_name(p)),
                    key=lambda p: (int(p.stem) if p.stem.isdigit() else float("inf"), p.stem))
     if not files:
         raise ValueError(f"no test images in {test_folder}: download the Kaggle test set with "

@@ -1,12 +1,11 @@
-"""Input pipelines: folders of images to fast, augmented tf.data batches (lesson 3).
+"""Input pipelines: folders of images to augmented tf.data batches (lesson 3).
 
 `image_dataset` reads a folder of class subfolders (for example
 `data/dogscats/train/{cats,dogs}`) with `keras.utils.image_dataset_from_directory`,
 decodes and resizes each image once, caches it, then shuffles, batches,
-augments and prefetches on every epoch. `augmentation` builds the random
-flips, rotations, zooms, shears, shifts and contrast changes of lesson 3 as
-one Keras layer, `warps.RandomAffine`, which composes all the geometric ones
-into a single warp per image: one resampling instead of one per layer.
+augments (with whatever Keras layers the lesson gives it) and prefetches on
+every epoch. Lesson 3 builds this pipeline step by step; later lessons call
+`image_dataset`.
 """
 
 import os
@@ -16,30 +15,9 @@ import keras
 import tensorflow as tf
 
 from utils import images as image_files
-from utils import paths, warps
+from utils import paths
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 INTERPOLATION = "bilinear"  # how image_dataset and images.load_photo resize photos
-# The augmentation lesson 3 trains with (and benchmarks/pipeline.py measures).
-LESSON3_AUGMENTATION = dict(flip=True, rotation=0.1, zoom=0.2, shear=0.2, translation=0.1, contrast=0.2)
-
-
-def augmentation(flip=True, rotation=0.0, zoom=0.0, shear=0.0, translation=0.0, contrast=0.0, seed=None):
-    """Builds random augmentation layers, for `image_dataset` or inside a model (lesson 3).
-
-    Args:
-        flip: mirror half of the images left to right.
-        rotation, zoom, shear, translation: ranges for `warps.RandomAffine`.
-        contrast: largest contrast change, as a fraction (0.2: factor 0.8-1.2),
-            for pixels in 0-255, as `keras.layers.RandomContrast`; 0 for none.
-        seed: random seed, for repeatable augmentation.
-
-    Returns:
-        A `keras.Sequential` named "augmentation". Lesson 3's choice is
-        `augmentation(**LESSON3_AUGMENTATION)`.
-    """
-    layer = warps.RandomAffine(0.5 if flip else 0.0, rotation, zoom, shear, translation, contrast, seed=seed)
-    return keras.Sequential([layer], name="augmentation")
 
 
 def _no_autograph(function):
@@ -48,17 +26,10 @@ def _no_autograph(function):
 
 
 def _augment_batches(augment):
-    """The map function applying `augment` to a batch of cached uint8 images, giving float32 images.
-
-    `RandomAffine` (first in `augmentation()`) warps the uint8 pixels as they
-    are, which is faster; any other layer gets float32, as Keras layers expect.
-    """
-    first = augment.layers[0] if isinstance(augment, keras.Sequential) and augment.layers else augment
-    takes_uint8 = isinstance(first, warps.RandomAffine)
+    """The map function applying `augment` (Keras layers) to a batch of cached uint8 images, as float32."""
 
     def augment_batch(images, labels):
-        images = images if takes_uint8 else tf.cast(images, tf.float32)
-        return tf.cast(augment(images, training=True), tf.float32), labels
+        return tf.cast(augment(tf.cast(images, tf.float32), training=True), tf.float32), labels
 
     return _no_autograph(augment_batch)
 
@@ -84,12 +55,12 @@ def _class_folders(folder):
                          "or draw a stand-in with `python -m utils.synth toy_pets DEST`")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
-        loose = [entry for entry in folder.iterdir() if entry.suffix.lower() in IMAGE_SUFFIXES]
+        loose = [entry for entry in folder.iterdir() if entry.suffix.lower() in image_files.IMAGE_EXTENSIONS]
         hint = (f"it holds {len(loose)} loose images, like Kaggle's flat download: sort them with "
                 f"`python -m utils.data organize {folder}`" if loose else "it is empty")
         raise ValueError(f"{folder} has no class subfolders (one folder of images per class); {hint}")
-    if not any(path.suffix.lower() in IMAGE_SUFFIXES for name in classes for path in (folder / name).rglob("*")):
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder} "
+    if not any(path.suffix.lower() in image_files.IMAGE_EXTENSIONS for name in classes for path in (folder / name).rglob("*")):
+        raise ValueError(f"no images ({', '.join(image_files.IMAGE_EXTENSIONS)}) in the class folders of {folder} "
                          f"({', '.join(classes)}): check the path, or organize the data again")
     return classes
 
@@ -112,8 +83,8 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         image_size: (height, width) to resize to, or one number for squares.
         batch_size: images per batch.
         augment: a layer or callable applied to each batch with
-            `training=True` (for example `augmentation(**LESSON3_AUGMENTATION)`),
-            or None.
+            `training=True` (for example lesson 3's `keras.Sequential` of
+            `RandomFlip` and `RandomTranslation`), or None.
         shuffle: reshuffle the images every epoch (use False for validation
             and test data, so predictions line up with `file_paths`).
         cache: True to keep decoded images in memory (about 67 KB each at
@@ -172,8 +143,7 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         dataset = dataset.map(_no_autograph(lambda x, y: (tf.cast(x, tf.float32), y)),
                               num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        with warps.compiled(batch_size):  # RandomAffine layers run XLA-compiled here
-            dataset = dataset.map(_augment_batches(augment), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(_augment_batches(augment), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     # Without the autotuner, AUTOTUNE means one call per CPU core, which is
     # what it settles on here anyway; with it, ending an epoch's iterator
