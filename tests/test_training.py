@@ -1,9 +1,6 @@
 """utils.training: early stopping restores the best weights; files; devices; errors."""
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -93,39 +90,6 @@ def test_write_metrics_adds_versions_and_device_and_converts_numpy(tmp_path):
     assert record["accuracy"] == pytest.approx(0.75) and record["counts"] == {"cats": 3}
     assert record["versions"]["tensorflow"] == tf.__version__ and record["device"] == ["CPU"]
     assert record["folder"] == str(paths.DATA)
-
-
-def test_default_strategy_on_one_device():
-    assert training.strategy().num_replicas_in_sync == 1
-
-
-def test_strategy_trains_across_two_logical_cpu_devices(tmp_path):
-    # Logical devices must be configured before TensorFlow starts: use a fresh process.
-    script = textwrap.dedent("""
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import keras, numpy as np
-        from utils import training
-        strategy = training.strategy(device_type="CPU")
-        assert isinstance(strategy, tf.distribute.MirroredStrategy), type(strategy)
-        x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
-        y = (x[:, 0] > 0).astype("int32")
-        train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-        with strategy.scope():
-            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        run = training.fit(model, train_ds, train_ds, epochs=5, verbose=0)
-        print("replicas", strategy.num_replicas_in_sync, "accuracy", run.final("val_accuracy"))
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=paths.ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    words = result.stdout.split()
-    assert words[words.index("replicas") + 1] == "2"
-    assert float(words[words.index("accuracy") + 1]) > 0.8
 
 
 class SlowEpochs(keras.callbacks.Callback):

@@ -228,34 +228,6 @@ def devices():
     return names
 
 
-def strategy(device_type="GPU", mixed_precision=True):
-    """Chooses how to spread training over the hardware present (lesson 3).
-
-    Several devices of `device_type` → `tf.distribute.MirroredStrategy` (each
-    gets a slice of every batch); otherwise the default strategy. On a GPU
-    that has tensor cores (compute capability 7.0 or newer), float16 mixed
-    precision is switched on: about twice as fast, same accuracy. Build and
-    compile the model inside `with strategy.scope():`.
-
-    Args:
-        device_type: "GPU"; tests pass "CPU" after splitting the CPU into
-            logical devices.
-        mixed_precision: allow mixed precision where the GPU supports it.
-
-    Returns:
-        A `tf.distribute.Strategy`.
-    """
-    logical = tf.config.list_logical_devices(device_type)
-    if mixed_precision and device_type == "GPU" and logical:
-        details = tf.config.experimental.get_device_details(
-            tf.config.list_physical_devices("GPU")[0])
-        if details.get("compute_capability", (0, 0)) >= (7, 0):
-            keras.mixed_precision.set_global_policy("mixed_float16")
-    if len(logical) > 1:
-        return tf.distribute.MirroredStrategy([device.name for device in logical])
-    return tf.distribute.get_strategy()
-
-
 def write_metrics(path, **figures):
     """Records a lesson's run in a JSON file, with versions, device and date.
 
