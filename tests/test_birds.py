@@ -141,6 +141,18 @@ def test_bird_dataset_labels_counts_and_cache(fake_downloads, capsys):
     np.testing.assert_array_equal(again.test_images, data.test_images)
 
 
+def test_each_held_out_image_knows_its_source(fake_downloads):
+    data_dir, cifar_images, _, photos = fake_downloads
+    data = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    assert len(data.test_sources) == len(data.test_labels)
+    for image, source in zip(data.test_images, data.test_sources):
+        from_cifar = (cifar_images == image).all(axis=(1, 2, 3)).any()
+        assert source == ("cifar10" if from_cifar else "cub200")
+    cub = birds.load_cub(data_dir / "cub200" / "CUB_200_2011", progress=False)
+    in_test = [(data.test_images == image).all(axis=(1, 2, 3)).any() for image in cub]
+    assert sum(in_test) == int(np.sum(data.test_sources == "cub200"))
+
+
 def test_bird_dataset_without_cub_uses_cifar_alone_and_says_so(fake_downloads, capsys):
     data_dir = fake_downloads[0]
     (data_dir / "cub200" / "CUB_200_2011" / "images.txt").rename(data_dir / "images.txt")

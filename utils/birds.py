@@ -159,6 +159,7 @@ class Birds:
         test_images, test_labels: the held-out images, looked at only to report.
         real: True for CIFAR-10 (+ CUB) photos, False for the toy_birds stand-in.
         sources: images per source before any sampling, e.g. {"cifar10": 60000}.
+        test_sources: the source of each held-out image ("cifar10", "cub200", ...).
     """
 
     train_images: np.ndarray
@@ -169,6 +170,7 @@ class Birds:
     test_labels: np.ndarray
     real: bool
     sources: dict
+    test_sources: np.ndarray = None
     class_names: tuple = CLASS_NAMES
 
     @property
@@ -233,15 +235,16 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
             print("CUB-200 is not downloaded: birds come from CIFAR-10 alone (6,000 of 60,000 "
                   "images). For the original's extra 11,788 bird photos:\n"
                   "    python -m utils.data download cub200")
+    origin = np.repeat(list(sources), list(sources.values()))  # sources are stacked in this order
     rng = np.random.default_rng(seed)
     if limit is not None and limit < len(labels):
         chosen, _ = _stratified_split(labels, limit / len(labels), rng)
-        images, labels = images[chosen], labels[chosen]
+        images, labels, origin = images[chosen], labels[chosen], origin[chosen]
     test, rest = _stratified_split(labels, HELD_OUT / FULL_SIZE, rng)
     valid, train = _stratified_split(labels[rest], valid_fraction, rng)
     valid, train = rest[valid], rest[train]
     birds = Birds(images[train], labels[train], images[valid], labels[valid], images[test],
-                  labels[test], real, sources)
+                  labels[test], real, sources, origin[test])
     print(f"{'split':<8}" + "".join(f"{name:>10}" for name in CLASS_NAMES))
     for split, counts in birds.class_counts.items():
         print(f"{split:<8}" + "".join(f"{counts[name]:>10,}" for name in CLASS_NAMES))
