@@ -311,3 +311,29 @@ def test_the_runners_own_copies_are_replaced_on_the_next_run(tmp_path, capsys):
     assert lessons.main(["run", str(path), "--out", str(out)]) == 2
     assert "01_lesson.html is not an executed copy" in capsys.readouterr().err
     assert (out / "01_lesson.html").read_text() == "<html>the learner's own page</html>"
+
+
+@pytest.mark.notebook
+def test_an_executed_copy_the_learner_edited_or_made_read_only_is_not_replaced(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
+    out = tmp_path / "out"
+    assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 0
+    copy = out / "01_lesson.ipynb"
+    reopened = nbformat.read(copy, as_version=4)
+    nbformat.write(reopened, copy)  # saved again unchanged (as Jupyter does): still the runner's to replace
+    assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 0
+    edited = nbformat.read(copy, as_version=4)
+    edited.cells.append(nbformat.v4.new_markdown_cell("my notes on this run"))
+    nbformat.write(edited, copy)
+    capsys.readouterr()
+    assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 2
+    assert "was changed after the lesson runner wrote it" in capsys.readouterr().err
+    assert "my notes on this run" in copy.read_text()
+    copy.unlink()
+    assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 0
+    copy.chmod(0o444)
+    before = copy.read_bytes()
+    capsys.readouterr()
+    assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 2
+    assert "is read-only, and running 01_lesson.ipynb would replace it" in capsys.readouterr().err
+    assert copy.read_bytes() == before

@@ -21,8 +21,10 @@ nothing runs.
 import argparse
 import ast
 import dataclasses
+import hashlib
 import html as html_text
 import json
+import os
 import pathlib
 import sys
 import time
@@ -212,6 +214,14 @@ def check_out_dir(out_dir, notebooks=(), html=True):
                     f"{target} is not an executed copy the lesson runner wrote there, and running "
                     f"{pathlib.Path(path).name} would replace it: it was left as it is; choose another "
                     f"--out folder (or move that file away).")
+            if target.is_file() and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+                raise LessonError(f"{target} is read-only, and running {pathlib.Path(path).name} would replace "
+                                  "it: it was left as it is; choose another --out folder, or make it writable "
+                                  "(chmod u+w) to let the runner replace it.")
+            if target.suffix == ".ipynb" and target.is_file() and edited_since_written(target):
+                raise LessonError(f"{target} was changed after the lesson runner wrote it (its cells differ), "
+                                  "and running it again would replace your changes: it was left as it is; "
+                                  "choose another --out folder, or move that file away.")
 
 
 def html_mark(html_path):
@@ -281,10 +291,29 @@ def find_headline(notebook):
     return ""
 
 
+def cells_fingerprint(notebook):
+    """A fingerprint of what a learner would edit in a notebook: each cell's type and source."""
+    cells = [[cell.get("cell_type"), "".join(cell.get("source", ""))] for cell in notebook.get("cells", [])]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def edited_since_written(path):
+    """Whether the runner's executed copy at `path` has had its cells changed since it was written."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            notebook = json.load(file)
+    except (OSError, ValueError):
+        return False
+    mark = notebook.get("metadata", {}).get(COPY_METADATA, {}) if isinstance(notebook, dict) else {}
+    recorded = mark.get("cells_sha256") if isinstance(mark, dict) else None
+    return recorded is not None and recorded != cells_fingerprint(notebook)
+
+
 def mark_executed_copy(output):
     """Marks the executed notebook at `output` as the runner's copy written there (see `is_executed_copy`)."""
     executed = nbformat.read(output, as_version=4)
-    executed.metadata[COPY_METADATA] = {"executed_copy": True, "written_to": str(output.resolve())}
+    executed.metadata[COPY_METADATA] = {"executed_copy": True, "written_to": str(output.resolve()),
+                                        "cells_sha256": cells_fingerprint(executed)}
     paths.write_text(output, nbformat.writes(executed) + "\n")
     return executed
 
