@@ -96,18 +96,29 @@ def main(argv=None):
               f"weights={weights}, on {tf.config.list_physical_devices()[-1].device_type}")
 
         keras.utils.set_random_seed(0)
-        vgg = transfer.Vgg16(weights=weights, image_size=args.image_size)
-        model = vgg.finetune(images.class_names, seed=0)
+        base = transfer.vgg16(weights=weights, image_size=args.image_size)
+        base.trainable = False  # lesson 4's model: the frozen base, then its head
+
+        def make_head(feature_shape):
+            head = keras.Sequential([keras.Input(feature_shape), keras.layers.Flatten(),
+                                     keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.5),
+                                     keras.layers.Dense(len(images.class_names), activation="softmax")])
+            head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+            return head
+
+        inputs = keras.Input((args.image_size, args.image_size, 3))
+        features_out = base(inputs, training=False)
+        model = keras.Model(inputs, make_head(features_out.shape[1:])(features_out))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
         frozen_epoch = time_epochs(model, images, epochs=1)
         print(f"one epoch through the frozen base: {frozen_epoch:.2f} s")
 
         features, growth = peak_rss_growth_mib(lambda: transfer.bottleneck_features(
-            vgg.base, images, scratch / "features"))
+            base, images, scratch / "features"))
         print(f"feature extraction: {features.seconds:.2f} s, {features.features.nbytes / 2**20:.0f} MiB "
               f"of float16 on disk, peak memory growth {growth:.0f} MiB")
 
-        head = transfer.compile_classifier(
-            transfer.make_head(features.features.shape[1:], len(images.class_names), seed=0), 1e-3)
+        head = make_head(features.features.shape[1:])
         feature_ds = transfer.features_dataset(features, args.batch_size, shuffle=True, seed=0)
         head_epoch = time_epochs(head, feature_ds, epochs=5)
         print(f"one epoch of the head on cached features: {head_epoch:.3f} s")

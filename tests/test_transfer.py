@@ -1,4 +1,4 @@
-"""utils.transfer: the Vgg16 classifier and cached bottleneck features (lesson 4)."""
+"""utils.transfer: VGG16 with its preprocessing inside, and cached bottleneck features (lesson 4)."""
 
 import functools
 import http.server
@@ -18,98 +18,31 @@ IMAGE_SIZE = 32  # the smallest input VGG16 takes: fast, and the code paths are 
 
 
 @pytest.fixture(scope="module")
-def vgg():
+def base():
     keras.utils.set_random_seed(0)
-    return transfer.Vgg16(weights=None, image_size=IMAGE_SIZE)
+    return transfer.vgg16(weights=None, image_size=IMAGE_SIZE)
 
 
 def random_images(count, size=IMAGE_SIZE, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (count, size, size, 3)).astype("float32")
 
 
-def test_finetune_leaves_exactly_the_new_head_trainable(vgg):
-    model = vgg.finetune(["cats", "dogs", "foxes"], seed=0)
-    head = model.get_layer("head")
-    assert model.output_shape == (None, 3)
-    assert head.layers[-1].units == 3
-    assert {w.path for w in model.trainable_weights} == {w.path for w in head.weights}
-    assert not any(layer.trainable for layer in model.get_layer("vgg16").layers)
-    assert vgg.class_names == ["cats", "dogs", "foxes"]
-    # one training step moves the head and nothing else
-    before = [w.numpy().copy() for w in model.get_layer("vgg16").weights]
-    head_before = [w.numpy().copy() for w in head.weights]
-    model.train_on_batch(random_images(4), np.array([0, 1, 2, 0]))
-    assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, model.get_layer("vgg16").weights))
-    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(head_before, head.weights))
-
-
-def test_finetune_returns_a_new_model_and_leaves_the_base_alone(vgg):
-    base_weights = [w.copy() for w in vgg.base.get_weights()]
-    first = vgg.finetune(2, seed=0)
-    second = vgg.finetune(5, seed=0)
-    assert first is not second and vgg.model is second
-    assert first.output_shape == (None, 2) and second.output_shape == (None, 5)
-    assert vgg.class_names == ["0", "1", "2", "3", "4"]
-    vgg.unfreeze()
-    second.train_on_batch(random_images(2), np.array([0, 4]))
-    assert all(layer.trainable is False for layer in first.get_layer("vgg16").layers)
-    assert vgg.base.trainable and all(layer.trainable for layer in vgg.base.layers)
-    assert all(np.array_equal(a, b) for a, b in zip(base_weights, vgg.base.get_weights()))
-
-
-def test_unfreeze_trains_block5_and_nothing_below(vgg):
-    model = vgg.finetune(2, seed=0)
-    returned = vgg.unfreeze(from_layer="block5_conv1", learning_rate=1e-4)
-    assert returned is model
-    base = model.get_layer("vgg16")
-    trainable = [layer.name for layer in base.layers if layer.trainable]
-    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
-    assert len(model.trainable_weights) == 3 * 2 + 4  # block 5's kernels and biases, the head's
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-4)
-    before = {layer.name: [w.numpy().copy() for w in layer.weights] for layer in base.layers}
-    model.train_on_batch(random_images(4), np.array([0, 1, 0, 1]))
-    changed = [layer.name for layer in base.layers
-               if any(not np.array_equal(old, w.numpy()) for old, w in zip(before[layer.name], layer.weights))]
-    assert changed == ["block5_conv1", "block5_conv2", "block5_conv3"]
-
-
-def test_bad_requests_are_refused_with_advice(vgg):
+def test_small_images_are_refused_with_advice():
     with pytest.raises(ValueError, match="at least 32x32"):
-        transfer.Vgg16(weights=None, image_size=16)
-    fresh = transfer.Vgg16.__new__(transfer.Vgg16)
-    fresh.model = None
-    with pytest.raises(ValueError, match="finetune"):
-        fresh.unfreeze()
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        vgg.finetune(["cats"])
-    vgg.finetune(2)
-    with pytest.raises(ValueError, match="block4_conv1"):
-        vgg.unfreeze(from_layer="block6_conv1")
+        transfer.vgg16(weights=None, image_size=16)
 
 
-def test_preprocessing_inside_the_model_equals_preprocess_input_by_hand(vgg):
+def test_preprocessing_inside_the_model_equals_preprocess_input_by_hand(base):
     images = random_images(3)
     plain = keras.applications.VGG16(include_top=False, weights=None,
                                       input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
-    plain.set_weights(vgg.base.get_weights())
+    plain.set_weights(base.get_weights())
     by_hand = plain.predict_on_batch(keras.applications.vgg16.preprocess_input(images.copy()))
-    np.testing.assert_allclose(vgg.base.predict_on_batch(images), by_hand, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(base.predict_on_batch(images), by_hand, rtol=1e-5, atol=1e-4)
     layer = transfer.VggPreprocess()
     np.testing.assert_array_equal(layer(images), keras.applications.vgg16.preprocess_input(images.copy()))
     # and it is not a no-op: VGG16 sees BGR minus the ImageNet mean
-    assert not np.allclose(vgg.base.predict_on_batch(images), plain.predict_on_batch(images))
-
-
-def test_predict_takes_arrays_and_datasets(vgg):
-    vgg.finetune(["cats", "dogs"], seed=0)
-    images = random_images(5)
-    probabilities = vgg.predict(images)
-    assert probabilities.shape == (5, 2)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
-    dataset = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 0, 1, 1]))).batch(2)
-    predictions = vgg.predict(dataset)
-    assert predictions.class_names == ["cats", "dogs"]
-    np.testing.assert_allclose(predictions.probabilities, probabilities, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(base.predict_on_batch(images), plain.predict_on_batch(images))
 
 
 # --- bottleneck features -------------------------------------------------------------------
@@ -307,7 +240,7 @@ def test_missing_imagenet_weights_give_advice_not_a_bare_exception(empty_server,
 
     monkeypatch.setattr(keras_vgg16, "WEIGHTS_PATH_NO_TOP", f"{empty_server}/vgg16_notop.h5")
     with pytest.raises(transfer.WeightsUnavailable) as raised:
-        transfer.Vgg16(weights="imagenet", image_size=IMAGE_SIZE)
+        transfer.vgg16(weights="imagenet", image_size=IMAGE_SIZE)
     message = str(raised.value)
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert ".keras/models" in message and "weights=None" in message and "404" in message
@@ -341,13 +274,22 @@ def test_imagenet_class_names_offline_give_advice(empty_server, monkeypatch):
         transfer.imagenet_top5(tiny_imagenet_model(), np.zeros((1, 4, 4, 3)))
 
 
-def test_a_finetuned_model_saves_and_loads_with_its_preprocessing(vgg, tmp_path):
-    model = vgg.finetune(["cats", "dogs"], seed=0)
-    vgg.unfreeze()
+def test_a_model_on_the_frozen_base_saves_and_loads_with_its_preprocessing(base, tmp_path):
+    """Lesson 4's model: the base frozen and called with training=False, a new head; block 5 unfrozen."""
+    base.trainable = False
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
+    features = base(inputs, training=False)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(features))
+    model = keras.Model(inputs, outputs)
+    assert len(model.trainable_weights) == 2  # the head only
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith("block5")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert len(model.trainable_weights) == 3 * 2 + 2  # block 5's three convolutions, and the head
     model.save(tmp_path / "model.keras")
     reloaded = keras.models.load_model(tmp_path / "model.keras")
     images = random_images(3)
     np.testing.assert_allclose(reloaded.predict_on_batch(images), model.predict_on_batch(images),
                                rtol=1e-5, atol=1e-6)
     assert isinstance(reloaded.get_layer("vgg16").get_layer("preprocess"), transfer.VggPreprocess)
-    assert len(reloaded.trainable_weights) == len(model.trainable_weights) == 3 * 2 + 4

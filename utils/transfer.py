@@ -1,12 +1,11 @@
-"""Transfer learning with VGG16: cached bottleneck features and the seven-line classifier (lesson 4).
+"""Transfer learning plumbing for VGG16: the pretrained base and cached bottleneck features (lesson 4).
 
-`Vgg16` rebuilds the 2017 fast.ai experience on Keras 3 without its hidden
-side effects: `finetune` returns a new model (a frozen copy of the base and a
-new head) instead of popping layers in place, and VGG16's own
-`preprocess_input` is a layer inside every model, so raw 0-255 RGB images go
-in and nobody can forget it. `bottleneck_features` runs the frozen base once
-over a dataset and keeps the result on disk as a memory-mapped float16 array,
-so a dense head then trains in seconds per epoch.
+`vgg16` builds `keras.applications.VGG16` with its own `preprocess_input` as a
+layer inside, so raw 0-255 RGB images go in and nobody can forget it, and
+turns a failed weights download into advice. `bottleneck_features` runs the
+frozen base once over a dataset and keeps the result on disk as a
+memory-mapped float16 array, so a dense head then trains in seconds per
+epoch. Lesson 4 writes the head, the freezing and the unfreezing itself.
 """
 
 import dataclasses
@@ -21,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from utils import evaluate, paths, training
+from utils import paths
 
 WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 58 MB"),
                 True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 528 MB")}
@@ -95,138 +94,6 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
             "whose results mean nothing.") from error
 
 
-def make_head(feature_shape, num_classes, hidden_units=256, dropout_rate=0.5, seed=None):
-    """The new classifier on top of the convolutional base: Flatten, Dense + ReLU, Dropout, softmax.
-
-    Args:
-        feature_shape: shape of one image's features, e.g. (7, 7, 512) at 224 pixels.
-        num_classes: output units.
-        hidden_units: units of the hidden dense layer.
-        dropout_rate: share of hidden units dropped while training.
-        seed: seed for the initial weights and the dropout.
-
-    Returns:
-        A `keras.Sequential` named "head".
-    """
-    initializer = keras.initializers.GlorotUniform(seed)
-    return keras.Sequential([
-        keras.Input(tuple(feature_shape), name="features"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(hidden_units, activation="relu", kernel_initializer=initializer),
-        keras.layers.Dropout(dropout_rate, seed=seed),
-        keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=initializer),
-    ], name="head")
-
-
-def compile_classifier(model, learning_rate):
-    """Compiles a classifier with Adam, sparse categorical cross-entropy and accuracy."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
-class Vgg16:
-    """The seven-line classifier: a pretrained VGG16 with a new head (lesson 4).
-
-        vgg = transfer.Vgg16(weights="imagenet", image_size=224)
-        vgg.finetune(train_ds.class_names)
-        vgg.fit(train_ds, valid_ds, epochs=3)
-        vgg.unfreeze(from_layer="block5_conv1", learning_rate=1e-5)
-        vgg.fit(train_ds, valid_ds, epochs=3)
-        predictions = vgg.predict(valid_ds)
-
-    Attributes:
-        base: VGG16's convolutional base (preprocessing included). It is never
-            trained: `finetune` works on a copy.
-        model: the classifier `finetune` made, None before.
-        class_names: the class names given to `finetune`.
-    """
-
-    def __init__(self, weights="imagenet", image_size=224):
-        self.weights, self.image_size = weights, image_size
-        self.base = vgg16(weights, image_size)
-        self.model, self.class_names = None, None
-
-    def finetune(self, classes, hidden_units=256, dropout_rate=0.5, learning_rate=1e-3, seed=None):
-        """Makes a new classifier: a frozen copy of the base and a new head, compiled.
-
-        Args:
-            classes: the number of classes, or their names.
-            hidden_units, dropout_rate, seed: for `make_head`.
-            learning_rate: Adam's learning rate for the head.
-
-        Returns:
-            The new `keras.Model`, also kept as `self.model`.
-        """
-        if isinstance(classes, int):
-            num_classes, self.class_names = classes, [str(index) for index in range(classes)]
-        else:
-            self.class_names = [str(name) for name in classes]
-            num_classes = len(self.class_names)
-        if num_classes < 2:
-            raise ValueError(f"finetune needs at least 2 classes, got {classes!r}.")
-        base = keras.models.clone_model(self.base)
-        base.set_weights(self.base.get_weights())
-        base.trainable = False
-        inputs = keras.Input(self.base.input_shape[1:], name="images")
-        # training=False: BatchNorm-style layers in a base would keep using their
-        # ImageNet statistics even after `unfreeze` (VGG16 has none; most modern bases do).
-        features = base(inputs, training=False)
-        outputs = make_head(features.shape[1:], num_classes, hidden_units, dropout_rate, seed)(features)
-        self.model = compile_classifier(keras.Model(inputs, outputs, name="vgg16_finetuned"),
-                                        learning_rate)
-        return self.model
-
-    def _require_model(self):
-        if self.model is None:
-            raise ValueError("call vgg.finetune(class_names) first: it adds the new head.")
-        return self.model
-
-    def fit(self, train_ds, valid_ds, epochs, **kwargs):
-        """Trains the classifier with `training.fit` (early stopping, checkpoints, ...).
-
-        Returns:
-            A `training.TrainingRun`.
-        """
-        return training.fit(self._require_model(), train_ds, valid_ds, epochs, **kwargs)
-
-    def predict(self, images):
-        """Class probabilities for a batch of images, or `evaluate.Predictions` for a dataset.
-
-        Args:
-            images: an array (batch, height, width, 3) of RGB pixels 0-255, or
-                a batched dataset of (images, labels).
-        """
-        model = self._require_model()
-        if isinstance(images, tf.data.Dataset):
-            return evaluate.predict(model, images, self.class_names)
-        return keras.ops.convert_to_numpy(model.predict_on_batch(np.asarray(images, "float32")))
-
-    def unfreeze(self, from_layer="block5_conv1", learning_rate=1e-5):
-        """Lets the base's layers from `from_layer` on train too, and recompiles.
-
-        Args:
-            from_layer: the first base layer to train; "block5_conv1" trains
-                the last convolutional block and nothing below it.
-            learning_rate: Adam's learning rate, small so the pretrained
-                filters are adjusted, not wiped out.
-
-        Returns:
-            The classifier, recompiled (its weights are kept).
-        """
-        model = self._require_model()
-        base = model.get_layer("vgg16")
-        names = [layer.name for layer in base.layers]
-        if from_layer not in names:
-            convolutions = [name for name in names if "conv" in name]
-            raise ValueError(f"VGG16 has no layer {from_layer!r}; choose one of {convolutions}.")
-        first = names.index(from_layer)
-        base.trainable = True
-        for index, layer in enumerate(base.layers):
-            layer.trainable = index >= first
-        return compile_classifier(model, learning_rate)
-
-
 @dataclasses.dataclass
 class Features:
     """What `bottleneck_features` returns.
@@ -275,7 +142,7 @@ def bottleneck_features(base, dataset, path, progress=True):
     and base reads them back instead of computing them again.
 
     Args:
-        base: the frozen convolutional base, e.g. `Vgg16(...).base`.
+        base: the frozen convolutional base, e.g. `vgg16("imagenet", 224)`.
         dataset: a batched dataset of (images, labels) that is not shuffled
             and lists its `file_paths`, e.g. `pipeline.image_dataset(...,
             shuffle=False)`, without augmentation.
