@@ -18,4 +18,12 @@ Modules:
     cli:     how every command line ends: one line and a non-zero status, never a traceback.
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
+    pipeline: a folder of class folders as cached, shuffled, augmented batches (lesson 3).
+    digits:  handwritten digits (MNIST or scikit-learn's) and placing them on a canvas (lesson 2).
+    synth:   the drawn stand-in datasets, toy_pets and toy_birds, for running offline.
+    transfer: VGG16 with its preprocessing inside, and cached bottleneck features (lesson 4).
+    birds:   the bird / not-bird data from CIFAR-10 and CUB-200 (lesson 5).
+    array_pipeline: in-memory images as cached, shuffled, augmented batches (lesson 5).
+    thresholds: precision, recall and choosing a threshold (lesson 5).
+    predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5).
 """
