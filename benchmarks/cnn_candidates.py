@@ -14,7 +14,9 @@ can be told apart. Each run appends one record to
     .venv/bin/python benchmarks/cnn_candidates.py --data ../shared/data/dogscats-dev --speed --network xception
 
 Networks: "plain" (lesson 3's improved network: conv, batch norm, ReLU and
-max pooling blocks, `--widths`, global average pooling), "xception" (the
+max pooling blocks, `--widths`, global average pooling; `--no-batchnorm`,
+`--head flatten` and `--optimizer rmsprop` each take one of its modern
+changes back to 2017, to measure what that change brings), "xception" (the
 separable-convolution, residual network this lesson used before), and
 "baseline" (the 2017 network). Augmentations: "none", "flip", "light" (flip
 and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
@@ -46,7 +48,7 @@ def augmentation(name):
     return keras.Sequential(layers) if layers else None
 
 
-def network(name, size, widths, dropout_rate, stem=0):
+def network(name, size, widths, dropout_rate, stem=0, batchnorm=True, head="gap"):
     import keras
 
     inputs = keras.Input((size, size, 3))
@@ -62,10 +64,15 @@ def network(name, size, widths, dropout_rate, stem=0):
         x = keras.layers.Dropout(0.5)(x)
     elif name == "plain":
         for filters in widths:
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = keras.layers.BatchNormalization(momentum=0.9)(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm)(x)
+            if batchnorm:
+                x = keras.layers.BatchNormalization(momentum=0.9)(x)
             x = keras.layers.MaxPooling2D(2)(keras.layers.Activation("relu")(x))
-        x = keras.layers.Dropout(dropout_rate)(keras.layers.GlobalAveragePooling2D()(x))
+        if head == "gap":
+            x = keras.layers.Dropout(dropout_rate)(keras.layers.GlobalAveragePooling2D()(x))
+        else:  # the 2017 head: flatten the last maps into a dense layer
+            x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
+            x = keras.layers.Dropout(0.5)(x)
     elif name == "xception":  # lesson 3's "improved" network until 2026-12
         x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(x)
         x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
@@ -131,6 +138,11 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--stem", type=int, default=0, help="filters of a strided first convolution (0: none)")
+    parser.add_argument("--no-batchnorm", action="store_true", help="plain network without batch normalization")
+    parser.add_argument("--head", default="gap", choices=("gap", "flatten"),
+                        help="gap: global average pooling and dropout; flatten: the 2017 Flatten + Dense(64)")
+    parser.add_argument("--optimizer", default="adamw-schedule", choices=("adamw-schedule", "rmsprop"),
+                        help="AdamW with the time-budget schedule, or the 2017 RMSprop at a fixed 1e-3")
     parser.add_argument("--interpolation", default="bilinear")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed", action="store_true", help="only training photos per second")
@@ -153,11 +165,13 @@ def main(argv=None):
                                           **options)
 
         train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
-        model = network(args.network, args.size, widths, args.dropout, args.stem)
-        model.compile(optimizer=keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
+        optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
+                     keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4))
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         record = {"network": args.network, "widths": widths if args.network == "plain" else None,
-                  "size": args.size, "stem": args.stem, "augment": args.augment, "batch_size": args.batch_size,
+                  "size": args.size, "stem": args.stem, "batchnorm": not args.no_batchnorm, "head": args.head,
+                  "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
                   "interpolation": args.interpolation, "parameters": model.count_params(),
                   "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
         if args.speed:
@@ -168,8 +182,11 @@ def main(argv=None):
         else:
             valid_ds = dataset(layout.root / "valid", shuffle=False)
             steps = int(np.ceil(train_ds.num_images / args.batch_size))
-            schedule = training.TimeBudgetSchedule(args.learning_rate, args.minutes * 60, 1000, steps)
-            run = training.fit(model, train_ds, valid_ds, epochs=1000, patience=None, verbose=0, callbacks=[schedule])
+            if args.optimizer == "rmsprop":  # no schedule: a fixed rate, stopped by the same minutes
+                limit = [training.TimeLimit(args.minutes * 60)]
+            else:
+                limit = [training.TimeBudgetSchedule(args.learning_rate, args.minutes * 60, 1000, steps)]
+            run = training.fit(model, train_ds, valid_ds, epochs=1000, patience=None, verbose=0, callbacks=limit)
             record.update(
                 kind="accuracy", minutes=args.minutes, learning_rate=args.learning_rate, dropout=args.dropout,
                 seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
