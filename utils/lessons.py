@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import html as html_text
 import json
-import os
 import pathlib
 import sys
 import time
@@ -214,7 +213,7 @@ def check_out_dir(out_dir, notebooks=(), html=True):
                     f"{target} is not an executed copy the lesson runner wrote there, and running "
                     f"{pathlib.Path(path).name} would replace it: it was left as it is; choose another "
                     f"--out folder (or move that file away).")
-            if target.is_file() and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+            if target.is_file() and paths.is_read_only(target):
                 raise LessonError(f"{target} is read-only, and running {pathlib.Path(path).name} would replace "
                                   "it: it was left as it is; choose another --out folder, or make it writable "
                                   "(chmod u+w) to let the runner replace it.")

@@ -74,9 +74,7 @@ def write_text(path, text):
         path = path.resolve()
     mode = None
     if path.exists():
-        # A rename needs no permission on the file itself, so check it: not writable for this
-        # user, or for nobody (root may write anything, but 0o444 still says "leave me alone").
-        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+        if is_read_only(path):
             raise PermissionError(f"{path} is read-only: it was left as it is; make it writable "
                                   f"(chmod u+w {path}) to let the kit update it.")
         mode = path.stat().st_mode & 0o7777
@@ -88,6 +86,16 @@ def write_text(path, text):
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def is_read_only(path):
+    """True for a file its owner means to keep as it is: not writable for this user, or for nobody.
+
+    A rename needs no permission on the file itself, so the kit's all-or-nothing
+    writes must ask (root may write anything, but 0o444 still says "leave me alone").
+    """
+    path = pathlib.Path(path)
+    return not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
 
 
 @contextlib.contextmanager
