@@ -64,8 +64,8 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
         weights: "imagenet" (Keras downloads and checksums them once into
             `~/.keras/models/`), None for random weights (tests, offline
             smoke runs) or the path of a weights file.
-        image_size: height and width (or one number); ignored with the top,
-            which needs 224.
+        image_size: height and width (or one number); ignored with the top
+            and pretrained weights, whose dense layers need 224.
         include_top: keep the 1000-way ImageNet classifier.
 
     Returns:
@@ -76,7 +76,7 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
         WeightsUnavailable: the ImageNet weights are not cached and the
             download failed; the message says where to put the file by hand.
     """
-    shape = (224, 224, 3) if include_top else _image_shape(image_size)
+    shape = (224, 224, 3) if include_top and weights is not None else _image_shape(image_size)
     inputs = keras.Input(shape, name="images")
     try:
         return keras.applications.VGG16(include_top=include_top, weights=weights,
