@@ -45,6 +45,15 @@ def test_preprocessing_inside_the_model_equals_preprocess_input_by_hand(base):
     assert not np.allclose(base.predict_on_batch(images), plain.predict_on_batch(images))
 
 
+
+def test_the_whole_network_with_random_weights_takes_any_size_and_ends_in_fc2_then_1000_classes():
+    # lesson 4's route 2 offline: VGG16 with its dense layers, at the run's small size
+    full = transfer.vgg16(weights=None, image_size=IMAGE_SIZE, include_top=True)
+    assert full.input_shape == (None, IMAGE_SIZE, IMAGE_SIZE, 3)
+    assert full.get_layer("fc2").output.shape == (None, 4096)
+    assert full.output_shape == (None, 1000)
+    assert full.predict_on_batch(random_images(2)).sum(axis=1) == pytest.approx([1, 1], abs=1e-4)
+
 # --- bottleneck features -------------------------------------------------------------------
 
 
