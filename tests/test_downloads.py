@@ -20,7 +20,7 @@ import PIL.Image
 import pytest
 import requests
 
-from utils import data, downloads, paths
+from utils import data, digits, downloads, paths
 
 
 class ArchiveHandler(http.server.BaseHTTPRequestHandler):
@@ -323,7 +323,7 @@ def test_registry_entries_are_complete():
     assert downloads.DATASETS["cub200"].checksum == "md5:97eceeb196236b17998738112f37df78"
 
 
-def test_mnist_lands_where_load_mnist_reads_it(server, monkeypatch, tmp_path):
+def test_mnist_lands_where_lesson_2_reads_it(server, monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     arrays = {"x_train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
               "y_train": np.arange(6, dtype=np.uint8),
@@ -337,13 +337,13 @@ def test_mnist_lands_where_load_mnist_reads_it(server, monkeypatch, tmp_path):
     monkeypatch.setitem(downloads.DATASETS, "mnist", downloads.Dataset(
         "mnist", "http", f"{server.base}/mnist.npz", mnist.files,
         "sha256:" + hashlib.sha256(payload).hexdigest()))
-    with pytest.raises(FileNotFoundError, match="python -m utils.data download mnist"):
-        downloads.load_mnist(tmp_path)
+    assert digits.load(tmp_path / "mnist").name == "sklearn_digits"  # not downloaded yet
     downloads.download("mnist", data_dir=tmp_path)
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == ["mnist.npz"]
-    (x_train, y_train), (x_test, y_test) = downloads.load_mnist(tmp_path)
-    np.testing.assert_array_equal(x_train, arrays["x_train"])
-    np.testing.assert_array_equal(y_test, arrays["y_test"])
+    loaded = digits.load(tmp_path / "mnist")
+    assert loaded.name == "mnist"
+    np.testing.assert_array_equal(loaded.x_train, arrays["x_train"])
+    np.testing.assert_array_equal(loaded.y_test, arrays["y_test"])
 
 
 class FakeKaggleApi:

@@ -1,11 +1,7 @@
-"""The course's datasets and how to fetch them (lessons 2 to 5).
+"""The course's datasets and how to fetch them (lessons 2 to 5); `python -m utils.data download NAME` from a terminal.
 
-`DATASETS` is the registry; `download(name)` fetches a dataset into
-`data/NAME/`, resuming a half-finished download, checking the published
-checksum and extracting atomically; a second command downloading the same
-dataset waits for the first, then finds it there. `python -m utils.data
-download NAME` is the same from a terminal. A dataset with a second source lists it in
-`OTHER_SOURCES` (`--source kaggle` for dogs vs cats with Kaggle's test set).
+`download(name)` fetches a dataset of `DATASETS` into `data/NAME/`, resuming, checking the published checksum,
+extracting all or nothing and waiting for another command downloading it; `OTHER_SOURCES` lists second sources.
 """
 
 import contextlib
@@ -25,88 +21,52 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-import numpy as np
 import tqdm
 
 from utils import paths
 
-KAGGLE_COMPETITION = "dogs-vs-cats-redux-kernels-edition"
-MICROSOFT_DOGSCATS = ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
-                      "kagglecatsanddogs_5340.zip")
-
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """One entry of the registry.
+    """One entry of the registry."""
 
-    Attributes:
-        name: the folder under `data/` the dataset goes to.
-        source: "http" (an archive or file at `url`) or "kaggle" (the
-            competition named in `url`).
-        url: the download address, or the Kaggle competition's name.
-        files: what `data/NAME/` holds once the dataset is ready.
-        checksum: "md5:..." or "sha256:..." of the file at `url`, or "".
-        size: approximate download size, for the learner.
-        terms: where the licence or terms of use are.
-        description: one line about the dataset.
-    """
-
-    name: str
-    source: str
-    url: str
-    files: tuple
-    checksum: str = ""
-    size: str = ""
-    terms: str = ""
-    description: str = ""
+    name: str  # the folder under data/ the dataset goes to
+    source: str  # "http" (an archive or file at `url`) or "kaggle" (the competition named in `url`)
+    url: str  # the download address, or the Kaggle competition's name
+    files: tuple  # what data/NAME/ holds once the dataset is ready
+    checksum: str = ""  # "md5:HEX" or "sha256:HEX" of the file at `url`, or ""
+    size: str = ""  # approximate download size, for the learner
+    terms: str = ""  # where the licence or terms of use are
 
 
 DATASETS = {
-    # The archive keras.io and TensorFlow Datasets use; checksum as Hugging Face's
-    # cats_vs_dogs records it (824,887,076 bytes).
-    "dogscats": Dataset(
-        "dogscats", "http", MICROSOFT_DOGSCATS, ("PetImages/Cat", "PetImages/Dog"),
+    # The archive keras.io and TensorFlow Datasets use; checksum as Hugging Face's cats_vs_dogs records it.
+    "dogscats": Dataset(  # Kaggle's 25,000 labelled photos, as Microsoft publishes them (no account needed)
+        "dogscats", "http", "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
+        "kagglecatsanddogs_5340.zip", ("PetImages/Cat", "PetImages/Dog"),
         "sha256:b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9", "825 MB",
-        "https://www.microsoft.com/en-us/download/details.aspx?id=54765",
-        "Kaggle's 25,000 labelled dogs-vs-cats photos, as Microsoft publishes them (no account needed)."),
-    "mnist": Dataset(
-        "mnist", "http",
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        ("mnist.npz",),
-        "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
-        "11 MB", "https://creativecommons.org/licenses/by-sa/3.0/",
-        "MNIST handwritten digits, 28x28 grey, as Keras ships them."),
-    "cifar10": Dataset(
+        "https://www.microsoft.com/en-us/download/details.aspx?id=54765"),
+    "mnist": Dataset(  # handwritten digits, 28x28 grey, as Keras ships them
+        "mnist", "http", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz", ("mnist.npz",),
+        "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1", "11 MB",
+        "https://creativecommons.org/licenses/by-sa/3.0/"),
+    "cifar10": Dataset(  # 60,000 32x32 colour images in 10 classes (the file Keras uses)
         "cifar10", "http", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         ("cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"),
-        "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-        "170 MB", "https://www.cs.toronto.edu/~kriz/cifar.html",
-        "CIFAR-10: 60,000 32x32 colour images in 10 classes (the file Keras uses)."),
-    "cub200": Dataset(
-        "cub200", "http",
-        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
-        ("CUB_200_2011/images.txt", "CUB_200_2011/images"),
-        "md5:97eceeb196236b17998738112f37df78", "1.1 GB",
-        "https://www.vision.caltech.edu/datasets/cub_200_2011/",
-        "Caltech-UCSD Birds-200-2011: 11,788 photos of 200 bird species."),
+        "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", "170 MB",
+        "https://www.cs.toronto.edu/~kriz/cifar.html"),
+    "cub200": Dataset(  # Caltech-UCSD Birds-200-2011: 11,788 photos of 200 bird species
+        "cub200", "http", "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+        ("CUB_200_2011/images.txt", "CUB_200_2011/images"), "md5:97eceeb196236b17998738112f37df78", "1.1 GB",
+        "https://www.vision.caltech.edu/datasets/cub_200_2011/"),
 }
-
 
 OTHER_SOURCES = {
-    ("dogscats", "kaggle"): Dataset(
-        "dogscats", "kaggle", KAGGLE_COMPETITION, ("train", "test"), "", "850 MB",
-        f"https://www.kaggle.com/c/{KAGGLE_COMPETITION}/rules",
-        "Kaggle dogs vs cats: 25,000 labelled and 12,500 unlabelled photos (needs a Kaggle account)."),
+    ("dogscats", "kaggle"): Dataset(  # 25,000 labelled and 12,500 unlabelled photos (needs a Kaggle account)
+        "dogscats", "kaggle", "dogs-vs-cats-redux-kernels-edition", ("train", "test"), "", "850 MB",
+        "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules"),
 }
-
-
 DEFAULT_SOURCE_NAMES = {"dogscats": "microsoft"}
-
-
-def sources(name):
-    """The names of the sources `download` knows for a dataset, the default first."""
-    default = DEFAULT_SOURCE_NAMES.get(name, DATASETS[name].source)
-    return [default] + [source for dataset, source in OTHER_SOURCES if dataset == name]
 
 
 class DownloadError(RuntimeError):
@@ -114,41 +74,32 @@ class DownloadError(RuntimeError):
 
 
 def download(name, data_dir=paths.DATA, source=None):
-    """Fetches a registered dataset into `data_dir/NAME/` unless it is there.
+    """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder.
 
-    Args:
-        name: a key of `DATASETS` ("dogscats", "mnist", "cifar10", "cub200").
-        data_dir: the folder that holds one folder per dataset.
-        source: None for the dataset's default source, or another one it
-            lists in `OTHER_SOURCES` (for "dogscats": "kaggle").
-
-    Returns:
-        The dataset's folder, a `pathlib.Path`.
+    `source` is None for the dataset's default source, or one it lists in `OTHER_SOURCES` ("kaggle" for dogscats).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
-    dataset = DATASETS[name]
-    if source is not None and source != sources(name)[0]:
-        if (name, source) not in OTHER_SOURCES:
-            raise ValueError(f"{name} has no source {source!r}: choose one of {', '.join(sources(name))}")
-        dataset = OTHER_SOURCES[(name, source)]
+    sources = [DEFAULT_SOURCE_NAMES.get(name, DATASETS[name].source)] + [s for n, s in OTHER_SOURCES if n == name]
+    if source not in (None, *sources):
+        raise ValueError(f"{name} has no source {source!r}: choose one of {', '.join(sources)}")
+    dataset = OTHER_SOURCES.get((name, source), DATASETS[name])
     folder = paths.resolve(data_dir) / dataset.name
     if _is_ready(folder, dataset):  # before the lock: a read-only data folder that holds it is fine
         return folder
-    # One command at a time fills a dataset's folder: a second one would share the .part file and
-    # extract over (or delete) the first one's work. It waits, then finds the dataset ready.
+    # A second command waits here, then finds the dataset ready (sharing the .part, it would spoil the first's work).
     with paths.locked(folder, f"downloading {dataset.name}"):
         if _is_ready(folder, dataset):
             return folder
         folder.mkdir(parents=True, exist_ok=True)
         print(f"Downloading {dataset.name} ({dataset.size}); terms of use: {dataset.terms}")
         if dataset.source == "kaggle":
-            fetch_kaggle(dataset.url, folder)
+            archive = fetch_kaggle(dataset.url, folder)
         else:
-            file_name = urllib.parse.urlsplit(dataset.url).path.rsplit("/", 1)[-1]
+            file_name = pathlib.PurePosixPath(urllib.parse.urlsplit(dataset.url).path).name
             archive = fetch(dataset.url, folder / file_name, dataset.checksum)
-            if archive.suffix != ".npz":
-                extract(archive, folder)
+        if archive.suffix != ".npz":  # MNIST stays one file, which `utils.digits.load` reads
+            extract(archive, folder, inner_zips=dataset.source == "kaggle")
     print(f"{dataset.name} is ready in {folder}")
     return folder
 
@@ -162,202 +113,129 @@ def _is_ready(folder, dataset):
 
 
 def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
-    """Downloads `url` to `target`, resuming from `target.part` when it exists.
+    """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`.
 
-    Args:
-        url: an http(s) address.
-        target: where the finished file goes.
-        checksum: "md5:HEX" or "sha256:HEX" to verify, or "" for none.
-        attempts: how many times a cut connection is resumed before giving up
-            (no network, or a server that refuses the connection, fails at once).
-        chunk_size: bytes read at a time.
-
-    Returns:
-        `target`, once complete and verified.
+    `checksum` is "md5:HEX", "sha256:HEX" or "". A cut connection is resumed up to `attempts` times; no network (a
+    name that cannot be looked up, no route) or a refused connection fails at once: retrying would fail the same way.
     """
-    target = pathlib.Path(target)
     if target.exists() and verify(target, checksum):
         return target
-    part = target.with_name(target.name + ".part")
+    part, bad = target.with_name(target.name + ".part"), target.with_name(target.name + ".bad")
     for attempt in range(1, attempts + 1):
         try:
-            _fetch_once(url, part, chunk_size)
+            offset = part.stat().st_size if part.exists() else 0  # ask only for the missing bytes
+            request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                if offset and response.status != 206:
+                    print("The server does not resume downloads: starting again from the beginning.")
+                    offset = 0
+                length = response.headers.get("Content-Length")
+                total = offset + int(length) if length is not None else None
+                with open(part, "ab" if offset else "wb") as file, tqdm.tqdm.wrapattr(
+                        file, "write", total=total, initial=offset, bytes=False, unit="B", unit_scale=True,
+                        desc=part.stem) as progress:
+                    shutil.copyfileobj(response, progress, chunk_size)
+            if total is not None and part.stat().st_size < total:
+                raise ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
             break
-        except (OSError, urllib.error.URLError, DownloadError) as error:
+        except OSError as error:  # urllib's URLError and HTTPError are OSErrors
+            if isinstance(error, urllib.error.HTTPError) and error.code == 416:  # nothing left to send
+                break
             if isinstance(error, urllib.error.HTTPError) and 400 <= error.code < 500:
                 raise DownloadError(  # retrying will not help: say what the server said
-                    f"the server answered {error.code} {error.reason} for {url}: the file is not "
-                    "there (any more). Check for an update of the kit (`git pull`), or report it "
-                    "to the course.") from None
-            unreachable = _cannot_connect(error)
-            if unreachable:  # nothing was cut: trying again at once would fail the same way
-                host = urllib.parse.urlsplit(url).hostname
-                kept = (f" (the partial file {part} is kept: it resumes from there)"
-                        if part.exists() and part.stat().st_size else "")
-                said = f"{host}: {getattr(error, 'reason', error)}"
-                problem = (f"there is no network connection ({said})" if unreachable == "no network" else
-                           f"the server cannot be reached ({said})")
+                    f"the server answered {error.code} {error.reason} for {url}: the file is not there (any more). "
+                    "Check for an update of the kit (`git pull`), or report it to the course.") from None
+            kept = part.exists() and part.stat().st_size > 0
+            reason = getattr(error, "reason", error)  # a URLError wraps the socket's error
+            code, said = getattr(reason, "errno", None), f" ({urllib.parse.urlsplit(url).hostname}: {reason})"
+            offline = isinstance(reason, socket.gaierror) or code in (errno.ENETUNREACH, errno.ENETDOWN)
+            if offline or isinstance(reason, ConnectionRefusedError) or code in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
+                problem = ("there is no network connection" if offline else "the server cannot be reached") + said
+                resumes = f" (the partial file {part} is kept: it resumes from there)" if kept else ""
                 raise DownloadError(
-                    f"cannot download {url}: {problem}; check the internet connection (and any proxy or "
-                    f"firewall) and run the same command again{kept}, or download it on another machine and copy "
-                    f"it to {target}, then run the same command again.") from None
+                    f"cannot download {url}: {problem}; check the internet connection (and any proxy or firewall) "
+                    f"and run the same command again{resumes}, or download it on another machine and copy it to "
+                    f"{target}, then run the same command again.") from None
             if attempt == attempts:
-                kept = (f"the partial file {part} is kept: run the same command again to "
-                        "resume" if part.exists() and part.stat().st_size else
-                        "check the internet connection and run the same command again")
-                raise DownloadError(f"could not download {url} ({error}); {kept}.") from error
+                advice = (f"the partial file {part} is kept: run the same command again to resume" if kept
+                          else "check the internet connection and run the same command again")
+                raise DownloadError(f"could not download {url} ({error}); {advice}.") from error
             print(f"Download interrupted ({error}); resuming (attempt {attempt + 1}).")
     if not verify(part, checksum):
-        bad = target.with_name(target.name + ".bad")
         part.replace(bad)
         raise DownloadError(
-            f"{url} does not match its published checksum {checksum}. The file was kept as "
-            f"{bad} and nothing was extracted. Delete {bad} and run the command again; if it "
-            "fails again, the source has changed its file: report it to the course.")
+            f"{url} does not match its published checksum {checksum}. The file was kept as {bad} and nothing was "
+            f"extracted. Delete {bad} and run the command again; if it fails again, the source has changed its "
+            "file: report it to the course.")
     part.replace(target)
-    stale = target.with_name(target.name + ".bad")
-    if stale.is_file():  # an earlier download that failed its checksum: this one passed
-        stale.unlink()
+    bad.unlink(missing_ok=True)  # an earlier download that failed its checksum: this one passed
     return target
-
-
-def _cannot_connect(error):
-    """"no network" or "no server" when `error` says no connection could be made at all, else None.
-
-    A name that cannot be looked up, or no route to any network, means this
-    machine is offline; a refused connection means nothing answers at that
-    address. Neither is a connection cut midway, which is worth resuming.
-    """
-    if isinstance(error, urllib.error.HTTPError):
-        return None
-    reason = error.reason if isinstance(error, urllib.error.URLError) else error
-    code = getattr(reason, "errno", None)
-    if isinstance(reason, socket.gaierror) or code in (errno.ENETUNREACH, errno.ENETDOWN):
-        return "no network"
-    if isinstance(reason, ConnectionRefusedError) or code in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
-        return "no server"
-    return None
-
-
-def _fetch_once(url, part, chunk_size):
-    """Downloads into `part`, asking for the missing bytes when it exists."""
-    offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=60)
-    except urllib.error.HTTPError as error:
-        if error.code != 416:  # 416: nothing left to send, the part is complete
-            raise
-        return
-    with response:
-        resumed = response.status == 206
-        if offset and not resumed:
-            print("The server does not resume downloads: starting again from the beginning.")
-            offset = 0
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length is not None else None
-        received = offset
-        with open(part, "ab" if resumed else "wb") as file, tqdm.tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, desc=part.stem) as bar:
-            while chunk := response.read(chunk_size):
-                file.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and received < total:
-        raise DownloadError(f"connection closed after {received:,} of {total:,} bytes")
 
 
 def verify(path, checksum):
     """Returns whether the file at `path` matches "md5:HEX" / "sha256:HEX" ("" matches)."""
-    if not checksum:
-        return True
-    algorithm, expected = checksum.split(":")
-    digest = hashlib.new(algorithm)
+    algorithm, _, expected = checksum.partition(":")
     with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest() == expected
+        return not checksum or hashlib.file_digest(file, algorithm).hexdigest() == expected
 
 
-def extract(archive, folder):
-    """Extracts a .zip, .tar.gz or .tgz into `folder`, all or nothing.
+def extract(archive, folder, inner_zips=False):
+    """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there.
 
-    The archive is unpacked into a temporary folder inside `folder`, and its
-    top-level entries are moved into place only once all of it unpacked.
-
-    Returns:
-        The names of the top-level entries now in `folder`.
+    It is unpacked into a hidden folder inside `folder`, whose top-level entries move into place once all of it is
+    unpacked. With `inner_zips` (a Kaggle competition's zip), what moves is instead each .zip in it, unpacked into a
+    folder of its name (train.zip -> train/).
     """
-    archive, folder = pathlib.Path(archive), pathlib.Path(folder)
-    staging = _staging_folder(folder)
-    try:
-        _unpack(archive, staging)
-        entries = sorted(staging.iterdir())
-        clashes = [entry.name for entry in entries if (folder / entry.name).exists()]
-        if clashes:
-            raise DownloadError(
-                f"{folder} already holds {', '.join(clashes)}, which {archive.name} would "
-                "replace. Move them elsewhere and run the command again.")
-        for entry in entries:
-            entry.rename(folder / entry.name)
-        return [entry.name for entry in entries]
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
-
-
-def _staging_folder(folder):
-    """A new hidden folder in `folder` to unpack into; removes the ones killed extractions left.
-
-    `download` gets here (through `extract` or `_unpack_kaggle`) holding the
-    dataset's lock: no other command is extracting into `folder`, so any
-    `.extracting-*` there is a leftover.
-    """
-    for leftover in folder.glob(".extracting-*"):  # only the kit's own
+    for leftover in folder.glob(".extracting-*"):  # the kit's own, left by a killed run (`download` holds the lock)
         shutil.rmtree(leftover, ignore_errors=True)
-    return pathlib.Path(tempfile.mkdtemp(prefix=".extracting-", dir=folder))
+    with tempfile.TemporaryDirectory(prefix=".extracting-", dir=folder, ignore_cleanup_errors=True) as staging:
+        staging = pathlib.Path(staging)
+        try:
+            _unpack(archive, staging)
+            entries = {entry.name: entry for entry in sorted(staging.iterdir())}
+            if inner_zips:
+                entries = {}
+                for inner in sorted(staging.glob("*.zip")):
+                    _unpack(inner, staging / inner.stem)
+                    nested = staging / inner.stem / inner.stem  # train.zip holds train/: not train/train/
+                    alone = nested.is_dir() and len(list(nested.parent.iterdir())) == 1
+                    entries[inner.stem] = nested if alone else nested.parent
+        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+            code = getattr(error, "errno", None)  # None: the archive's own fault (a bad gzip stream, say)
+            if code in (errno.ENOSPC, errno.EDQUOT):  # not the archive's fault: keep it
+                raise DownloadError(
+                    f"the disk is full while extracting {archive.name} into {archive.parent} "
+                    f"({shutil.disk_usage(archive.parent).free / 1e9:.1f} GB free); nothing was extracted and "
+                    f"{archive.name} is kept. Free some space (`df -h`), then run the same command again: it "
+                    "extracts without downloading again.") from error
+            if code is not None:  # permissions, a read-only disk, ...: the archive is fine
+                raise DownloadError(
+                    f"could not extract {archive.name} ({error}); nothing was extracted and {archive.name} is kept. "
+                    "Fix the cause, then run the same command again.") from error
+            raise DownloadError(f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
+                                "command again to download it afresh.") from error
+        clashes = [name for name in entries if (folder / name).exists()]
+        if clashes:
+            raise DownloadError(f"{folder} already holds {', '.join(clashes)}, which {archive.name} would replace. "
+                                "Move them elsewhere and run the command again.")
+        for name, entry in entries.items():
+            entry.rename(folder / name)
 
 
-def _unpack(archive, destination, kept=None):
-    """Unpacks one archive, refusing members that would land outside `destination`.
-
-    `kept` is the file the learner has on disk, when `archive` is a member of
-    it (Kaggle's train.zip inside the competition's zip): messages name it.
-    """
-    kept = pathlib.Path(kept or archive)
+def _unpack(archive, destination):
+    """Unpacks one zip or tar archive, refusing members that would land outside `destination`."""
     print(f"Extracting {archive.name} ...")
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                zipped.extractall(destination)
-        else:
-            with tarfile.open(archive) as tarred:
-                tarred.extractall(destination, filter="data")
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # not the archive's fault: keep it
-            raise DownloadError(
-                f"the disk is full while extracting {kept.name} into {kept.parent} "
-                f"({shutil.disk_usage(kept.parent).free / 1e9:.1f} GB free); nothing was "
-                f"extracted and {kept.name} is kept. Free some space (`df -h`), then run the same "
-                "command again: it extracts without downloading again.") from error
-        if error.errno is not None:  # permissions, a read-only disk, ...: the archive is fine
-            raise DownloadError(f"could not extract {kept.name} ({error}); nothing was extracted and "
-                                f"{kept.name} is kept. Fix the cause, then run the same command again.") from error
-        raise DownloadError(
-            f"{kept} is damaged ({error}); nothing was extracted. Delete it and run the "
-            "command again to download it afresh.") from error
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
-        raise DownloadError(
-            f"{kept} is damaged ({error}); nothing was extracted. Delete it and run the "
-            "command again to download it afresh.") from error
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(destination)
+    else:
+        with tarfile.open(archive) as tarred:
+            tarred.extractall(destination, filter="data")
 
 
 def kaggle_api():
-    """Returns the `kaggle` package's API object, not yet authenticated.
-
-    The one place the kit touches the `kaggle` package; the tests replace it.
-    """
+    """Returns the `kaggle` package's API object, not yet authenticated (the tests replace this)."""
     from kaggle.api import kaggle_api_extended
-
     return kaggle_api_extended.KaggleApi()
 
 
@@ -382,85 +260,40 @@ def malformed_kaggle_token(home=None):
 
 
 def fetch_kaggle(competition, folder):
-    """Downloads a Kaggle competition's files and unzips `train.zip` / `test.zip`.
-
-    Args:
-        competition: the competition's name, as in its web address.
-        folder: where `train/` and `test/` go (for dogscats, flat folders of
-            `cat.N.jpg` / `dog.N.jpg` and `N.jpg`).
-    """
+    """Downloads a Kaggle competition's zip (dogscats: train.zip, test.zip) into `folder` unless there; returns it."""
     rules = f"https://www.kaggle.com/c/{competition}/rules"
     new_token = "kaggle.com > Settings > API > 'Create New Token' downloads a new kaggle.json"
-    if not (os.environ.get("KAGGLE_API_TOKEN") or os.environ.get("KAGGLE_USERNAME")):
+    if not (os.environ.get("KAGGLE_API_TOKEN") or os.environ.get("KAGGLE_USERNAME")):  # else kaggle.json is not read
         broken = malformed_kaggle_token()
         if broken is not None:
-            raise DownloadError(f"{broken} is not a valid Kaggle token (it needs JSON with \"username\" "
-                                f"and \"key\"): {new_token}; save it over {broken}, then run the command again.")
+            raise DownloadError(f"{broken} is not a valid Kaggle token (it needs JSON with \"username\" and "
+                                f"\"key\"): {new_token}; save it over {broken}, then run the command again.")
     archive = folder / f"{competition}.zip"
     if archive.is_file():  # downloaded before, not yet unpacked (a full disk, say): unpack it again
-        _unpack_kaggle(archive, folder)
-        return
-    api, said = None, io.StringIO()
+        return archive
+    api = None
     try:  # the package prints its own banner (and may exit) when it finds no credentials: the kit says it once
-        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             api = kaggle_api()
             api.authenticate()
-    except (SystemExit, OSError) as error:
+    except (SystemExit, OSError):
         where = getattr(api, "config", None) or kaggle_token_paths()[0]
         raise DownloadError(
-            f"Kaggle credentials not found. {new_token}: put it at {where} and run `chmod 600 {where}`; "
-            "or set the environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). "
-            f"Accept the competition rules at {rules}, then run the command again. (No account? "
-            "`python -m utils.data download dogscats` gets the labelled photos from Microsoft.)") from None
+            f"Kaggle credentials not found. {new_token}: put it at {where} and run `chmod 600 {where}`; or set the "
+            "environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). Accept the competition "
+            f"rules at {rules}, then run the command again. (No account? `python -m utils.data download dogscats` "
+            "gets the labelled photos from Microsoft.)") from None
     try:
         api.competition_download_files(competition, path=str(folder), quiet=False)
-    except Exception as error:
-        status = getattr(getattr(error, "response", None), "status_code", None)
-        if status in (401, 403) or getattr(error, "status", None) in (401, 403):
-            raise DownloadError(
-                f"Kaggle refused the download ({status or error.status}): accept the "
-                f"competition rules at {rules} while logged in as the account whose token "
-                "you use, then run the command again.") from None
-        if isinstance(error, OSError) or "ConnectionError" in type(error).__name__ or "Timeout" in type(
-                error).__name__:  # requests' connection errors are OSErrors; some wrappers are not
-            raise DownloadError(
-                f"could not reach Kaggle ({type(error).__name__}): check the internet connection, then "
-                "run the same command again.") from None
+    except Exception as error:  # requests' errors carry the HTTP answer in .response, the older client's in .status
+        status = getattr(getattr(error, "response", None), "status_code", None) or getattr(error, "status", None)
+        if status in (401, 403):
+            raise DownloadError(f"Kaggle refused the download ({status}): accept the competition rules at {rules} "
+                                "while logged in as the account whose token you use, then run the command "
+                                "again.") from None
+        kind = type(error).__name__  # requests' connection errors are OSErrors; some wrappers are not
+        if isinstance(error, OSError) or "ConnectionError" in kind or "Timeout" in kind:
+            raise DownloadError(f"could not reach Kaggle ({kind}): check the internet connection, then run the "
+                                "same command again.") from None
         raise
-    _unpack_kaggle(archive, folder)
-
-
-def _unpack_kaggle(archive, folder):
-    """Unpacks the competition's zip and the train.zip / test.zip inside it into `folder`."""
-    staging = _staging_folder(folder)
-    try:  # all or nothing: every inner zip is unpacked before any folder is moved into place
-        _unpack(archive, staging)
-        ready = {}
-        for inner in sorted(staging.glob("*.zip")):  # train.zip -> train/, test.zip -> test/
-            unpacked = staging / inner.stem
-            _unpack(inner, unpacked, kept=archive)
-            nested = unpacked / inner.stem
-            ready[inner.stem] = nested if nested.is_dir() and len(list(unpacked.iterdir())) == 1 else unpacked
-        clashes = [name for name in ready if (folder / name).exists()]
-        if clashes:
-            raise DownloadError(f"{', '.join(str(folder / name) for name in clashes)} already exists: move "
-                                "it elsewhere and run the command again.")
-        for name, unpacked in ready.items():
-            unpacked.rename(folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only our own temporary folder
-
-
-def load_mnist(data_dir=paths.DATA):
-    """Loads MNIST from `data/mnist/mnist.npz` (Keras' file and format), lesson 2.
-
-    Returns:
-        `((x_train, y_train), (x_test, y_test))` as uint8 NumPy arrays, like
-        `keras.datasets.mnist.load_data()`.
-    """
-    path = paths.resolve(data_dir) / "mnist" / "mnist.npz"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: run `python -m utils.data download mnist` first.")
-    with np.load(path, allow_pickle=False) as arrays:
-        return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
+    return archive
