@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from utils import lessons, paths
+from utils import copies, lessons, paths
 
 
 def make_notebook(path, *sources, parameters="SAMPLE = True\nSEED = 0\nEPOCHS: int = 3\n",
@@ -24,9 +24,9 @@ def make_notebook(path, *sources, parameters="SAMPLE = True\nSEED = 0\nEPOCHS: i
     return path
 
 
-def test_declared_parameters_reads_plain_and_annotated_assignments(tmp_path):
+def test_declared_defaults_reads_plain_and_annotated_assignments(tmp_path):
     notebook = nbformat.read(make_notebook(tmp_path / "00_x.ipynb"), as_version=4)
-    assert lessons.declared_parameters(notebook) == {"SAMPLE", "SEED", "EPOCHS"}
+    assert set(lessons.declared_defaults(notebook)) == {"SAMPLE", "SEED", "EPOCHS"}
 
 
 @pytest.mark.parametrize("text, value", [("False", False), ("30", 30), ("0.5", 0.5),
@@ -124,10 +124,12 @@ def test_a_failing_cell_is_named_in_the_report_and_the_exit_status(tmp_path, cap
 
 
 @pytest.mark.notebook
-def test_the_failing_cell_is_numbered_as_in_the_lesson_when_parameters_are_injected(tmp_path, capsys):
-    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1", "values = [1, 2]\nvalues[5]")
+@pytest.mark.parametrize("cells, index", [(["x = 1", "values = [1, 2]\nvalues[5]"], 2),
+                                          (["values = [1, 2]\nvalues[5]"], 1)])  # right after the parameters
+def test_the_failing_cell_is_numbered_as_in_the_lesson_when_parameters_are_injected(tmp_path, capsys, cells, index):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", *cells)
     assert lessons.main(["run", str(path), "-p", "SEED", "1", "--out", str(tmp_path / "out"), "--no-html"]) == 1
-    assert "cell 2 (`values = [1, 2]`) raised IndexError" in capsys.readouterr().err
+    assert f"cell {index} (`values = [1, 2]`) raised IndexError" in capsys.readouterr().err
 
 
 def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
@@ -145,12 +147,12 @@ def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     notebook.metadata["widgets"] = {"state": {}}
     nbformat.write(notebook, path)
 
-    assert lessons.clean(path) is True
+    assert copies.clean(path) is True
     cleaned = nbformat.read(path, as_version=4)
     assert cleaned.cells[1].outputs == [] and cleaned.cells[1].execution_count is None
     assert cleaned.cells[1].metadata == {} and cleaned.cells[0].metadata == {"tags": ["parameters"]}
     assert set(cleaned.metadata) == {"kernelspec", "course"}
-    assert lessons.clean(path) is False  # a second run changes nothing
+    assert copies.clean(path) is False  # a second run changes nothing
 
 
 def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, capsys):

@@ -9,6 +9,7 @@ Modules:
     paths:   where the kit keeps data, models and build output.
     plots:   image grids and figures (lesson 1 onwards).
     lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
+    copies:  which executed copies the runner may replace (never a learner's file); cleaning notebooks.
     downloads: the dataset registry and checksum-verified, resumable downloads.
     data:    organize photos into train/valid/test folders (`python -m utils.data`).
     layouts: recognize the photo layouts learners have (Kaggle, fast.ai, PetImages, class folders).
