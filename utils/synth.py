@@ -4,14 +4,12 @@
 Kaggle's dogs-vs-cats download (lessons 3 and 4); `toy_birds` draws 32x32
 cartoon birds and not-birds as arrays, like the bird loader of lesson 5.
 Everything is deterministic for a seed: image `i` depends only on the seed,
-its class and `i`, never on how many images were asked for.
-
-From the command line::
+its class and `i`, never on how many images were asked for. From a terminal
+(the same as `python -m utils.data synth`)::
 
     python -m utils.synth toy_pets data/toy_pets --count 1500 --seed 0
 """
 
-import argparse
 import json
 import pathlib
 
@@ -25,11 +23,6 @@ BIRD_FRACTION = 0.25  # CIFAR-10 birds + CUB birds against 9 other CIFAR-10 clas
 NOT_BIRDS = ("cat", "dog", "fish", "car", "airplane", "ship", "frog", "shapes")
 FUR = [(222, 140, 60), (120, 80, 50), (128, 128, 128), (45, 40, 40), (240, 238, 230),
        (235, 215, 170), (190, 150, 100), (90, 90, 100)]
-MARKER = "SYNTH.json"
-
-
-def _rng(seed, *keys):
-    return np.random.default_rng([seed, *keys])
 
 
 def _colour(rng, base=None, spread=30):
@@ -56,23 +49,18 @@ def _background(rng, width, height):
     if kind == 0:
         angle = rng.uniform(0, np.pi)
         yy, xx = np.mgrid[0:height, 0:width]
-        t = (np.cos(angle) * xx + np.sin(angle) * yy)
+        t = np.cos(angle) * xx + np.sin(angle) * yy
         t = (t - t.min()) / max(np.ptp(t), 1)
-        image = a + (b - a) * t[..., None]
-    elif kind == 1:
-        small = rng.random((rng.integers(3, 9), rng.integers(3, 9), 1))
-        blotch = np.asarray(Image.fromarray((small[..., 0] * 255).astype(np.uint8))
-                            .resize((width, height), Image.BICUBIC), float)[..., None] / 255
-        image = a + (b - a) * blotch
+    elif kind == 1:  # a few random levels, smoothly enlarged
+        small = Image.fromarray((rng.random((rng.integers(3, 9), rng.integers(3, 9))) * 255).astype(np.uint8))
+        t = np.asarray(small.resize((width, height), Image.BICUBIC), float) / 255
     elif kind == 2:
         period = rng.integers(12, 60)
         xx = np.arange(width) if rng.random() < 0.5 else np.arange(height)[:, None]
-        stripes = ((xx // period) % 2).astype(float)
-        stripes = np.broadcast_to(stripes, (height, width))[..., None]
-        image = a + (b - a) * stripes * rng.uniform(0.2, 0.7)
+        t = np.broadcast_to((xx // period) % 2, (height, width)) * rng.uniform(0.2, 0.7)
     else:
-        image = np.broadcast_to(a, (height, width, 3)).astype(float)
-    image = image + rng.normal(0, rng.uniform(2, 14), (height, width, 1))
+        t = np.zeros((height, width))
+    image = a + (b - a) * t[..., None] + rng.normal(0, rng.uniform(2, 14), (height, width, 1))
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
@@ -87,8 +75,7 @@ def _clutter(rng, draw, width, height, count):
         elif kind == 1:
             draw.rectangle([x, y, x + size, y + size * rng.uniform(0.3, 1.5)], fill=colour)
         elif kind == 2:
-            corners = [(x + rng.uniform(-size, size), y + rng.uniform(-size, size)) for _ in range(3)]
-            draw.polygon(corners, fill=colour)
+            draw.polygon([(x + rng.uniform(-size, size), y + rng.uniform(-size, size)) for _ in range(3)], fill=colour)
         else:
             draw.line([x, y, x + rng.uniform(-2, 2) * size, y + rng.uniform(-2, 2) * size],
                       fill=colour, width=int(rng.integers(1, 5)))
@@ -103,14 +90,13 @@ def _pet_head(rng, kind, size):
     cx, cy = size / 2, size * 0.55
     rx = size * rng.uniform(0.27, 0.32)
     ry = rx * rng.uniform(0.85, 1.1 if kind == "cat" else 1.2)
-    sign = (-1, 1)
+    ny = cy + ry * 0.2  # the nose
     if kind == "cat":  # pointed ears, drawn behind the face
-        for side in sign:
+        for side in (-1, 1):
             tip = (cx + side * rx * rng.uniform(0.6, 0.95), cy - ry * rng.uniform(1.35, 1.7))
-            base = [(cx + side * rx * 0.95, cy - ry * 0.25), (cx + side * rx * 0.15, cy - ry * 0.9)]
-            draw.polygon([base[0], tip, base[1]], fill=fur)
-            inner = [_mix(p, (cx, cy - ry * 0.6), 0.35) for p in (base[0], tip, base[1])]
-            draw.polygon(inner, fill=_mix(fur, (240, 150, 160), 0.6))
+            ear = [(cx + side * rx * 0.95, cy - ry * 0.25), tip, (cx + side * rx * 0.15, cy - ry * 0.9)]
+            draw.polygon(ear, fill=fur)
+            draw.polygon([_mix(p, (cx, cy - ry * 0.6), 0.35) for p in ear], fill=_mix(fur, (240, 150, 160), 0.6))
     draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=fur)
     if kind == "dog" or rng.random() < 0.3:  # muzzle: a dog's is big, some cats have a pale chin
         scale = rng.uniform(0.5, 0.65) if kind == "dog" else rng.uniform(0.3, 0.4)
@@ -119,9 +105,9 @@ def _pet_head(rng, kind, size):
                      fill=_mix(fur, (250, 245, 235), rng.uniform(0.3, 0.7)))
     eyes = [(90, 60, 30), (90, 60, 30), (190, 140, 50)] if kind == "dog" else [
         (120, 200, 80), (230, 200, 60), (100, 170, 230), (150, 100, 40)]
-    eye_colour = tuple(int(v) for v in eyes[rng.integers(len(eyes))])
+    eye_colour = eyes[rng.integers(len(eyes))]
     ex, ey = rx * rng.uniform(0.12, 0.18), ry * rng.uniform(0.14, 0.2)
-    for side in sign:
+    for side in (-1, 1):
         x, y = cx + side * rx * 0.4, cy - ry * 0.12
         draw.ellipse([x - ex, y - ey, x + ex, y + ey], fill=eye_colour)
         pupil = ex * (0.3 if kind == "cat" else 0.6)
@@ -129,11 +115,10 @@ def _pet_head(rng, kind, size):
         draw.ellipse([x - ex * 0.35, y - ey * 0.6, x - ex * 0.05, y - ey * 0.25], fill=(255, 255, 255))
     if kind == "cat":
         nose = rx * rng.uniform(0.08, 0.12)
-        ny = cy + ry * 0.2
         draw.polygon([(cx - nose, ny - nose * 0.6), (cx + nose, ny - nose * 0.6), (cx, ny + nose * 0.6)],
                      fill=(230, 130, 150))
         width = max(1, int(size / 120))
-        for side in sign:
+        for side in (-1, 1):
             draw.arc([cx - (side > 0) * nose * 2, ny, cx + (side < 0) * nose * 2, ny + nose * 2.5],
                      0, 180, fill=dark, width=width)
             if rng.random() < 0.9:
@@ -143,13 +128,12 @@ def _pet_head(rng, kind, size):
                     draw.line([(cx + side * rx * 0.25, ny + ry * 0.1 * k), end], fill=whisker, width=width)
     else:
         nose_x, nose_y = rx * rng.uniform(0.16, 0.24), ry * rng.uniform(0.1, 0.14)
-        ny = cy + ry * 0.2
         if rng.random() < 0.5:  # tongue
             draw.ellipse([cx - rx * 0.13, cy + ry * 0.5, cx + rx * 0.13, cy + ry * 0.9], fill=(225, 90, 110))
         draw.line([(cx, ny), (cx, cy + ry * 0.55)], fill=(30, 20, 20), width=max(1, int(size / 100)))
         draw.ellipse([cx - nose_x, ny - nose_y, cx + nose_x, ny + nose_y], fill=(25, 20, 20))
         ear = dark if rng.random() < 0.7 else fur
-        for side in sign:  # floppy ears hang over the sides of the head
+        for side in (-1, 1):  # floppy ears hang over the sides of the head
             draw.polygon(_oval(cx + side * rx * 0.95, cy + ry * rng.uniform(-0.1, 0.15), rx * 0.28,
                                ry * rng.uniform(0.55, 0.75), side * rng.uniform(-0.5, 0.1)), fill=ear)
     return layer
@@ -174,31 +158,24 @@ def _pet(rng, kind):
 def toy_pets(dest, count, seed=0, test_count=None, progress=True):
     """Draws cartoon cats and dogs in the Kaggle dogs-vs-cats layout (lessons 3, 4).
 
-    Args:
-        dest: folder to write into: `dest/train/cat.0.jpg ... dog.0.jpg ...`
-            (half of `count` each) and unlabeled `dest/test/1.jpg ...`.
-        count: number of labeled training images, at least 2.
-        seed: the random seed; the same seed gives the same files.
-        test_count: number of unlabeled test images (default `count // 10`).
-        progress: show a progress bar.
-
-    Returns:
-        A dict of counts: {"cat": ..., "dog": ..., "test": ...}.
+    Writes `count` labeled images (at least 2), half cats and half dogs, as
+    `dest/train/cat.0.jpg ... dog.0.jpg ...`, and `test_count` unlabeled ones
+    (default `count // 10`) as `dest/test/1.jpg ...`. The same seed gives the
+    same files. Returns the counts: `{"cat": ..., "dog": ..., "test": ...}`.
     """
     if count < 2:
         raise ValueError(f"toy_pets needs count >= 2 (one cat and one dog), got {count}")
-    test_count = count // 10 if test_count is None else test_count
+    counts = {"cat": (count + 1) // 2, "dog": count // 2, "test": count // 10 if test_count is None else test_count}
     dest = pathlib.Path(dest)
     (dest / "train").mkdir(parents=True, exist_ok=True)
     (dest / "test").mkdir(parents=True, exist_ok=True)
-    jobs = [("cat", i, dest / "train" / f"cat.{i}.jpg") for i in range((count + 1) // 2)]
-    jobs += [("dog", i, dest / "train" / f"dog.{i}.jpg") for i in range(count // 2)]
-    jobs += [(None, i, dest / "test" / f"{i}.jpg") for i in range(1, test_count + 1)]
+    jobs = [(kind, i, dest / "train" / f"{kind}.{i}.jpg") for kind in ("cat", "dog") for i in range(counts[kind])]
+    jobs += [(None, i, dest / "test" / f"{i}.jpg") for i in range(1, counts["test"] + 1)]
     for kind, index, path in tqdm(jobs, desc="drawing toy_pets", disable=not progress):
-        rng = _rng(seed, 0 if kind is None else 1 + (kind == "dog"), index)
+        rng = np.random.default_rng([seed, 0 if kind is None else 1 + (kind == "dog"), index])
         kind = kind or ("cat", "dog")[rng.integers(2)]
         _pet(rng, kind).save(path, quality=int(rng.integers(75, 96)))
-    return {"cat": (count + 1) // 2, "dog": count // 2, "test": test_count}
+    return counts
 
 
 def _bird_scene(rng, kind):
@@ -265,12 +242,8 @@ def toy_birds(count, seed=0, progress=True):
     """Draws 32x32 cartoon birds and not-birds, about 1 bird to 3 others (lesson 5).
 
     Not-birds are cats, dogs, fish, cars, airplanes, ships, frogs and plain
-    shapes, like the other nine CIFAR-10 classes.
-
-    Args:
-        count: number of images.
-        seed: the random seed; the same seed gives the same arrays.
-        progress: show a progress bar.
+    shapes, like the other nine CIFAR-10 classes. The same seed gives the
+    same arrays.
 
     Returns:
         `(images, labels)`: uint8 array [count, 32, 32, 3] and int64 array
@@ -278,12 +251,11 @@ def toy_birds(count, seed=0, progress=True):
     """
     if count < 1:
         raise ValueError(f"toy_birds needs count >= 1, got {count}")
-    labels = np.zeros(count, np.int64)
-    labels[:round(count * BIRD_FRACTION)] = 1
-    labels = _rng(seed, 3).permutation(labels)
+    is_bird = np.arange(count) < round(count * BIRD_FRACTION)
+    labels = np.random.default_rng([seed, 3]).permutation(is_bird).astype(np.int64)
     images = np.empty((count, 32, 32, 3), np.uint8)
     for index in tqdm(range(count), desc="drawing toy_birds", disable=not progress):
-        rng = _rng(seed, 4, index)
+        rng = np.random.default_rng([seed, 4, index])
         kind = "bird" if labels[index] else NOT_BIRDS[rng.integers(len(NOT_BIRDS))]
         images[index] = _bird_scene(rng, kind)
     return images, labels
@@ -296,14 +268,12 @@ def generate(name, dest, count, seed=0, progress=True):
     `dest/birds.npz` with arrays `x`, `y` and `class_names`. A `SYNTH.json`
     file records what was drawn, so a second call with the same arguments
     is a no-op; a folder holding anything else is refused, never overwritten.
-
-    Returns:
-        A dict of counts per class (and "test" for toy_pets).
+    Returns the counts per class (and "test" for toy_pets).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown stand-in dataset {name!r}: choose one of {', '.join(DATASETS)}")
     dest = pathlib.Path(dest)
-    marker = dest / MARKER
+    marker = dest / "SYNTH.json"
     wanted = {"name": name, "count": count, "seed": seed}
     if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted:
         return json.loads(marker.read_text())["counts"]
@@ -321,16 +291,8 @@ def generate(name, dest, count, seed=0, progress=True):
     return counts
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Draw a stand-in dataset for offline lessons.")
-    parser.add_argument("name", choices=DATASETS)
-    parser.add_argument("dest", help="folder to write into (created if missing)")
-    parser.add_argument("--count", type=int, default=1500, help="number of labeled images")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    counts = generate(args.name, args.dest, args.count, args.seed)
-    print(f"{args.name} in {args.dest}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-
-
 if __name__ == "__main__":
-    main()
+    from utils import cli, data
+
+    raise SystemExit(cli.run(lambda argv: data.main(["synth", *argv]),
+                             interrupted="the stand-in's folder is unfinished: move it away, then run this again"))
