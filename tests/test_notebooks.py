@@ -1,5 +1,6 @@
 """Every lesson keeps the kit's conventions and runs top to bottom in smoke mode."""
 
+import json
 import re
 
 import nbformat
@@ -17,7 +18,9 @@ REMOVED_APIS = {
     "compat.v1": r"\bcompat\.v1\b",
     "star import from utils": r"from utils import \*",
 }
-REQUIRED_SECTIONS = ["## Setup", "## Parameters", "## Summary", "## Exercises"]
+REQUIRED_SECTIONS = ["## Setup", "## Parameters", "## Summary", "## Exercises", "## References"]
+SAMPLE_TIME = re.compile(r"\*\*Time:\*\* (?:about )?(\d+(?:\.\d+)?) minutes? in sample mode on a 2-core CPU")
+LESSON_TIMES = paths.ROOT / "benchmarks" / "results" / "lesson_times.json"  # benchmarks/lesson_times.py
 
 
 def lesson_id(path):
@@ -51,6 +54,16 @@ class TestConventions:
         for word in ("You will build", "CPU", "GPU", "Data"):
             assert word in introduction, f"the introduction does not say {word!r}"
 
+    def test_states_its_sample_mode_time_within_2x_of_what_the_runner_measured(self, path):
+        introduction = nbformat.read(path, as_version=4).cells[0].source
+        stated = SAMPLE_TIME.search(introduction)
+        assert stated, "the introduction must say '**Time:** N minutes in sample mode on a 2-core CPU'"
+        measured = json.loads(LESSON_TIMES.read_text())["lessons"][path.stem]
+        assert measured["status"] == "ok", measured
+        ratio = float(stated.group(1)) * 60 / measured["seconds"]
+        assert 0.5 <= ratio <= 2, (f"states {stated.group(1)} min, the runner measured "
+                                   f"{measured['seconds'] / 60:.1f} min: run benchmarks/lesson_times.py and update it")
+
     def test_has_the_lesson_skeleton_in_order(self, path):
         notebook = nbformat.read(path, as_version=4)
         headings = [line.strip() for cell in notebook.cells if cell.cell_type == "markdown"
@@ -67,7 +80,7 @@ class TestConventions:
         tagged = [cell for cell in notebook.cells
                   if "parameters" in cell.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1
-        declared = lessons.declared_parameters(notebook)
+        declared = set(lessons.declared_defaults(notebook))
         assert {"SAMPLE", "SEED"} <= declared, declared
         smoke = notebook.metadata.get("course", {}).get("smoke", {})
         assert set(smoke) <= declared, f"smoke parameters not declared: {set(smoke) - declared}"
@@ -77,6 +90,12 @@ class TestConventions:
         code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
         used = [name for name, pattern in REMOVED_APIS.items() if re.search(pattern, code)]
         assert not used, f"removed or discouraged APIs: {used}"
+
+
+def test_all_lessons_in_sample_mode_took_at_most_10_minutes_as_measured():
+    report = json.loads(LESSON_TIMES.read_text())
+    assert set(report["lessons"]) == {path.stem for path in LESSONS}, "re-run benchmarks/lesson_times.py"
+    assert report["total_seconds"] <= 600, f"make lessons took {report['total_seconds'] / 60:.1f} minutes"
 
 
 def test_utils_uses_no_removed_keras_apis():

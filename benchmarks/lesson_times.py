@@ -1,0 +1,65 @@
+"""How long each lesson takes in sample mode, run as `make lessons` runs it.
+
+Runs every lesson in notebooks/ top to bottom with its default parameters
+(sample mode) through the kit's own runner, `utils.lessons.run`, exactly as
+`make lessons` does (executed copy and HTML), and writes the seconds the
+runner measured per lesson and in all to `benchmarks/results/lesson_times.json`:
+
+    .venv/bin/python benchmarks/lesson_times.py
+
+Each lesson's first paragraph states its sample-mode time on a 2-core CPU;
+`tests/test_notebooks.py` checks each statement is within 2x of this file.
+Run it with nothing else busy on the machine. The lessons use what is in
+data/ (offline: the drawn stand-ins and scikit-learn's digits) and write
+their runs into models/ as `make lessons` would; the executed copies go to a
+temporary folder.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
+                        help="re-time only these lessons, keeping the others' figures in --out (default: all)")
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "lesson_times.json")
+    args = parser.parse_args(argv)
+
+    from utils import lessons
+
+    results = json.loads(args.out.read_text())["lessons"] if args.notebooks and args.out.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="lesson_times-") as folder:
+        for path in args.notebooks or lessons.all_lessons():
+            print(f"=== {path.name}", flush=True)
+            result = lessons.run(path, out_dir=pathlib.Path(folder), progress=False)
+            results[path.stem] = {"status": result.status, "seconds": round(result.seconds, 1),
+                                  "headline": result.headline, "error": result.error,
+                                  "date": datetime.datetime.now().isoformat(timespec="seconds")}
+            print(f"{result.status} in {result.seconds:.0f} s: {result.headline or result.error}", flush=True)
+    report = {
+        "benchmark": "benchmarks/lesson_times.py",
+        "command": "python " + " ".join(["benchmarks/lesson_times.py"] + list(argv or sys.argv[1:])),
+        "what": "every lesson in sample mode with its default parameters, through utils.lessons.run "
+                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "lessons": dict(sorted(results.items())),
+        "total_seconds": round(sum(entry["seconds"] for entry in results.values()), 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"total {report['total_seconds'] / 60:.1f} minutes; wrote {args.out}")
+    return 0 if all(entry["status"] == "ok" for entry in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
