@@ -233,23 +233,6 @@ def test_sweep_recall_and_alarms_never_rise_with_the_threshold():
         values = [row[name] for row in rows]
         assert all(later <= earlier for earlier, later in zip(values, values[1:])), name
     assert rows[0]["recall"] == 1.0 and rows[-1]["false positives"] == 0
-    table = thresholds.format_sweep(rows[:3])
-    assert "precision" in table and len(table.splitlines()) == 4
-
-
-def test_best_f1_is_the_best_of_all_thresholds():
-    threshold, f1 = thresholds.best_f1(LABELS, SCORES)
-    brute = max(thresholds.scores_at(LABELS, SCORES, t)["f1"] for t in np.unique(SCORES))
-    assert f1 == pytest.approx(brute)
-    assert thresholds.scores_at(LABELS, SCORES, threshold)["f1"] == pytest.approx(f1)
-
-
-def test_for_recall_is_the_highest_threshold_reaching_the_target():
-    threshold, result = thresholds.for_recall(LABELS, SCORES, 0.8)
-    assert result["recall"] >= 0.8 and threshold == pytest.approx(0.4)
-    assert thresholds.scores_at(LABELS, SCORES, threshold + 1e-6)["recall"] < 0.8
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        thresholds.for_recall(LABELS, SCORES, 1.5)
 
 
 def test_never_a_bird_is_accurate_and_useless():
@@ -280,4 +263,6 @@ def test_the_slider_shows_the_scores_at_its_threshold(capsys):
     widget.children[0].value = 0.75
     widget.update()
     shown = capsys.readouterr().out
-    assert thresholds.format_sweep([thresholds.scores_at(LABELS, SCORES, 0.75)]) in shown
+    expected = thresholds.scores_at(LABELS, SCORES, 0.75)
+    assert "threshold 0.75:" in shown and f"precision {expected['precision']:.1%}" in shown
+    assert f"recall {expected['recall']:.1%}" in shown

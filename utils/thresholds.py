@@ -4,8 +4,9 @@ A detector gives a score (here P(bird)) and says "yes" when it reaches a
 threshold. Every image then falls in one of four groups: true positives,
 true negatives, false positives, false negatives. Precision and recall are
 ratios of those counts, and moving the threshold trades one for the other.
-The counting is done by `sklearn.metrics`. Introduced in lesson 5
-(`05_bird_classifier`).
+Lesson 5 (`05_bird_classifier`) computes them by hand first, then uses
+`scores_at` (with `sklearn.metrics`) to count them; choosing a threshold is
+written in the lesson itself.
 """
 
 import numpy as np
@@ -76,50 +77,6 @@ def sweep(labels, scores, thresholds=np.linspace(0.05, 0.95, 19)):
         A list of dicts, one per threshold, in the order given.
     """
     return [scores_at(labels, scores, threshold) for threshold in thresholds]
-
-
-def format_sweep(rows):
-    """The sweep as a text table: threshold, precision, recall, F1, accuracy, FP, FN."""
-    lines = [f"{'threshold':>9}{'precision':>11}{'recall':>9}{'F1':>8}{'accuracy':>10}"
-             f"{'false +':>9}{'false -':>9}"]
-    lines += [f"{row['threshold']:>9.2f}{row['precision']:>11.1%}{row['recall']:>9.1%}"
-              f"{row['f1']:>8.1%}{row['accuracy']:>10.1%}{row['false positives']:>9}"
-              f"{row['false negatives']:>9}" for row in rows]
-    return "\n".join(lines)
-
-
-def best_f1(labels, scores):
-    """The threshold with the highest F1 (the balance of precision and recall).
-
-    Only the model's own scores are candidates, so the result is exact.
-
-    Returns:
-        (threshold, F1).
-    """
-    labels, scores = _check(labels, scores)
-    precision, recall, thresholds = sklearn.metrics.precision_recall_curve(labels, scores)
-    f1 = np.divide(2 * precision * recall, precision + recall,
-                   out=np.zeros_like(precision), where=(precision + recall) > 0)[:-1]
-    best = int(np.argmax(f1))
-    return float(thresholds[best]), float(f1[best])
-
-
-def for_recall(labels, scores, target):
-    """The highest threshold that still finds at least `target` of the positives.
-
-    For someone who hates missing a bird: the fewest false alarms at that recall.
-
-    Returns:
-        (threshold, the scores at it from `scores_at`).
-    """
-    if not 0 < target <= 1:
-        raise ValueError(f"target recall {target}: use a share between 0 and 1, e.g. 0.95.")
-    labels, scores = _check(labels, scores)
-    positives = np.sort(scores[labels == 1])[::-1]
-    if len(positives) == 0:
-        raise ValueError("there are no positive labels: recall is undefined.")
-    threshold = float(positives[int(np.ceil(target * len(positives))) - 1])
-    return threshold, scores_at(labels, scores, threshold)
 
 
 def baselines(labels, model_positive_rate):
@@ -194,7 +151,8 @@ def slider(labels, scores, start=0.5):
 
     def show(threshold):
         row = scores_at(labels, scores, threshold)
-        print(format_sweep([row]))
+        print(f"threshold {threshold:.2f}: precision {row['precision']:.1%}, recall {row['recall']:.1%}, "
+              f"F1 {row['f1']:.1%}, false alarms {row['false positives']:,}, missed {row['false negatives']:,}")
         figure = plots.threshold_tradeoff(rows, threshold, size=3.5)
         display.display(figure)
         plt.close(figure)
