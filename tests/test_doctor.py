@@ -86,7 +86,8 @@ def test_disk_thresholds(tmp_path):
 def test_mixed_precision_verdicts():
     assert doctor.check_mixed_precision([]).status == "WARN"
     assert doctor.check_mixed_precision([{"compute_capability": (7, 5)}]).status == "OK"
-    assert doctor.check_mixed_precision([{"compute_capability": (6, 1)}]).status == "WARN"
+    old = doctor.check_mixed_precision([{"compute_capability": (6, 1)}])
+    assert old.status == "WARN" and "compute capability 6.1" in old.detail
 
 
 def test_report_shows_status_and_fix():

@@ -1,28 +1,25 @@
-"""A health check of the machine the course runs on: `python -m utils.doctor`.
+"""A health check of the machine the course runs on: `python -m utils.doctor` (`make doctor`).
 
-Not a lesson of its own: the README's "Running on a GPU box" section and
-`setup/bootstrap.sh` run it, and any lesson's learner can, to see what the
-machine offers before training. Each finding is OK, WARN or FAIL with the fix:
-versions of Python, TensorFlow (with its CUDA and cuDNN build), Keras; the GPUs
-TensorFlow sees, each checked with a small matrix product; `nvidia-smi`;
-mixed precision; free disk; Kaggle credentials; which datasets and weights
-are already downloaded. Exits 1 when something FAILs, else 0. A folder it may
-not read is a FAIL of its own check, not the end of the report.
+Not a lesson of its own: `setup/bootstrap.sh` runs it, the README's "Running on a GPU box" section points to
+it, and any learner can run it to see what the machine offers before training. Each finding is OK, WARN or
+FAIL with the fix: versions of Python, TensorFlow (with its CUDA and cuDNN build), Keras; the GPUs TensorFlow
+sees, each checked with a small matrix product; `nvidia-smi`; mixed precision; free disk; Kaggle credentials;
+which datasets and weights are already downloaded. Exits 1 when something FAILs, else 0. A folder it may not
+read is a FAIL of its own check, not the end of the report.
 """
 
 import argparse
-import dataclasses
+import collections
 import os
 import pathlib
 import platform
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import time
 
-from utils import paths
+from utils import cli, downloads, paths
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 
@@ -31,16 +28,11 @@ VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MIN_FREE_GB = 10  # the full datasets unpacked, with room for models
 GPU_FIX = ("on an NVIDIA GPU machine run `sudo setup/bootstrap.sh`, or rent one with "
            "`python setup/gpubox.py launch` (see setup/README.md)")
+DRIVER_FIX = "`sudo ubuntu-drivers install`, then reboot"
 
 
-@dataclasses.dataclass
-class Finding:
-    """One line of the report: status is "OK", "WARN" or "FAIL"."""
-
-    status: str
-    name: str
-    detail: str
-    fix: str = ""
+Finding = collections.namedtuple("Finding", "status name detail fix", defaults=[""])
+Finding.__doc__ = 'One line of the report: status is "OK", "WARN" or "FAIL"; fix is what to do about it, or "".'
 
 
 def check_python():
@@ -62,75 +54,69 @@ def check_frameworks():
     build = tf.sysconfig.get_build_info()
     cuda = (f"built for CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}"
             if build.get("is_cuda_build") else "CPU-only build")
-    findings = []
-    for name, version, extra in (("tensorflow", tf.__version__, f" ({cuda})"),
-                                 ("keras", keras.__version__, "")):
-        ok = version == EXPECTED[name]
-        findings.append(Finding("OK" if ok else "WARN", name, version + extra,
-                                "" if ok else f"the lessons expect {EXPECTED[name]}: "
-                                              f"`.venv/bin/pip install -r requirements.txt`"))
-    return findings
+    fix = "the lessons expect {}: `.venv/bin/pip install -r requirements.txt`"
+    return [Finding("OK", name, version + extra) if version == EXPECTED[name]
+            else Finding("WARN", name, version + extra, fix.format(EXPECTED[name]))
+            for name, version, extra in [("tensorflow", tf.__version__, f" ({cuda})"),
+                                         ("keras", keras.__version__, "")]]
 
 
 def check_gpus():
-    """The GPUs TensorFlow sees, each running a small matrix product."""
+    """The GPUs TensorFlow sees, each running a small matrix product; returns (findings, their device details)."""
     try:
         import tensorflow as tf
     except ImportError:
         return [], []
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return [Finding(
-            "WARN", "gpu", "TensorFlow sees no GPU: the lessons run on the CPU. Sample mode "
-            "(the default) still takes minutes; full runs of lessons 3 to 5 take hours "
-            "instead of minutes", GPU_FIX)], []
+        return [Finding("WARN", "gpu", "TensorFlow sees no GPU: the lessons run on the CPU. Sample mode (the "
+                        "default) still takes minutes; full runs of lessons 3 to 5 take hours instead of minutes",
+                        GPU_FIX)], []
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
     findings = []
-    for index, gpu in enumerate(gpus):
-        details = tf.config.experimental.get_device_details(gpu)
-        label = f"{details.get('device_name', gpu.name)}"
+    for index, (gpu, detail) in enumerate(zip(gpus, details)):
+        label = detail.get("device_name", gpu.name)
         try:
             with tf.device(f"/GPU:{index}"):
                 matrix = tf.random.stateless_normal((1024, 1024), seed=(1, 2))
                 start = time.perf_counter()
                 total = float(tf.reduce_sum(tf.matmul(matrix, matrix)))
                 seconds = time.perf_counter() - start
-            finite = total == total
-            findings.append(Finding("OK" if finite else "FAIL", f"gpu {index}",
-                                    f"{label}: 1024x1024 matmul in {seconds * 1000:.0f} ms",
-                                    "" if finite else "the GPU returned NaN: reboot, then "
-                                                      "check `nvidia-smi`"))
         except Exception as error:  # a broken driver shows up here, report it plainly
             findings.append(Finding("FAIL", f"gpu {index}", f"{label}: {error}",
-                                    "check `nvidia-smi`; reinstall the driver with "
-                                    "`sudo ubuntu-drivers install` and reboot"))
-    return findings, [tf.config.experimental.get_device_details(g) for g in gpus]
+                                    f"check `nvidia-smi`; reinstall the driver with {DRIVER_FIX}"))
+            continue
+        nan = total != total
+        findings.append(Finding("FAIL" if nan else "OK", f"gpu {index}",
+                                f"{label}: 1024x1024 matmul in {seconds * 1000:.0f} ms",
+                                "the GPU returned NaN: reboot, then check `nvidia-smi`" if nan else ""))
+    return findings, details
 
 
 def check_nvidia_smi():
     if shutil.which("nvidia-smi") is None:
-        return Finding("WARN", "nvidia-smi", "not found: this machine has no NVIDIA driver",
-                       GPU_FIX)
+        return Finding("WARN", "nvidia-smi", "not found: this machine has no NVIDIA driver", GPU_FIX)
     query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,utilization.gpu",
              "--format=csv,noheader"]
     result = subprocess.run(query, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         return Finding("FAIL", "nvidia-smi", result.stderr.strip() or "failed",
-                       "the driver is not working: `sudo ubuntu-drivers install`, then reboot")
+                       f"the driver is not working: {DRIVER_FIX}")
     return Finding("OK", "nvidia-smi", "; ".join(result.stdout.strip().splitlines()))
 
 
 def check_mixed_precision(gpu_details):
-    capabilities = [d.get("compute_capability") for d in gpu_details if d.get("compute_capability")]
+    """Whether mixed_float16 pays on these GPUs (`check_gpus`'s details): compute capability 7.0 or more."""
     if not gpu_details:
         return Finding("WARN", "mixed precision", "no GPU, so no speed-up; lessons use float32",
                        "nothing to do on a CPU")
-    if capabilities and min(capabilities) >= (7, 0):
-        return Finding("OK", "mixed precision", f"supported (compute capability "
-                                                f"{min(capabilities)[0]}.{min(capabilities)[1]}):"
-                                                f" `keras.mixed_precision.set_global_policy"
-                                                f"('mixed_float16')` speeds up training")
-    return Finding("WARN", "mixed precision", f"this GPU (compute capability {capabilities}) "
-                   f"gains little from it", "keep the default float32")
+    lowest = min((d["compute_capability"] for d in gpu_details if d.get("compute_capability")), default=None)
+    capability = "{}.{}".format(*lowest) if lowest else "unknown"
+    if lowest and lowest >= (7, 0):
+        return Finding("OK", "mixed precision", f"supported (compute capability {capability}): "
+                       "`keras.mixed_precision.set_global_policy('mixed_float16')` speeds up training")
+    return Finding("WARN", "mixed precision", f"this GPU (compute capability {capability}) gains little from it",
+                   "keep the default float32")
 
 
 def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
@@ -141,42 +127,35 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
     detail = f"{free_gb:.1f} GB free for {folder}"
     if free_gb >= min_free_gb:
         return Finding("OK", "disk", detail)
-    status = "FAIL" if free_gb < min_free_gb / 3 else "WARN"
-    return Finding(status, "disk", detail,
+    return Finding("FAIL" if free_gb < min_free_gb / 3 else "WARN", "disk", detail,
                    f"the full datasets need about {min_free_gb} GB: free some space, or on a "
                    f"cloud box launch with a bigger --disk-gb")
 
 
 def check_kaggle(home=None):
     """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions."""
-    if os.environ.get("KAGGLE_API_TOKEN"):
-        return Finding("OK", "kaggle", "credentials in KAGGLE_API_TOKEN")
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return Finding("OK", "kaggle", "credentials in KAGGLE_USERNAME / KAGGLE_KEY")
-    from utils import downloads
-
+    for variables in (["KAGGLE_API_TOKEN"], ["KAGGLE_USERNAME", "KAGGLE_KEY"]):
+        if all(os.environ.get(variable) for variable in variables):
+            return Finding("OK", "kaggle", f"credentials in {' / '.join(variables)}")
     candidates = downloads.kaggle_token_paths(home)
     token = next((path for path in candidates if path.is_file()), None)
     if token is None:
         return Finding("OK", "kaggle", f"no {candidates[0]}: not needed (dogs vs cats downloads from Microsoft "
-                       "without an account). For Kaggle's unlabelled test photos (`download dogscats "
-                       "--source kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
+                       "without an account). For Kaggle's unlabelled test photos (`download dogscats --source "
+                       "kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
                        f"{candidates[0]}, then `chmod 600 {candidates[0]}`")
     if downloads.malformed_kaggle_token(home) is not None:
-        return Finding("WARN", "kaggle", f"{token} is not a Kaggle token (it needs JSON with "
-                       "\"username\" and \"key\")",
+        return Finding("WARN", "kaggle", f'{token} is not a Kaggle token (it needs JSON with "username" '
+                       'and "key")',
                        "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")
-    mode = stat.S_IMODE(token.stat().st_mode)
+    mode = token.stat().st_mode & 0o777
     if mode & 0o077:
-        return Finding("WARN", "kaggle", f"{token} is readable by others (mode {mode:o})",
-                       f"`chmod 600 {token}`")
+        return Finding("WARN", "kaggle", f"{token} is readable by others (mode {mode:o})", f"`chmod 600 {token}`")
     return Finding("OK", "kaggle", f"{token} (mode {mode:o})")
 
 
 def download_state(name, data_dir):
     """"downloaded", "partly downloaded (N MB)" or "" (not yet) for a dataset of `utils.downloads`."""
-    from utils import downloads
-
     folder = pathlib.Path(data_dir) / name
     variants = [downloads.DATASETS[name]] + [d for (n, _), d in downloads.OTHER_SOURCES.items() if n == name]
     if any(all((folder / file).exists() for file in variant.files) for variant in variants):
@@ -220,58 +199,46 @@ def readable(name, check):
 
 
 def check_downloads(data_dir=None, keras_home=None):
-    from utils import downloads
-
+    """Which datasets are downloaded (whole, partly, not yet), and VGG16's weights. A dataset folder it may not
+    read is a FAIL naming it, the rest still listed; an unreadable `data_dir` raises, for `readable` to report."""
     data_dir = pathlib.Path(data_dir or paths.DATA)
     states, unreadable = {}, []
     for name in downloads.DATASETS:
         try:
             states[name] = download_state(name, data_dir)
-        except PermissionError as error:  # chmod 000 data/ or data/NAME: say which, check the others
+        except PermissionError as error:  # chmod 000 data/NAME: say which, check the others
             folder = unreadable_path(error.filename or data_dir / name)
-            if folder != data_dir and data_dir not in folder.parents:
-                raise  # above the data folder: `readable` says which
-            if folder not in unreadable:
-                unreadable.append(folder)
-    if data_dir in unreadable:  # nothing under it can be seen: that is all there is to say
-        return Finding("FAIL", "downloads", f"cannot read {data_dir} (permission denied)",
-                       permissions_fix([data_dir]))
+            if data_dir not in folder.parents:
+                raise  # data/ itself or above it: nothing under it can be seen, `readable` says which
+            unreadable.append(folder)  # data/NAME or a folder in it: one for each dataset at most
     present = [name for name, state in states.items() if state == "downloaded"]
     partly = [f"{name} {state}" for name, state in states.items() if state.startswith("partly")]
     missing = [name for name, state in states.items() if not state]
-    keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME")
-                              or pathlib.Path.home() / ".keras")
-    weights = keras_home / "models" / VGG16_WEIGHTS
-    detail = ((f"cannot read {', '.join(map(str, unreadable))} (permission denied); " if unreadable else "")
-              + f"datasets downloaded: {', '.join(present) or 'none'}; "
-              + (f"{'; '.join(partly)}; " if partly else "")
-              + f"not yet: {', '.join(missing) or 'none'}; VGG16 weights: "
-              f"{'cached' if weights.is_file() else 'not yet'}")
-    fixes = [permissions_fix(unreadable)] if unreadable else []
-    if partly:
-        fixes.append("run `python -m utils.data download NAME` again to finish: it resumes")
-    if missing:
-        fixes.append("the lessons download what they need on first use")
-    return Finding("FAIL" if unreadable else "OK", "downloads", detail, "; ".join(fixes))
+    keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
+    weights = "cached" if (keras_home / "models" / VGG16_WEIGHTS).is_file() else "not yet"
+    detail = [f"cannot read {', '.join(map(str, unreadable))} (permission denied)" if unreadable else "",
+              f"datasets downloaded: {', '.join(present) or 'none'}", *partly,
+              f"not yet: {', '.join(missing) or 'none'}", f"VGG16 weights: {weights}"]
+    fixes = [permissions_fix(unreadable) if unreadable else "",
+             "run `python -m utils.data download NAME` again to finish: it resumes" if partly else "",
+             "the lessons download what they need on first use" if missing else ""]
+    return Finding("FAIL" if unreadable else "OK", "downloads", "; ".join(filter(None, detail)),
+                   "; ".join(filter(None, fixes)))
 
 
 def run_checks():
     """Runs every check; returns the list of `Finding`s."""
     findings = [check_python(), *check_frameworks()]
     gpu_findings, gpu_details = check_gpus()
-    findings += gpu_findings
-    findings += [check_nvidia_smi(), check_mixed_precision(gpu_details), readable("disk", check_disk),
-                 readable("kaggle", check_kaggle), readable("downloads", check_downloads)]
-    return findings
+    return findings + gpu_findings + [
+        check_nvidia_smi(), check_mixed_precision(gpu_details), readable("disk", check_disk),
+        readable("kaggle", check_kaggle), readable("downloads", check_downloads)]
 
 
 def report(findings):
-    lines = []
-    for finding in findings:
-        lines.append(f"{finding.status:<5} {finding.name:<16} {finding.detail}")
-        if finding.fix:
-            lines.append(f"{'':<22}fix: {finding.fix}")
-    return "\n".join(lines)
+    """The findings as aligned lines, each fix on a line of its own below."""
+    return "\n".join(f"{f.status:<5} {f.name:<16} {f.detail}" + (f"\n{'':<22}fix: {f.fix}" if f.fix else "")
+                     for f in findings)
 
 
 def main(argv=None):
@@ -283,13 +250,10 @@ def main(argv=None):
     parser.parse_args(argv)
     findings = run_checks()
     print(report(findings))
-    failed = sum(f.status == "FAIL" for f in findings)
-    warned = sum(f.status == "WARN" for f in findings)
-    print(f"\n{len(findings)} checks: {failed} FAIL, {warned} WARN")
-    return 1 if failed else 0
+    counts = collections.Counter(finding.status for finding in findings)
+    print(f"\n{len(findings)} checks: {counts['FAIL']} FAIL, {counts['WARN']} WARN")
+    return 1 if counts["FAIL"] else 0
 
 
 if __name__ == "__main__":
-    from utils import cli
-
     sys.exit(cli.run(main))
