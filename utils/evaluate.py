@@ -6,18 +6,15 @@ random incorrect, most confident correct, most confident incorrect, and most
 uncertain.
 """
 
-import csv
 import dataclasses
-import io
 import pathlib
 
 import numpy as np
 import sklearn.metrics
-import tensorflow as tf
 from PIL import Image
 
 from utils import images as image_files
-from utils import paths, pipeline, plots
+from utils import paths, plots
 
 
 @dataclasses.dataclass
@@ -58,10 +55,8 @@ def as_probabilities(outputs):
     A single sigmoid output p becomes two columns (1 - p, p).
     """
     outputs = np.asarray(outputs, dtype=float)
-    if outputs.ndim == 1 or outputs.shape[1] == 1:
-        positive = outputs.reshape(-1)
-        return np.stack([1 - positive, positive], axis=1)
-    return outputs
+    positive = outputs.reshape(-1, 1)
+    return outputs if outputs.ndim == 2 and outputs.shape[1] > 1 else np.hstack([1 - positive, positive])
 
 
 def predict(model, dataset, class_names=None):
@@ -81,38 +76,34 @@ def predict(model, dataset, class_names=None):
     for images, batch_labels in dataset:
         probabilities.append(as_probabilities(model.predict_on_batch(images)))
         labels.append(np.asarray(batch_labels))
-    labels = np.concatenate(labels)
+    probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
     if labels.ndim == 2:  # one-hot labels
         labels = labels.argmax(axis=1)
-    class_names = list(class_names or getattr(dataset, "class_names", None)
-                       or range(probabilities[0].shape[1]))
-    file_paths = None
-    if not getattr(dataset, "shuffled", True):
-        file_paths = list(getattr(dataset, "file_paths", None) or []) or None
-    return Predictions(np.concatenate(probabilities), labels.astype(int), class_names, file_paths)
+    class_names = list(class_names or getattr(dataset, "class_names", None) or range(probabilities.shape[1]))
+    in_order = not getattr(dataset, "shuffled", True)  # only then do its file_paths match the predictions
+    file_paths = list(getattr(dataset, "file_paths", None) or []) if in_order else []
+    return Predictions(probabilities, labels.astype(int), class_names, file_paths or None)
 
 
-def _pick(candidates, order, count):
-    """The first `count` candidates in `order` (candidates is a boolean mask)."""
-    return np.array([index for index in order if candidates[index]][:count], dtype=int)
+def _first(candidates, order, count):
+    """The first `count` indices in `order` where `candidates` (a boolean mask) is True."""
+    return order[candidates[order]][:count]
 
 
 def random_correct(predictions, count=4, seed=0):
-    """Indices of `count` random correctly classified images."""
-    order = np.random.default_rng(seed).permutation(len(predictions.labels))
-    return _pick(predictions.correct, order, count)
+    """Indices of `count` random correctly classified images (the same ones for the same `seed`)."""
+    return _first(predictions.correct, np.random.default_rng(seed).permutation(len(predictions.labels)), count)
 
 
 def random_incorrect(predictions, count=4, seed=0):
-    """Indices of `count` random misclassified images."""
-    order = np.random.default_rng(seed).permutation(len(predictions.labels))
-    return _pick(~predictions.correct, order, count)
+    """Indices of `count` random misclassified images (the same ones for the same `seed`)."""
+    return _first(~predictions.correct, np.random.default_rng(seed).permutation(len(predictions.labels)), count)
 
 
 def most_confident_correct(predictions, class_index, count=4):
     """Correct predictions of `class_index`, highest probability first."""
     order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
-    return _pick(predictions.correct & (predictions.labels == class_index), order, count)
+    return _first(predictions.correct & (predictions.labels == class_index), order, count)
 
 
 def most_confident_incorrect(predictions, class_index, count=4):
@@ -122,29 +113,26 @@ def most_confident_incorrect(predictions, class_index, count=4):
     were cats.
     """
     order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
-    wrong = ~predictions.correct & (predictions.predicted == class_index)
-    return _pick(wrong, order, count)
+    return _first(~predictions.correct & (predictions.predicted == class_index), order, count)
 
 
 def most_uncertain(predictions, count=4):
     """Images whose top two class probabilities are closest (for two classes:
     probability closest to 0.5), most uncertain first."""
     top_two = np.sort(predictions.probabilities, axis=1)[:, -2:]
-    order = np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")
-    return order[:count]
+    return np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[:count]
 
 
 def error_panels(predictions, count=4, seed=0):
     """The five error-analysis selections, as {title: indices}."""
-    panels = {"random correct": random_correct(predictions, count, seed),
-              "random incorrect": random_incorrect(predictions, count, seed)}
-    for index, name in enumerate(predictions.class_names):
-        panels[f"most confident correct: {name}"] = most_confident_correct(predictions, index, count)
-    for index, name in enumerate(predictions.class_names):
-        panels[f"most confident incorrect: predicted {name}"] = most_confident_incorrect(
-            predictions, index, count)
-    panels["most uncertain"] = most_uncertain(predictions, count)
-    return panels
+    names = predictions.class_names
+    return {"random correct": random_correct(predictions, count, seed),
+            "random incorrect": random_incorrect(predictions, count, seed),
+            **{f"most confident correct: {name}": most_confident_correct(predictions, index, count)
+               for index, name in enumerate(names)},
+            **{f"most confident incorrect: predicted {name}": most_confident_incorrect(predictions, index, count)
+               for index, name in enumerate(names)},
+            "most uncertain": most_uncertain(predictions, count)}
 
 
 def show_panel(predictions, indices, title, images=None, size=2.5):
@@ -167,13 +155,11 @@ def show_panel(predictions, indices, title, images=None, size=2.5):
         if predictions.file_paths is None:
             raise ValueError("these predictions have no file paths: predict on a dataset made "
                              "with shuffle=False, or pass images=")
-        pictures = [np.asarray(Image.open(predictions.file_paths[i]).convert("RGB")) for i in indices]
-    else:
-        pictures = [images[i] for i in indices]
+        images = {i: np.asarray(Image.open(predictions.file_paths[i]).convert("RGB")) for i in indices}
     names = predictions.class_names
     titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
               f"p={predictions.confidence[i]:.2f}" for i in indices]
-    return plots.show_images(pictures, titles=titles, rows=1, size=size, suptitle=title)
+    return plots.show_images([images[i] for i in indices], titles=titles, rows=1, size=size, suptitle=title)
 
 
 def report(predictions):
@@ -183,8 +169,7 @@ def report(predictions):
         {class name: {"precision", "recall", "f1", "support"}} plus "accuracy".
     """
     precision, recall, f1, support = sklearn.metrics.precision_recall_fscore_support(
-        predictions.labels, predictions.predicted, labels=range(len(predictions.class_names)),
-        zero_division=0)
+        predictions.labels, predictions.predicted, labels=range(len(predictions.class_names)), zero_division=0)
     result = {name: {"precision": float(precision[i]), "recall": float(recall[i]),
                      "f1": float(f1[i]), "support": int(support[i])}
               for i, name in enumerate(predictions.class_names)}
@@ -211,8 +196,7 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
     Returns:
         The number of rows written.
     """
-    files = sorted((p for p in pathlib.Path(test_folder).rglob("*")
-                    if image_files.is_image_name(p)),
+    files = sorted((p for p in pathlib.Path(test_folder).rglob("*") if image_files.is_image_name(p)),
                    key=lambda p: (int(p.stem) if p.stem.isdigit() else float("inf"), p.stem))
     if not files:
         raise ValueError(f"no test images in {test_folder}: download the Kaggle test set with "
@@ -220,18 +204,12 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
     bad = [p.name for p in files if not p.stem.isdigit()]
     if bad:
         raise ValueError(f"Kaggle test images are named <id>.jpg; these are not: {bad[:5]}")
-    image_size = model.input_shape[1:3]
-    rows = []
+    lines = ["id,label"]  # files are in id order, so the rows are too
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        batch = np.stack([image_files.load_photo(p, image_size) for p in chunk])  # as training read them
-        positive = as_probabilities(model.predict_on_batch(batch))[:, positive_class]
-        rows += [(int(p.stem), float(np.clip(value, *clip))) for p, value in zip(chunk, positive)]
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    writer.writerow(["id", "label"])
-    writer.writerows((identifier, f"{value:.4f}") for identifier, value in sorted(rows))
-    paths.write_text(path, text.getvalue())
-    return len(rows)
+        batch = np.stack([image_files.load_photo(p, model.input_shape[1:3]) for p in chunk])  # as in training
+        positive = np.clip(as_probabilities(model.predict_on_batch(batch))[:, positive_class], *clip)
+        lines += [f"{int(p.stem)},{value:.4f}" for p, value in zip(chunk, positive)]
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    paths.write_text(path, "".join(f"{line}\r\n" for line in lines))  # CSV's line ending (RFC 4180)
+    return len(lines) - 1

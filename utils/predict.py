@@ -6,13 +6,13 @@ From a terminal::
 
 prints one line per image with the probability that it shows a bird. Given a
 lesson's folder (or its name, `05_bird_classifier`) it loads the model of the
-best full run (`utils.runs`), else the latest run, and says which; a
-`.keras` file is loaded as it is. Each
-photo is centre-cropped to a square and shrunk to the model's input size
-with Lanczos filtering, the way the CUB bird photos were prepared. The
-threshold defaults to the one the lesson recorded in `metrics.json` next to
-the model, else 0.5. A model that is not a bird classifier of fixed-size RGB
-photos (1 sigmoid or 2 softmax outputs) is refused before any photo is read.
+best full run (`utils.runs`), else the latest run, and says which; a `.keras`
+file is loaded as it is. Each photo is centre-cropped to a square and shrunk
+to the model's input size with Lanczos filtering, the way the CUB bird photos
+were prepared. The threshold defaults to the one the lesson recorded in
+`metrics.json` next to the model, else 0.5. A model that is not a bird
+classifier of fixed-size RGB photos (1 sigmoid or 2 softmax outputs) is
+refused before any photo is read.
 """
 
 import argparse
@@ -25,7 +25,7 @@ import numpy as np
 
 from utils import images, paths, runs
 
-BIRD = 1  # the class index of "bird" (CLASS_NAMES in utils.birds)
+PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
 
 
 @dataclasses.dataclass
@@ -46,18 +46,14 @@ class Answer:
 
 
 def find_model(path):
-    """The `.keras` file to load for `path`, and a note saying which run it comes from.
+    """`(model_file, note)`: the `.keras` file to load for `path`, and which run it comes from.
 
-    Args:
-        path: a `.keras` file, or a lesson's folder in `models/` or its name
-            ("05_bird_classifier"): that lesson's best full run, else its latest run.
-
-    Returns:
-        `(model_file, note)`.
+    `path` is a `.keras` file, or a lesson's folder in `models/` or its name
+    ("05_bird_classifier"): that lesson's best full run, else its latest run.
     """
     if not str(path).strip():
-        raise ValueError("an empty model name: pass a lesson's folder in models/ (such as models/05_bird_classifier), "
-                         "its name, or a .keras model file.")
+        raise ValueError("an empty model name: pass a lesson's folder in models/ (such as "
+                         "models/05_bird_classifier), its name, or a .keras model file.")
     resolved = paths.resolve(path)
     in_models = resolved.parent.resolve() == paths.MODELS.resolve()
     if resolved.is_dir():
@@ -82,9 +78,10 @@ def find_model(path):
 def lesson_model(lesson):
     """`find_model` for a lesson's name: its best full run's model, else its latest run's."""
     if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
-        raise FileNotFoundError(f"no lesson called {lesson}; lessons with a model: "
-                                f"{', '.join(lessons_with_a_model())}. Pass one of them, its folder in models/, "
-                                "or a .keras model file.")
+        with_a_model = [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+                        if "training.fit(" in notebook.read_text(errors="replace")]  # they save a model
+        raise FileNotFoundError(f"no lesson called {lesson}; lessons with a model: {', '.join(with_a_model)}. "
+                                "Pass one of them, its folder in models/, or a .keras model file.")
     model_file, note = runs.best_model(lesson)
     if model_file is None:
         raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
@@ -92,18 +89,11 @@ def lesson_model(lesson):
     return model_file, f"using {model_file} ({note})"
 
 
-def lessons_with_a_model():
-    """The lessons (notebooks/<name>.ipynb) that save a model: their notebook trains with `training.fit`."""
-    return [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
-            if "training.fit(" in notebook.read_text(errors="replace")]
-
-
 def load_model(path):
     """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none.
 
-    Raises:
-        ValueError: the file is not a model Keras can load, or not a bird
-            classifier `is_it_a_bird` can use (see `check_classifier`).
+    Raises ValueError for a file Keras cannot load, or a model `is_it_a_bird`
+    cannot use (see `check_classifier`).
     """
     import keras
 
@@ -111,29 +101,27 @@ def load_model(path):
     try:
         model = keras.models.load_model(model_file)
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
+        first_line = (str(error).splitlines() or [""])[0][:200]
         raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0][:200] if str(error) else ''}); run the lesson again "
-                         "to save a new one, or pass another run's model.keras.") from None
+                         f"{first_line}); run the lesson again to save a new one, or pass another run's "
+                         "model.keras.") from None
     check_classifier(model, model_file)
     return model
 
 
 def check_classifier(model, name):
-    """Refuses, in one line, a model `is_it_a_bird` cannot use, before any photo is read.
+    """Refuses, in one line calling it `name`, a model `is_it_a_bird` cannot use, before any photo is read.
 
     It needs one input of fixed-size RGB images, `(height, width, 3)`, and
     P(bird) out: 1 output (sigmoid) or 2 (softmax, "bird" second).
-
-    Args:
-        model: a loaded Keras model.
-        name: how to call it in the message (its file).
     """
     inputs, outputs = _shape(model, "input_shape"), _shape(model, "output_shape")
+    per_image = "an unknown" if inputs is None else str(inputs[1:])
     if inputs is None or len(inputs) != 4 or inputs[3] != 3:
-        raise ValueError(f"{name} takes {_per_image(inputs)} input, not RGB photos; utils.predict needs a model "
+        raise ValueError(f"{name} takes {per_image} input, not RGB photos; utils.predict needs a model "
                          "of (height, width, 3) colour images, such as lesson 5's (models/05_bird_classifier).")
     if None in inputs[1:3]:
-        raise ValueError(f"{name} takes images of any size ({_per_image(inputs)}); utils.predict needs a model "
+        raise ValueError(f"{name} takes images of any size ({per_image}); utils.predict needs a model "
                          "with a fixed input size, such as lesson 5's (models/05_bird_classifier).")
     if outputs is None or outputs[1:] not in ((1,), (2,)):
         described = ("an unknown number of outputs" if outputs is None else f"{outputs[1]} outputs"
@@ -151,54 +139,34 @@ def _shape(model, attribute):
     return shape if shape and all(size is None or isinstance(size, int) for size in shape) else None
 
 
-def _per_image(shape):
-    return "an unknown" if shape is None else str(shape[1:])
-
-
-PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
-
-
 def default_threshold(model_path):
     """The threshold in `metrics.json` beside the model file, else 0.5."""
-    metrics = pathlib.Path(model_path).parent / "metrics.json"
     try:
-        threshold = json.loads(metrics.read_text()).get("threshold")
+        threshold = json.loads((pathlib.Path(model_path).parent / "metrics.json").read_text()).get("threshold")
     except (OSError, ValueError, AttributeError):  # none, half-written or not a record: the default
         return 0.5
     return float(threshold) if isinstance(threshold, (int, float)) else 0.5
 
 
-def bird_probability(model, pixels):
-    """P(bird) for a batch of float32 images (0-255), from a 2-way softmax or a sigmoid."""
-    outputs = np.asarray(model.predict_on_batch(np.stack(pixels)), dtype=float)
-    return outputs[:, BIRD] if outputs.ndim == 2 and outputs.shape[1] == 2 else outputs.reshape(-1)
-
-
 def is_it_a_bird(model, image_paths, threshold=0.5):
-    """Answers "is it a bird?" for image files.
-
-    Args:
-        model: a loaded bird classifier.
-        image_paths: image files, any size.
-        threshold: say "bird" when P(bird) is at least this.
+    """Answers "is it a bird?" for image files of any size: P(bird) at least `threshold` says "bird".
 
     Returns:
         `(answers, errors)`: a list of `Answer` and a {path: message} dict for
         the files that could not be read.
     """
     check_classifier(model, f"the model {model.name!r}")
-    image_size = model.input_shape[1:3]
     loaded, errors = {}, {}
     for path in map(pathlib.Path, image_paths):
         try:
-            loaded[path] = images.load_photo(path, image_size, **PHOTO_PREPARATION)
+            loaded[path] = images.load_photo(path, model.input_shape[1:3], **PHOTO_PREPARATION)
         except (FileNotFoundError, ValueError) as error:
             errors[path] = str(error)
-    answers = []
-    if loaded:
-        probabilities = bird_probability(model, list(loaded.values()))
-        answers = [Answer(path, float(p), threshold) for path, p in zip(loaded, probabilities)]
-    return answers, errors
+    if not loaded:
+        return [], errors
+    outputs = np.asarray(model.predict_on_batch(np.stack(list(loaded.values()))), dtype=float)
+    # P(bird) is the last column: a sigmoid's one output, or a 2-way softmax's "bird" (CLASS_NAMES in utils.birds)
+    return [Answer(path, float(p), threshold) for path, p in zip(loaded, outputs[:, -1])], errors
 
 
 def main(argv=None):
