@@ -53,9 +53,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["seconds"] = time.perf_counter() - self.start
-            logs["steps"] = self.steps
+        logs["seconds"], logs["steps"] = time.perf_counter() - self.start, self.steps
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -67,13 +65,11 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
-        self.stopped_early = False
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self.start
-        if elapsed + elapsed / (epoch + 1) > self.seconds:
+        if elapsed + elapsed / (epoch + 1) > self.seconds:  # elapsed / (epoch + 1): the average epoch
             self.model.stop_training = True
-            self.stopped_early = True
 
 
 class TimeBudgetSchedule(keras.callbacks.Callback):
@@ -85,7 +81,8 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
     `epochs`), so whichever runs out first, the learning rate has decayed to
     `final_fraction` of its peak when training stops. Training stops (in the
     middle of an epoch if need be; Keras still validates that epoch) once
-    progress reaches 1.
+    progress reaches 1. Each epoch's last learning rate goes into the logs as
+    `learning_rate`, so `TrainingRun.history` holds the schedule as it ran.
 
     Args:
         peak_learning_rate: the learning rate after the warm-up.
@@ -95,9 +92,6 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
         warmup_fraction: share of the budget spent rising from a tenth of
             the peak to the peak.
         final_fraction: the learning rate at the end, as a share of the peak.
-
-    The learning rate of each epoch's last step is added to the logs as
-    `learning_rate`, so `TrainingRun.history` holds the schedule as it ran.
     """
 
     def __init__(self, peak_learning_rate, seconds, epochs, steps_per_epoch, warmup_fraction=0.05,
@@ -138,15 +132,7 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-
-def count_images(dataset):
-    """Number of images in a batched dataset (its `num_images` attribute, else counted)."""
-    if getattr(dataset, "num_images", None) is not None:
-        return int(dataset.num_images)
-    return sum(int(tf.shape(x)[0]) for x, _ in dataset)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
@@ -174,11 +160,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         verbose: Keras' progress display: "auto", 1 (a bar per epoch), 2 (a line).
         callbacks: extra Keras callbacks.
 
-    Returns:
-        A `TrainingRun`.
-
-    Raises:
-        RuntimeError: the GPU ran out of memory; the message says what to change.
+    Returns a `TrainingRun`. Raises RuntimeError when the GPU runs out of
+    memory, with a message that says what to change.
     """
     mode = "max" if "acc" in monitor else "min"
     callbacks = [EpochTimer(), *callbacks]
@@ -187,14 +170,13 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
                                                        restore_best_weights=True))
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
-    checkpoint = None
-    if model_dir is not None:
-        model_dir = pathlib.Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint = model_dir / "model.keras"
+    checkpoint = None if model_dir is None else pathlib.Path(model_dir) / "model.keras"
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
         callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode,
                                                       save_best_only=patience is not None),
-                      keras.callbacks.CSVLogger(model_dir / "training_log.csv")]
+                      keras.callbacks.CSVLogger(checkpoint.parent / "training_log.csv")]
+    batch_size = getattr(train_ds, "batch_size", None)
     start = time.perf_counter()
     try:
         # shuffle=False: a tf.data dataset shuffles itself (see utils.pipeline);
@@ -202,42 +184,31 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
                             callbacks=callbacks, verbose=verbose, shuffle=False)
     except tf.errors.ResourceExhaustedError as error:
-        batch_size = getattr(train_ds, "batch_size", None)
         half = max(1, batch_size // 2) if batch_size else "half its value"
         raise RuntimeError(OUT_OF_MEMORY_ADVICE.format(half=half)) from error
     seconds = time.perf_counter() - start
     values = {name: [float(value) for value in series] for name, series in history.history.items()}
-    epochs_run = len(values["loss"])
-    scores = np.array(values[monitor])
-    best_epoch = int(np.argmax(scores) if mode == "max" else np.argmin(scores)) + 1
-    per_epoch, batch_size = count_images(train_ds), getattr(train_ds, "batch_size", None)
+    best_epoch = int((np.argmax if mode == "max" else np.argmin)(values[monitor])) + 1
+    per_epoch = getattr(train_ds, "num_images", None) or sum(int(tf.shape(x)[0]) for x, _ in train_ds)
     images = sum(min(per_epoch, steps * batch_size) if batch_size else per_epoch
                  for steps in values["steps"])  # the last epoch may have stopped early
-    return TrainingRun(values, epochs_run, seconds, images / seconds, best_epoch, checkpoint)
+    return TrainingRun(values, len(values["loss"]), seconds, images / seconds, best_epoch, checkpoint)
 
 
 def devices():
     """Names the devices TensorFlow will use, e.g. ["GPU 0: NVIDIA T4"] or ["CPU"]."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return ["CPU"]
-    names = []
-    for index, gpu in enumerate(gpus):
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(f"GPU {index}: {details.get('device_name', gpu.name)}")
-    return names
+    details = tf.config.experimental.get_device_details
+    return [f"GPU {index}: {details(gpu).get('device_name', gpu.name)}"
+            for index, gpu in enumerate(tf.config.list_physical_devices("GPU"))] or ["CPU"]
 
 
 def write_metrics(path, **figures):
-    """Records a lesson's run in a JSON file, with versions, device and date.
+    """Records a lesson's run in a JSON file, with versions, device and date, and returns the dict written.
 
     Args:
         path: the file, usually `models/<lesson>/metrics.json`.
         **figures: what the lesson measured (counts, accuracies, seconds, ...);
-            NumPy numbers are converted.
-
-    Returns:
-        The dict written.
+            NumPy numbers and paths are converted.
     """
     def plain(value):
         if isinstance(value, dict):
@@ -246,15 +217,13 @@ def write_metrics(path, **figures):
             return [plain(item) for item in value]
         if isinstance(value, np.generic):
             return value.item()
-        if isinstance(value, pathlib.Path):
-            return str(value)
-        return value
+        return str(value) if isinstance(value, pathlib.Path) else value
 
-    record = plain(figures)
-    record["versions"] = {"python": platform.python_version(), "tensorflow": tf.__version__,
-                          "keras": keras.__version__}
-    record["device"] = devices()
-    record["written"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    record = plain(figures) | {
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__},
+        "device": devices(),
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     paths.write_text(path, json.dumps(record, indent=2) + "\n")

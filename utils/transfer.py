@@ -44,9 +44,6 @@ class VggPreprocess(keras.layers.Layer):
     def call(self, inputs):
         return keras.applications.vgg16.preprocess_input(keras.ops.cast(inputs, "float32"))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
 
 def _image_shape(image_size):
     if isinstance(image_size, int):
@@ -117,12 +114,8 @@ class Features:
     extraction_seconds: float
 
 
-def fingerprint(base, dataset):
+def fingerprint(base, dataset, file_paths):
     """A digest of what features depend on: the files (paths, sizes, times), image size, base weights."""
-    file_paths = list(getattr(dataset, "file_paths", None) or [])
-    if not file_paths:
-        raise ValueError("bottleneck_features needs a dataset that lists its files: make it with "
-                         "pipeline.image_dataset(folder, ..., shuffle=False).")
     digest = hashlib.sha1()
     for path in file_paths:
         status = os.stat(path)
@@ -149,42 +142,43 @@ def bottleneck_features(base, dataset, path, progress=True):
         path: the folder for the cache, e.g. `models/04_vgg16_finetune/features/train`.
         progress: show a progress bar.
 
-    Returns:
-        `Features`.
+    Returns `Features`.
     """
-    path = paths.resolve(path)
-    key = fingerprint(base, dataset)
+    file_paths = [str(file) for file in getattr(dataset, "file_paths", None) or []]
+    if not file_paths:
+        raise ValueError("bottleneck_features needs a dataset that lists its files: make it with "
+                         "pipeline.image_dataset(folder, ..., shuffle=False).")
+    path, key = paths.resolve(path), fingerprint(base, dataset, file_paths)
     info_file = path / "info.json"
-    if info_file.exists():
-        info = json.loads(info_file.read_text())
-        if info.get("fingerprint") == key:
-            return Features(np.load(path / "features.npy", mmap_mode="r"), np.load(path / "labels.npy"),
-                            info["file_paths"], info["class_names"], 0.0, True, info["seconds"])
-    file_paths = [str(file) for file in dataset.file_paths]
+    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    if info.get("fingerprint") == key:
+        return Features(np.load(path / "features.npy", mmap_mode="r"), np.load(path / "labels.npy"),
+                        info["file_paths"], info["class_names"], 0.0, True, info["seconds"])
     class_names = list(getattr(dataset, "class_names", None) or [])
-    expected = _labels_from_paths(file_paths, class_names)
+    parents = [pathlib.Path(file).parent.name for file in file_paths]
+    expected = None  # each file's class index from its class folder, when that can be told
+    if class_names and set(parents) <= set(class_names):
+        expected = np.array([class_names.index(parent) for parent in parents])
     path.mkdir(parents=True, exist_ok=True)
     info_file.unlink(missing_ok=True)  # the old cache no longer matches: mark it incomplete first
-    shape = (len(file_paths), *base.output_shape[1:])
-    partial = path / "features.part.npy"
-    header = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=shape)
-    offset, row_bytes = header.offset, int(np.prod(shape[1:])) * 2
-    del header  # the file is sized; rows are written with plain writes, which do not stay in our memory
-    labels, count, start = np.empty(len(file_paths), np.int64), 0, time.perf_counter()
-    with open(partial, "r+b") as file, tqdm.tqdm(total=len(file_paths), desc="features",
-                                                  disable=not progress, leave=False) as bar:
+    partial, labels, count = path / "features.part.npy", np.empty(len(file_paths), np.int64), 0
+    header = {"descr": np.dtype(np.float16).str, "fortran_order": False,
+              "shape": (len(file_paths), *base.output_shape[1:])}
+    start = time.perf_counter()
+    with open(partial, "wb") as file, tqdm.tqdm(total=len(file_paths), desc="features",
+                                                 disable=not progress, leave=False) as bar:
+        # The .npy header, then each batch with a plain write: the features do not stay in our memory.
+        np.lib.format.write_array_header_1_0(file, header)
         for images, batch_labels in dataset:
             batch_labels = np.asarray(batch_labels)
             batch_labels = batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels
-            if count + len(batch_labels) > len(file_paths) or (
-                    expected is not None and (expected[count:count + len(batch_labels)] != batch_labels).any()):
+            end = count + len(batch_labels)
+            if end > len(file_paths) or (expected is not None and (expected[count:end] != batch_labels).any()):
                 raise ValueError("the dataset's labels do not follow its file_paths: it is shuffled. "
                                  "Make it with shuffle=False (and no augmentation) for features.")
-            output = keras.ops.convert_to_numpy(base.predict_on_batch(images)).astype(np.float16)
-            file.seek(offset + count * row_bytes)
-            file.write(output.tobytes())
-            labels[count:count + len(batch_labels)] = batch_labels
-            count += len(batch_labels)
+            file.write(keras.ops.convert_to_numpy(base.predict_on_batch(images)).astype(np.float16).tobytes())
+            labels[count:end] = batch_labels
+            count = end
             bar.update(len(batch_labels))
     if count != len(file_paths):
         raise ValueError(f"the dataset gave {count} images but lists {len(file_paths)} files.")
@@ -195,14 +189,6 @@ def bottleneck_features(base, dataset, path, progress=True):
                                             "seconds": seconds, "file_paths": file_paths}))
     return Features(np.load(path / "features.npy", mmap_mode="r"), labels, file_paths, class_names,
                     seconds, False, seconds)
-
-
-def _labels_from_paths(file_paths, class_names):
-    """Each file's class index from its class folder, or None when that cannot be told."""
-    parents = [pathlib.Path(file).parent.name for file in file_paths]
-    if not class_names or not set(parents) <= set(class_names):
-        return None
-    return np.array([class_names.index(parent) for parent in parents])
 
 
 def features_dataset(features, batch_size=32, shuffle=True, seed=None):
@@ -228,9 +214,8 @@ def features_dataset(features, batch_size=32, shuffle=True, seed=None):
             yield np.asarray(array[chunk], dtype=np.float32), labels[chunk]
 
     signature = (tf.TensorSpec((None, *array.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.int64))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(labels) // batch_size)))
-    dataset = dataset.prefetch(2)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).apply(
+        tf.data.experimental.assert_cardinality(-(-len(labels) // batch_size))).prefetch(2)
     dataset.class_names, dataset.file_paths = features.class_names, features.file_paths
     dataset.num_images, dataset.shuffled = len(labels), shuffle
     return dataset
