@@ -55,11 +55,7 @@ class ImageReport:
 
 
 def inspect_image(path):
-    """Decodes one file fully with PIL.
-
-    Returns:
-        `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`.
-    """
+    """Decodes one file fully with PIL: `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`."""
     path = pathlib.Path(path)
     if path.stat().st_size == 0:
         return "bad", "empty file (0 bytes)"
@@ -70,29 +66,17 @@ def inspect_image(path):
     except PermissionError:
         return "bad", f"{UNREADABLE} (fix its permissions: chmod u+r)"
     except PIL.UnidentifiedImageError:
-        head = path.read_bytes()[:512]
-        if all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head):
-            return "bad", "text file, not an image"
-        return "bad", "not an image PIL can read"
+        text = all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in path.read_bytes()[:512])
+        return "bad", "text file, not an image" if text else "not an image PIL can read"
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as error:
-        if "truncated" in str(error):
-            return "bad", f"truncated image ({error})"
-        return "bad", f"cannot be decoded ({error})"
+        return "bad", f"truncated image ({error})" if "truncated" in str(error) else f"cannot be decoded ({error})"
     if image_format not in TF_FORMATS:
         return "odd", f"{mode} {image_format}"
     return ("ok", mode) if mode == "RGB" else ("odd", mode)
 
 
 def check_images(folder):
-    """Finds the image files in `folder` (and below) that are bad or odd.
-
-    Args:
-        folder: a folder of images, searched recursively; only files with an
-            image extension (.jpg, .jpeg, .png, .bmp, .gif) are read.
-
-    Returns:
-        An `ImageReport`.
-    """
+    """An `ImageReport` of the files with an image extension in `folder` and below that are bad or odd."""
     folder = paths.resolve(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder: pass the folder of images to check.")
@@ -100,52 +84,35 @@ def check_images(folder):
 
 
 def check_files(files, cache=None):
-    """Runs `inspect_image` on `files` in parallel (PIL decodes outside the GIL).
+    """Runs `inspect_image` on image `files` in parallel (PIL decodes outside the GIL): an `ImageReport`.
 
-    Args:
-        files: image files.
-        cache: a JSON file remembering each file's verdict with its size and
-            modification time, so that only new or changed files are decoded
-            the next time (25,000 photos take about a minute); None for no cache.
-
-    Returns:
-        An `ImageReport`.
+    `cache` is a JSON file remembering each file's verdict with its size and
+    modification time, so that only new or changed files are decoded the next
+    time (25,000 photos take about a minute); None for no cache.
     """
     files = [pathlib.Path(path) for path in files]
-    known = _read_cache(cache)
-    verdicts, todo = {}, []
-    for path in files:
-        stat = path.stat()
-        entry = known.get(str(path))
-        if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
-            verdicts[path] = entry[2:]
-        else:
-            todo.append((path, [stat.st_size, stat.st_mtime_ns]))
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        results = pool.map(inspect_image, [path for path, _ in todo])
-        for (path, stamp), verdict in zip(todo, tqdm.tqdm(
-                results, total=len(todo), desc="checking images", disable=len(todo) < 500)):
-            verdicts[path] = list(verdict)
-            if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
-                known[str(path)] = stamp + list(verdict)
-    if cache is not None and todo:
-        cache = pathlib.Path(cache)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        paths.write_text(cache, json.dumps(known))
-    report = ImageReport(checked=len(files))
-    for path in files:
-        status, detail = verdicts[path]
-        if status != "ok":
-            getattr(report, status)[str(path)] = detail
-    return report
-
-
-def _read_cache(cache):
     try:
         known = json.loads(pathlib.Path(cache).read_text()) if cache else {}
     except (OSError, ValueError):
-        return {}
-    return known if isinstance(known, dict) else {}
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+    todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        verdicts = dict(zip(todo, tqdm.tqdm(pool.map(inspect_image, todo), total=len(todo),
+                                            desc="checking images", disable=len(todo) < 500)))
+    for path, verdict in verdicts.items():
+        if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
+            known[str(path)] = stamps[path] + list(verdict)
+    if cache is not None and todo:
+        pathlib.Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        paths.write_text(cache, json.dumps(known))
+    report = ImageReport(checked=len(files))
+    for path in files:
+        status, detail = verdicts.get(path) or known[str(path)][2:]
+        if status != "ok":
+            getattr(report, status)[str(path)] = detail
+    return report
 
 
 def to_rgb_jpeg(source, target):
@@ -155,9 +122,7 @@ def to_rgb_jpeg(source, target):
             grey = np.asarray(image).astype(np.float64) / 257.0
             image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            image = image.convert("RGBA")
-            background = PIL.Image.new("RGBA", image.size, "white")
-            image = PIL.Image.alpha_composite(background, image)
+            image = PIL.Image.alpha_composite(PIL.Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
         partial = target.with_name(target.name + ".part")
         image.convert("RGB").save(partial, "JPEG", quality=95)
     partial.replace(target)
@@ -176,17 +141,21 @@ def exif_orientation(path):
     return orientation if orientation in range(1, 9) else 1
 
 
-def upright(pixels, orientation):
-    """Turns decoded pixels (height, width, channels) upright by their EXIF orientation.
+def upright(image, orientation):
+    """Turns an image (height, width, channels) upright by its EXIF orientation (1-8), as a tensor.
 
     A phone stores a portrait photo as a landscape image plus a tag saying how
     to turn it; TensorFlow's decoder ignores the tag. This does what
-    `PIL.ImageOps.exif_transpose` does, on the array.
+    `PIL.ImageOps.exif_transpose` does, in TensorFlow ops, so that `load_photo`
+    and `pipeline.image_dataset` (inside tf.data) turn photos the same way.
     """
-    turns = {1: lambda x: x, 2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
-             5: lambda x: x.transpose(1, 0, 2), 6: lambda x: np.rot90(x, -1),
-             7: lambda x: np.rot90(x, -1)[::-1], 8: lambda x: np.rot90(x, 1)}
-    return np.ascontiguousarray(turns[orientation](pixels))
+    import tensorflow as tf
+
+    return tf.switch_case(tf.convert_to_tensor(orientation, tf.int32) - 1, [
+        lambda: image, lambda: tf.image.flip_left_right(image), lambda: tf.image.rot90(image, 2),
+        lambda: tf.image.flip_up_down(image), lambda: tf.image.transpose(image),
+        lambda: tf.image.rot90(image, 3), lambda: tf.image.flip_up_down(tf.image.rot90(image, 3)),
+        lambda: tf.image.rot90(image, 1)])
 
 
 class PhotoError(ValueError):
@@ -200,26 +169,25 @@ def _opened(path):
         raise PhotoError(f"{path} is a folder: pass image files (for a whole folder: {path}/*.jpg).")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; check the path.")
+    limit, size = PIL.Image.MAX_IMAGE_PIXELS, ""  # about 89 megapixels: a larger file is refused, not decoded
     try:
-        with warnings.catch_warnings():  # the size is checked below, with a message that says what to do
+        with warnings.catch_warnings():  # the size is checked here, with a message that says what to do
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
             image = PIL.Image.open(path)  # reads the header only
-    except PIL.Image.DecompressionBombError:
-        image = None
+        if image.width * image.height <= limit:
+            return image
+        size = f"{image.width}x{image.height}, "
+        image.close()
+    except PIL.Image.DecompressionBombError:  # over twice the limit: PIL refuses to open it
+        pass
     except PermissionError:
         raise PhotoError(f"{path} cannot be read: permission denied: fix its permissions (chmod u+r), or copy "
                          "it somewhere you can read it.") from None
     except (PIL.UnidentifiedImageError, OSError) as error:
         raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF or BMP "
                          "photo.") from None
-    limit = PIL.Image.MAX_IMAGE_PIXELS  # about 89 megapixels: a larger file is refused, not decoded
-    if image is None or image.width * image.height > limit:
-        size = f"{image.width}x{image.height}, " if image is not None else ""
-        if image is not None:
-            image.close()
-        raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
-                         "save a smaller copy and use that.")
-    return image
+    raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
+                     "save a smaller copy and use that.")
 
 
 def open_photo(path):
@@ -273,7 +241,6 @@ def load_photo(path, image_size, fit="squash", resample="bilinear"):
     """
     if fit not in ("squash", "crop"):
         raise ValueError(f"fit must be 'squash' or 'crop', not {fit!r}")
-    height, width = image_size
     if fit == "crop":
         photo = open_photo(path)
         side = min(photo.size)
@@ -283,14 +250,13 @@ def load_photo(path, image_size, fit="squash", resample="bilinear"):
 
     with _opened(path) as image:
         tf_decodes = image.format in TF_FORMATS
-    orientation = exif_orientation(path)
     try:
         if tf_decodes:  # the decoder the training photos went through
-            pixels = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False).numpy()
-            pixels = upright(pixels, orientation)
+            pixels = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+            pixels = upright(pixels, exif_orientation(path))
         else:  # TIFF, WebP, ...: PIL decodes, the resize is still TensorFlow's
             pixels = np.asarray(open_photo(path))
     except tf.errors.InvalidArgumentError as error:
         raise PhotoError(f"{path} is damaged ({error.message.splitlines()[0]}); pass another photo.") from None
-    resized = tf.image.resize(pixels, (height, width), method=resample)
+    resized = tf.image.resize(pixels, image_size, method=resample)
     return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()

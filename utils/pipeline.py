@@ -20,46 +20,24 @@ from utils import paths
 INTERPOLATION = "bilinear"  # how image_dataset and images.load_photo resize photos
 
 
-def _no_autograph(function):
-    """Marks a tf.data map function as plain graph code, which saves AutoGraph's slow conversion."""
-    return tf.autograph.experimental.do_not_convert(function)
-
-
-def _augment_batches(augment):
-    """The map function applying `augment` (Keras layers) to a batch of cached uint8 images, as float32."""
-
-    def augment_batch(images, labels):
-        return tf.cast(augment(tf.cast(images, tf.float32), training=True), tf.float32), labels
-
-    return _no_autograph(augment_batch)
-
-
-def _turn_upright(image, orientation):
-    """A square image turned by its EXIF orientation (1-8), as `images.upright` turns an array.
-
-    Turning and squashing to a square commute, so the photo can be turned
-    after `image_dataset_from_directory` has resized it.
-    """
-    return tf.switch_case(orientation - 1, [
-        lambda: image, lambda: tf.image.flip_left_right(image), lambda: tf.image.rot90(image, 2),
-        lambda: tf.image.flip_up_down(image), lambda: tf.image.transpose(image),
-        lambda: tf.image.rot90(image, 3), lambda: tf.image.flip_up_down(tf.image.rot90(image, 3)),
-        lambda: tf.image.rot90(image, 1)])
+# Marks a tf.data map function as plain graph code, which saves AutoGraph's slow conversion.
+_no_autograph = tf.autograph.experimental.do_not_convert
 
 
 def _class_folders(folder):
     """Checks the folder has class subfolders of images, with a useful error if not."""
     if not folder.is_dir():
         raise ValueError(f"no folder {folder}: download the data first (for dogs vs cats: "
-                         "`python -m utils.data download dogscats`, then `python -m utils.data organize data/dogscats`), "
+                         "`python -m utils.data download dogscats`, then "
+                         "`python -m utils.data organize data/dogscats`), "
                          "or draw a stand-in with `python -m utils.synth toy_pets DEST`")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
-        loose = [entry for entry in folder.iterdir() if entry.suffix.lower() in image_files.IMAGE_EXTENSIONS]
+        loose = [entry for entry in folder.iterdir() if image_files.is_image_name(entry)]
         hint = (f"it holds {len(loose)} loose images, like Kaggle's flat download: sort them with "
                 f"`python -m utils.data organize {folder}`" if loose else "it is empty")
         raise ValueError(f"{folder} has no class subfolders (one folder of images per class); {hint}")
-    if not any(path.suffix.lower() in image_files.IMAGE_EXTENSIONS for name in classes for path in (folder / name).rglob("*")):
+    if not any(image_files.is_image_name(path) for name in classes for path in (folder / name).rglob("*")):
         raise ValueError(f"no images ({', '.join(image_files.IMAGE_EXTENSIONS)}) in the class folders of {folder} "
                          f"({', '.join(classes)}): check the path, or organize the data again")
     return classes
@@ -117,14 +95,15 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         image_size=tuple(image_size), shuffle=False, interpolation=interpolation, verbose=False)
     file_paths = list(images.file_paths)
     orientations = [image_files.exif_orientation(path) for path in file_paths]  # reads headers only
+    # Phone photos, upright: turning and squashing to a square commute, so a photo
+    # can be turned after image_dataset_from_directory has resized it.
     if any(orientation != 1 for orientation in orientations) and image_size[0] == image_size[1]:
         turns = tf.data.Dataset.from_tensor_slices(tf.constant(orientations, tf.int32))
-        images = tf.data.Dataset.zip((images, turns)).map(  # phone photos, upright
-            _no_autograph(lambda pair, orientation: (_turn_upright(pair[0], orientation), pair[1])),
+        images = tf.data.Dataset.zip((images, turns)).map(
+            _no_autograph(lambda pair, orientation: (image_files.upright(pair[0], orientation), pair[1])),
             num_parallel_calls=tf.data.AUTOTUNE)
-    class_counts = {name: 0 for name in class_names}
-    for path in file_paths:
-        class_counts[pathlib.Path(path).relative_to(folder).parts[0]] += 1
+    classes = [pathlib.Path(path).relative_to(folder).parts[0] for path in file_paths]
+    class_counts = {name: classes.count(name) for name in class_names}
 
     dataset = images.map(_no_autograph(lambda x, y: (tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8), y)),
                          num_parallel_calls=tf.data.AUTOTUNE)
@@ -138,12 +117,12 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         raise ValueError(f"cache must be True (memory), False, or a file path (disk), got {cache!r}")
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer or len(file_paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if augment is None:
-        dataset = dataset.map(_no_autograph(lambda x, y: (tf.cast(x, tf.float32), y)),
-                              num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = dataset.map(_augment_batches(augment), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def to_float(x, y):  # then `augment` (Keras layers) on each batch of cached uint8 pixels
+        x = tf.cast(x, tf.float32)
+        return (x if augment is None else tf.cast(augment(x, training=True), tf.float32)), y
+
+    dataset = dataset.batch(batch_size).map(_no_autograph(to_float), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     # Without the autotuner, AUTOTUNE means one call per CPU core, which is
     # what it settles on here anyway; with it, ending an epoch's iterator
