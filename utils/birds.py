@@ -26,8 +26,6 @@ IMAGE_SIZE = 32
 HELD_OUT = 15_000       # the original's held-out images ...
 FULL_SIZE = 71_788      # ... out of CIFAR-10's 60,000 plus CUB's 11,788
 CIFAR_FILES = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
-DOWNLOAD_ADVICE = ("    python -m utils.data download cifar10    # 170 MB\n"
-                   "    python -m utils.data download cub200     # 1.1 GB")
 
 
 def load_cifar10(folder):
@@ -41,31 +39,22 @@ def load_cifar10(folder):
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: run `python -m utils.data "
                                 "download cifar10` (it extracts into data/cifar10/cifar-10-batches-py/).")
-    bird = 2  # CIFAR-10's order: airplane, automobile, bird, ...
-    if (folder / "batches.meta").is_file():
-        with open(folder / "batches.meta", "rb") as file:
-            names = [name.decode() for name in pickle.load(file, encoding="bytes")[b"label_names"]]
-        bird = names.index("bird")
-    images, labels = [], []
-    for name in CIFAR_FILES:
-        with open(folder / name, "rb") as file:
-            batch = pickle.load(file, encoding="bytes")
-        # Each row is 1,024 red, then 1,024 green, then 1,024 blue values, row by row.
-        images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        labels.append(np.asarray(batch[b"labels"]))
-    return np.concatenate(images), np.concatenate(labels) == bird
+    bird, meta = 2, folder / "batches.meta"  # CIFAR-10's order: airplane, automobile, bird, ...
+    if meta.is_file():
+        bird = pickle.loads(meta.read_bytes(), encoding="bytes")[b"label_names"].index(b"bird")
+    batches = [pickle.loads((folder / name).read_bytes(), encoding="bytes") for name in CIFAR_FILES]
+    # Each row is 1,024 red, then 1,024 green, then 1,024 blue values, row by row.
+    images = np.concatenate([np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+                             for batch in batches])
+    return images, np.concatenate([batch[b"labels"] for batch in batches]) == bird
 
 
 def square_box(box, width, height):
-    """The smallest square around a bounding box, centred on it and kept inside the image.
+    """The smallest square around `box` (x, y, box width, box height, as in CUB's `bounding_boxes.txt`),
+    centred on it and kept inside the `width` x `height` image.
 
-    Args:
-        box: (x, y, box width, box height), as in CUB's `bounding_boxes.txt`.
-        width, height: the image's size.
-
-    Returns:
-        (left, top, right, bottom) in whole pixels, for `PIL.Image.crop`. The
-        square shrinks to the image's shorter side when the box is wider.
+    Returns (left, top, right, bottom) in whole pixels, for `PIL.Image.crop`. The
+    square shrinks to the image's shorter side when the box is wider.
     """
     x, y, box_width, box_height = box
     side = min(max(box_width, box_height), width, height)
@@ -78,15 +67,11 @@ def square_box(box, width, height):
 def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
     """Reads every CUB-200-2011 photo, cropped around its bird and shrunk.
 
-    Each photo is cropped to the square around its published bounding box
-    (`square_box`, so birds keep their shape) and resized to `image_size`
-    with Lanczos filtering.
-
-    Args:
-        folder: `data/cub200/CUB_200_2011`, holding `images.txt`,
-            `bounding_boxes.txt` and `images/`.
-        image_size: side of the square output images.
-        progress: show a progress bar.
+    Each photo of `folder` (`data/cub200/CUB_200_2011`, holding `images.txt`,
+    `bounding_boxes.txt` and `images/`) is cropped to the square around its
+    published bounding box (`square_box`, so birds keep their shape) and
+    resized to `image_size` squares with Lanczos filtering, with a progress
+    bar if `progress`.
 
     Returns:
         uint8 array [N, image_size, image_size, 3], in `images.txt` order.
@@ -98,9 +83,8 @@ def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
                                     "cub200` (it extracts into data/cub200/CUB_200_2011/).")
     files = dict(line.split(maxsplit=1) for line in (folder / "images.txt").read_text().splitlines()
                  if line.strip())
-    boxes = {parts[0]: [float(value) for value in parts[1:5]] for parts in
-             (line.split() for line in (folder / "bounding_boxes.txt").read_text().splitlines())
-             if parts}
+    boxes = {parts[0]: [float(value) for value in parts[1:5]]
+             for parts in map(str.split, (folder / "bounding_boxes.txt").read_text().splitlines()) if parts}
     unboxed = sorted(set(files) - set(boxes))
     if unboxed:
         raise ValueError(f"{folder / 'bounding_boxes.txt'} has no box for image ids {unboxed[:5]}: "
@@ -134,13 +118,10 @@ def assemble(data_dir=paths.DATA, progress=True):
             print(f"Loaded the assembled birds from {cache}")
             return arrays["images"], arrays["labels"], json.loads(str(arrays["sources"]))
     images, is_bird = load_cifar10(cifar)
-    parts, labels = [images], [is_bird.astype(np.int32)]
-    if "cub200" in names:
-        birds = load_cub(cub, progress=progress)
-        parts.append(birds)
-        labels.append(np.ones(len(birds), np.int32))
+    parts = [images] + ([load_cub(cub, progress=progress)] if "cub200" in names else [])
     sources = {name: len(part) for name, part in zip(names, parts)}
-    images, labels = np.concatenate(parts), np.concatenate(labels)
+    images = np.concatenate(parts)
+    labels = np.pad(is_bird.astype(np.int32), (0, len(images) - len(is_bird)), constant_values=1)  # CUB: all birds
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(cache.stem + ".part.npz")
     np.savez(partial, images=images, labels=labels, sources=json.dumps(sources))
@@ -183,13 +164,9 @@ class Birds:
 
 def _stratified_split(labels, fraction, rng):
     """Indices `(taken, rest)`: `fraction` of each class taken at random."""
-    taken, rest = [], []
-    for value in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        count = round(len(members) * fraction)
-        taken.append(members[:count])
-        rest.append(members[count:])
-    return np.sort(np.concatenate(taken)), np.sort(np.concatenate(rest))
+    groups = [rng.permutation(np.flatnonzero(labels == value)) for value in np.unique(labels)]
+    halves = [np.split(members, [round(len(members) * fraction)]) for members in groups]
+    return tuple(np.sort(np.concatenate(side)) for side in zip(*halves))
 
 
 def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, standin_count=3000,
@@ -217,20 +194,21 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     if not 0 < valid_fraction < 1:
         raise ValueError(f"valid_fraction={valid_fraction}: use a number between 0 and 1.")
     assembled = assemble(data_dir, progress)
-    if assembled is None:
+    real = assembled is not None
+    if not real:
         from utils import synth  # the stand-in datasets' own module
-
         folder = paths.DATA / f"toy_birds_{standin_count}"  # drawn with seed 0: `seed` picks the split
         print(f"No CIFAR-10 in {paths.resolve(data_dir) / 'cifar10'}: using the toy_birds stand-in, "
               f"{standin_count} cartoon birds and not-birds drawn by the kit.\nResults on it say "
-              f"nothing about real photos. For the real data:\n{DOWNLOAD_ADVICE}")
+              "nothing about real photos. For the real data:\n"
+              "    python -m utils.data download cifar10    # 170 MB\n"
+              "    python -m utils.data download cub200     # 1.1 GB")
         synth.generate("toy_birds", folder, count=standin_count, seed=0, progress=progress)
         with np.load(folder / "birds.npz") as arrays:
             images, labels = arrays["x"], arrays["y"].astype(np.int32)
-        sources, real = {"toy_birds": len(labels)}, False
+        sources = {"toy_birds": len(labels)}
     else:
         images, labels, sources = assembled
-        real = True
         if "cub200" not in sources:
             print("CUB-200 is not downloaded: birds come from CIFAR-10 alone (6,000 of 60,000 "
                   "images). For the original's extra 11,788 bird photos:\n"

@@ -19,6 +19,7 @@ again from those records; a damaged one is first moved aside
 (`runs.json.damaged-<time>`), never deleted.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -31,7 +32,7 @@ from utils import paths
 INDEX = "runs.json"
 MODEL_FILE = "model.keras"
 RECORD = "finished.json"  # what `finish` writes in the run's own folder
-MODES = ("sample", "full")
+AGAIN = ["", *(f"-{attempt}" for attempt in range(2, 100))]  # endings tried in turn: no name is ever reused
 
 
 @dataclasses.dataclass
@@ -59,9 +60,8 @@ class Run:
 
     def metrics(self):
         """The run's `metrics.json` as a dict ({} when it has none yet)."""
-        path = self.folder / "metrics.json"
         try:
-            return json.loads(path.read_text())
+            return json.loads((self.folder / "metrics.json").read_text())
         except (OSError, ValueError):
             return {}
 
@@ -71,26 +71,18 @@ def lesson_folder(lesson):
 
 
 def start(lesson, sample):
-    """Creates a new, empty folder for a run of `lesson`.
+    """Creates a new, empty folder for a run of `lesson` (e.g. "03_cnn_from_scratch"); returns its `Run`.
 
-    Args:
-        lesson: the lesson's short name, e.g. "03_cnn_from_scratch".
-        sample: True for a sample (or smoke) run, False for a full run.
-
-    Returns:
-        A `Run`.
+    `sample` is True for a sample (or smoke) run, False for a full run.
     """
-    mode = MODES[not sample]
+    mode = "sample" if sample else "full"
     runs_folder = lesson_folder(lesson) / "runs"
     runs_folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 100):
-        folder = runs_folder / (f"{stamp}-{mode}" if attempt == 1 else f"{stamp}-{mode}-{attempt}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return Run(lesson, folder, mode)
+    for again in AGAIN:
+        with contextlib.suppress(FileExistsError):
+            (folder := runs_folder / f"{stamp}-{mode}{again}").mkdir()
+            return Run(lesson, folder, mode)
     raise RuntimeError(f"could not create a new run folder in {runs_folder}")
 
 
@@ -119,16 +111,26 @@ def finish(run, score, score_name, stand_in=False):
               "finished": datetime.datetime.now().isoformat(timespec="microseconds")}
     paths.write_text(run.folder / RECORD, json.dumps(record, indent=1) + "\n")  # the index can be rebuilt from it
     index = _read_index(run.lesson)
-    index["latest"] = f"runs/{run.name}"
-    best = _run_from_index(run.lesson, index.get("best"))
-    best_score = index.get("best_score")
-    if run.mode == "full" and not stand_in and (best is None or best_score is None or score > best_score):
-        index.update(best=f"runs/{run.name}", best_score=float(score), best_by=score_name)
+    _count(index, run.lesson, run.name, record)
     paths.write_text(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
     metrics = run.folder / "metrics.json"
     if run.mode == "full" and not stand_in and metrics.is_file():
         paths.write_text(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
     return index
+
+
+def _count(index, lesson, name, record):
+    """Adds a finished run to `index`, given its record: it becomes the latest, and the best when it is a full
+    run not on the stand-in and there is no best yet, or the best has no score, or it scores higher."""
+    index["latest"] = f"runs/{name}"
+    score = record.get("score")
+    score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+    best_score = index.get("best_score")
+    if (_mode(name) == "full" and not record.get("stand_in", False)
+            and (_run_from_index(lesson, index.get("best")) is None or best_score is None
+                 or (score is not None and score > best_score))):
+        by = record.get("score_name")
+        index.update(best=f"runs/{name}", best_score=score, best_by=by if isinstance(by, str) else None)
 
 
 def _read_index(lesson):
@@ -139,21 +141,19 @@ def _read_index(lesson):
     `runs.json.damaged-<time>`, worked out again and saved, with a note.
     """
     path = lesson_folder(lesson) / INDEX
+    text = b""
     try:
-        text = path.read_text()
+        index = json.loads(text := path.read_bytes())
     except FileNotFoundError:
         return _rebuilt_index(lesson)
     except OSError as error:  # a folder, unreadable, ...: damaged too
         problem = f"unreadable: {error.strerror or error}"
+    except ValueError as error:  # not JSON, or not even text
+        problem = "empty" if not text.strip() else f"not JSON: {error}"
     else:
-        try:
-            index = json.loads(text)
-        except ValueError as error:
-            problem = "empty" if not text.strip() else f"not JSON: {error}"
-        else:
-            problem = _index_problem(index)
-            if problem is None:
-                return index
+        problem = _index_problem(index)
+        if problem is None:
+            return index
     index = _rebuilt_index(lesson)
     best = index["best"].split("/", 1)[1] if "best" in index else "none yet"
     runs_folder = lesson_folder(lesson) / "runs"
@@ -166,10 +166,8 @@ def _read_index(lesson):
               f"using an index rebuilt from the run folders in {runs_folder} for now: the best full run is {best}. "
               f"Make {path.parent} writable to save it.", file=sys.stderr)
         return index
-    try:
+    with contextlib.suppress(OSError):  # not saved: the next command rebuilds it again from the same records
         paths.write_text(path, json.dumps(index, indent=1) + "\n")
-    except OSError:  # not saved: the next command rebuilds it again from the same records
-        pass
     print(f"note: {path} was damaged ({problem}); moved it to {aside.name} and rebuilt the index from the run "
           f"folders in {runs_folder}: the best full run is {best}.", file=sys.stderr)
     return index
@@ -180,8 +178,9 @@ def _index_problem(index):
     if not isinstance(index, dict):
         return f"a JSON {type(index).__name__}, not an index of runs"
     for key in ("latest", "best"):
-        value = index.get(key)
-        if value is not None and not _is_run(value):
+        value = index.get(key)  # `runs/<folder name>`, as `finish` writes it
+        parts = pathlib.PurePosixPath(value).parts if isinstance(value, str) else ()
+        if value is not None and not (len(parts) == 2 and parts[0] == "runs" and parts[1] not in (".", "..")):
             return f"its {key!r} is {value!r:.60}, not a run folder"
     value = index.get("best_score")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -191,41 +190,15 @@ def _index_problem(index):
     return None
 
 
-def _is_run(relative):
-    """True for `runs/<folder name>`, as `finish` writes it."""
-    parts = pathlib.PurePosixPath(relative).parts if isinstance(relative, str) else ()
-    return len(parts) == 2 and parts[0] == "runs" and parts[1] not in (".", "..")
-
-
 def _move_aside(path):
     """Renames a damaged `path` to `<name>.damaged-<time>` (never over an earlier one); returns the new path."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 100):
-        aside = path.with_name(f"{path.name}.damaged-{stamp}" + ("" if attempt == 1 else f"-{attempt}"))
-        if not aside.exists() and not aside.is_symlink():
+    for again in AGAIN:
+        aside = path.with_name(f"{path.name}.damaged-{stamp}{again}")
+        if not os.path.lexists(aside):
             os.rename(path, aside)
             return aside
     raise FileExistsError(f"too many damaged copies of {path.name} in {path.parent}")
-
-
-def _record(folder):
-    """What `finish` wrote in a run's folder (a dict), or None."""
-    try:
-        record = json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _finished_at(folder, record):
-    """When a run finished: its record says, else (a run finished by an older kit) its metrics.json's time."""
-    try:
-        return datetime.datetime.fromisoformat(record["finished"]).timestamp()
-    except (TypeError, KeyError, ValueError):
-        try:
-            return (folder / "metrics.json").stat().st_mtime
-        except OSError:
-            return 0.0
 
 
 def _rebuilt_index(lesson):
@@ -240,20 +213,23 @@ def _rebuilt_index(lesson):
     finished = []
     runs_folder = lesson_folder(lesson) / "runs"
     for folder in sorted(runs_folder.iterdir()) if runs_folder.is_dir() else ():
-        record = _record(folder) if folder.is_dir() else None
-        if record is None and not (folder / "metrics.json").is_file():
-            continue  # not a run, or one that never finished
-        finished.append((_finished_at(folder, record), folder.name, record or {}))
+        metrics = folder / "metrics.json"
+        try:
+            record = json.loads((folder / RECORD).read_text())
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            if not metrics.is_file():
+                continue  # not a run, or one that never finished
+            record = {}  # finished by an older kit
+        try:  # when it finished: its record says, else its metrics.json's time
+            when = datetime.datetime.fromisoformat(record["finished"]).timestamp()
+        except (TypeError, KeyError, ValueError):
+            when = metrics.stat().st_mtime if metrics.exists() else 0.0
+        finished.append((when, folder.name, record))
     index = {}
     for _, name, record in sorted(finished):
-        index["latest"] = f"runs/{name}"
-        score = record.get("score")
-        score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-        best_score = index.get("best_score")
-        if (_mode(name) == "full" and not record.get("stand_in", False)
-                and ("best" not in index or best_score is None or (score is not None and score > best_score))):
-            by = record.get("score_name")
-            index.update(best=f"runs/{name}", best_score=score, best_by=by if isinstance(by, str) else None)
+        _count(index, lesson, name, record)
     return index
 
 
@@ -262,12 +238,8 @@ def _mode(folder_name):
 
 
 def _run_from_index(lesson, relative):
-    if not relative:
-        return None
-    folder = lesson_folder(lesson) / relative
-    if not folder.is_dir():
-        return None
-    return Run(lesson, folder, _mode(folder.name))
+    folder = lesson_folder(lesson) / relative if relative else None
+    return Run(lesson, folder, _mode(folder.name)) if folder and folder.is_dir() else None
 
 
 def best(lesson):
@@ -283,12 +255,8 @@ def latest(lesson):
 def best_model(lesson):
     """The model file later lessons and `utils.predict` should load, and which run it is.
 
-    Args:
-        lesson: the lesson's short name.
-
-    Returns:
-        `(path, description)`: the best full run's `model.keras`, else the
-        latest run's; `(None, reason)` when the lesson has no finished run.
+    Returns `(path, description)`: the best full run's `model.keras`, else the
+    latest run's; `(None, reason)` when the lesson has no finished run.
     """
     for run, which in ((best(lesson), "the best full run"), (latest(lesson), "the latest run")):
         if run is not None and run.model_path.is_file():
