@@ -9,7 +9,7 @@ from utils import paths
 DOC = paths.ROOT / "docs" / "troubleshooting.md"
 MODULES = ["utils/paths.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
            "utils/lessons.py", "utils/copies.py", "utils/predict.py",
-           "utils/pipeline.py", "utils/evaluate.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py"]
+           "utils/pipeline.py", "utils/evaluate.py", "utils/explain.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py"]
 
 
 def template(node):

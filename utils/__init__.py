@@ -19,6 +19,7 @@ Modules:
     cli:     how every command line ends: one line and a non-zero status, never a traceback.
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
+    explain: what a network looks at: kernels, feature maps and Grad-CAM (lesson 3).
     pipeline: a folder of class folders as cached, shuffled, augmented batches (lesson 3).
     digits:  handwritten digits (MNIST or scikit-learn's) and placing them on a canvas (lesson 2).
     synth:   the drawn stand-in datasets, toy_pets and toy_birds, for running offline.

@@ -14,7 +14,7 @@ import sklearn.metrics
 from PIL import Image
 
 from utils import images as image_files
-from utils import paths, plots
+from utils import explain, paths, plots
 
 
 @dataclasses.dataclass
@@ -135,7 +135,7 @@ def error_panels(predictions, count=4, seed=0):
             "most uncertain": most_uncertain(predictions, count)}
 
 
-def show_panel(predictions, indices, title, images=None, size=2.5):
+def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
     """Shows selected images with "true → predicted (probability)" titles.
 
     Args:
@@ -144,6 +144,8 @@ def show_panel(predictions, indices, title, images=None, size=2.5):
         title: the figure title.
         images: an array of all images in prediction order (for in-memory data).
         size: inches per image.
+        model: the model that made the predictions: each image gets its
+            Grad-CAM overlay for the predicted class underneath (`utils.explain`).
 
     Returns:
         The matplotlib Figure, or None when there is nothing to show.
@@ -159,7 +161,14 @@ def show_panel(predictions, indices, title, images=None, size=2.5):
     names = predictions.class_names
     titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
               f"p={predictions.confidence[i]:.2f}" for i in indices]
-    return plots.show_images([images[i] for i in indices], titles=titles, rows=1, size=size, suptitle=title)
+    if model is None:
+        return plots.show_images([images[i] for i in indices], titles=titles, rows=1, size=size, suptitle=title)
+    if predictions.file_paths is None:  # in-memory images are already what the model takes
+        batch = np.stack([images[i] for i in indices])
+    else:
+        batch = np.stack([image_files.load_photo(predictions.file_paths[i], model.input_shape[1:3]) for i in indices])
+    heatmaps = explain.grad_cam(model, batch, class_index=predictions.predicted[indices])
+    return explain.show_grad_cam([images[i] for i in indices], heatmaps, titles, suptitle=title, size=size)
 
 
 def report(predictions):
