@@ -34,9 +34,11 @@ $(DEV): requirements-dev.txt $(COURSE)
 lessons: $(COURSE)  ## run every lesson top to bottom in sample mode into build/lessons/
 	$(BIN)/python -m utils.lessons run --out build/lessons
 
-# Debian tools the tests use (shellcheck for setup/*.sh); CI runs as root.
-$(TOOLS): | $(BIN)/python
-	command -v shellcheck >/dev/null || (apt-get update -qq && apt-get install -y -qq shellcheck)
+# Debian tools the tests use (shellcheck for setup/*.sh, chromium for the browser test of
+# utils.serve); CI runs as root. A change here runs the checks again on machines made earlier.
+$(TOOLS): Makefile | $(BIN)/python
+	(command -v shellcheck && command -v /usr/bin/chromium) >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck chromium)
 	touch $@
 
 test: $(DEV) $(TOOLS)  ## run the whole test suite (unit tests and every lesson in smoke mode)

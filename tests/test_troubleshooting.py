@@ -8,7 +8,7 @@ from utils import paths
 
 DOC = paths.ROOT / "docs" / "troubleshooting.md"
 MODULES = ["utils/paths.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
-           "utils/lessons.py", "utils/copies.py", "utils/predict.py",
+           "utils/lessons.py", "utils/copies.py", "utils/predict.py", "utils/serve.py",
            "utils/pipeline.py", "utils/evaluate.py", "utils/explain.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py"]
 
 

@@ -28,4 +28,5 @@ Modules:
     array_pipeline: in-memory images as cached, shuffled, augmented batches (lesson 5).
     thresholds: precision, recall and choosing a threshold (lesson 5).
     predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5).
+    serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 """
