@@ -163,3 +163,15 @@ def test_two_models_maps_are_two_rows_under_the_same_photos():
     assert len(pictures) == 6
     assert [axis.get_ylabel() for axis in pictures if axis.get_ylabel()] == ["lesson 3", "VGG16"]
     assert pictures[0].get_images()[0].get_array().shape[:2] == (30, 40)
+
+
+def test_panels_show_a_phone_photo_upright_as_the_model_saw_it(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view": a phone held upright
+    path = tmp_path / "portrait.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (50, 70, 3)).astype("uint8")).save(path, exif=exif)
+    predictions = evaluate.Predictions(np.array([[0.3, 0.7]]), np.array([1]), ["cats", "dogs"], [str(path)])
+    for model in (None, small_cnn()):
+        figure = evaluate.show_panel(predictions, np.array([0]), "uncertain", model=model)
+        photo = [axis for axis in figure.axes if axis.get_images()][0]
+        assert photo.get_images()[0].get_array().shape[:2] == (70, 50)

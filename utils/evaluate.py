@@ -11,7 +11,6 @@ import pathlib
 
 import numpy as np
 import sklearn.metrics
-from PIL import Image
 
 from utils import images as image_files
 from utils import explain, paths, plots
@@ -157,7 +156,7 @@ def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
         if predictions.file_paths is None:
             raise ValueError("these predictions have no file paths: predict on a dataset made "
                              "with shuffle=False, or pass images=")
-        images = {i: np.asarray(Image.open(predictions.file_paths[i]).convert("RGB")) for i in indices}
+        images = {i: np.asarray(image_files.open_photo(predictions.file_paths[i])) for i in indices}  # upright
     names = predictions.class_names
     titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
               f"p={predictions.confidence[i]:.2f}" for i in indices]
