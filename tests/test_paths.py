@@ -65,3 +65,24 @@ def test_a_second_builder_waits_for_the_first_and_says_so(tmp_path):
     assert (tmp_path / "log").read_text().split("\n")[:4] == ["first start", "first end", "second start",
                                                                "second end"]
     assert "Waiting: another command is organizing photos in" in second.stdout
+
+
+def test_writers_of_the_same_file_at_once_each_leave_a_whole_file(tmp_path):
+    import threading
+
+    target, errors = tmp_path / "cache.json", []
+
+    def write(text):
+        try:
+            for _ in range(200):
+                paths.write_text(target, text)
+        except OSError as error:  # the race: another writer renamed a shared .part away
+            errors.append(error)
+
+    writers = [threading.Thread(target=write, args=(letter * 5000,)) for letter in "ab"]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert not errors and target.read_text() in ("a" * 5000, "b" * 5000)
+    assert not list(tmp_path.glob(".*.part"))

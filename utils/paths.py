@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import os
 import pathlib
+import threading
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -61,6 +62,9 @@ def model_dir(lesson):
 def write_text(path, text):
     """Writes `text` to `path` all or nothing: a hidden `.part` file first, then renamed over it.
 
+    Each writer has its own `.part` file, so two programs writing the same
+    file at once each leave a whole one (the last rename wins).
+
     A later run trusts what it finds (metrics, indexes, notebooks, caches'
     markers): an interrupted or failed write must leave the old file, never
     half a new one. A symbolic link is followed (the file it points to is
@@ -78,7 +82,7 @@ def write_text(path, text):
             raise PermissionError(f"{path} is read-only: it was left as it is; make it writable "
                                   f"(chmod u+w {path}) to let the kit update it.")
         mode = path.stat().st_mode & 0o7777
-    partial = path.with_name(f".{path.name}.part")
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")  # one per writer
     try:
         partial.write_text(text, encoding="utf-8")
         if mode is not None:
