@@ -7,6 +7,8 @@ of layers: Sequential models, Functional ones without branches, and chains
 that hold other chains (lesson 4's VGG16 base followed by its head).
 """
 
+import contextlib
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,7 +56,8 @@ def _run(model, images, tape=None):
         raise ValueError(f"{model.name} is not a chain of layers: {error}") from error
     if scores.shape[-1] == 1:  # one sigmoid unit: the score of class 0 is minus that of class 1
         scores = tf.concat([-scores, scores], axis=-1)
-    expected = keras.ops.convert_to_numpy(model(batch, training=False))
+    with tape.stop_recording() if tape is not None else contextlib.nullcontext():  # a check, not for gradients
+        expected = keras.ops.convert_to_numpy(model(batch, training=False))
     if not np.allclose(keras.ops.convert_to_numpy(outputs[last.name]), expected, atol=1e-4, rtol=1e-3):
         raise ValueError(f"{model.name} is not a chain of layers (it has branches or shared layers): "
                          "explain needs each layer to feed the next, as in a Sequential model")
@@ -114,7 +117,8 @@ def grad_cam(model, images, class_index=None, layer=None):
         outputs, scores = _run(model, images, tape=tape)
         layer = layer or last_conv_layer(model, outputs)
         if layer not in outputs or len(outputs[layer].shape) != 4:
-            raise ValueError(f"{layer!r} is not a layer of {model.name} with 4-D output; try {last_conv_layer(model, outputs)!r}")
+            raise ValueError(f"{layer!r} is not a layer of {model.name} with 4-D output; "
+                             f"try {last_conv_layer(model, outputs)!r}")
         chosen = tf.argmax(scores, axis=-1) if class_index is None else \
             tf.broadcast_to(tf.constant(class_index, tf.int64), scores.shape[:1])
         score = tf.reduce_sum(tf.gather(scores, chosen, axis=1, batch_dims=1))

@@ -95,18 +95,24 @@ def load_model(path):
     Raises ValueError for a file Keras cannot load, or a model `is_it_a_bird`
     cannot use (see `check_classifier`).
     """
+    model_file = find_model(path)[0]
+    model = read_model(model_file)
+    check_classifier(model, model_file)
+    return model
+
+
+def read_model(model_file):
+    """`keras.models.load_model`, with one line instead of Keras' error for a damaged or foreign file
+    (also used by `utils.serve`)."""
     import keras
 
-    model_file = find_model(path)[0]
     try:
-        model = keras.models.load_model(model_file)
+        return keras.models.load_model(model_file)
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         first_line = (str(error).splitlines() or [""])[0][:200]
         raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
                          f"{first_line}); run the lesson again to save a new one, or pass another run's "
                          "model.keras.") from None
-    check_classifier(model, model_file)
-    return model
 
 
 def check_classifier(model, name):

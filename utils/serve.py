@@ -23,7 +23,6 @@ import sys
 import tempfile
 import threading
 
-import keras
 import numpy as np
 import PIL.Image
 import uvicorn
@@ -79,12 +78,7 @@ def find_model(path=None):
 
 def load_model(model_file):
     """The Keras model in `model_file`, refused in one line unless it classifies fixed-size RGB photos."""
-    try:
-        model = keras.models.load_model(model_file)
-    except Exception as error:  # Keras raises several kinds for a damaged or foreign file
-        raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
-                         f"{(str(error).splitlines() or [''])[0][:200]}); pass another model.keras, or run the "
-                         "lesson again to save a new one.") from None
+    model = predict.read_model(model_file)
     inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
     if not (isinstance(inputs, tuple) and len(inputs) == 4 and inputs[3] == 3
             and all(isinstance(size, int) for size in inputs[1:3])):
