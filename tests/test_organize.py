@@ -348,6 +348,20 @@ def test_two_terminals_organizing_at_once_build_one_complete_layout(kaggle, tmp_
     assert not [p for p in (tmp_path / "layouts").rglob(".building-*")]
 
 
+def test_a_finished_layout_is_read_without_a_lock_or_any_write(kaggle, tmp_path, monkeypatch):
+    """A class shares one read-only copy of data/: reading a finished layout must not need to write there."""
+    first = data.organize(kaggle, tmp_path / "layouts", quiet=True)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "layouts").rglob("*")}
+
+    def no_lock(folder, what):
+        raise OSError(30, "Read-only file system", str(folder))  # what opening the .lock file gives there
+
+    monkeypatch.setattr(paths, "locked", no_lock)
+    again = data.organize(kaggle, tmp_path / "layouts", quiet=True)
+    assert (again.root, again.created) == (first.root, 0)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "layouts").rglob("*")} == before
+
+
 def test_a_layouts_folder_inside_the_photos_folder_is_refused(kaggle):
     before = snapshot(kaggle)
     with pytest.raises(ValueError, match="is inside the photos' folder .*Pass --layouts a folder outside it"):

@@ -118,8 +118,9 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     skipped = {path.relative_to(root).as_posix(): reason for path, reason in sorted(bad.items())}
     layout = Layout(dest, found.kind, True, dataset, counts, skipped, len(odd))
     building = dest.with_name(f".building-{dest.name}")  # renamed to `dest` once complete: never half a layout
-    with paths.locked(dest, "organizing these photos"):  # a second terminal waits, then reuses the layout
-        if not (dest / layouts.LAYOUT_FILE).is_file():
+    complete = (dest / layouts.LAYOUT_FILE).is_file()  # renamed into place whole: a shared read-only copy needs no lock
+    with contextlib.nullcontext() if complete else paths.locked(dest, "organizing these photos"):
+        if not (dest / layouts.LAYOUT_FILE).is_file():  # a second terminal waited for the first, and reuses its layout
             if building.exists():
                 shutil.rmtree(building)  # the kit's own unfinished work from an interrupted run (Ctrl-C, a full disk)
             for target, path in tqdm.tqdm(plan.items(), desc="organizing", leave=False, disable=len(plan) < 500):
@@ -151,12 +152,10 @@ class NothingFound(FileNotFoundError):
 def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
     """Finds dogs-vs-cats photos in any layout and organizes them, or draws a stand-in (lessons 3, 4).
 
-    `data_dir` is a download folder or any layout `layouts.find` recognizes
-    (relative paths start at the kit's root folder); `seed` and `settings`
-    (fractions, sample sizes) go to `organize`. When `data_dir` has no image
-    at all, `standin_count` cartoons are drawn into `data/toy_pets_<count>/`,
-    never into `data_dir`. Returns a `Layout`; raises ValueError when
-    `data_dir` holds images, but in no layout that labels them.
+    `data_dir` is a download folder or any layout `layouts.find` recognizes (relative paths start at the
+    kit's root folder); `seed` and `settings` (fractions, sample sizes) go to `organize`. When `data_dir` has
+    no image at all, `standin_count` cartoons are drawn into `data/toy_pets_<count>/`, never into `data_dir`.
+    Returns a `Layout`; raises ValueError when `data_dir` holds images, but in no layout that labels them.
     """
     data_dir = paths.resolve(data_dir)
     with contextlib.suppress(NothingFound):
