@@ -4,8 +4,9 @@ Run it from the kit's folder with Python 3 and boto3 (no bash needed)::
 
     python setup/gpubox.py launch            # preflight, price, then a g4dn.xlarge
     python setup/gpubox.py tunnel            # JupyterLab on http://localhost:8888
+    python setup/gpubox.py sync              # copy the box's models/ here (never overwrites)
     python setup/gpubox.py stop              # stop paying for the GPU
-    python setup/gpubox.py teardown          # delete everything the kit created
+    python setup/gpubox.py teardown          # delete everything (refuses while runs are not synced)
 
 Every resource carries the tags `course-kit=cnn-course-kit` and
 `course-kit:box=<box name>` and is looked up by them before anything is
@@ -22,6 +23,7 @@ tests point at a local EC2 emulator.
 import argparse
 import datetime
 import ipaddress
+import json
 import os
 import pathlib
 import re
@@ -526,6 +528,7 @@ def print_next_steps(box, region):
     print("Next:")
     print(f"  python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
     print(f"  python setup/gpubox.py ssh{flags}      # a shell on the box")
+    print(f"  python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
     print(f"  python setup/gpubox.py stop{flags}     # stop paying for the GPU")
     print(f"  python setup/gpubox.py teardown{flags} # delete everything the kit created")
 
@@ -621,6 +624,8 @@ def status(clients, args, context):
     disk_gb = sum(volume["Size"] for volume in volumes)
     print(f"disk       {disk_gb} GB gp3, ~${disk_gb * GP3_USD_PER_GB_MONTH:.2f}/month "
           f"even when stopped")
+    record = read_sync_record(args.box, instance["InstanceId"])
+    print(f"synced     {record['synced'] + ' (python setup/gpubox.py sync)' if record else 'never'}")
     return 0
 
 
@@ -632,11 +637,18 @@ def ssh_command(ec2, box, extra):
                           f"with `python setup/gpubox.py start --box {box}`.")
     pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
     key = private_key_path(box, tag_value(pairs[0], TAG_KEY_ORIGIN) if pairs else None)
-    if shutil.which("ssh") is None:
+    program = tool("GPUBOX_SSH", "ssh")
+    if shutil.which(program[0]) is None:
         raise GpuboxError("No `ssh` command was found. Install OpenSSH (on Windows 10/11: "
                           "Settings > Apps > Optional features > OpenSSH Client) and try again.")
-    return ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
+    return [*program, "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
             *extra, f"{SSH_USER}@{host}"]
+
+
+def tool(variable, default):
+    """The command for ssh or rsync, as a list: `default`, or the environment variable
+    `variable` when set (the tests put a local stand-in for the box there)."""
+    return shlex.split(os.environ.get(variable) or default)
 
 
 def ssh(clients, args, context):
@@ -664,6 +676,192 @@ def tunnel(clients, args, context):
     print(f"JupyterLab: http://localhost:{args.local_port}/lab?token={token}")
     print("(keep this window open; Ctrl+C closes the tunnel, the box keeps running)")
     return subprocess.call(command)
+
+
+# ---------------------------------------------------------------- sync: what the box made, kept here
+
+REMOTE_KIT = "cnn-course-kit"  # the kit's folder in the box's home (bootstrap.sh's default)
+SYNCED = ("models", "build/lessons")  # what sync copies, relative to the kit's folder
+NOT_COPIED = "runs.json"  # each lesson's index of runs: the box's lists only the box's runs
+# Every file under SYNCED on the box: path, size in bytes, modification time (GNU find, on the box).
+LIST_FILES = (f"cd {REMOTE_KIT} 2>/dev/null || exit 0; for top in {' '.join(SYNCED)}; do "
+              "if [ -d \"$top\" ]; then find \"$top\" -type f -printf '%p\\t%s\\t%T@\\n'; fi; done; exit 0")
+UNATTENDED = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]  # never wait for a password prompt
+
+
+def sync_record_path(box):
+    """Where the last sync of the box is recorded: next to the kit's key for the box, in ~/.ssh."""
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.sync.json"
+
+
+def read_sync_record(box, instance_id):
+    """The last sync of this very instance ({} if none: a new box of the same name starts afresh)."""
+    try:
+        record = json.loads(sync_record_path(box).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) and record.get("instance_id") == instance_id else {}
+
+
+def box_files(ssh_base, box):
+    """`{path: "size mtime"}` of every file under SYNCED on the box; raises GpuboxError if it cannot be read."""
+    result = subprocess.run([*ssh_base[:-1], *UNATTENDED, ssh_base[-1], LIST_FILES],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise GpuboxError(f"Could not read box '{box}' over SSH ({last}); check `python setup/gpubox.py "
+                          f"status --box {box}` and `python setup/gpubox.py ssh --box {box}`, then try again.")
+    files = {}
+    for line in result.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and pathlib.PurePosixPath(parts[0]).name != NOT_COPIED:
+            files[parts[0]] = f"{parts[1]} {parts[2]}"
+    return files
+
+
+def run_folders(paths):
+    """The run folders `models/<lesson>/runs/<run>` that hold any of `paths`, sorted."""
+    found = set()
+    for path in paths:
+        parts = pathlib.PurePosixPath(path).parts
+        if len(parts) >= 5 and parts[0] == "models" and parts[2] == "runs":
+            found.add("/".join(parts[:4]))
+    return sorted(found)
+
+
+def unsynced(files, record):
+    """The box's files that were not on the box, as they are now, at the last sync."""
+    synced = record.get("files", {})
+    return sorted(path for path, stamp in files.items() if synced.get(path) != stamp)
+
+
+def local_folder(top, into):
+    """Where `top` ("models" or "build/lessons") goes on this machine."""
+    if top == "models" and os.environ.get("COURSE_MODELS_DIR") and into is None:
+        return pathlib.Path(os.environ["COURSE_MODELS_DIR"])
+    return pathlib.Path(into or KIT_ROOT) / top
+
+
+def rsync_files(rsync, shell, source, target, *options):
+    """Runs rsync from the box; returns the itemized lines `(change, path)` it printed."""
+    result = subprocess.run([*rsync, "-a", "--out-format=%i %n", "-e", shlex.join(shell), *options,
+                             source, str(target)], capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        raise GpuboxError(f"rsync could not copy from the box ({last}); nothing here was overwritten or "
+                          f"deleted. Check that the box is running (`status`) and run sync again.")
+    return [tuple(line.split(" ", 1)) for line in result.stdout.splitlines() if " " in line]
+
+
+def beside_name(path, box, number):
+    """`model.keras` -> `model.from-<box>.keras` (then `-2`, `-3`...): the box's copy of a file that differs."""
+    again = "" if number == 1 else f"-{number}"
+    return path.with_name(f"{path.stem}.from-{box}{again}{path.suffix}")
+
+
+def sync(clients, args, context):
+    ec2 = clients("ec2")
+    instance = find_instance(ec2, args.box)
+    ssh_base = ssh_command(ec2, args.box, [])  # refuses a box that is not running
+    rsync = tool("GPUBOX_RSYNC", "rsync")
+    if shutil.which(rsync[0]) is None:
+        raise GpuboxError("No `rsync` command was found; sync copies the box's models with it. Install it "
+                          "(Ubuntu/Debian: `sudo apt install rsync`; macOS has it; on Windows run gpubox from "
+                          "WSL) and run sync again.")
+    shell, host = ssh_base[:-1] + UNATTENDED, ssh_base[-1]
+    files = box_files(ssh_base, args.box)  # listed before copying: whatever appears later counts as unsynced
+    copied, beside, conflicts = [], [], []
+    for top in SYNCED:
+        if not any(path.startswith(top + "/") for path in files):
+            continue
+        target = local_folder(top, args.into)
+        target.mkdir(parents=True, exist_ok=True)
+        source = f"{host}:{REMOTE_KIT}/{top}/"
+        new = rsync_files(rsync, shell, source, target, "--ignore-existing", f"--exclude={NOT_COPIED}")
+        copied += [f"{top}/{name}" for change, name in new if change.startswith(">f")]
+        # what still differs after that is a file both sides have, with different contents
+        differ = rsync_files(rsync, shell, source, target, "--dry-run", "--checksum", f"--exclude={NOT_COPIED}")
+        for change, name in differ:
+            if not change.startswith(">f"):
+                continue
+            conflicts.append(f"{top}/{name}")
+            for number in range(1, 100):  # the box's copy goes beside the local one, never over it
+                aside = beside_name(target / name, args.box, number)
+                if not aside.exists():
+                    rsync_files(rsync, shell, f"{host}:{REMOTE_KIT}/{top}/{name}", aside, "--ignore-existing")
+                    beside.append(str(aside))
+                    break
+                same = rsync_files(rsync, shell, f"{host}:{REMOTE_KIT}/{top}/{name}", aside,
+                                   "--dry-run", "--checksum")
+                if not any(change.startswith(">f") for change, _ in same):
+                    break  # an earlier sync already put this very copy there
+    moved = []
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for lesson in sorted({folder.split("/")[1] for folder in run_folders(copied)}):
+        index = local_folder("models", args.into) / lesson / NOT_COPIED
+        if index.exists():  # the next command rebuilds it from every run's finished.json, the box's too
+            aside = index.with_name(f"{NOT_COPIED}.before-sync-{stamp}")
+            os.rename(index, aside)
+            moved.append(str(aside))
+    record = {"box": args.box, "instance_id": instance["InstanceId"], "region": context["region"],
+              "synced": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "into": {top: str(local_folder(top, args.into)) for top in SYNCED},
+              "files": files, "copied": copied, "kept_yours_and_put_the_box_copy_beside": beside,
+              "indexes_moved_aside": moved}
+    record_path = sync_record_path(args.box)
+    record_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=1) + "\n")
+    runs = run_folders(files)
+    print(f"synced box '{args.box}': {len(copied)} new files copied, {len(runs)} runs on the box now "
+          f"all here ({local_folder('models', args.into)}); nothing here was overwritten or deleted")
+    for path in conflicts:
+        print(f"  kept yours: {path} differs on the box; the box's copy is beside it as "
+              f"{beside_name(pathlib.Path(path), args.box, 1).name} (or -2, -3...)")
+    for path in moved:
+        print(f"  {NOT_COPIED} moved aside to {path}: the next command rebuilds it from every run, yours "
+              f"and the box's")
+    print(f"  recorded in {record_path}")
+    return 0
+
+
+def plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def check_nothing_is_lost(ec2, instance, args):
+    """Before teardown: lists the runs on the box; refuses while any were not synced (unless --force)."""
+    box, state = args.box, instance["State"]["Name"]
+    if state != "running":
+        if args.force:
+            print(f"box '{box}' is {state}: its runs cannot be listed; --force: deleting it anyway")
+            return
+        raise GpuboxError(f"Box '{box}' is {state}, so teardown cannot check which runs on it are not yet "
+                          f"on this machine: start it (`python setup/gpubox.py start --box {box}`) and run "
+                          f"`python setup/gpubox.py sync --box {box}`, or add --force to delete it unchecked.")
+    try:
+        files = box_files(ssh_command(ec2, box, []), box)
+    except GpuboxError:
+        if args.force:
+            print(f"box '{box}' did not answer over SSH: its runs cannot be listed; --force: deleting it anyway")
+            return
+        raise GpuboxError(f"Box '{box}' did not answer over SSH, so teardown cannot check which runs on it "
+                          f"are not yet on this machine: check `python setup/gpubox.py ssh --box {box}` and "
+                          f"run `python setup/gpubox.py sync --box {box}`, or add --force to delete it "
+                          f"unchecked.") from None
+    record = read_sync_record(box, instance["InstanceId"])
+    runs, missing = run_folders(files), unsynced(files, record)
+    new_runs = run_folders(missing)
+    last = f"last synced {record['synced']}" if record else "never synced"
+    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} under {' and '.join(SYNCED)} ({last}):")
+    for run in runs:
+        print(f"  {run}{'   NOT SYNCED' if run in new_runs else ''}")
+    if missing and not args.force:
+        what = plural(len(new_runs), "run") if new_runs else plural(len(missing), "file")
+        raise GpuboxError(f"Box '{box}' holds {what} not yet copied to this machine ({last}): run "
+                          f"`python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
+                          f"with the box.")
+    if missing:
+        print(f"--force: {len(missing)} files on the box that are not here will be deleted with it")
 
 
 def stop(clients, args, context):
@@ -694,6 +892,8 @@ def start(clients, args, context):
 def teardown(clients, args, context):
     ec2 = clients("ec2")
     instances = find_instances(ec2, args.box)
+    for instance in instances:
+        check_nothing_is_lost(ec2, instance, args)
     if instances and not confirm(args, f"Terminate box '{args.box}' and delete its disk?"):
         print("Nothing was deleted.")
         return 1
@@ -777,7 +977,7 @@ def leftovers(ec2, box):
     return [item for item in found if still_exists(ec2, *item)]
 
 
-COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel,
+COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel, "sync": sync,
             "stop": stop, "start": start, "teardown": teardown}
 
 
@@ -812,7 +1012,12 @@ def parse_args(argv):
                          help="print the ssh command instead of running it")
         if name == "tunnel":
             sub.add_argument("--local-port", type=int, default=8888)
-    commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
+    sync_parser = commands.add_parser("sync", parents=[common],
+                                      help="copy the box's models/ and build/lessons/ here (never overwrites)")
+    sync_parser.add_argument("--into", help="the kit's folder to copy into (default: this one)")
+    teardown_parser = commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
+    teardown_parser.add_argument("--force", action="store_true",
+                                 help="delete the box even if it holds runs that were never synced")
     args = parser.parse_args(argv)
     # teardown takes any name, so it still deletes what launches before this check left behind
     if args.command != "teardown" and not BOX_NAME.fullmatch(args.box):

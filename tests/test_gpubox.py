@@ -84,6 +84,29 @@ def moto_server(tmp_path_factory):
     server.wait(timeout=20)
 
 
+# ssh's stand-in: skips ssh's options and the host, then runs the remote command in the folder
+# GPUBOX_TEST_BOX_HOME as the box's user would in its home (rsync's `rsync --server ...` too).
+# A missing folder answers like an unreachable host: exit status 255.
+STAND_IN_SSH = """#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -i|-o|-l|-p|-L|-F|-E) shift 2 ;;
+        -*) shift ;;
+        *) shift; break ;;
+    esac
+done
+cd "$GPUBOX_TEST_BOX_HOME" 2>/dev/null || { echo "ssh: connect to host: Connection timed out" >&2; exit 255; }
+exec sh -c "$*"
+"""
+
+
+def stand_in_ssh(folder):
+    script = folder / "stand-in-ssh"
+    script.write_text(STAND_IN_SSH)
+    script.chmod(0o755)
+    return script
+
+
 @pytest.fixture()
 def aws(moto_server, tmp_path, monkeypatch):
     """A clean emulator, fake credentials and a temporary HOME; yields (env, ec2 client)."""
@@ -93,7 +116,9 @@ def aws(moto_server, tmp_path, monkeypatch):
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "USERPROFILE": str(home),
            "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none")}
+           "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+           "GPUBOX_SSH": str(stand_in_ssh(tmp_path)), "GPUBOX_TEST_BOX_HOME": str(tmp_path / "box")}
+    (tmp_path / "box").mkdir()  # the box's home: empty, so teardown finds nothing to lose
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_server)
@@ -200,7 +225,7 @@ def test_stop_start_status_and_moving_ip(aws):
     group = ec2.describe_security_groups(GroupIds=[instance["SecurityGroups"][0]["GroupId"]])["SecurityGroups"][0]
     assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.9/32"]
 
-    printed = gpubox_cli(env, "ssh", "--box", "alice", "--print")
+    printed = gpubox_cli({k: v for k, v in env.items() if k != "GPUBOX_SSH"}, "ssh", "--box", "alice", "--print")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.startswith("ssh -i ") and f"ubuntu@{instance['PublicIpAddress']}" in printed.stdout
     tunnel = gpubox_cli(env, "tunnel", "--box", "alice", "--print")
@@ -620,3 +645,133 @@ def test_repo_url_defaults_to_an_https_origin(tmp_path, monkeypatch):
                     "git@github.com:learner/cnn-course-kit.git"], check=True)
     assert gpubox.course_repo(None) == "https://github.com/learner/cnn-course-kit.git"
     assert gpubox.course_repo("https://example.org/kit.git") == "https://example.org/kit.git"
+
+
+# ---------------------------------------------------- sync, and a teardown that loses nothing
+
+LESSON = "models/03_cnn_from_scratch"
+
+
+def put(folder, relative, text):
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def box_run(env, name, lesson=LESSON):
+    """A finished run in the box's kit folder, as utils.runs writes it."""
+    box = pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]) / "cnn-course-kit"
+    put(box, f"{lesson}/runs/{name}/model.keras", f"weights of {name}")
+    put(box, f"{lesson}/runs/{name}/finished.json", json.dumps({"mode": "full", "score": 0.9}))
+    put(box, f"{lesson}/runs.json", json.dumps({"latest": f"runs/{name}"}))
+    return box
+
+
+def test_sync_copies_the_boxs_runs_and_never_overwrites_a_local_file(aws, tmp_path):
+    env, ec2, home = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    box = box_run(env, "20261201-100000-full")
+    put(box, f"{LESSON}/metrics.json", "the box's latest metrics")
+    put(box, "build/lessons/03_cnn_from_scratch.ipynb", "the same executed copy")
+    local = tmp_path / "local"
+    mine = put(local, f"{LESSON}/metrics.json", "my latest metrics")
+    my_index = put(local, f"{LESSON}/runs.json", json.dumps({"latest": "runs/20261130-090000-sample"}))
+    put(local, f"{LESSON}/runs/20261130-090000-sample/finished.json", "{}")
+    put(local, "build/lessons/03_cnn_from_scratch.ipynb", "the same executed copy")
+
+    result = gpubox_cli(env, "sync", "--box", "alice", "--into", str(local))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = local / LESSON / "runs" / "20261201-100000-full"
+    assert (run / "model.keras").read_text() == "weights of 20261201-100000-full"
+    assert (run / "finished.json").is_file()
+    assert mine.read_text() == "my latest metrics"  # never overwritten...
+    assert (local / LESSON / "metrics.from-alice.json").read_text() == "the box's latest metrics"  # ...nor lost
+    assert "kept yours: models/03_cnn_from_scratch/metrics.json" in result.stdout
+    assert not (local / "build/lessons/03_cnn_from_scratch.from-alice.ipynb").exists()  # identical: no copy
+    assert not my_index.exists()  # the box's index is not copied; the local one is moved aside, not deleted
+    (aside,) = (local / LESSON).glob("runs.json.before-sync-*")
+    assert json.loads(aside.read_text()) == {"latest": "runs/20261130-090000-sample"}
+    record = json.loads((home / ".ssh" / "cnn-course-kit-alice.sync.json").read_text())
+    assert record["instance_id"] == tagged_instances(ec2)[0]["InstanceId"]
+    assert f"{LESSON}/runs/20261201-100000-full/model.keras" in record["files"]
+    assert "never" not in gpubox_cli(env, "status", "--box", "alice").stdout.split("synced", 1)[1]
+
+    again = gpubox_cli(env, "sync", "--box", "alice", "--into", str(local))
+    assert again.returncode == 0 and "0 new files copied" in again.stdout
+    assert sorted(p.name for p in (local / LESSON).glob("metrics*")) == ["metrics.from-alice.json", "metrics.json"]
+
+
+def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, tmp_path):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    box_run(env, "20261201-100000-full")
+    into = ("--into", str(tmp_path / "local"))
+
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line == ("Box 'alice' holds 1 run not yet copied to this machine (never synced): run "
+                    "`python setup/gpubox.py sync --box alice` first, or add --force to delete them with the box.")
+    assert f"{LESSON}/runs/20261201-100000-full   NOT SYNCED" in refused.stdout
+    assert len(tagged_instances(ec2)) == 1
+
+    assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
+    box_run(env, "20261201-120000-full")  # a new run after the sync
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "holds 1 run not yet copied to this machine (last synced 20" in refused.stderr
+    assert "20261201-100000-full\n" in refused.stdout and "20261201-120000-full   NOT SYNCED" in refused.stdout
+
+    assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "holds 2 runs" in down.stdout and "NOT SYNCED" not in down.stdout
+    assert tagged_instances(ec2) == []
+    assert (tmp_path / "local" / LESSON / "runs" / "20261201-120000-full" / "model.keras").is_file()
+
+
+def test_teardown_force_deletes_a_box_with_runs_that_were_never_synced(aws):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    box_run(env, "20261201-100000-full")
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "NOT SYNCED" in down.stdout and "--force" in down.stdout
+    assert tagged_instances(ec2) == []
+
+
+def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp_path):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    unreachable = dict(env, GPUBOX_TEST_BOX_HOME=str(tmp_path / "gone"))
+    refused = gpubox_cli(unreachable, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("Box 'alice' did not answer over SSH, so teardown cannot check") and "--force" in line
+
+    assert gpubox_cli(env, "stop", "--box", "alice").returncode == 0
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert line == ("Box 'alice' is stopped, so teardown cannot check which runs on it are not yet on this "
+                    "machine: start it (`python setup/gpubox.py start --box alice`) and run `python "
+                    "setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tagged_instances(ec2) == []
+
+
+def test_sync_without_rsync_says_what_to_install(aws, tmp_path):
+    env, _, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    result = gpubox_cli(dict(env, GPUBOX_RSYNC=str(tmp_path / "no-rsync")), "sync", "--box", "alice")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[0].startswith("No `rsync` command was found")
+
+
+def test_sync_of_a_stopped_box_asks_to_start_it(aws):
+    env, _, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    assert gpubox_cli(env, "stop", "--box", "alice").returncode == 0
+    result = gpubox_cli(env, "sync", "--box", "alice")
+    assert result.returncode == 1 and "is stopped, not running. Start it with" in result.stderr
