@@ -1,13 +1,19 @@
 """utils.training: early stopping restores the best weights; files; devices; errors."""
 
 import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import paths, training
+from utils import paths, resume, runs, training
 
 
 def tiny_data(seed=0, count=64):
@@ -140,3 +146,143 @@ def test_the_time_budget_schedule_follows_the_epochs_when_they_end_first():
     assert schedule.learning_rate(0.0) == pytest.approx(0.01) and schedule.learning_rate(0.25) == pytest.approx(0.1)
     assert schedule.learning_rate(0.625) == pytest.approx(0.05) and schedule.learning_rate(1.0) == pytest.approx(0)
     assert run.history["learning_rate"][-1] < 0.01
+
+
+RESUMABLE = textwrap.dedent("""
+    import json, os, signal
+    import keras, numpy as np, tensorflow as tf
+    from utils import runs, training
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # no shuffling: every epoch the same
+    valid_ds = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(16)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    class Spoil(keras.callbacks.Callback):  # epochs 3 and later start from noisy weights: early stopping ends it
+        def on_epoch_begin(self, epoch, logs=None):
+            if os.environ.get("KILL_AT_EPOCH") == str(epoch + 1):
+                os.kill(os.getpid(), signal.SIGKILL)  # after epoch `epoch` ended and was backed up
+            if epoch >= 2:
+                noise = np.random.default_rng(epoch)
+                self.model.set_weights([w + noise.normal(scale=3.0, size=w.shape) for w in self.model.get_weights()])
+
+    run = runs.start("03_test", sample=True, resume_key={"epochs": 8, "seed": 0})
+    schedule = training.TimeBudgetSchedule(0.05, seconds=None, epochs=8, steps_per_epoch=4, warmup_fraction=0.3)
+    fitted = training.fit(model, train_ds, valid_ds, epochs=8, model_dir=run.folder, patience=2, verbose=0,
+                          callbacks=[schedule, Spoil()])
+    np.savez(run.folder / "final.npz", *model.get_weights())
+    print(json.dumps({"folder": str(run.folder), "epochs": fitted.epochs, "best_epoch": fitted.best_epoch,
+                      "history": fitted.history}))
+""")
+
+
+def train_in_a_process(models, kill_at_epoch=None):
+    env = {**os.environ, "COURSE_MODELS_DIR": str(models), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(paths.ROOT)}
+    if kill_at_epoch:
+        env["KILL_AT_EPOCH"] = str(kill_at_epoch)
+    return subprocess.run([sys.executable, "-c", RESUMABLE], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=paths.ROOT)
+
+
+def test_a_killed_training_resumes_where_it_stopped_and_ends_as_if_never_interrupted(tmp_path):
+    reference = train_in_a_process(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads(reference.stdout.strip().splitlines()[-1])
+
+    killed = train_in_a_process(tmp_path / "models", kill_at_epoch=3)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = train_in_a_process(tmp_path / "models")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads(resumed.stdout.strip().splitlines()[-1])
+    folder = pathlib.Path(result["folder"])
+    assert f"resuming run {folder.name} from epoch 3" in resumed.stdout  # runs.start found the folder
+    assert "resuming training from epoch 3" in resumed.stdout  # and training.fit its backup
+    assert len(list(folder.parent.iterdir())) == 1  # the same run, not a second one
+
+    # Early stopping kept its best epoch and patience over the kill: both runs stop after epoch 4, and
+    # restore epoch 2's weights; the schedule went on from its step count instead of warming up again.
+    assert result["epochs"] == expected["epochs"] == 4 and result["best_epoch"] == expected["best_epoch"] == 2
+    assert result["history"]["learning_rate"] == pytest.approx(expected["history"]["learning_rate"], rel=1e-6)
+    assert result["history"]["val_loss"] == pytest.approx(expected["history"]["val_loss"], rel=1e-5)
+    with np.load(folder / "final.npz") as weights, np.load(pathlib.Path(expected["folder"]) / "final.npz") as same:
+        for name in same.files:
+            np.testing.assert_allclose(weights[name], same[name], rtol=1e-5, atol=1e-6)
+    log = (folder / "training_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log] == ["epoch", "0", "1", "2", "3"]  # appended, not overwritten
+    assert not (folder / "backup").exists()  # deleted when training ended normally
+
+
+def test_a_backup_written_when_training_had_already_stopped_only_finishes_it(tmp_path):
+    train_ds, valid_ds = tiny_data(0), tiny_data(1)
+    schedule = training.TimeBudgetSchedule(0.1, seconds=None, epochs=2, steps_per_epoch=4)
+
+    class DieAtTheEnd(keras.callbacks.Callback):  # as if the process died just before training ended
+        def __init__(self, armed):
+            super().__init__()
+            self.armed = armed
+
+        def on_train_end(self, logs=None):
+            if self.armed:
+                raise KeyboardInterrupt
+
+    model = tiny_model(0.1)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, train_ds, valid_ds, epochs=5, model_dir=tmp_path, patience=None, verbose=0,
+                     callbacks=[schedule, DieAtTheEnd(armed=True)])
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["stopped"]
+    again = tiny_model(0.1)
+    run = training.fit(again, train_ds, valid_ds, epochs=5, model_dir=tmp_path, patience=None, verbose=0,
+                       callbacks=[schedule, DieAtTheEnd(armed=False)])
+    assert run.epochs == 2 and schedule.steps == 8 and not (tmp_path / "backup").exists()
+    for restored, stopped in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(restored, stopped)
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    yield tmp_path / "models"
+    for handle in resume._held.values():  # as if this process had ended: its runs are free again
+        handle.close()
+    resume._held.clear()
+
+
+def test_only_an_unfinished_run_with_the_same_parameters_is_resumed(models):
+    key = {"epochs": 8, "image_size": 64}
+    first = runs.start("03_test", sample=True, resume_key=key)
+    assert runs.start("03_test", sample=True, resume_key=key).folder == first.folder  # the cell run again
+    assert runs.start("03_test", sample=True, resume_key={**key, "epochs": 9}).folder != first.folder
+    assert runs.start("03_test", sample=False, resume_key=key).folder != first.folder
+    assert runs.start("03_test", sample=True).folder != first.folder  # no key: always a new folder
+
+    runs.finish(first, 0.5, "val_accuracy")
+    before = {path.name: path.read_bytes() for path in first.folder.iterdir()}
+    again = runs.start("03_test", sample=True, resume_key=key)
+    assert again.folder != first.folder  # a finished run is never written again
+    assert {path.name: path.read_bytes() for path in first.folder.iterdir()} == before
+
+
+def test_a_run_another_live_process_trains_in_is_not_taken(models):
+    key = {"epochs": 8}
+    first = runs.start("03_test", sample=True, resume_key=key)
+    for handle in resume._held.values():  # this process "ends"...
+        handle.close()
+    resume._held.clear()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys; handle = open(sys.argv[1]); "
+                               "fcntl.flock(handle, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+                               str(first.folder / runs.STARTED)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # ...and another one trains in the run
+        assert runs.start("03_test", sample=True, resume_key=key).folder != first.folder
+    finally:
+        holder.communicate("", timeout=30)
+    second_look = runs.start("03_test", sample=True, resume_key=key)  # the newest unfinished run, now free
+    assert second_look.folder.name > first.folder.name

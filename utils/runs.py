@@ -9,7 +9,12 @@ Each run of a training lesson writes into its own folder::
         metrics.json                   a copy of the latest full run's metrics.json
 
 A sample (or smoke) run never becomes the best run, and nothing in an earlier
-run's folder is ever written again. `best_model` is what `utils.predict` and
+run's folder is ever written again, with one exception: a run that was
+interrupted before it finished. `start(..., resume_key=PARAMETERS)` records
+the parameters in the new folder (`started.json`), and a later `start` with
+the same lesson, mode and parameters goes on in the latest such unfinished
+folder, where `training.fit` finds its backup and resumes. A finished run is
+never resumed, nor a run another live process is still training. `best_model` is what `utils.predict` and
 later lessons load: the best full run's model when there is one.
 
 `runs.json` is only an index: each finished run's own folder keeps its
@@ -22,16 +27,18 @@ again from those records; a damaged one is first moved aside
 import contextlib
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import pathlib
 import sys
 
-from utils import paths
+from utils import paths, resume
 
 INDEX = "runs.json"
 MODEL_FILE = "model.keras"
 RECORD = "finished.json"  # what `finish` writes in the run's own folder
+STARTED = resume.STARTED  # what `start` writes when given a resume key: `resume.hold` locks it
 AGAIN = ["", *(f"-{attempt}" for attempt in range(2, 100))]  # endings tried in turn: no name is ever reused
 
 
@@ -70,18 +77,36 @@ def lesson_folder(lesson):
     return paths.MODELS / lesson
 
 
-def start(lesson, sample):
+def start(lesson, sample, resume_key=None):
     """Creates a new, empty folder for a run of `lesson` (e.g. "03_cnn_from_scratch"); returns its `Run`.
 
-    `sample` is True for a sample (or smoke) run, False for a full run.
+    Args:
+        lesson: the lesson's short name.
+        sample: True for a sample (or smoke) run, False for a full run.
+        resume_key: None, or what decides that a run is the same one (the
+            lesson's parameters, as a dict for JSON): the latest unfinished
+            run of this lesson and mode started with an equal key, and not
+            held by another live process, is returned instead of a new
+            folder, with a line saying so.
     """
     mode = "sample" if sample else "full"
     runs_folder = lesson_folder(lesson) / "runs"
     runs_folder.mkdir(parents=True, exist_ok=True)
+    if resume_key is not None:
+        resume_key = json.loads(json.dumps(resume_key, sort_keys=True, default=str))
+        for folder in sorted(runs_folder.iterdir(), reverse=True):
+            if _mode(folder.name) == mode and not (folder / RECORD).exists() and resume.hold(folder, resume_key):
+                print(f"resuming run {folder.name}{resume.backed_up_epochs(folder)}")
+                return Run(lesson, folder, mode)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     for again in AGAIN:
         with contextlib.suppress(FileExistsError):
             (folder := runs_folder / f"{stamp}-{mode}{again}").mkdir()
+            if resume_key is not None:
+                started = {"mode": mode, "resume_key": resume_key,
+                           "started": datetime.datetime.now().isoformat(timespec="seconds")}
+                paths.write_text(folder / STARTED, json.dumps(started, indent=1) + "\n")
+                resume.hold(folder, resume_key)
             return Run(lesson, folder, mode)
     raise RuntimeError(f"could not create a new run folder in {runs_folder}")
 

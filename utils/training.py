@@ -1,6 +1,12 @@
-"""Training helpers: fit with the callbacks a learner needs, devices, metrics files.
+"""Training helpers: fit with the callbacks a learner needs, resuming, devices, metrics files.
 
 Introduced in lesson 3 (`03_cnn_from_scratch`) and used by lessons 4 and 5.
+
+A `fit` given a `model_dir` resumes: it backs the training up at the end of
+each epoch (`utils.resume`), and the same call run again after an
+interruption carries on from the last finished epoch. The backup is deleted
+when training ends normally. `utils.runs.start(..., resume_key=...)` finds
+the interrupted run's folder again.
 """
 
 import dataclasses
@@ -15,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from utils import paths
+from utils import hardware, paths, resume
 
 OUT_OF_MEMORY_ADVICE = (
     "The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
@@ -65,6 +71,13 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+
+    def get_state(self):
+        """What `resume.Resume` carries over an interruption: the seconds used so far."""
+        return {"elapsed": time.perf_counter() - self.start}
+
+    def set_state(self, state):
+        self.start = time.perf_counter() - state["elapsed"]
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self.start
@@ -122,6 +135,15 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start, self.steps, self.stopped_by_time = time.perf_counter(), 0, False
 
+    def get_state(self):
+        """What `resume.Resume` carries over an interruption: time used and steps taken, so the curve goes on."""
+        return {"elapsed": time.perf_counter() - self.start, "steps": self.steps,
+                "stopped_by_time": self.stopped_by_time}
+
+    def set_state(self, state):
+        self.start, self.steps = time.perf_counter() - state["elapsed"], state["steps"]
+        self.stopped_by_time = state["stopped_by_time"]
+
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate.assign(self.learning_rate(self.progress()))
 
@@ -135,9 +157,25 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+def _announce(model, on, verbose):
+    """Checks the model's outputs are float32 and prints what it trains on (`on`, a `hardware.Hardware`)."""
+    hardware.check_output_float32(model)
+    if on is not None and verbose != 0:
+        print("Training on", on)
+
+
+def _train(model, train_ds, valid_ds, epochs, callbacks, verbose):
+    """`model.fit`, or on several machines `hardware.fit_on_workers`, which Keras 3's `fit` cannot do there."""
+    if hardware.on_several_machines(model):
+        return hardware.fit_on_workers(model, train_ds, valid_ds, epochs, callbacks, verbose)
+    # shuffle=False: a tf.data dataset shuffles itself (see utils.pipeline); Keras' shuffling is for NumPy arrays.
+    return model.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                     shuffle=False)
+
+
 def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
-        time_limit=None, verbose="auto", callbacks=()):
-    """Trains a compiled model with early stopping, a checkpoint and a CSV log (lesson 3).
+        time_limit=None, verbose="auto", callbacks=(), hardware=None):
+    """Trains a compiled model with early stopping, a checkpoint, a CSV log and a backup (lesson 3).
 
     Training stops when `monitor` has not improved for `patience` epochs and the
     weights of the best epoch are restored, so the model returned is the best
@@ -152,17 +190,23 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         epochs: the most epochs to train.
         model_dir: folder for `model.keras` (the model `fit` returns: with
             early stopping the best so far, without it the latest) and
-            `training_log.csv` (one row per epoch); None keeps nothing on disk.
+            `training_log.csv` (one row per epoch), and `backup/` while it
+            trains: run the same call again after an interruption and it
+            resumes from the last finished epoch. None keeps nothing on disk.
         patience: epochs without improvement before stopping; None: no early stopping.
         monitor: the validation figure that decides "best".
         time_limit: seconds; training stops after the last epoch that fits
             (judged by the average epoch so far). None: no limit.
         verbose: Keras' progress display: "auto", 1 (a bar per epoch), 2 (a line).
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks; with a `model_dir` their state is
+            backed up too (a callback's `get_state()` and `set_state(state)`).
+        hardware: the `utils.hardware.Hardware` the model was built for: its
+            one line is printed. The outputs must be float32 in any case.
 
     Returns a `TrainingRun`. Raises RuntimeError when the GPU runs out of
     memory, with a message that says what to change.
     """
+    _announce(model, hardware, verbose)
     mode = "max" if "acc" in monitor else "min"
     callbacks = [EpochTimer(), *callbacks]
     if patience is not None:
@@ -171,23 +215,31 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
     checkpoint = None if model_dir is None else pathlib.Path(model_dir) / "model.keras"
+    backup = None
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        backup = resume.Resume(checkpoint.parent / "backup")
+        record, log = backup.record() or {"epoch": 0}, checkpoint.parent / "training_log.csv"
+        if record["epoch"]:
+            resume.keep_log_rows(log, record["epoch"])
+            print(f"resuming training from epoch {record['epoch'] + 1} (backup in {backup.backup_dir})"
+                  if not record["stopped"] else f"training had ended after epoch {record['epoch']}: finishing it")
         callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode,
                                                       save_best_only=patience is not None),
-                      keras.callbacks.CSVLogger(checkpoint.parent / "training_log.csv")]
+                      keras.callbacks.CSVLogger(log, append=bool(record["epoch"]))]
+        backup.carried = list(callbacks)
+        callbacks.append(backup)  # last: it backs up the others' state after their epoch ends
     batch_size = getattr(train_ds, "batch_size", None)
     start = time.perf_counter()
     try:
-        # shuffle=False: a tf.data dataset shuffles itself (see utils.pipeline);
-        # Keras' own shuffling only applies to NumPy arrays.
-        history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                            callbacks=callbacks, verbose=verbose, shuffle=False)
+        history = _train(model, train_ds, valid_ds, epochs, callbacks, verbose)
     except tf.errors.ResourceExhaustedError as error:
         half = max(1, batch_size // 2) if batch_size else "half its value"
         raise RuntimeError(OUT_OF_MEMORY_ADVICE.format(half=half)) from error
-    seconds = time.perf_counter() - start
-    values = {name: [float(value) for value in series] for name, series in history.history.items()}
+    earlier = backup.earlier if backup is not None else {"history": {}, "seconds": 0.0}  # before an interruption
+    seconds = earlier["seconds"] + time.perf_counter() - start
+    values = {name: earlier["history"].get(name, []) + [float(value) for value in history.history.get(name, [])]
+              for name in {**earlier["history"], **history.history}}
     best_epoch = int((np.argmax if mode == "max" else np.argmin)(values[monitor])) + 1
     per_epoch = getattr(train_ds, "num_images", None) or sum(int(tf.shape(x)[0]) for x, _ in train_ds)
     images = sum(min(per_epoch, steps * batch_size) if batch_size else per_epoch
