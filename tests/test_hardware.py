@@ -23,7 +23,9 @@ def fake_gpu(name, capability):
 def test_mixed_precision_only_on_a_gpu_with_compute_capability_7_or_more():
     modern = hardware.detect(**fake_gpu("NVIDIA T4", (7, 5)))
     assert modern.precision == "mixed_float16" and modern.replicas == 1
-    assert str(modern) == "1 GPU (NVIDIA T4, compute capability 7.5): mixed_float16, XLA off, 1 replica"
+    assert str(modern) == "1 GPU (NVIDIA T4, compute capability 7.5): mixed_float16, XLA on, 1 replica"  # Keras' "auto"
+    assert not hardware.detect(xla=False, **fake_gpu("NVIDIA T4", (7, 5))).xla
+    assert not hardware.detect(gpus=[]).xla  # XLA on a CPU is slower: "auto" leaves it off
     assert hardware.detect(mixed_precision=False, **fake_gpu("NVIDIA T4", (7, 5))).precision == "float32"
 
     old = hardware.detect(**fake_gpu("Tesla P4", (6, 1)))

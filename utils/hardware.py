@@ -70,7 +70,7 @@ class Hardware:
             keras.mixed_precision.set_global_policy(previous)
 
     def describe(self):
-        """One line, e.g. "1 GPU (NVIDIA T4, compute capability 7.5): mixed_float16, XLA off, 1 replica"."""
+        """One line, e.g. "1 GPU (NVIDIA T4, compute capability 7.5): mixed_float16, XLA on, 1 replica"."""
         replicas = f"{self.replicas} replica" + ("s" if self.replicas != 1 else "")
         return f"{self.devices}: {self.precision}, XLA {'on' if self.xla else 'off'}, {replicas}"
 
@@ -120,7 +120,7 @@ def gpu_names(details):
     return described
 
 
-def detect(mixed_precision="auto", xla=False, gpus=None, details=None, devices=None):
+def detect(mixed_precision="auto", xla="auto", gpus=None, details=None, devices=None):
     """Looks at the machine and returns the `Hardware` to train on (lesson 3).
 
     The strategy is `MultiWorkerMirroredStrategy` when `TF_CONFIG` names more
@@ -131,7 +131,8 @@ def detect(mixed_precision="auto", xla=False, gpus=None, details=None, devices=N
         mixed_precision: "auto" (mixed_float16 when every GPU has compute
             capability 7.0 or more, else float32), True (mixed_float16; a
             ValueError on a machine that gains nothing from it) or False.
-        xla: whether to compile with XLA (`jit_compile`).
+        xla: whether to compile with XLA (`jit_compile`); "auto": on a GPU, as Keras itself decides
+            for `jit_compile="auto"` (XLA on the CPU is slower).
         gpus: the physical GPUs; None asks TensorFlow (tests pass fakes).
         details: a function giving a GPU's details (`device_name`,
             `compute_capability`); None: `tf.config.experimental.get_device_details`.
@@ -159,7 +160,7 @@ def detect(mixed_precision="auto", xla=False, gpus=None, details=None, devices=N
         strategy = tf.distribute.MirroredStrategy([f"/gpu:{index}" for index in range(len(gpus))])
     else:
         strategy = tf.distribute.get_strategy()
-    return Hardware(strategy, precision, bool(xla), where)
+    return Hardware(strategy, precision, bool(gpus) if xla == "auto" else bool(xla), where)
 
 
 def check_output_float32(model):
