@@ -7,13 +7,17 @@ BIN    := $(VENV)/bin
 COURSE := $(VENV)/.course-installed
 DEV    := $(VENV)/.dev-installed
 TOOLS  := $(VENV)/.tools-installed
+# reveal.js and MathJax for `make slides` and `make site`, pinned, from the npm registry (see utils/publish.py)
+WEB    := $(VENV)/share/course-web
+REVEAL_JS_VERSION := 5.2.1
+MATHJAX_VERSION   := 3.2.2
 
 # Quieter TensorFlow start-up logs in every command below.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help lessons test lab clean-notebooks doctor
+.PHONY: help lessons test lab clean-notebooks doctor slides exercises site
 
 help:  ## show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,15 +38,38 @@ $(DEV): requirements-dev.txt $(COURSE)
 lessons: $(COURSE)  ## run every lesson top to bottom in sample mode into build/lessons/
 	$(BIN)/python -m utils.lessons run --out build/lessons
 
-# Debian tools the tests use (shellcheck for setup/*.sh, chromium for the browser test of
-# utils.serve); CI runs as root. A change here runs the checks again on machines made earlier.
+# Debian tools the tests use (shellcheck for setup/*.sh, rsync for `gpubox sync`, chromium for the browser tests of
+# utils.serve and of the course site); CI runs as root. A change here runs the checks again on machines made earlier.
 $(TOOLS): Makefile | $(BIN)/python
-	(command -v shellcheck && command -v /usr/bin/chromium) >/dev/null || (apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck chromium)
+	(command -v shellcheck && command -v /usr/bin/chromium && command -v rsync) >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck chromium rsync)
 	touch $@
 
-test: $(DEV) $(TOOLS)  ## run the whole test suite (unit tests and every lesson in smoke mode)
+# Only the files the pages load (npm checks each package against the registry's checksum); a change here
+# fetches them again. Debian's npm is installed where there is none.
+$(WEB)/.installed: Makefile | $(BIN)/python
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
+	rm -rf $(WEB) && mkdir -p $(WEB)/npm $(WEB)/reveal.js $(WEB)/mathjax
+	cd $(WEB)/npm && npm pack --silent reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null
+	tar -xzf $(WEB)/npm/reveal.js-$(REVEAL_JS_VERSION).tgz -C $(WEB)/reveal.js --strip-components=1 \
+		package/LICENSE package/dist/reveal.js package/dist/reveal.css package/dist/theme/white.css \
+		package/dist/theme/fonts/source-sans-pro
+	tar -xzf $(WEB)/npm/mathjax-$(MATHJAX_VERSION).tgz -C $(WEB)/mathjax --strip-components=1 \
+		package/LICENSE package/es5/tex-svg.js && mv $(WEB)/mathjax/es5/tex-svg.js $(WEB)/mathjax/ && rmdir $(WEB)/mathjax/es5
+	rm -rf $(WEB)/npm
+	touch $@
+
+test: $(DEV) $(TOOLS) $(WEB)/.installed  ## run the whole test suite (unit tests and every lesson in smoke mode)
 	$(BIN)/python -m pytest
+
+slides: $(COURSE) $(WEB)/.installed  ## reveal.js slides of every lesson into build/slides/ (from build/lessons/)
+	$(BIN)/python -m utils.publish slides
+
+exercises: $(COURSE)  ## learner copies of the lessons, without the solutions, into build/exercises/
+	$(BIN)/python -m utils.publish exercises
+
+site: $(COURSE) $(WEB)/.installed  ## the course as a static site into build/site/ (lessons, contents, guide)
+	$(BIN)/python -m utils.publish site
 
 lab: $(COURSE)  ## start JupyterLab on the notebooks (localhost only)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks

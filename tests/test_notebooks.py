@@ -2,11 +2,12 @@
 
 import json
 import re
+import shutil
 
 import nbformat
 import pytest
 
-from utils import lessons, paths, runs
+from utils import exercises, lessons, paths, runs
 
 LESSONS = lessons.all_lessons()
 REMOVED_APIS = {
@@ -116,17 +117,24 @@ def plant_full_run(lesson):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lesson_id)
-def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
+def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, executed_lessons):
     # the kernel inherits these: smoke runs never write into a learner's data/ or models/
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws figures inline, as in JupyterLab
     full_run = plant_full_run(path.stem)
     before = {p.name: p.read_bytes() for p in full_run.folder.iterdir()}
     result = lessons.run(path, out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
     assert result.status == "ok", result.error
+    shutil.copy2(result.output, executed_lessons / path.name)  # tests/test_publish.py builds slides and the site from it
     assert result.headline, "the lesson never called lessons.headline(...)"
     print(f"{path.stem}: {result.seconds:.0f} s in smoke mode; {result.headline}")
+    # every exercise's check ran after its solution, in the lesson's own state, and said "correct"
+    checks = [output["data"][exercises.CHECK_MIMETYPE] for cell in nbformat.read(result.output, as_version=4).cells
+              for output in cell.get("outputs", []) if exercises.CHECK_MIMETYPE in output.get("data", {})]
+    assert len(checks) >= 3, f"{len(checks)} exercise checks ran"
+    assert all(check["correct"] for check in checks), [check["message"] for check in checks if not check["correct"]]
     learner_models = paths.ROOT / "models" / path.stem
     assert not learner_models.exists() or all(
         file.stat().st_mtime < result.started for file in learner_models.rglob("*")), \

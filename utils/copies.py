@@ -15,7 +15,7 @@ import nbformat
 
 from utils import paths
 
-KEPT_CELL_METADATA = ("tags",)  # what `clean` keeps
+KEPT_CELL_METADATA = ("tags", "slideshow")  # what `clean` keeps (slideshow: see utils.slides.mark_slides)
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info", "course")
 MARK = "course_kit"  # an executed copy's metadata: {"executed_copy": True, "written_to", "cells_sha256"}
 HTML_MARK = '<meta name="course-kit-executed-copy" content="{}"/>'  # in its pages, with the page's own path

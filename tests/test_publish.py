@@ -1,0 +1,255 @@
+"""utils.publish: slide structure, slides, learner copies of the exercises, and the course site in Chromium."""
+
+import ast
+import os
+import pathlib
+import re
+import urllib.parse
+
+import nbformat
+import pytest
+
+from utils import cli, copies, lessons, paths, publish, slides
+
+LESSONS = lessons.all_lessons()
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def executed(executed_lessons, tmp_path_factory):
+    """(lesson, executed copy) for every lesson: the copies the smoke tests left, any missing one run here."""
+    missing = [path for path in LESSONS if not copies.metadata(executed_lessons / path.name, copies.MARK)]
+    with pytest.MonkeyPatch.context() as monkeypatch:  # as in test_notebooks: never a learner's data/ or models/
+        scratch = tmp_path_factory.mktemp("smoke")
+        monkeypatch.setenv("COURSE_MODELS_DIR", str(scratch / "models"))
+        monkeypatch.setenv("COURSE_DATA_DIR", str(scratch / "data"))
+        monkeypatch.setattr(paths, "MODELS", scratch / "models")
+        monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws figures inline, as in JupyterLab
+        for path in missing:
+            result = lessons.run(path, out_dir=executed_lessons, smoke=True, html=False, progress=False)
+            assert result.status == "ok", result.error
+    return publish.executed(executed_lessons)
+
+
+@pytest.fixture(scope="module")
+def decks(executed, tmp_path_factory):
+    return slides.build_slides(executed, tmp_path_factory.mktemp("slides"))
+
+
+@pytest.fixture(scope="module")
+def site(executed, tmp_path_factory):
+    return publish.build_site(executed, tmp_path_factory.mktemp("site"))
+
+
+def notebook_of(*cells):
+    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Py"}})
+
+
+def markdown(text, **metadata):
+    return nbformat.v4.new_markdown_cell(text, metadata=metadata)
+
+
+def code(text, *tags):
+    return nbformat.v4.new_code_cell(text, metadata={"tags": list(tags)} if tags else {})
+
+
+def headings(notebook, prefixes=("# ", "## ")):
+    """The title and `## ` heading lines of a notebook's markdown, outside code blocks: its sections."""
+    found = []
+    for cell in notebook.cells:
+        fenced = False
+        for line in cell.source.splitlines() if cell.cell_type == "markdown" else []:
+            fenced ^= line.lstrip().startswith(("```", "~~~"))
+            if not fenced and line.startswith(prefixes):
+                found.append(line)
+    return found
+
+
+def test_mark_slides_gives_each_section_a_slide_and_long_code_a_subslide():
+    long_code = "\n".join(f"x{line} = {line}" for line in range(slides.LONG_CODE + 1))
+    notebook = notebook_of(
+        markdown("# Lesson 9\n\nintro"), markdown("## Setup"), code("import numpy"),
+        markdown("Prose of the section.\n\n```python\n## not a heading\n```\n## 1. First\n\nmore\n### A part\ntext"),
+        code(long_code), code(long_code.split("\n", 1)[1]), markdown("A remark.", slideshow={"slide_type": "fragment"}),
+        markdown("An aside.", slideshow={"slide_type": "skip"}), markdown("\n## 2. After a blank line"),
+        markdown("Was a slide once.", slideshow={"slide_type": "slide"}), code("answer = 1", "solution"),
+        markdown("## Summary\n\n- one\n## Exercises\n\n### More"))
+    text_before = [line for cell in notebook.cells for line in cell.source.splitlines() if line.strip()]
+    slides.mark_slides(notebook)
+    kinds = [(cell.source.split("\n")[0], cell.metadata.get("slideshow", {}).get("slide_type"))
+             for cell in notebook.cells]
+    assert kinds == [("# Lesson 9", "slide"), ("## Setup", "slide"), ("import numpy", None),
+                     ("Prose of the section.", None), ("## 1. First", "slide"), ("### A part", "subslide"),
+                     ("x0 = 0", "subslide"), ("x1 = 1", None), ("A remark.", "fragment"), ("An aside.", "skip"),
+                     ("", "slide"), ("Was a slide once.", None),
+                     ("answer = 1", "skip"), ("## Summary", "slide"), ("## Exercises", "slide"),
+                     ("### More", "subslide")]
+    assert "## not a heading" in notebook.cells[3].source and not notebook.cells[3].source.endswith("\n")
+    assert len({cell.id for cell in notebook.cells}) == len(notebook.cells)
+    before = nbformat.writes(notebook)
+    assert nbformat.writes(slides.mark_slides(notebook)) == before, "a second run changed the notebook"
+    assert [line for cell in notebook.cells for line in cell.source.splitlines() if line.strip()] == text_before
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda path: path.stem)
+def test_the_lessons_carry_the_slide_structure_mark_slides_gives_them(path):
+    committed = nbformat.writes(nbformat.read(path, as_version=4))
+    marked = nbformat.writes(slides.mark_slides(nbformat.read(path, as_version=4)))
+    in_sync = marked == committed
+    assert in_sync, f"run `python -m utils.publish mark-slides {path.relative_to(paths.ROOT)}` (then commit it)"
+
+
+def test_clean_keeps_the_slide_structure(tmp_path):
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(slides.mark_slides(notebook_of(markdown("# Title"), code("1 + 1"))), path)
+    copies.clean(path)
+    assert nbformat.read(path, as_version=4).cells[0].metadata == {"slideshow": {"slide_type": "slide"}}
+
+
+def top_level_sections(page):
+    """How many <section> elements of a reveal.js page are not inside another: its horizontal slides."""
+    depth = count = 0
+    for tag in re.findall(r"<section\b|</section>", page):
+        count += tag != "</section>" and depth == 0
+        depth += -1 if tag == "</section>" else 1
+    return count
+
+
+@pytest.mark.notebook  # builds from the lessons executed by test_notebooks (runs any missing)
+@pytest.mark.parametrize("at", range(len(LESSONS)), ids=[path.stem for path in LESSONS])
+def test_slides_have_one_top_level_slide_per_section(decks, executed, at):
+    lesson, done = executed[at]
+    assert decks[at].name == f"{lesson.stem}.slides.html"
+    sections = headings(nbformat.read(done, as_version=4))
+    assert top_level_sections(decks[at].read_text("utf-8")) == len(sections), sections
+
+
+def test_learner_copies_keep_every_cell_but_the_solutions(tmp_path, capsys):
+    lesson = tmp_path / "lessons" / "09_exercises.ipynb"
+    lesson.parent.mkdir()
+    cells = [markdown("# Lesson 9"), code("x = 1", "parameters"), markdown("## Exercises"),
+             markdown("**Exercise 9.1**"), code("kernel = None", "exercise"), code("kernel = 3", "solution"),
+             code('exercises.check("9.1", kernel)', "check")]
+    cells[-1].update(outputs=[nbformat.v4.new_output("stream", text="correct")], execution_count=7)
+    nbformat.write(notebook_of(*cells), lesson)
+    out = tmp_path / "exercises"
+    assert publish.build_exercises([lesson, *LESSONS], out) == [out / path.name for path in [lesson, *LESSONS]]
+    for path in [lesson, *LESSONS]:
+        original, copy = (nbformat.read(file, as_version=4) for file in (path, out / path.name))
+        kept = [(cell.cell_type, cell.source, cell.metadata.get("tags", [])) for cell in original.cells
+                if "solution" not in cell.metadata.get("tags", [])]
+        assert [(cell.cell_type, cell.source, cell.metadata.get("tags", [])) for cell in copy.cells] == kept
+        assert not any(cell.get("outputs") or cell.get("execution_count") for cell in copy.cells)
+    assert [cell.source for cell in nbformat.read(out / lesson.name, as_version=4).cells][4:] == [
+        "kernel = None", 'exercises.check("9.1", kernel)']
+
+    target, fresh = out / lesson.name, out / LESSONS[0].name
+    worked = nbformat.read(target, as_version=4)
+    worked.cells[4].source = "kernel = 3  # my answer"
+    nbformat.write(worked, target)
+    (out / LESSONS[1].name).write_text("{}")  # not a copy this command wrote
+    (out / LESSONS[2].name).chmod(0o444)
+    before = {path: path.read_bytes() for path in out.iterdir()}
+    mtime = fresh.stat().st_mtime_ns
+    capsys.readouterr()
+    assert publish.build_exercises([lesson, *LESSONS[:3]], out) == []
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"kept {target}: it was changed after it was written (your answers are in it); move it "
+                       "away for a fresh copy of the lesson.", f"up to date: {fresh}",
+                       f"kept {out / LESSONS[1].name}: it is not a learner copy this command wrote there; move it "
+                       "away (or give another --out) for a fresh copy.",
+                       f"kept {out / LESSONS[2].name}: it is read-only; make it writable (chmod u+w) to let the "
+                       "command replace it."]
+    assert {path: path.read_bytes() for path in out.iterdir()} == before and fresh.stat().st_mtime_ns == mtime
+    changed = nbformat.read(lesson, as_version=4)
+    changed.cells[3].source = "**Exercise 9.1**, reworded"
+    nbformat.write(changed, lesson)
+    target.unlink()  # the learner moved their work away: the lesson's new version replaces an unedited copy
+    publish.build_exercises([lesson], out)
+    assert nbformat.read(target, as_version=4).cells[3].source == "**Exercise 9.1**, reworded"
+
+
+def test_a_failed_lesson_a_mistyped_folder_or_no_reveal_js_ends_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(slides, "WEB", tmp_path / "course-web")
+    failed = tmp_path / "lessons" / LESSONS[0].name
+    failed.parent.mkdir()
+    failed.write_text('{"cells": [], "metadata": {"papermill": {"exception": true}}}')
+    for argv, words in ((["slides", "--lessons", str(failed.parent)], "is a run of"),
+                        (["site", "--lessons", str(tmp_path / "typo")], "is not a folder: give the folder"),
+                        (["site", "--out", str(tmp_path / "site")], "mathjax is missing: run `make slides`")):
+        if argv[0] == "site":
+            monkeypatch.setattr(publish, "executed", lambda folder: [])
+        assert cli.run(publish.command, argv) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+
+
+def test_every_line_the_commands_print_is_in_the_troubleshooting_page():
+    import test_troubleshooting
+
+    doc = (paths.ROOT / "docs" / "troubleshooting.md").read_text()
+    strings = [test_troubleshooting.template(node) for node in ast.walk(ast.parse(pathlib.Path(
+        publish.__file__).read_text())) if isinstance(node, ast.JoinedStr)]
+    printed = [text for text in strings if text.startswith(("kept ", "note: ", "up to date", "… is missing: run"))]
+    assert len(printed) == 7 and "utils/publish.py" in test_troubleshooting.MODULES
+    missing = [text for text in printed if f"> {text}" not in doc]
+    assert not missing, "add these to docs/troubleshooting.md:\n" + "\n".join(missing)
+
+
+@pytest.mark.notebook  # builds from the lessons executed by test_notebooks (runs any missing)
+def test_the_site_and_the_slides_in_a_real_browser(site, decks, executed):
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    from playwright.sync_api import sync_playwright
+
+    folder = site.parent
+    pages = sorted(folder.glob("*.html"))
+    lesson_pages = [folder / f"{lesson.stem}.html" for lesson, _ in executed]
+    guides = [folder / f"{guide.stem}.html" for guide in publish.GUIDES if guide.is_file()]
+    assert set(pages) == {site, *lesson_pages, *guides}
+    ids, links, fetched, failed, errors = {}, [], [], [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.on("request", lambda request: fetched.append(request.url)
+                if not request.url.startswith(("file:", "data:")) else None)
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        for path in pages:
+            page.goto(path.as_uri(), wait_until="load")
+            nav = page.eval_on_selector_all("nav.course-nav a", "links => links.map(a => a.getAttribute('href'))")
+            assert "index.html" in nav and {guide.name for guide in guides} <= set(nav), (path.name, nav)
+            assert page.locator("nav.course-nav a[rel=prev], nav.course-nav a[rel=next]").count() >= 1, path.name
+            figures = page.eval_on_selector_all("img", """images => images.map(image => [image.complete,
+                image.naturalWidth, image.getBoundingClientRect().width, image.getBoundingClientRect().height])""")
+            assert all(done and natural > 0 and width > 0 and height > 0 for done, natural, width, height in figures), \
+                (path.name, figures)
+            if path in lesson_pages:
+                assert figures, f"{path.name} shows no figure"
+            ids[path] = set(page.eval_on_selector_all("[id]", "elements => elements.map(element => element.id)"))
+            links += [(path, href) for href in page.eval_on_selector_all(
+                "a[href]", "links => links.map(a => a.getAttribute('href'))")]
+        for path, href in links:
+            if re.match(r"[a-z][a-z0-9+.-]*:|//", href, re.IGNORECASE):
+                continue  # http(s):, mailto: and the like leave the site
+            target, _, anchor = href.partition("#")
+            resolved = (path.parent / urllib.parse.unquote(target)).resolve() if target else path
+            assert resolved.is_file(), f"{path.name}: broken link {href}"
+            # a browser looks for the id as written, then percent-decoded (nbconvert writes ids percent-encoded)
+            assert not anchor or {anchor, urllib.parse.unquote(anchor)} & ids[resolved], f"{path.name}: {href}"
+        index = site.read_text("utf-8")
+        for (lesson, done), lesson_page in zip(executed, lesson_pages):
+            sections = headings(nbformat.read(done, as_version=4), ("## ",))
+            assert len(re.findall(rf'href="{lesson_page.name}#', index)) == len(sections), lesson.stem
+
+        deck = decks[0]  # lesson 1: figures and formulas
+        page.goto(deck.as_uri(), wait_until="load")
+        page.wait_for_function("() => window.Reveal && Reveal.isReady()")
+        sections = headings(nbformat.read(executed[0][1], as_version=4))
+        assert page.evaluate("Reveal.getHorizontalSlides().length") == len(sections)
+        page.wait_for_function("() => document.querySelector('mjx-container svg') !== null")
+        page.screenshot(path=os.environ.get("SLIDES_SCREENSHOT") or deck.with_suffix(".png"))
+        browser.close()
+    assert not fetched, f"pages fetched from the internet: {fetched[:5]}"
+    assert not failed and not errors, (failed[:5], errors[:5])
