@@ -4,7 +4,7 @@ Run it from the kit's folder with Python 3 and boto3 (no bash needed)::
 
     python setup/gpubox.py launch            # preflight, price, then a g4dn.xlarge
     python setup/gpubox.py tunnel            # JupyterLab on http://localhost:8888
-    python setup/gpubox.py sync              # copy the box's models/ here (never overwrites)
+    python setup/gpubox.py sync              # copy the box's models/ and build/lessons/ here (never overwrites)
     python setup/gpubox.py stop              # stop paying for the GPU
     python setup/gpubox.py teardown          # delete everything (refuses while runs are not synced)
 

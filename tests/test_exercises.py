@@ -94,7 +94,7 @@ RIGHT = {
     "2.2": (np.mean(LABELS[SCORES > 0.3]), np.mean(SCORES[LABELS == 1] > 0.3)),
     "2.3": (shift,),
     "3.1": (stopped_after,),
-    "3.2": (keras.Sequential(LESSON_3_AUGMENT),),
+    "3.2": (keras.Sequential([keras.Sequential(LESSON_3_AUGMENT[:1]), *LESSON_3_AUGMENT[1:]]),),  # `augment` nested
     "3.3": (flip,),
     "4.1": (lambda images: images[..., ::-1] - np.array([103.939, 116.779, 123.68]),),
     "4.2": (unfreeze_from,),

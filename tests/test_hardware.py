@@ -26,6 +26,8 @@ def test_mixed_precision_only_on_a_gpu_with_compute_capability_7_or_more():
     assert str(modern) == "1 GPU (NVIDIA T4, compute capability 7.5): mixed_float16, XLA on, 1 replica"  # Keras' "auto"
     assert not hardware.detect(xla=False, **fake_gpu("NVIDIA T4", (7, 5))).xla
     assert not hardware.detect(gpus=[]).xla  # XLA on a CPU is slower: "auto" leaves it off
+    two = {"gpus": ["GPU:0", "GPU:1"], "details": lambda gpu: {"device_name": "NVIDIA T4", "compute_capability": (7, 5)}}
+    assert not hardware.detect(**two).xla  # nor under MirroredStrategy, as Keras' own "auto" does
     assert hardware.detect(mixed_precision=False, **fake_gpu("NVIDIA T4", (7, 5))).precision == "float32"
 
     old = hardware.detect(**fake_gpu("Tesla P4", (6, 1)))

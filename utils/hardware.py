@@ -131,8 +131,9 @@ def detect(mixed_precision="auto", xla="auto", gpus=None, details=None, devices=
         mixed_precision: "auto" (mixed_float16 when every GPU has compute
             capability 7.0 or more, else float32), True (mixed_float16; a
             ValueError on a machine that gains nothing from it) or False.
-        xla: whether to compile with XLA (`jit_compile`); "auto": on a GPU, as Keras itself decides
-            for `jit_compile="auto"` (XLA on the CPU is slower).
+        xla: whether to compile with XLA (`jit_compile`); "auto": on one GPU only, as Keras itself
+            decides for `jit_compile="auto"` (XLA is slower on a CPU, and Keras leaves it off under a
+            distribution strategy).
         gpus: the physical GPUs; None asks TensorFlow (tests pass fakes).
         details: a function giving a GPU's details (`device_name`,
             `compute_capability`); None: `tf.config.experimental.get_device_details`.
@@ -160,7 +161,8 @@ def detect(mixed_precision="auto", xla="auto", gpus=None, details=None, devices=
         strategy = tf.distribute.MirroredStrategy([f"/gpu:{index}" for index in range(len(gpus))])
     else:
         strategy = tf.distribute.get_strategy()
-    return Hardware(strategy, precision, bool(gpus) if xla == "auto" else bool(xla), where)
+    one_gpu = len(gpus) == 1 and strategy.num_replicas_in_sync == 1 and worker_count() == 1
+    return Hardware(strategy, precision, one_gpu if xla == "auto" else bool(xla), where)
 
 
 def check_output_float32(model):

@@ -17,8 +17,8 @@ def diagonal_kernel(kernel):
     respond = lambda image: np.maximum(scipy.signal.convolve2d(image, kernel, mode="valid"), 0).max()
     wanted, opposite = respond(np.fliplr(np.tri(40)) * 255), respond(np.tri(40) * 255)
     if wanted <= 1e-9:
-        return ("after ReLU nothing is left on the bottom-left-to-top-right edge: the response there is "
-                "zero or negative (remember that `convolve` flips the kernel).")
+        return ("after ReLU nothing is left on the bottom-left-to-top-right edge with the bright side at the "
+                "bottom right: the response there is zero or negative (remember that `convolve` flips the kernel).")
     if opposite > 0.1 * wanted:
         return f"it also responds to the opposite diagonal, {opposite / wanted:.0%} as strongly."
     return None

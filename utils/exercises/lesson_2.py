@@ -42,7 +42,7 @@ def precision_recall_at(precision, recall, labels, probabilities, threshold=0.3)
         return "precision and recall are swapped."
     if not any(np.isclose(precision, p) for p, _ in expected):
         return (f"precision {precision:.3f} is not right: of the digits called an 8 at threshold {threshold}, "
-                "what share are 8s?")
+                "what share (from 0 to 1) are 8s?")
     return f"recall {recall:.3f} is not right: of the 8s, what share are called an 8 at threshold {threshold}?"
 
 

@@ -38,7 +38,12 @@ def stronger_augmentation(augment, images):
     import keras
 
     augment = answered(augment, "`stronger_augment`: a keras.Sequential of augmentation layers")
-    kinds = {type(layer).__name__: layer for layer in getattr(augment, "layers", [])}
+    def inside(model):  # the layers, and those of any Sequential nested in it (such as `augment` itself)
+        for layer in getattr(model, "layers", []):
+            yield layer
+            yield from inside(layer)
+
+    kinds = {type(layer).__name__: layer for layer in inside(augment)}
     for name, argument, value in [("RandomZoom", "height_factor", 0.2), ("RandomRotation", "factor", 0.05)]:
         if name not in kinds:
             return f"there is no {name} layer in it."
