@@ -164,28 +164,28 @@ def test_every_lesson_has_at_least_three_checked_exercises_and_each_is_tested_he
 
 @pytest.mark.parametrize("number", sorted(exercises.CHECKS))
 def test_a_right_answer_passes(number, capsys):
-    assert exercises.check(number, *RIGHT[number], **CONTEXT.get(number, {})), messages(capsys)
+    exercises.check(number, *RIGHT[number], **CONTEXT.get(number, {}))
     assert messages(capsys) == f"Exercise {number}: correct."
 
 
 @pytest.mark.parametrize("number", sorted(exercises.CHECKS))
 def test_the_stub_is_not_an_answer(number, capsys):
     stubs = [None] * len(RIGHT[number])
-    assert not exercises.check(number, *stubs, **CONTEXT.get(number, {}))
+    exercises.check(number, *stubs, **CONTEXT.get(number, {}))
     assert messages(capsys).startswith(f"Exercise {number}: not answered yet: `")
 
 
 @pytest.mark.parametrize("number", sorted(exercises.CHECKS))
 def test_wrong_answers_fail_with_a_reason_that_does_not_give_the_answer(number, capsys):
     for answers, reason in WRONG[number]:
-        assert not exercises.check(number, *answers, **CONTEXT.get(number, {})), answers
+        exercises.check(number, *answers, **CONTEXT.get(number, {}))
         said = messages(capsys)
         assert reason in said, said
         assert "correct." not in said
 
 
 def test_an_answer_that_raises_is_reported_not_raised(capsys):
-    assert not exercises.check("1.3", lambda *args: 1 / 0)
+    exercises.check("1.3", lambda *args: 1 / 0)
     assert messages(capsys) == "Exercise 1.3: your answer raised ZeroDivisionError: division by zero"
 
 

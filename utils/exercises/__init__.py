@@ -27,7 +27,13 @@ def checker(number):
 
 
 def check(number, *answers, **context):
-    """Checks the answer to exercise `number`, shows one line, and returns True when it is correct."""
+    """Checks the answer to exercise `number` and shows one line: "correct", or what is wrong."""
+    line = verdict(number, *answers, **context)
+    show(line, {"exercise": number, "correct": line.endswith(": correct."), "message": line})
+
+
+def verdict(number, *answers, **context):
+    """The line `check` shows: "Exercise N.k: correct." or "Exercise N.k: " and what is wrong."""
     if number not in CHECKS:
         raise KeyError(f"no exercise {number!r}; the exercises are {', '.join(sorted(CHECKS))}")
     try:
@@ -36,9 +42,7 @@ def check(number, *answers, **context):
         problem = f"not answered yet: {stub}"
     except Exception as error:  # noqa: BLE001 - the learner's code failed: say how, keep the notebook going
         problem = f"your answer raised {type(error).__name__}: {error}"
-    line = f"Exercise {number}: " + ("correct." if problem is None else problem)
-    show(line, {"exercise": number, "correct": problem is None, "message": line})
-    return problem is None
+    return f"Exercise {number}: " + ("correct." if problem is None else problem)
 
 
 def show(line, record):
@@ -50,7 +54,7 @@ def show(line, record):
     if get_ipython is None or get_ipython() is None:
         print(line)
         return
-    display.display({"text/plain": ("✅ " if record["correct"] else "❌ ") + line, CHECK_MIMETYPE: record}, raw=True)
+    display.display({"text/plain": ("✔ " if record["correct"] else "✘ ") + line, CHECK_MIMETYPE: record}, raw=True)
 
 
 def answered(value, what):
