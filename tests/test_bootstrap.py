@@ -1,31 +1,24 @@
 """setup/bootstrap.sh and setup/idle_stop.py: shell hygiene, the dry run, the idle rule."""
 
 import http.server
-import importlib.util
 import json
 import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
+
+import kit_scripts  # tests/kit_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "setup" / "bootstrap.sh"
 SKIP_DIRS = {".git", ".venv", "build", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "setup" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-idle_stop = load("idle_stop")
+idle_stop = kit_scripts.load("setup/idle_stop.py")
 
 
 def shell_scripts():
@@ -133,9 +126,7 @@ def test_bad_options_are_refused(args, message):
 
 
 def test_gpubox_user_data_is_bootstrap_with_settings():
-    spec = importlib.util.spec_from_file_location("gpubox", ROOT / "setup" / "gpubox.py")
-    gpubox = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpubox)
+    gpubox = kit_scripts.load("setup/gpubox.py")
     script = gpubox.user_data("https://example.invalid/kit.git", 30)
     assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
     syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)

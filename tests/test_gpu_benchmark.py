@@ -7,27 +7,19 @@ precision, with XLA on and off.
 """
 
 import datetime
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 import sys
 
-import pytest
+import kit_scripts  # tests/kit_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu.py"
 
 
-def load_gpu():
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu = load_gpu()
+gpu = kit_scripts.load("benchmarks/gpu.py")
 
 
 def run_script(*args):

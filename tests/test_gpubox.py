@@ -8,7 +8,6 @@ emulator cannot produce are injected at the client, in-process.
 """
 
 import datetime
-import importlib.util
 import json
 import os
 import pathlib
@@ -23,6 +22,8 @@ import boto3
 import pytest
 from botocore import exceptions as aws_errors
 from botocore.stub import Stubber
+
+import kit_scripts  # tests/kit_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "setup" / "gpubox.py"
@@ -39,14 +40,7 @@ FAKE_AMIS = [
 ]
 
 
-def load_gpubox():
-    spec = importlib.util.spec_from_file_location("gpubox", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpubox = load_gpubox()
+gpubox = kit_scripts.load("setup/gpubox.py")
 
 
 def free_port():

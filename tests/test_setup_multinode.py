@@ -5,7 +5,6 @@ TF_CONFIG is checked against what TensorFlow itself makes of it
 MultiWorkerMirroredStrategy uses), without starting a cluster.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -15,19 +14,14 @@ import sys
 import pytest
 import yaml
 
+import kit_scripts  # tests/kit_scripts.py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "setup" / "tf_config.py"
 IPS = "10.0.0.11\n10.0.0.12\n10.0.0.13\n"
 
 
-def load_tf_config():
-    spec = importlib.util.spec_from_file_location("tf_config", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tf_config = load_tf_config()
+tf_config = kit_scripts.load("setup/tf_config.py")
 
 
 def run_script(*args, **variables):

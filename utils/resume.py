@@ -164,7 +164,7 @@ def hold(folder, resume_key):
 
 
 def backed_up_epochs(folder):
-    """" from epoch N" for each backup `training.fit` left in `folder`, or a note that none was left."""
+    """' from epoch N' for each backup `training.fit` left in `folder`, or a note that none was left."""
     found = []
     for record in sorted(folder.glob("**/backup/training_metadata.json")):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):

@@ -14,8 +14,9 @@ interrupted before it finished. `start(..., resume_key=PARAMETERS)` records
 the parameters in the new folder (`started.json`), and a later `start` with
 the same lesson, mode and parameters goes on in the latest such unfinished
 folder, where `training.fit` finds its backup and resumes. A finished run is
-never resumed, nor a run another live process is still training. `best_model` is what `utils.predict` and
-later lessons load: the best full run's model when there is one.
+never resumed, nor a run another live process is still training.
+`best_model` is what `utils.predict` and later lessons load: the best full
+run's model when there is one.
 
 `runs.json` is only an index: each finished run's own folder keeps its
 record (`finished.json`: its score, what the score is, whether it trained on
@@ -27,7 +28,6 @@ again from those records; a damaged one is first moved aside
 import contextlib
 import dataclasses
 import datetime
-import fcntl
 import json
 import os
 import pathlib
