@@ -330,7 +330,7 @@ def test_organize_command_prints_the_table_and_where_the_layout_is(kaggle, tmp_p
 
 
 def test_two_terminals_organizing_at_once_build_one_complete_layout(kaggle, tmp_path):
-    """The second waits for the first (paths.locked), then reuses its finished layout."""
+    """The second waits for the first (safely.locked), then reuses its finished layout."""
     import subprocess
     import sys
 

@@ -1,6 +1,5 @@
-"""utils.paths: where things go, writing all or nothing, and one builder at a time."""
+"""utils.paths (where things go) and utils.safely (writing all or nothing, one builder at a time)."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -8,7 +7,7 @@ import time
 
 import pytest
 
-from utils import paths
+from utils import paths, safely
 
 
 def test_an_empty_path_is_refused_not_taken_for_the_kits_folder():
@@ -23,7 +22,7 @@ def test_write_text_replaces_the_file_a_link_points_to_and_keeps_the_link(tmp_pa
     real.write_text("old")
     link = tmp_path / "link.ipynb"
     link.symlink_to(real)
-    paths.write_text(link, "new")
+    safely.write_text(link, "new")
     assert link.is_symlink() and real.read_text() == "new"
 
 
@@ -31,7 +30,7 @@ def test_write_text_keeps_the_files_permissions(tmp_path):
     private = tmp_path / "private.json"
     private.write_text("{}")
     private.chmod(0o600)
-    paths.write_text(private, '{"a": 1}')
+    safely.write_text(private, '{"a": 1}')
     assert private.read_text() == '{"a": 1}' and private.stat().st_mode & 0o777 == 0o600
 
 
@@ -40,7 +39,7 @@ def test_write_text_leaves_a_read_only_file_alone(tmp_path):
     frozen.write_text("mine")
     frozen.chmod(0o444)
     with pytest.raises(PermissionError, match=r"is read-only: it was left as it is; make it writable \(chmod u\+w"):
-        paths.write_text(frozen, "theirs")
+        safely.write_text(frozen, "theirs")
     assert frozen.read_text() == "mine" and not list(tmp_path.glob(".*.part"))
 
 
@@ -49,8 +48,8 @@ def test_a_second_builder_waits_for_the_first_and_says_so(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(paths.ROOT)!r})
-        from utils import paths
-        with paths.locked({str(tmp_path / 'layout')!r}, "organizing photos"):
+        from utils import safely
+        with safely.locked({str(tmp_path / 'layout')!r}, "organizing photos"):
             with open({str(tmp_path / 'log')!r}, "a") as log:
                 log.write(sys.argv[1] + " start\\n"); log.flush(); time.sleep(1.0)
                 log.write(sys.argv[1] + " end\\n")
@@ -75,7 +74,7 @@ def test_writers_of_the_same_file_at_once_each_leave_a_whole_file(tmp_path):
     def write(text):
         try:
             for _ in range(200):
-                paths.write_text(target, text)
+                safely.write_text(target, text)
         except OSError as error:  # the race: another writer renamed a shared .part away
             errors.append(error)
 

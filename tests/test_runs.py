@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from utils import paths, runs
+from utils import paths, runs, safely
 
 
 @pytest.fixture
@@ -100,11 +100,11 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
 
     monkeypatch.setattr(paths.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        paths.write_text(path, '{"test_accuracy": 0.1, "half": ')
+        safely.write_text(path, '{"test_accuracy": 0.1, "half": ')
     assert path.read_text() == '{"test_accuracy": 0.9}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
     monkeypatch.undo()
-    paths.write_text(path, "{}")
+    safely.write_text(path, "{}")
     assert path.read_text() == "{}"
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import paths, resume, runs, training
+from utils import paths, resume, runs, schedules, training
 
 
 def tiny_data(seed=0, count=64):
@@ -117,7 +117,7 @@ class SlowBatches(keras.callbacks.Callback):
 
 
 def test_the_time_budget_schedule_ends_its_decay_when_time_runs_out(tmp_path):
-    schedule = training.TimeBudgetSchedule(0.1, seconds=3.0, epochs=1000, steps_per_epoch=4,
+    schedule = schedules.TimeBudgetSchedule(0.1, seconds=3.0, epochs=1000, steps_per_epoch=4,
                                            warmup_fraction=0.3)
     learning_rates = []
     recorder = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: learning_rates.append(
@@ -139,7 +139,7 @@ def test_the_time_budget_schedule_ends_its_decay_when_time_runs_out(tmp_path):
 
 
 def test_the_time_budget_schedule_follows_the_epochs_when_they_end_first():
-    schedule = training.TimeBudgetSchedule(0.1, seconds=600, epochs=3, steps_per_epoch=4, warmup_fraction=0.25)
+    schedule = schedules.TimeBudgetSchedule(0.1, seconds=600, epochs=3, steps_per_epoch=4, warmup_fraction=0.25)
     run = training.fit(tiny_model(0.1), tiny_data(), tiny_data(1), epochs=3, patience=None, verbose=0,
                        callbacks=[schedule])
     assert run.epochs == 3 and not schedule.stopped_by_time
@@ -173,7 +173,7 @@ RESUMABLE = textwrap.dedent("""
                 self.model.set_weights([w + noise.normal(scale=3.0, size=w.shape) for w in self.model.get_weights()])
 
     run = runs.start("03_test", sample=True, resume_key={"epochs": 8, "seed": 0})
-    schedule = training.TimeBudgetSchedule(0.05, seconds=None, epochs=8, steps_per_epoch=4, warmup_fraction=0.3)
+    schedule = schedules.TimeBudgetSchedule(0.05, seconds=None, epochs=8, steps_per_epoch=4, warmup_fraction=0.3)
     fitted = training.fit(model, train_ds, valid_ds, epochs=8, model_dir=run.folder, patience=2, verbose=0,
                           callbacks=[schedule, Spoil()])
     np.savez(run.folder / "final.npz", *model.get_weights())
@@ -221,7 +221,7 @@ def test_a_killed_training_resumes_where_it_stopped_and_ends_as_if_never_interru
 
 def test_a_backup_written_when_training_had_already_stopped_only_finishes_it(tmp_path):
     train_ds, valid_ds = tiny_data(0), tiny_data(1)
-    schedule = training.TimeBudgetSchedule(0.1, seconds=None, epochs=2, steps_per_epoch=4)
+    schedule = schedules.TimeBudgetSchedule(0.1, seconds=None, epochs=2, steps_per_epoch=4)
 
     class DieAtTheEnd(keras.callbacks.Callback):  # as if the process died just before training ended
         def __init__(self, armed):

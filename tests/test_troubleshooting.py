@@ -7,7 +7,7 @@ import pytest
 from utils import paths
 
 DOC = paths.ROOT / "docs" / "troubleshooting.md"
-MODULES = ["utils/paths.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
+MODULES = ["utils/paths.py", "utils/safely.py", "utils/schedules.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
            "utils/lessons.py", "utils/copies.py", "utils/publish.py", "utils/slides.py", "utils/predict.py", "utils/serve.py",
            "utils/pipeline.py", "utils/evaluate.py", "utils/explain.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py",
            "utils/hardware.py", "utils/training.py", "utils/resume.py", "setup/tf_config.py"]

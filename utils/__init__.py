@@ -7,6 +7,7 @@ Import by module, so a reader always sees where a helper comes from::
 
 Modules:
     paths:   where the kit keeps data, models and build output.
+    safely:  writing files all or nothing, leaving read-only ones alone, one writer at a time.
     plots:   image grids and figures (lesson 1 onwards).
     lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
     copies:  which executed copies the runner may replace (never a learner's file); cleaning notebooks.
@@ -17,7 +18,10 @@ Modules:
     images:  find bad and odd image files; one photo file as model input (`load_photo`).
     doctor:  `python -m utils.doctor`: is this machine ready for the course?
     cli:     how every command line ends: one line and a non-zero status, never a traceback.
+    hardware: CPU, one GPU, several GPUs or machines: the strategy, mixed precision and batch size.
+    resume:  backing training up every epoch, so an interrupted run carries on where it stopped.
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).
+    schedules: a learning-rate schedule planned over a time budget (lesson 3).
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
     explain: what a network looks at: kernels, feature maps and Grad-CAM (lesson 3).
     pipeline: a folder of class folders as cached, shuffled, augmented batches (lesson 3).
@@ -28,5 +32,8 @@ Modules:
     array_pipeline: in-memory images as cached, shuffled, augmented batches (lesson 5).
     thresholds: precision, recall and choosing a threshold (lesson 5).
     predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5).
+    exercises: the lessons' self-checking exercises (`exercises.check`).
+    publish: `make exercises`, `make slides`, `make site`: learner copies, decks and the course site.
+    slides:  which cells start a slide, and the reveal.js decks.
     serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 """

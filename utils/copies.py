@@ -13,7 +13,7 @@ import pathlib
 
 import nbformat
 
-from utils import paths
+from utils import paths, safely
 
 KEPT_CELL_METADATA = ("tags", "slideshow")  # what `clean` keeps (slideshow: see utils.slides.mark_slides)
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info", "course")
@@ -39,7 +39,7 @@ def check_replaceable(target, name):
         raise NotReplaceable(f"{target} is not an executed copy the lesson runner wrote there, and running "
                              f"{name} would replace it: it was left as it is; choose another --out folder "
                              "(or move that file away).")
-    if paths.is_read_only(target):
+    if safely.is_read_only(target):
         raise NotReplaceable(f"{target} is read-only, and running {name} would replace it: it was left as "
                              "it is; choose another --out folder, or make it writable (chmod u+w) to let "
                              "the runner replace it.")
@@ -96,14 +96,14 @@ def write(output, html):
     executed = nbformat.read(output, as_version=4)
     executed.metadata[MARK] = {"executed_copy": True, "written_to": str(output),
                                "cells_sha256": cells_fingerprint(executed)}
-    paths.write_text(output, nbformat.writes(executed) + "\n")
+    safely.write_text(output, nbformat.writes(executed) + "\n")
     if html:
         from nbconvert import HTMLExporter
 
         page, _ = HTMLExporter().from_notebook_node(executed)
         at = page.find("\n", page.find("<head>")) + 1  # after the <head> line, which sets the charset
         mark = HTML_MARK.format(html_text.escape(str(output.with_suffix(".html").resolve())))
-        paths.write_text(output.with_suffix(".html"), page[:at] + mark + "\n" + page[at:])
+        safely.write_text(output.with_suffix(".html"), page[:at] + mark + "\n" + page[at:])
     return executed
 
 
@@ -119,5 +119,5 @@ def clean(path):
     notebook.metadata = {key: value for key, value in notebook.metadata.items() if key in KEPT_NOTEBOOK_METADATA}
     after = nbformat.writes(notebook)
     if after != before:
-        paths.write_text(path, after + "\n")  # a learner's notebook: never half-written
+        safely.write_text(path, after + "\n")  # a learner's notebook: never half-written
     return after != before

@@ -21,7 +21,7 @@ import sys
 
 import tqdm
 
-from utils import cli, downloads, images, layouts, paths, synth
+from utils import cli, downloads, images, layouts, paths, safely, synth
 
 SPLITS = ("train", "valid", "test", "sample/train", "sample/valid", "sample/test")
 LOOKED_FOR = "Looked for: " + "; ".join(layouts.LOOKED_FOR) + "."  # what `pets` and `organize` recognize
@@ -119,7 +119,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     layout = Layout(dest, found.kind, True, dataset, counts, skipped, len(odd))
     building = dest.with_name(f".building-{dest.name}")  # renamed to `dest` once complete: never half a layout
     complete = (dest / layouts.LAYOUT_FILE).is_file()  # renamed into place whole: a shared read-only copy needs no lock
-    with contextlib.nullcontext() if complete else paths.locked(dest, "organizing these photos"):
+    with contextlib.nullcontext() if complete else safely.locked(dest, "organizing these photos"):
         if not (dest / layouts.LAYOUT_FILE).is_file():  # a second terminal waited for the first, and reuses its layout
             if building.exists():
                 shutil.rmtree(building)  # the kit's own unfinished work from an interrupted run (Ctrl-C, a full disk)

@@ -23,7 +23,7 @@ import zipfile
 
 import tqdm
 
-from utils import paths
+from utils import paths, safely
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ def download(name, data_dir=paths.DATA, source=None):
     if _is_ready(folder, dataset):  # before the lock: a read-only data folder that holds it is fine
         return folder
     # A second command waits here, then finds the dataset ready (sharing the .part, it would spoil the first's work).
-    with paths.locked(folder, f"downloading {dataset.name}"):
+    with safely.locked(folder, f"downloading {dataset.name}"):
         if _is_ready(folder, dataset):
             return folder
         folder.mkdir(parents=True, exist_ok=True)

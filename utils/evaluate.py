@@ -12,8 +12,8 @@ import pathlib
 import numpy as np
 import sklearn.metrics
 
-from utils import images as image_files
-from utils import explain, paths, plots
+from utils import images as image_files, safely
+from utils import explain, plots
 
 
 @dataclasses.dataclass
@@ -219,5 +219,5 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
         positive = np.clip(as_probabilities(model.predict_on_batch(batch))[:, positive_class], *clip)
         lines += [f"{int(p.stem)},{value:.4f}" for p, value in zip(chunk, positive)]
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    paths.write_text(path, "".join(f"{line}\r\n" for line in lines))  # CSV's line ending (RFC 4180)
+    safely.write_text(path, "".join(f"{line}\r\n" for line in lines))  # CSV's line ending (RFC 4180)
     return len(lines) - 1

@@ -25,7 +25,7 @@ import PIL.Image
 import PIL.ImageOps
 import tqdm
 
-from utils import paths
+from utils import paths, safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
@@ -106,7 +106,7 @@ def check_files(files, cache=None):
             known[str(path)] = stamps[path] + list(verdict)
     if cache is not None and todo:
         pathlib.Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        paths.write_text(cache, json.dumps(known))
+        safely.write_text(cache, json.dumps(known))
     report = ImageReport(checked=len(files))
     for path in files:
         status, detail = verdicts.get(path) or known[str(path)][2:]

@@ -27,7 +27,7 @@ import sys
 
 import nbformat
 
-from utils import cli, copies, lessons, paths, slides
+from utils import cli, copies, lessons, paths, safely, slides
 
 GUIDES = [paths.ROOT / "docs" / "teaching.md", paths.ROOT / "docs" / "troubleshooting.md"]
 
@@ -113,13 +113,13 @@ def build_site(pairs, out_dir=paths.BUILD / "site", guides=GUIDES):
         sections = "".join(f'<li><a href="{name}#{anchor}">{html.escape(plain(text))}</a></li>'
                            for level, anchor, text in found if level == "2")
         contents.append(f'<li><a href="{name}">{html.escape(page_title)}</a><ul>{sections}</ul></li>')
-        paths.write_text(out_dir / name, relink(rendered[name], ids, name))
+        safely.write_text(out_dir / name, relink(rendered[name], ids, name))
     course = (paths.ROOT / "README.md").read_text("utf-8").splitlines()[0].lstrip("# ")
     index = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(course)}</title>'
              f"<style>{slides.PAGE_CSS}</style></head><body>{nav_bar(order, 'index.html', links, guides)}"
              f'<main class="course-index"><h1>{html.escape(course)}</h1><ol>{"".join(contents)}</ol></main>'
              "</body></html>\n")
-    paths.write_text(out_dir / "index.html", index)
+    safely.write_text(out_dir / "index.html", index)
     return out_dir / "index.html"
 
 
@@ -147,7 +147,7 @@ def keep_reason(target, cells_sha256):
     if not mark.get("exercise_copy") or mark.get("written_to") != str(target.resolve()):
         return (f"kept {target}: it is not a learner copy this command wrote there; move it away (or give "
                 "another --out) for a fresh copy.")
-    if paths.is_read_only(target):
+    if safely.is_read_only(target):
         return f"kept {target}: it is read-only; make it writable (chmod u+w) to let the command replace it."
     if mark.get("cells_sha256") != copies.cells_fingerprint(nbformat.read(target, as_version=4)):
         return (f"kept {target}: it was changed after it was written (your answers are in it); move it away "
@@ -174,7 +174,7 @@ def build_exercises(lesson_paths, out_dir=paths.BUILD / "exercises"):
         if reason:
             print(reason)
             continue
-        paths.write_text(target, nbformat.writes(notebook) + "\n")
+        safely.write_text(target, nbformat.writes(notebook) + "\n")
         written.append(target)
         print(f"wrote {target}")
     return written
@@ -200,7 +200,7 @@ def command(argv):
             notebook = lessons.read_notebook(path)
             before, after = nbformat.writes(notebook), nbformat.writes(slides.mark_slides(notebook))
             if after != before:
-                paths.write_text(path, after + "\n")
+                safely.write_text(path, after + "\n")
             print(f"{'marked' if after != before else 'already marked'}: {path}")
     elif args.command == "exercises":
         build_exercises(lessons.all_lessons(), args.out)

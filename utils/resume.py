@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from utils import hardware, paths
+from utils import hardware, safely
 
 KERAS_STATE = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
                keras.callbacks.ModelCheckpoint: ("best",)}  # what `Resume` carries of Keras' own callbacks
@@ -99,7 +99,7 @@ class Resume(keras.callbacks.BackupAndRestore):
         record = {"epoch": epoch, "batch": 0, **names, "callbacks": entries, "history": history,
                   "seconds": self.earlier["seconds"] + time.perf_counter() - self.started,
                   "stopped": bool(self.model.stop_training)}
-        paths.write_text(pathlib.Path(self._training_metadata_path), json.dumps(record) + "\n")
+        safely.write_text(pathlib.Path(self._training_metadata_path), json.dumps(record) + "\n")
         for stale in folder.glob("epoch-*"):
             if stale.name not in names.values():
                 stale.unlink(missing_ok=True)
@@ -137,7 +137,7 @@ def keep_log_rows(log, epochs):
     """Cuts `training_log.csv` back to its first `epochs` rows: an epoch the backup lacks is trained again."""
     if log.is_file():
         header, *rows = log.read_text().splitlines(keepends=True)
-        paths.write_text(log, header + "".join(row for row in rows if int(row.split(",")[0]) < epochs))
+        safely.write_text(log, header + "".join(row for row in rows if int(row.split(",")[0]) < epochs))
 
 
 def hold(folder, resume_key):

@@ -33,7 +33,7 @@ import os
 import pathlib
 import sys
 
-from utils import paths, resume
+from utils import paths, resume, safely
 
 INDEX = "runs.json"
 MODEL_FILE = "model.keras"
@@ -105,7 +105,7 @@ def start(lesson, sample, resume_key=None):
             if resume_key is not None:
                 started = {"mode": mode, "resume_key": resume_key,
                            "started": datetime.datetime.now().isoformat(timespec="seconds")}
-                paths.write_text(folder / STARTED, json.dumps(started, indent=1) + "\n")
+                safely.write_text(folder / STARTED, json.dumps(started, indent=1) + "\n")
                 resume.hold(folder, resume_key)
             return Run(lesson, folder, mode)
     raise RuntimeError(f"could not create a new run folder in {runs_folder}")
@@ -134,13 +134,13 @@ def finish(run, score, score_name, stand_in=False):
     """
     record = {"mode": run.mode, "score": float(score), "score_name": score_name, "stand_in": bool(stand_in),
               "finished": datetime.datetime.now().isoformat(timespec="microseconds")}
-    paths.write_text(run.folder / RECORD, json.dumps(record, indent=1) + "\n")  # the index can be rebuilt from it
+    safely.write_text(run.folder / RECORD, json.dumps(record, indent=1) + "\n")  # the index can be rebuilt from it
     index = _read_index(run.lesson)
     _count(index, run.lesson, run.name, record)
-    paths.write_text(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
+    safely.write_text(lesson_folder(run.lesson) / INDEX, json.dumps(index, indent=1) + "\n")
     metrics = run.folder / "metrics.json"
     if run.mode == "full" and not stand_in and metrics.is_file():
-        paths.write_text(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
+        safely.write_text(lesson_folder(run.lesson) / "metrics.json", metrics.read_text())
     return index
 
 
@@ -192,7 +192,7 @@ def _read_index(lesson):
               f"Make {path.parent} writable to save it.", file=sys.stderr)
         return index
     with contextlib.suppress(OSError):  # not saved: the next command rebuilds it again from the same records
-        paths.write_text(path, json.dumps(index, indent=1) + "\n")
+        safely.write_text(path, json.dumps(index, indent=1) + "\n")
     print(f"note: {path} was damaged ({problem}); moved it to {aside.name} and rebuilt the index from the run "
           f"folders in {runs_folder}: the best full run is {best}.", file=sys.stderr)
     return index

@@ -15,7 +15,7 @@ import sys
 
 import nbformat
 
-from utils import paths
+from utils import paths, safely
 
 WEB = pathlib.Path(sys.prefix) / "share" / "course-web"  # filled by the Makefile (reveal.js/, mathjax/)
 LONG_CODE = 15  # a code cell longer than this many lines gets a sub-slide of its own
@@ -136,5 +136,5 @@ def build_slides(pairs, out_dir=paths.BUILD / "slides"):
     for lesson, done in pairs:
         notebook = mark_slides(nbformat.read(done, as_version=4))
         written.append(out_dir / f"{lesson.stem}.slides.html")
-        paths.write_text(written[-1], render(export, notebook, title(notebook, lesson.stem), lesson.parent))
+        safely.write_text(written[-1], render(export, notebook, title(notebook, lesson.stem), lesson.parent))
     return written

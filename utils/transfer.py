@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from utils import paths
+from utils import paths, safely
 
 WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 58 MB"),
                 True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 528 MB")}
@@ -185,7 +185,7 @@ def bottleneck_features(base, dataset, path, progress=True):
     seconds = time.perf_counter() - start
     os.replace(partial, path / "features.npy")
     np.save(path / "labels.npy", labels)
-    paths.write_text(info_file, json.dumps({"fingerprint": key, "class_names": class_names,
+    safely.write_text(info_file, json.dumps({"fingerprint": key, "class_names": class_names,
                                             "seconds": seconds, "file_paths": file_paths}))
     return Features(np.load(path / "features.npy", mmap_mode="r"), labels, file_paths, class_names,
                     seconds, False, seconds)
