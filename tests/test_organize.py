@@ -14,7 +14,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from utils import data, layouts, paths
+from utils import data, layouts, paths, safely
 
 
 def write_image(path, seed=0, size=(12, 16)):
@@ -356,7 +356,7 @@ def test_a_finished_layout_is_read_without_a_lock_or_any_write(kaggle, tmp_path,
     def no_lock(folder, what):
         raise OSError(30, "Read-only file system", str(folder))  # what opening the .lock file gives there
 
-    monkeypatch.setattr(paths, "locked", no_lock)
+    monkeypatch.setattr(safely, "locked", no_lock)
     again = data.organize(kaggle, tmp_path / "layouts", quiet=True)
     assert (again.root, again.created) == (first.root, 0)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "layouts").rglob("*")} == before

@@ -151,7 +151,7 @@ def test_the_time_budget_schedule_follows_the_epochs_when_they_end_first():
 RESUMABLE = textwrap.dedent("""
     import json, os, signal
     import keras, numpy as np, tensorflow as tf
-    from utils import runs, training
+    from utils import runs, schedules, training
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -1,9 +1,4 @@
-"""In-memory images to augmented tf.data batches (lesson 5).
-
-`dataset` is the array counterpart of `pipeline.image_dataset` (lesson 3):
-lesson 5's 32x32 images fit in memory, so they go straight from NumPy arrays
-to cached, shuffled, batched, augmented and prefetched batches.
-"""
+"""In-memory images to augmented tf.data batches (lesson 5): the array counterpart of `pipeline.image_dataset`."""
 
 import numpy as np
 import tensorflow as tf
@@ -15,7 +10,6 @@ def dataset(images, labels, batch_size=64, augment=None, shuffle=True, seed=None
     Args:
         images: uint8 [N, height, width, 3].
         labels: int class ids [N].
-        batch_size: images per batch.
         augment: a layer called on each batch with `training=True`, or None.
         shuffle: reshuffle every epoch (False keeps the order, for predictions).
         seed: the shuffle seed.
@@ -37,8 +31,7 @@ def dataset(images, labels, batch_size=64, augment=None, shuffle=True, seed=None
     batches = batches.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
                                             num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
-        batches = batches.map(lambda x, y: (augment(x, training=True), y),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        batches = batches.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.prefetch(tf.data.AUTOTUNE)
     batches.class_names, batches.num_images, batches.shuffled = list(class_names), len(images), shuffle
     batches.class_counts = {name: int(np.sum(labels == index)) for index, name in enumerate(class_names)}

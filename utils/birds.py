@@ -1,12 +1,6 @@
-"""Bird or not bird: the lesson 5 dataset.
+"""Bird or not bird: lesson 5's 32x32 images from CIFAR-10 and CUB-200, or the `toy_birds` stand-in.
 
-`bird_dataset` assembles 32x32 colour images labelled "not bird" (0) or "bird"
-(1), as in "Machine Learning is Fun! Part 3": CIFAR-10's bird class against
-its nine other classes, plus every photo of Caltech-UCSD Birds-200-2011
-cropped to its published bounding box. The assembled arrays are cached in
-`data/birds/`. Without CIFAR-10 it draws the `toy_birds` stand-in and says so.
-`utils.array_pipeline` turns the arrays into augmented batches. Introduced in
-lesson 5 (`05_bird_classifier`).
+Introduced in lesson 5 (`05_bird_classifier`); the assembled arrays are cached in `data/birds/`.
 """
 
 import dataclasses
@@ -26,6 +20,7 @@ IMAGE_SIZE = 32
 HELD_OUT = 15_000       # the original's held-out images ...
 FULL_SIZE = 71_788      # ... out of CIFAR-10's 60,000 plus CUB's 11,788
 CIFAR_FILES = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
+CIFAR_BIRD = 2  # CIFAR-10's classes: airplane, automobile, bird, ...
 
 
 def load_cifar10(folder):
@@ -39,22 +34,21 @@ def load_cifar10(folder):
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: run `python -m utils.data "
                                 "download cifar10` (it extracts into data/cifar10/cifar-10-batches-py/).")
-    bird, meta = 2, folder / "batches.meta"  # CIFAR-10's order: airplane, automobile, bird, ...
-    if meta.is_file():
-        bird = pickle.loads(meta.read_bytes(), encoding="bytes")[b"label_names"].index(b"bird")
     batches = [pickle.loads((folder / name).read_bytes(), encoding="bytes") for name in CIFAR_FILES]
     # Each row is 1,024 red, then 1,024 green, then 1,024 blue values, row by row.
     images = np.concatenate([np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
                              for batch in batches])
-    return images, np.concatenate([batch[b"labels"] for batch in batches]) == bird
+    return images, np.concatenate([batch[b"labels"] for batch in batches]) == CIFAR_BIRD
 
 
 def square_box(box, width, height):
-    """The smallest square around `box` (x, y, box width, box height, as in CUB's `bounding_boxes.txt`),
-    centred on it and kept inside the `width` x `height` image.
+    """The smallest square around `box`, centred on it and kept inside the `width` x `height` image.
 
-    Returns (left, top, right, bottom) in whole pixels, for `PIL.Image.crop`. The
-    square shrinks to the image's shorter side when the box is wider.
+    Args:
+        box: x, y, width, height, as in CUB's `bounding_boxes.txt`.
+
+    Returns:
+        (left, top, right, bottom) in whole pixels, for `PIL.Image.crop`.
     """
     x, y, box_width, box_height = box
     side = min(max(box_width, box_height), width, height)
@@ -64,17 +58,11 @@ def square_box(box, width, height):
     return left, top, min(left + side, width), min(top + side, height)
 
 
-def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
-    """Reads every CUB-200-2011 photo, cropped around its bird and shrunk.
-
-    Each photo of `folder` (`data/cub200/CUB_200_2011`, holding `images.txt`,
-    `bounding_boxes.txt` and `images/`) is cropped to the square around its
-    published bounding box (`square_box`, so birds keep their shape) and
-    resized to `image_size` squares with Lanczos filtering, with a progress
-    bar if `progress`.
+def load_cub(folder, progress=True):
+    """Reads every CUB-200-2011 photo of `folder`, cropped to the `square_box` around its bird and shrunk.
 
     Returns:
-        uint8 array [N, image_size, image_size, 3], in `images.txt` order.
+        uint8 array [N, 32, 32, 3], in `images.txt` order.
     """
     folder = pathlib.Path(folder)
     for name in ("images.txt", "bounding_boxes.txt", "images"):
@@ -89,12 +77,12 @@ def load_cub(folder, image_size=IMAGE_SIZE, progress=True):
     if unboxed:
         raise ValueError(f"{folder / 'bounding_boxes.txt'} has no box for image ids {unboxed[:5]}: "
                          "the download looks incomplete; download cub200 again into a new folder.")
-    images = np.empty((len(files), image_size, image_size, 3), np.uint8)
+    images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     for index, (image_id, name) in enumerate(tqdm.tqdm(files.items(), desc="cropping CUB birds",
                                                        disable=not progress)):
         photo = image_files.open_photo(folder / "images" / name.strip())
         box = square_box(boxes[image_id], *photo.size)
-        images[index] = image_files.shrink(photo, box, (image_size, image_size), "lanczos")
+        images[index] = image_files.shrink(photo, box, (IMAGE_SIZE, IMAGE_SIZE), "lanczos")
     return images
 
 
@@ -135,9 +123,6 @@ class Birds:
     """The lesson 5 data: uint8 [N, 32, 32, 3] images and labels (1 = bird) per split.
 
     Attributes:
-        train_images, train_labels: what the network learns from.
-        valid_images, valid_labels: for early stopping and choosing a threshold.
-        test_images, test_labels: the held-out images, looked at only to report.
         real: True for CIFAR-10 (+ CUB) photos, False for the toy_birds stand-in.
         sources: images per source before any sampling, e.g. {"cifar10": 60000}.
         test_sources: the source of each held-out image ("cifar10", "cub200", ...).
@@ -173,9 +158,7 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
                  progress=True):
     """The bird / not-bird images, split into train, valid and held-out test (lesson 5).
 
-    The held-out test split is 15,000 images of the full 71,788, as in the
-    original; smaller data keeps the same share (about 21%). Both splits keep
-    each class's share.
+    The test split keeps the original's share (15,000 of 71,788); both splits keep each class's share.
 
     Args:
         data_dir: the folder holding `cifar10/` (and `cub200/`) downloads.
@@ -183,7 +166,6 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
         valid_fraction: share of the non-test images kept for validation.
         seed: the seed of the sampling and the split.
         standin_count: toy_birds images to draw when CIFAR-10 is missing.
-        progress: show progress bars.
 
     Returns:
         A `Birds`.

@@ -1,11 +1,6 @@
 """Datasets on disk: download them, and organize photos into train, validation and test folders.
 
-`organize` lays out photos in any layout `utils.layouts` recognizes, and
-`pets` is what lessons 3 and 4 call. From a terminal::
-
-    python -m utils.data download dogscats
-    python -m utils.data organize data/dogscats
-    python -m utils.data check data/dogscats
+Lessons 3 and 4 call `pets`; from a terminal: `python -m utils.data {download,organize,check} ...`.
 """
 
 import argparse
@@ -25,8 +20,7 @@ from utils import cli, downloads, images, layouts, paths, safely, synth
 
 SPLITS = ("train", "valid", "test", "sample/train", "sample/valid", "sample/test")
 LOOKED_FOR = "Looked for: " + "; ".join(layouts.LOOKED_FOR) + "."  # what `pets` and `organize` recognize
-GET_PHOTOS = "To download real photos (no account needed): `python -m utils.data download dogscats`."
-NOTHING_FOUND = f"{LOOKED_FOR} {GET_PHOTOS}"
+NOTHING_FOUND = f"{LOOKED_FOR} To download real photos (no account needed): `python -m utils.data download dogscats`."
 
 
 @dataclasses.dataclass
@@ -34,9 +28,7 @@ class Layout:
     """An organized dataset: `train/`, `valid/`, `test/` and `sample/` folders of class folders.
 
     Attributes:
-        root: the layout's folder.
-        kind: what the photos came as: "kaggle", "fastai", "petimages", "class
-            folders", "organized" (a layout passed as it is) or "toy_pets stand-in".
+        kind: what the photos came as: a `layouts.Found` kind or "toy_pets stand-in".
         real: True for photos, False for the drawn stand-in.
         dataset: "dogscats" for cats and dogs, else the source folder's name.
         counts: `{split: {class: images}}`.
@@ -68,17 +60,13 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
              sample_valid=100, sample_test=100, seed=0, quiet=False):
     """Lays photos out in train, validation and test folders, without touching the source; returns a `Layout`.
 
-    `source` may be in any layout `layouts.find` recognizes. Each class is
-    shuffled (the same way for the same `seed`) and split: `valid_fraction`
-    and `test_fraction` of it are held out, unless the source brings its own
-    split (fast.ai's `valid/`, kept like its `sample/`); `sample/` takes the
-    first `sample_train`, `sample_valid` and `sample_test` images per class of
-    each split. Files are hard links (copies across filesystems); images in
-    odd modes are written as RGB JPEGs; files that would crash training are
-    left out and listed (`quiet` prints nothing). Each layout has a folder,
-    `layouts_dir/<source name>/seed<seed>-<key>/` (default `data/layouts/`),
-    reused for the same settings and files: other settings, or added or
-    removed photos, give a new one beside it, so nothing has to be deleted.
+    Files are hard links (or copies), odd images are written as RGB JPEGs, and bad ones are left out and listed.
+
+    Args:
+        source: photos in any layout `layouts.find` recognizes.
+        layouts_dir: where layouts are kept (default `data/layouts/`); the same settings and files reuse one.
+        valid_fraction, test_fraction: what each class holds out, unless the source brings that split.
+        sample_train, sample_valid, sample_test: images per class in each split of `sample/`.
     """
     source = paths.resolve(source)
     for name, fraction in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
@@ -150,12 +138,14 @@ class NothingFound(FileNotFoundError):
 
 
 def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
-    """Finds dogs-vs-cats photos in any layout and organizes them, or draws a stand-in (lessons 3, 4).
+    """Organizes dogs-vs-cats photos found in any layout, or draws a stand-in (lessons 3, 4); returns a `Layout`.
 
-    `data_dir` is a download folder or any layout `layouts.find` recognizes (relative paths start at the
-    kit's root folder); `seed` and `settings` (fractions, sample sizes) go to `organize`. When `data_dir` has
-    no image at all, `standin_count` cartoons are drawn into `data/toy_pets_<count>/`, never into `data_dir`.
-    Returns a `Layout`; raises ValueError when `data_dir` holds images, but in no layout that labels them.
+    Args:
+        standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all.
+        seed, settings: passed to `organize`.
+
+    Raises:
+        ValueError: `data_dir` holds images, but in no layout that labels them.
     """
     data_dir = paths.resolve(data_dir)
     with contextlib.suppress(NothingFound):

@@ -1,11 +1,6 @@
-"""A health check of the machine the course runs on: `python -m utils.doctor` (`make doctor`).
+"""A health check of the machine the course runs on: `python -m utils.doctor` (`make doctor`, `setup/bootstrap.sh`).
 
-Not a lesson of its own: `setup/bootstrap.sh` runs it, the README's "Running on a GPU box" section points to
-it, and any learner can run it to see what the machine offers before training. Each finding is OK, WARN or
-FAIL with the fix: versions of Python, TensorFlow (with its CUDA and cuDNN build), Keras; the GPUs TensorFlow
-sees, each checked with a small matrix product; `nvidia-smi`; mixed precision; free disk; Kaggle credentials;
-which datasets and weights are already downloaded. Exits 1 when something FAILs, else 0. A folder it may not
-read is a FAIL of its own check, not the end of the report.
+Each finding is OK, WARN or FAIL with its fix; the command exits 1 when something FAILs.
 """
 
 import argparse
@@ -96,8 +91,7 @@ def check_gpus():
 def check_nvidia_smi():
     if shutil.which("nvidia-smi") is None:
         return Finding("WARN", "nvidia-smi", "not found: this machine has no NVIDIA driver", GPU_FIX)
-    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,utilization.gpu",
-             "--format=csv,noheader"]
+    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,utilization.gpu", "--format=csv,noheader"]
     result = subprocess.run(query, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         return Finding("FAIL", "nvidia-smi", result.stderr.strip() or "failed",
@@ -128,8 +122,8 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
     if free_gb >= min_free_gb:
         return Finding("OK", "disk", detail)
     return Finding("FAIL" if free_gb < min_free_gb / 3 else "WARN", "disk", detail,
-                   f"the full datasets need about {min_free_gb} GB: free some space, or on a "
-                   f"cloud box launch with a bigger --disk-gb")
+                   f"the full datasets need about {min_free_gb} GB: free some space, or on a cloud box launch with a "
+                   "bigger --disk-gb")
 
 
 def check_kaggle(home=None):
@@ -145,8 +139,7 @@ def check_kaggle(home=None):
                        "kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
                        f"{candidates[0]}, then `chmod 600 {candidates[0]}`")
     if downloads.malformed_kaggle_token(home) is not None:
-        return Finding("WARN", "kaggle", f'{token} is not a Kaggle token (it needs JSON with "username" '
-                       'and "key")',
+        return Finding("WARN", "kaggle", f'{token} is not a Kaggle token (it needs JSON with "username" and "key")',
                        "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")
     mode = token.stat().st_mode & 0o777
     if mode & 0o077:
@@ -167,8 +160,7 @@ def download_state(name, data_dir):
 
 
 def unreadable_path(path):
-    """The folder whose permissions stop `path` being read: the one holding the first part of it that
-    cannot be stat()ed (after `chmod 000 data/cifar10`, data/cifar10), else `path` itself."""
+    """The folder whose permissions stop `path` being read (after `chmod 000 data/cifar10`, data/cifar10)."""
     path = pathlib.Path(path)
     for part in [*reversed(path.parents), path][1:]:
         try:
@@ -243,10 +235,9 @@ def report(findings):
 
 def main(argv=None):
     """The command line: `python -m utils.doctor` (no options but --help)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m utils.doctor",
-        description="A health check of this machine for the course: Python, TensorFlow, GPUs, disk, Kaggle "
-                    "credentials and downloads (exits 1 when a check FAILs).")
+    parser = argparse.ArgumentParser(prog="python -m utils.doctor", description="A health check of this machine for "
+                                     "the course: Python, TensorFlow, GPUs, disk, Kaggle credentials and downloads "
+                                     "(exits 1 when a check FAILs).")
     parser.parse_args(argv)
     findings = run_checks()
     print(report(findings))

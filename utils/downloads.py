@@ -1,8 +1,4 @@
-"""The course's datasets and how to fetch them (lessons 2 to 5); `python -m utils.data download NAME` from a terminal.
-
-`download(name)` fetches a dataset of `DATASETS` into `data/NAME/`, resuming, checking the published checksum,
-extracting all or nothing and waiting for another command downloading it; `OTHER_SOURCES` lists second sources.
-"""
+"""The course's datasets and how to fetch them (lessons 2 to 5): `python -m utils.data download NAME`."""
 
 import contextlib
 import dataclasses
@@ -40,7 +36,6 @@ class Dataset:
 
 
 DATASETS = {
-    # The archive keras.io and TensorFlow Datasets use; checksum as Hugging Face's cats_vs_dogs records it.
     "dogscats": Dataset(  # Kaggle's 25,000 labelled photos, as Microsoft publishes them (no account needed)
         "dogscats", "http", "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
         "kagglecatsanddogs_5340.zip", ("PetImages/Cat", "PetImages/Dog"),
@@ -76,7 +71,8 @@ class DownloadError(RuntimeError):
 def download(name, data_dir=paths.DATA, source=None):
     """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder.
 
-    `source` is None for the dataset's default source, or one it lists in `OTHER_SOURCES` ("kaggle" for dogscats).
+    Args:
+        source: None for the dataset's default source, or one of its `OTHER_SOURCES` ("kaggle" for dogscats).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
@@ -115,8 +111,9 @@ def _is_ready(folder, dataset):
 def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
     """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`.
 
-    `checksum` is "md5:HEX", "sha256:HEX" or "". A cut connection is resumed up to `attempts` times; no network (a
-    name that cannot be looked up, no route) or a refused connection fails at once: retrying would fail the same way.
+    Args:
+        checksum: "md5:HEX", "sha256:HEX" or "".
+        attempts: how often a cut connection is resumed; no network or a refused connection fails at once.
     """
     if target.exists() and verify(target, checksum):
         return target
@@ -182,9 +179,8 @@ def verify(path, checksum):
 def extract(archive, folder, inner_zips=False):
     """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there.
 
-    It is unpacked into a hidden folder inside `folder`, whose top-level entries move into place once all of it is
-    unpacked. With `inner_zips` (a Kaggle competition's zip), what moves is instead each .zip in it, unpacked into a
-    folder of its name (train.zip -> train/).
+    Args:
+        inner_zips: unpack each .zip the archive holds into a folder of its name instead (Kaggle: train.zip -> train/).
     """
     for leftover in folder.glob(".extracting-*"):  # the kit's own, left by a killed run (`download` holds the lock)
         shutil.rmtree(leftover, ignore_errors=True)

@@ -1,10 +1,4 @@
-"""Evaluating a classifier: predictions in order, error analysis, reports, submissions.
-
-Introduced in lesson 3 (`03_cnn_from_scratch`); lessons 4 and 5 reuse it.
-The five error-analysis panels follow the 2017 fast.ai course: random correct,
-random incorrect, most confident correct, most confident incorrect, and most
-uncertain.
-"""
+"""Evaluating a classifier (lesson 3, reused by lessons 4 and 5): predictions, error panels, reports, submissions."""
 
 import dataclasses
 import pathlib
@@ -49,35 +43,25 @@ class Predictions:
 
 
 def as_probabilities(outputs):
-    """Turns model outputs into (images, classes) probabilities.
-
-    A single sigmoid output p becomes two columns (1 - p, p).
-    """
+    """Turns model outputs into (images, classes) probabilities; one sigmoid output p becomes (1 - p, p)."""
     outputs = np.asarray(outputs, dtype=float)
     positive = outputs.reshape(-1, 1)
     return outputs if outputs.ndim == 2 and outputs.shape[1] > 1 else np.hstack([1 - positive, positive])
 
 
 def predict(model, dataset, class_names=None):
-    """Runs a model over a dataset, keeping each prediction next to its label.
+    """Runs a model over a dataset and returns its `Predictions`, each next to its label.
 
     Args:
         model: a Keras classifier ending in softmax (or one sigmoid unit).
-        dataset: batched (images, labels) dataset. Its `file_paths` are kept
-            only when it is not shuffled (as `pipeline.image_dataset(...,
-            shuffle=False)` makes it).
+        dataset: batched (images, labels); its `file_paths` are kept only when it is not shuffled.
         class_names: defaults to the dataset's `class_names`.
-
-    Returns:
-        A `Predictions`.
     """
     probabilities, labels = [], []
     for images, batch_labels in dataset:
         probabilities.append(as_probabilities(model.predict_on_batch(images)))
         labels.append(np.asarray(batch_labels))
     probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
-    if labels.ndim == 2:  # one-hot labels
-        labels = labels.argmax(axis=1)
     class_names = list(class_names or getattr(dataset, "class_names", None) or range(probabilities.shape[1]))
     in_order = not getattr(dataset, "shuffled", True)  # only then do its file_paths match the predictions
     file_paths = list(getattr(dataset, "file_paths", None) or []) if in_order else []
@@ -106,18 +90,13 @@ def most_confident_correct(predictions, class_index, count=4):
 
 
 def most_confident_incorrect(predictions, class_index, count=4):
-    """Images predicted as `class_index` that are something else, most confident first.
-
-    For cats vs dogs with `class_index` = cats: the dogs the model was surest
-    were cats.
-    """
+    """Images predicted as `class_index` that are something else, most confident first."""
     order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
     return _first(~predictions.correct & (predictions.predicted == class_index), order, count)
 
 
 def most_uncertain(predictions, count=4):
-    """Images whose top two class probabilities are closest (for two classes:
-    probability closest to 0.5), most uncertain first."""
+    """Images whose top two class probabilities are closest, most uncertain first."""
     top_two = np.sort(predictions.probabilities, axis=1)[:, -2:]
     return np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[:count]
 
@@ -139,12 +118,9 @@ def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
 
     Args:
         predictions: a `Predictions` with `file_paths`, or pass `images`.
-        indices: which images to show.
-        title: the figure title.
         images: an array of all images in prediction order (for in-memory data).
         size: inches per image.
-        model: the model that made the predictions: each image gets its
-            Grad-CAM overlay for the predicted class underneath (`utils.explain`).
+        model: the model that made the predictions: each image gets its Grad-CAM overlay underneath.
 
     Returns:
         The matplotlib Figure, or None when there is nothing to show.
@@ -171,11 +147,7 @@ def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
 
 
 def report(predictions):
-    """Precision, recall, F1 and support per class, from `sklearn.metrics`.
-
-    Returns:
-        {class name: {"precision", "recall", "f1", "support"}} plus "accuracy".
-    """
+    """Precision, recall, F1 and support per class: {class name: {"precision", ...}}, plus "accuracy"."""
     precision, recall, f1, support = sklearn.metrics.precision_recall_fscore_support(
         predictions.labels, predictions.predicted, labels=range(len(predictions.class_names)), zero_division=0)
     result = {name: {"precision": float(precision[i]), "recall": float(recall[i]),
@@ -185,24 +157,12 @@ def report(predictions):
     return result
 
 
-def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, batch_size=64):
-    """Writes a Kaggle dogs-vs-cats submission: `id,label` with P(dog), one row per image.
-
-    Probabilities are clipped to `clip` because Kaggle scores with log loss,
-    which punishes a confident mistake without limit: predicting 0.0 for a dog
-    costs infinity, 0.02 costs about 3.9.
+def submission(model, test_folder, path):
+    """Writes a Kaggle dogs-vs-cats submission (`id,label` with P(dog)) and returns its number of rows.
 
     Args:
         model: the trained classifier; its input size sets the image size.
-        test_folder: folder of test images named `<id>.jpg` (subfolders are
-            searched, so `test/` and `test/unknown/` both work).
-        path: the CSV file to write.
-        clip: (low, high) bounds for the probabilities.
-        positive_class: the class index whose probability is the label (dogs).
-        batch_size: images per prediction batch.
-
-    Returns:
-        The number of rows written.
+        test_folder: folder of test images named `<id>.jpg`, searched with its subfolders.
     """
     files = sorted((p for p in pathlib.Path(test_folder).rglob("*") if image_files.is_image_name(p)),
                    key=lambda p: (int(p.stem) if p.stem.isdigit() else float("inf"), p.stem))
@@ -213,10 +173,11 @@ def submission(model, test_folder, path, clip=(0.02, 0.98), positive_class=1, ba
     if bad:
         raise ValueError(f"Kaggle test images are named <id>.jpg; these are not: {bad[:5]}")
     lines = ["id,label"]  # files are in id order, so the rows are too
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
+    for start in range(0, len(files), 64):  # 64 photos per prediction batch
+        chunk = files[start:start + 64]
         batch = np.stack([image_files.load_photo(p, model.input_shape[1:3]) for p in chunk])  # as in training
-        positive = np.clip(as_probabilities(model.predict_on_batch(batch))[:, positive_class], *clip)
+        dogs = as_probabilities(model.predict_on_batch(batch))[:, 1]
+        positive = np.clip(dogs, 0.02, 0.98)  # Kaggle's log loss punishes a confident mistake without limit
         lines += [f"{int(p.stem)},{value:.4f}" for p, value in zip(chunk, positive)]
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     safely.write_text(path, "".join(f"{line}\r\n" for line in lines))  # CSV's line ending (RFC 4180)

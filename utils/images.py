@@ -1,17 +1,4 @@
-"""Image files: checking them before training, and turning one photo into model input.
-
-Real photo collections contain files that crash training: empty files, text
-saved as .jpg, truncated JPEGs, and images in modes a model does not expect
-(grayscale, CMYK, transparency, 16-bit). `check_images` finds them;
-`data.organize` leaves the bad ones out and converts the odd ones with
-`to_rgb_jpeg`. From a terminal: `python -m utils.data check data/dogscats/train`.
-
-`load_photo` is the one place the kit turns a photo file (yours, or a test
-photo) into what a trained model takes: upright by its EXIF tag, refused when
-too large to read safely, and resized with the same arithmetic its training
-photos went through. `utils.predict`, `evaluate.submission` and the lessons'
-own-photo cells all use it; `open_photo` gives the upright photo to look at.
-"""
+"""Image files: finding the ones that crash training, and turning one photo into model input (lessons 1, 3 to 5)."""
 
 import concurrent.futures
 import dataclasses
@@ -30,6 +17,7 @@ from utils import paths, safely
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
 UNREADABLE = "cannot be read: permission denied"
+ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 
 
 def is_image_name(path):
@@ -44,9 +32,7 @@ class ImageReport:
     Attributes:
         checked: how many files with an image extension were read.
         bad: `{path: reason}` for files that cannot be decoded.
-        odd: `{path: mode}` for decodable images that are not 8-bit RGB
-            (grayscale, CMYK, transparency, 16-bit) or not in a format
-            TensorFlow decodes.
+        odd: `{path: mode}` for images that are not 8-bit RGB or not in a format TensorFlow decodes.
     """
 
     checked: int = 0
@@ -84,11 +70,11 @@ def check_images(folder):
 
 
 def check_files(files, cache=None):
-    """Runs `inspect_image` on image `files` in parallel (PIL decodes outside the GIL): an `ImageReport`.
+    """Runs `inspect_image` on image `files` in parallel: an `ImageReport`.
 
-    `cache` is a JSON file remembering each file's verdict with its size and
-    modification time, so that only new or changed files are decoded the next
-    time (25,000 photos take about a minute); None for no cache.
+    Args:
+        cache: a JSON file of verdicts by size and modification time, so only new or changed files are decoded;
+            None for no cache.
     """
     files = [pathlib.Path(path) for path in files]
     try:
@@ -128,9 +114,6 @@ def to_rgb_jpeg(source, target):
     partial.replace(target)
 
 
-ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
-
-
 def exif_orientation(path):
     """The EXIF orientation of an image file (1 = upright, as stored), 1 when it has none."""
     try:
@@ -142,13 +125,7 @@ def exif_orientation(path):
 
 
 def upright(image, orientation):
-    """Turns an image (height, width, channels) upright by its EXIF orientation (1-8), as a tensor.
-
-    A phone stores a portrait photo as a landscape image plus a tag saying how
-    to turn it; TensorFlow's decoder ignores the tag. This does what
-    `PIL.ImageOps.exif_transpose` does, in TensorFlow ops, so that `load_photo`
-    and `pipeline.image_dataset` (inside tf.data) turn photos the same way.
-    """
+    """Turns an image (height, width, channels) upright by its EXIF orientation (1-8), in TensorFlow ops."""
     import tensorflow as tf
 
     return tf.switch_case(tf.convert_to_tensor(orientation, tf.int32) - 1, [
@@ -171,8 +148,7 @@ def _opened(path):
         raise FileNotFoundError(f"{path}: no such file; check the path.")
     limit, size = PIL.Image.MAX_IMAGE_PIXELS, ""  # about 89 megapixels: a larger file is refused, not decoded
     try:
-        with warnings.catch_warnings():  # the size is checked here, with a message that says what to do
-            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+        with warnings.catch_warnings(action="ignore", category=PIL.Image.DecompressionBombWarning):  # checked below
             image = PIL.Image.open(path)  # reads the header only
         if image.width * image.height <= limit:
             return image
@@ -205,35 +181,20 @@ def open_photo(path):
 
 
 def shrink(photo, box, image_size, resample="lanczos"):
-    """The `box` (left, top, right, bottom) of a PIL photo, resized to (height, width): uint8 pixels.
-
-    How lesson 5's photos are prepared: `utils.birds` crops each CUB photo to
-    the square around its bird, `load_photo(fit="crop")` a photo of yours to
-    its centre square.
-    """
+    """The `box` (left, top, right, bottom) of a PIL photo, resized to (height, width): uint8 pixels (lesson 5)."""
     height, width = image_size
     return np.asarray(photo.crop(box).resize((width, height), PIL.Image.Resampling[resample.upper()]))
 
 
 def load_photo(path, image_size, fit="squash", resample="bilinear"):
-    """One photo file as model input: float32 (height, width, 3), pixel values 0-255.
-
-    Two preparations, each the one a lesson's training photos went through:
-
-    - `fit="squash"` (lessons 3 and 4): decoded by TensorFlow, turned upright,
-      squashed to `image_size` with `tf.image.resize(method=resample)` and
-      rounded to whole values, exactly as `pipeline.image_dataset`
-      (`keras.utils.image_dataset_from_directory`) reads training photos.
-    - `fit="crop"` (lesson 5): turned upright, its centre square cropped and
-      shrunk with PIL (`resample="lanczos"`) by `shrink`, as `utils.birds`
-      prepared the CUB photos (there: the square around the bird).
+    """One photo file as model input, upright: float32 (height, width, 3), pixel values 0-255.
 
     Args:
         path: an image file of up to `PIL.Image.MAX_IMAGE_PIXELS` (about 89 megapixels).
         image_size: (height, width) of the model's input.
-        fit: "squash" or "crop".
-        resample: for "squash" a `tf.image.resize` method ("bilinear",
-            "area", ...); for "crop" a PIL filter name ("lanczos", ...).
+        fit: "squash" as `pipeline.image_dataset` reads photos (lessons 3, 4), or "crop" to the centre square,
+            shrunk with PIL by `shrink` as `utils.birds` prepared the CUB photos (lesson 5).
+        resample: for "squash" a `tf.image.resize` method ("bilinear", "area", ...); for "crop" a PIL filter name.
 
     Raises:
         FileNotFoundError: no such file.

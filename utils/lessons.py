@@ -1,21 +1,10 @@
-"""The lesson runner: executes notebooks top to bottom, headless.
+"""The lesson runner (`make lessons`, the notebook tests): executes lesson notebooks top to bottom, headless.
 
-`make lessons` and the notebook tests use it; instructors use it to run a
-lesson with other parameters::
+    python -m utils.lessons run notebooks/03_cnn_from_scratch.ipynb -p SAMPLE False -p EPOCHS 30
+    python -m utils.lessons clean NOTEBOOK...    # strips outputs before a commit
 
-    python -m utils.lessons run notebooks/03_cnn_from_scratch.ipynb \\
-        -p SAMPLE False -p EPOCHS 30 -p DATA_DIR /path/to/dogscats
-
-Parameters are injected after the notebook's cell tagged `parameters`
-(papermill does the work), so a lesson runs the same code in a smoke test, in
-sample mode and in a full run. Each run writes the executed notebook and an
-HTML rendering of it to the output folder, and the runner prints a table of
-lesson, status, seconds and the lesson's headline figure (see `headline`).
-The runner marks the copies it writes, and replaces only those: a file of the
-same name that it did not write there (a learner's own) is left alone, and
-nothing runs.
-
-`python -m utils.lessons clean NOTEBOOK...` strips outputs before a commit.
+Parameters are injected after the cell tagged `parameters` (papermill). Each run writes the executed notebook
+and its HTML to --out, replacing only copies the runner wrote there, and prints each lesson's headline figure.
 """
 
 import argparse
@@ -53,10 +42,7 @@ class LessonResult:
 
 
 def headline(text):
-    """Shows a lesson's headline figure (one short line) and marks it for the runner's table.
-
-    Call it once near the end of a lesson, for example `lessons.headline(f"validation accuracy {accuracy:.1%}")`.
-    """
+    """Shows a lesson's headline figure (one short line) and marks it for the runner's table."""
     from IPython import display
 
     display.display({"text/markdown": f"**Headline:** {text}", HEADLINE_MIMETYPE: {"headline": text}}, raw=True)
@@ -90,10 +76,7 @@ def tagged(notebook, tag):
 
 
 def declared_defaults(notebook):
-    """Returns `{name: default}` for the names assigned in the cell tagged `parameters`.
-
-    A default that is not a plain literal (an expression) is returned as `...`.
-    """
+    """`{name: default}` for the names the cell tagged `parameters` assigns (`...` for an expression)."""
     at = tagged(notebook, "parameters")
     defaults = {}
     for node in ast.parse(notebook.cells[at].source if at >= 0 else "").body:
@@ -109,12 +92,7 @@ def declared_defaults(notebook):
 
 
 def check_type(name, value, default):
-    """`value` for parameter `name`, converted to the type of its default, or a LessonError.
-
-    Booleans accept true/false, yes/no, on/off and 1/0 in any case; whole numbers refuse fractions and
-    words; a number may be given where the default is a decimal; text parameters take anything; None is
-    taken for any parameter, and a default of None (or an expression) takes any value.
-    """
+    """`value` for parameter `name`, converted to the type of its default (None fits any), or a LessonError."""
     def refuse(kind, example):
         return LessonError(f"-p {name} {value!r}: {name} is {kind} (its default is {default!r}); "
                            f"give for example -p {name} {example}.")
@@ -160,9 +138,8 @@ def check_out_dir(out_dir, notebooks=(), html=True):
     """Refuses an output folder the executed copies of `notebooks` cannot go to, before anything runs.
 
     Raises:
-        LessonError: `out_dir` is a file (or inside one); it is `notebooks/` (or inside it), or holds one
-            of `notebooks`; or a file there that a copy would replace is not one the runner wrote there
-            (see `copies.is_executed_copy`), is read-only, or has had its cells edited since.
+        LessonError: `out_dir` is (inside) a file or `notebooks/`, or holds one of `notebooks`, or a file there
+            that a copy would replace is not the runner's to replace (see `copies.check_replaceable`).
     """
     given = pathlib.Path(out_dir)
     if given.exists() and not given.is_dir():
@@ -187,10 +164,9 @@ def check_out_dir(out_dir, notebooks=(), html=True):
 def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, html=True, progress=True):
     """Executes one lesson notebook top to bottom into `out_dir`, and renders it to HTML if `html`.
 
-    `parameters` overrides the notebook's defaults (for example {"EPOCHS": 1}); `smoke` also applies its
-    smoke parameters (tiny data, one epoch) from its metadata, `course.smoke`; `progress` shows a progress
-    bar over the cells. Returns a `LessonResult`: a failing cell gives status "failed" and an error naming
-    the cell as numbered in the lesson, not an exception.
+    `parameters` overrides the notebook's defaults (for example {"EPOCHS": 1}); `smoke` also applies its smoke
+    parameters (metadata `course.smoke`). Returns a `LessonResult`: a failing cell gives status "failed" and an
+    error naming the cell as numbered in the lesson, not an exception.
 
     Raises:
         LessonError: the path is not a notebook, a parameter is unknown or of the wrong type, or `out_dir`
@@ -256,8 +232,7 @@ def command(argv):
                             help="set a parameter, e.g. -p EPOCHS 3")
     run_parser.add_argument("--out", type=pathlib.Path, default=paths.BUILD / "lessons",
                             help="folder for executed notebooks and HTML (default build/lessons)")
-    run_parser.add_argument("--smoke", action="store_true",
-                            help="tiny data and one epoch: checks that a lesson runs")
+    run_parser.add_argument("--smoke", action="store_true", help="tiny data and one epoch: checks that a lesson runs")
     run_parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     clean_parser = commands.add_parser("clean", help="strip outputs before committing")
     clean_parser.add_argument("notebooks", nargs="+", type=pathlib.Path)

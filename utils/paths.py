@@ -1,17 +1,11 @@
-"""Where the kit keeps things: one place, so no notebook hard-codes a path.
-
-Relative paths given to a lesson (for example `DATA_DIR = "data/dogscats"`)
-are resolved against the kit's root folder, so a lesson finds its data whether
-it runs in JupyterLab, under `make lessons` or from the tests.
-"""
+"""Where the kit keeps things, so that no notebook hard-codes a path (lesson 1 onwards)."""
 
 import os
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-# The tests and benchmarks point COURSE_DATA_DIR and COURSE_MODELS_DIR elsewhere,
-# so that they never write into a learner's data/ or models/.
+# Tests and benchmarks move these with COURSE_DATA_DIR and COURSE_MODELS_DIR, away from a learner's folders.
 DATA = pathlib.Path(os.environ.get("COURSE_DATA_DIR") or ROOT / "data")
 MODELS = pathlib.Path(os.environ.get("COURSE_MODELS_DIR") or ROOT / "models")
 BUILD = ROOT / "build"
@@ -21,11 +15,8 @@ def resolve(path):
     """Turns a path from a lesson's parameters into an absolute path.
 
     Args:
-        path: a string or path; `~` is expanded, and a relative path is taken
-            relative to the kit's root folder, except that `data/...` and
-            `models/...` go to `DATA` and `MODELS` (which COURSE_DATA_DIR and
-            COURSE_MODELS_DIR move, so that tests and benchmarks never read
-            or write a learner's folders).
+        path: a string or path; `~` is expanded. A relative path is taken from the kit's root folder,
+            except that `data/...` and `models/...` go to `DATA` and `MODELS`.
 
     Returns:
         An absolute `pathlib.Path`.
@@ -46,11 +37,7 @@ def resolve(path):
 
 
 def model_dir(lesson):
-    """Returns (and creates) `models/<lesson>/`, where a lesson saves its work.
-
-    Args:
-        lesson: the lesson's short name, for example "03_cnn_from_scratch".
-    """
+    """Returns (and creates) `models/<lesson>/`, where a lesson (named as in "03_cnn_from_scratch") saves its work."""
     folder = MODELS / lesson
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -1,12 +1,4 @@
-"""Input pipelines: folders of images to augmented tf.data batches (lesson 3).
-
-`image_dataset` reads a folder of class subfolders (for example
-`data/dogscats/train/{cats,dogs}`) with `keras.utils.image_dataset_from_directory`,
-decodes and resizes each image once, caches it, then shuffles, batches,
-augments (with whatever Keras layers the lesson gives it) and prefetches on
-every epoch. Lesson 3 builds this pipeline step by step; later lessons call
-`image_dataset`.
-"""
+"""Input pipelines: folders of images to augmented tf.data batches (lesson 3 builds one step by step)."""
 
 import os
 import pathlib
@@ -17,11 +9,7 @@ import tensorflow as tf
 from utils import images as image_files
 from utils import paths
 
-INTERPOLATION = "bilinear"  # how image_dataset and images.load_photo resize photos
-
-
-# Marks a tf.data map function as plain graph code, which saves AutoGraph's slow conversion.
-_no_autograph = tf.autograph.experimental.do_not_convert
+_no_autograph = tf.autograph.experimental.do_not_convert  # map functions are plain graph code: skip AutoGraph
 
 
 def _class_folders(folder):
@@ -44,45 +32,23 @@ def _class_folders(folder):
 
 
 def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, shuffle=True, cache=True,
-                  seed=None, shuffle_buffer=None, interpolation=INTERPOLATION):
-    """Reads a folder of class subfolders as batches for `model.fit` (lesson 3).
-
-    Each image is decoded and resized (bilinear) once, turned upright by its
-    EXIF orientation (a phone's portrait photo; square sizes), rounded to
-    0-255 integers as an image viewer would, and cached. Every epoch then shuffles
-    (after the cache, so each epoch sees a new order), batches, augments
-    (per batch, in parallel) and prefetches. Works the same on one device
-    and under a `tf.distribute` strategy.
+                  seed=None, shuffle_buffer=None, interpolation="bilinear"):
+    """Reads a folder of class subfolders as batches for `model.fit`: decode and cache, shuffle, augment, prefetch.
 
     Args:
-        folder: a folder with one subfolder of images per class, such as
-            `data/dogscats/train` holding `cats/` and `dogs/`; relative paths
-            are taken from the kit's root folder.
+        folder: a folder with one subfolder of images per class (relative paths start at the kit's root folder).
         image_size: (height, width) to resize to, or one number for squares.
-        batch_size: images per batch.
-        augment: a layer or callable applied to each batch with
-            `training=True` (for example lesson 3's `keras.Sequential` of
-            `RandomFlip` and `RandomTranslation`), or None.
-        shuffle: reshuffle the images every epoch (use False for validation
-            and test data, so predictions line up with `file_paths`).
-        cache: True to keep decoded images in memory (about 67 KB each at
-            150x150), a file path to cache them on disk (for sets too big
-            for memory), or False to decode every epoch. The cache is
-            complete after the first full epoch.
+        augment: a layer or callable applied to each batch with `training=True`, or None.
+        shuffle: reshuffle every epoch (False for validation and test data: predictions line up with `file_paths`).
+        cache: True to keep decoded images in memory, a file path to cache them on disk, False for none.
         seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
-        interpolation: how photos are resized, as `tf.image.resize` does it.
-            "area" averages the pixels each new pixel covers, so shrinking a
-            large photo to a small size keeps fine detail from turning into
-            noise (aliasing); "bilinear" (Keras' default) samples only 4.
+        interpolation: the `tf.image.resize` method ("bilinear", "area", ...).
 
     Returns:
-        A `tf.data.Dataset` of `(images, labels)`: float32 images of shape
-        (batch, height, width, 3) with pixel values 0-255 (models rescale
-        them), and int32 class ids (0, 1, ... following the alphabetical
-        order of the class folders). It also carries `class_names`,
-        `class_counts` (a dict), `file_paths` (in dataset order when
-        `shuffle=False`), `num_images`, `shuffled` and `batch_size`.
+        A `tf.data.Dataset` of float32 images (batch, height, width, 3) with pixel values 0-255 and int32 class ids
+        (alphabetical order of the class folders), carrying `class_names`, `class_counts`, `file_paths`,
+        `num_images`, `shuffled` and `batch_size`.
     """
     folder = paths.resolve(folder)
     class_names = _class_folders(folder)
@@ -95,8 +61,7 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         image_size=tuple(image_size), shuffle=False, interpolation=interpolation, verbose=False)
     file_paths = list(images.file_paths)
     orientations = [image_files.exif_orientation(path) for path in file_paths]  # reads headers only
-    # Phone photos, upright: turning and squashing to a square commute, so a photo
-    # can be turned after image_dataset_from_directory has resized it.
+    # Turning and squashing to a square commute: a photo can be turned after it was resized.
     if any(orientation != 1 for orientation in orientations) and image_size[0] == image_size[1]:
         turns = tf.data.Dataset.from_tensor_slices(tf.constant(orientations, tf.int32))
         images = tf.data.Dataset.zip((images, turns)).map(
@@ -123,13 +88,9 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         return (x if augment is None else tf.cast(augment(x, training=True), tf.float32)), y
 
     dataset = dataset.batch(batch_size).map(_no_autograph(to_float), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    # Without the autotuner, AUTOTUNE means one call per CPU core, which is
-    # what it settles on here anyway; with it, ending an epoch's iterator
-    # waited about 0.2 s in one epoch of two (measured on 2 cores, TF 2.21).
     options = tf.data.Options()
-    options.autotune.enabled = False
-    dataset = dataset.with_options(options)
+    options.autotune.enabled = False  # AUTOTUNE is then one call per core; the autotuner slowed epoch ends (2 cores)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
     dataset.class_names, dataset.class_counts = class_names, class_counts
     dataset.file_paths, dataset.num_images = file_paths, len(file_paths)
     dataset.shuffled, dataset.batch_size = shuffle, batch_size

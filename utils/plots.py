@@ -1,9 +1,4 @@
-"""Figures for the lessons: image grids, training curves and evaluation charts.
-
-Every function builds a matplotlib figure and returns it, so a lesson shows it
-and a test can look inside it. In a notebook end the call with `;` to show
-the figure once.
-"""
+"""Figures for the lessons (lesson 1 onwards): image grids, curves and evaluation charts, each returned as a Figure."""
 
 import math
 
@@ -26,16 +21,10 @@ def show_images(images, titles=None, rows=None, size=2.5, suptitle=None, colorba
     """Shows images in a grid (lesson 1 onwards).
 
     Args:
-        images: a sequence of arrays, each (height, width) for grayscale or
-            (height, width, 3) for colour; uint8 or float.
-        titles: one title per image, or None.
+        images: arrays, (height, width) for grayscale or (height, width, 3) for colour; uint8 or float.
         rows: number of rows (default: as square a grid as fits).
         size: inches per image.
-        suptitle: a title over the whole figure.
         colorbar: a colour scale next to each grayscale image (for feature maps with negatives).
-
-    Returns:
-        The matplotlib Figure; it has one visible Axes per image.
     """
     images = list(images)
     if not images:
@@ -61,22 +50,15 @@ def show_images(images, titles=None, rows=None, size=2.5, suptitle=None, colorba
 
 
 def compare(original, filtered, titles=("original", "filtered")):
-    """Shows an image and its filtered version (may be a little smaller) side by side (lesson 1).
-
-    Returns the matplotlib Figure: two 4-inch panels titled `titles`.
-    """
+    """Shows an image and its filtered version side by side, 4 inches each (lesson 1)."""
     return show_images([original, filtered], titles=list(titles), rows=1, size=4)
 
 
 def matrix(values, title=None, size=0.45):
-    """Shows a small 2-D array (up to about 30×30) as whole numbers on a gray image (lesson 1).
-
-    `size` is inches per cell. Returns the matplotlib Figure, with one Axes.
-    """
+    """Shows a small 2-D array as whole numbers on a gray image, `size` inches per cell (lesson 1)."""
     values = np.asarray(values)
     height, width = values.shape
-    figure, axis = plt.subplots(figsize=(max(2, size * width), max(2, size * height)),
-                                layout="constrained")
+    figure, axis = plt.subplots(figsize=(max(2, size * width), max(2, size * height)), layout="constrained")
     axis.imshow(values, cmap="gray")
     middle = (values.max() + values.min()) / 2
     for (row, column), value in np.ndenumerate(values):
@@ -87,15 +69,11 @@ def matrix(values, title=None, size=0.45):
 
 
 def history(history, metrics=("loss", "accuracy")):
-    """Training and validation curves, one 4.5-inch panel per metric, side by side (lesson 3).
+    """Training and validation curves against the epoch, one panel per metric (lesson 3).
 
     Args:
-        history: a dict of lists per metric (`TrainingRun.history`,
-            `keras.callbacks.History.history`) or a Keras History.
-        metrics: which metrics to draw; each panel shows `name` and `val_name`.
-
-    Returns:
-        The matplotlib Figure, one Axes per metric, x axis "epoch".
+        history: a dict of lists per metric (`TrainingRun.history`) or a Keras History.
+        metrics: the metrics to draw; each panel shows `name` and, when there is one, `val_name`.
     """
     history = getattr(history, "history", history)
     missing = [name for name in metrics if name not in history]
@@ -115,11 +93,7 @@ def history(history, metrics=("loss", "accuracy")):
 
 
 def confusion_matrix(y_true, y_pred, class_names, title="confusion matrix"):
-    """A 4×4-inch confusion matrix of counts, true classes down, predicted across (lesson 3).
-
-    `y_true` and `y_pred` are class indices; every class in `class_names` (index order) gets
-    a row and a column, even one that never occurs. Returns the matplotlib Figure.
-    """
+    """A confusion matrix of counts from class indices, true down, predicted across, every class shown (lesson 3)."""
     import sklearn.metrics
 
     figure, axis = plt.subplots(figsize=(4, 4), layout="constrained")
@@ -132,23 +106,18 @@ def confusion_matrix(y_true, y_pred, class_names, title="confusion matrix"):
 
 def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0%}",
               reference=None, reference_label=None):
-    """Shows numbers as bars, written on top of each bar, in a 7×3.5-inch figure (lesson 2).
+    """Shows numbers as bars, each written on top of its bar (lesson 2).
 
     Args:
-        values: a dict from bar label to a number, or to a sequence of numbers, one per
-            entry of `series` (grouped bars, e.g. one group per model, one bar per test set).
-        series: names of the bars within each group (shown in a legend), or None when
-            each label has a single number.
-        title: the figure title.
-        ylabel: the label of the vertical axis.
+        values: a dict from bar label to a number, or to one number per entry of `series` (grouped bars).
+        series: names of the bars within each group (shown in a legend), or None.
         ylim: (bottom, top) of the vertical axis, or None to fit the bars.
         fmt: how the number on each bar is written.
         reference: a dashed horizontal line at this value (chance level, a baseline), or None.
         reference_label: the line's name in the legend.
 
     Returns:
-        The matplotlib Figure, with one Axes whose patches are the bars, in order: all
-        groups' first bars, then all groups' second bars, and so on.
+        The matplotlib Figure; its Axes' patches are all groups' first bars, then all second bars, and so on.
 
     Raises:
         ValueError: no values, or a group with a different number of values than `series`.
@@ -181,23 +150,13 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     return figure
 
 
-# Lesson 5: precision and recall of a yes/no classifier ----------------------
-
-
 def precision_recall_curve(labels, scores, threshold=None, title="precision-recall curve"):
-    """Precision against recall over every threshold, from `sklearn.metrics` (lesson 5).
-
-    A horizontal dashed line marks a classifier that guesses at random (its
-    precision is the share of positives, whatever its recall).
+    """Precision against recall over every threshold, with the line of random guessing (lesson 5).
 
     Args:
         labels: true labels, 1 for the positive class (bird).
         scores: the model's probability of the positive class.
         threshold: mark the point of this threshold on the curve, or None.
-        title: the figure title.
-
-    Returns:
-        The matplotlib Figure (4.95×4.5 inches), one Axes: recall across, precision up.
     """
     import sklearn.metrics
 
@@ -206,13 +165,11 @@ def precision_recall_curve(labels, scores, threshold=None, title="precision-reca
     average = sklearn.metrics.average_precision_score(labels, scores)
     figure, axis = plt.subplots(figsize=(4.95, 4.5), layout="constrained")
     axis.plot(recall, precision, label=f"model (average precision {average:.2f})")
-    axis.axhline(labels.mean(), color="gray", linestyle="--",
-                 label=f"random guessing ({labels.mean():.0%})")
+    axis.axhline(labels.mean(), color="gray", linestyle="--", label=f"random guessing ({labels.mean():.0%})")
     if threshold is not None:
         point_precision, point_recall, _, _ = sklearn.metrics.precision_recall_fscore_support(
             labels, scores >= threshold, average="binary", zero_division=0)
-        axis.plot([point_recall], [point_precision], "o", color="C3",
-                  label=f"threshold {threshold:.2f}")
+        axis.plot([point_recall], [point_precision], "o", color="C3", label=f"threshold {threshold:.2f}")
     axis.set(xlabel="recall (share of birds found)", ylabel="precision (share of 'bird' answers right)",
              xlim=(0, 1.02), ylim=(0, 1.02), title=title)
     axis.grid(alpha=0.3)
@@ -221,16 +178,12 @@ def precision_recall_curve(labels, scores, threshold=None, title="precision-reca
 
 
 def threshold_tradeoff(rows, threshold=None, title="moving the threshold", size=4.5):
-    """Precision, recall and F1 against the threshold, from `thresholds.sweep` rows (lesson 5).
+    """Precision, recall and F1 against the threshold (lesson 5).
 
     Args:
-        rows: dicts with "threshold", "precision", "recall" and "f1".
+        rows: dicts with "threshold", "precision", "recall" and "f1", as `thresholds.sweep` gives.
         threshold: draw a vertical line at this threshold, or None.
-        title: the figure title.
         size: figure height in inches.
-
-    Returns:
-        The matplotlib Figure, one Axes with three lines.
     """
     if not rows:
         raise ValueError("threshold_tradeoff got no rows: pass thresholds.sweep(labels, scores)")

@@ -1,19 +1,4 @@
-"""Is it a bird? Runs a trained bird classifier on image files of any size (lesson 5).
-
-From a terminal::
-
-    python -m utils.predict models/05_bird_classifier photo.jpg other.png
-
-prints one line per image with the probability that it shows a bird. Given a
-lesson's folder (or its name, `05_bird_classifier`) it loads the model of the
-best full run (`utils.runs`), else the latest run, and says which; a `.keras`
-file is loaded as it is. Each photo is centre-cropped to a square and shrunk
-to the model's input size with Lanczos filtering, the way the CUB bird photos
-were prepared. The threshold defaults to the one the lesson recorded in
-`metrics.json` next to the model, else 0.5. A model that is not a bird
-classifier of fixed-size RGB photos (1 sigmoid or 2 softmax outputs) is
-refused before any photo is read.
-"""
+"""Is it a bird? `python -m utils.predict MODEL IMAGE...` runs lesson 5's classifier on image files of any size."""
 
 import argparse
 import dataclasses
@@ -48,8 +33,9 @@ class Answer:
 def find_model(path):
     """`(model_file, note)`: the `.keras` file to load for `path`, and which run it comes from.
 
-    `path` is a `.keras` file, or a lesson's folder in `models/` or its name
-    ("05_bird_classifier"): that lesson's best full run, else its latest run.
+    Args:
+        path: a `.keras` file, or a lesson's folder in `models/` or its name ("05_bird_classifier"): that
+            lesson's best full run, else its latest run.
     """
     if not str(path).strip():
         raise ValueError("an empty model name: pass a lesson's folder in models/ (such as "
@@ -90,10 +76,11 @@ def lesson_model(lesson):
 
 
 def load_model(path):
-    """Loads a classifier (see `find_model` for what `path` may be), with a clear error when there is none.
+    """Loads the classifier `path` names (see `find_model`).
 
-    Raises ValueError for a file Keras cannot load, or a model `is_it_a_bird`
-    cannot use (see `check_classifier`).
+    Raises:
+        FileNotFoundError: there is no such model.
+        ValueError: a file Keras cannot load, or a model `is_it_a_bird` cannot use (see `check_classifier`).
     """
     model_file = find_model(path)[0]
     model = read_model(model_file)
@@ -102,8 +89,7 @@ def load_model(path):
 
 
 def read_model(model_file):
-    """`keras.models.load_model`, with one line instead of Keras' error for a damaged or foreign file
-    (also used by `utils.serve`)."""
+    """`keras.models.load_model`, with one line instead of Keras' error for a damaged or foreign file."""
     import keras
 
     try:
@@ -116,11 +102,8 @@ def read_model(model_file):
 
 
 def check_classifier(model, name):
-    """Refuses, in one line calling it `name`, a model `is_it_a_bird` cannot use, before any photo is read.
-
-    It needs one input of fixed-size RGB images, `(height, width, 3)`, and
-    P(bird) out: 1 output (sigmoid) or 2 (softmax, "bird" second).
-    """
+    """Raises a ValueError calling the model `name` unless it takes fixed-size RGB images and gives P(bird):
+    1 output (sigmoid) or 2 (softmax, "bird" second)."""
     inputs, outputs = _shape(model, "input_shape"), _shape(model, "output_shape")
     per_image = "an unknown" if inputs is None else str(inputs[1:])
     if inputs is None or len(inputs) != 4 or inputs[3] != 3:
@@ -158,8 +141,7 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
     """Answers "is it a bird?" for image files of any size: P(bird) at least `threshold` says "bird".
 
     Returns:
-        `(answers, errors)`: a list of `Answer` and a {path: message} dict for
-        the files that could not be read.
+        `(answers, errors)`: a list of `Answer`, and {path: message} for the files that could not be read.
     """
     check_classifier(model, f"the model {model.name!r}")
     loaded, errors = {}, {}

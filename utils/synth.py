@@ -1,13 +1,7 @@
-"""Stand-in datasets the kit draws itself, so every lesson runs offline.
+"""Stand-in datasets the kit draws, so every lesson runs offline: `toy_pets` (lessons 3, 4) and `toy_birds` (lesson 5).
 
-`toy_pets` draws cartoon cats and dogs as JPEG files in the flat layout of
-Kaggle's dogs-vs-cats download (lessons 3 and 4); `toy_birds` draws 32x32
-cartoon birds and not-birds as arrays, like the bird loader of lesson 5.
-Everything is deterministic for a seed: image `i` depends only on the seed,
-its class and `i`, never on how many images were asked for. From a terminal
-(the same as `python -m utils.data synth`)::
-
-    python -m utils.synth toy_pets data/toy_pets --count 1500 --seed 0
+Image `i` depends only on the seed, its class and `i`. From a terminal (as `python -m utils.data synth`):
+`python -m utils.synth toy_pets data/toy_pets --count 1500 --seed 0`.
 """
 
 import json
@@ -158,10 +152,11 @@ def _pet(rng, kind):
 def toy_pets(dest, count, seed=0, test_count=None, progress=True):
     """Draws cartoon cats and dogs in the Kaggle dogs-vs-cats layout (lessons 3, 4).
 
-    Writes `count` labeled images (at least 2), half cats and half dogs, as
-    `dest/train/cat.0.jpg ... dog.0.jpg ...`, and `test_count` unlabeled ones
-    (default `count // 10`) as `dest/test/1.jpg ...`. The same seed gives the
-    same files. Returns the counts: `{"cat": ..., "dog": ..., "test": ...}`.
+    Writes `count` labeled images (at least 2), half cats and half dogs, as `dest/train/cat.0.jpg ...`,
+    and `test_count` unlabeled ones (default `count // 10`) as `dest/test/1.jpg ...`.
+
+    Returns:
+        The counts: `{"cat": ..., "dog": ..., "test": ...}`.
     """
     if count < 2:
         raise ValueError(f"toy_pets needs count >= 2 (one cat and one dog), got {count}")
@@ -239,11 +234,7 @@ def _bird_scene(rng, kind):
 
 
 def toy_birds(count, seed=0, progress=True):
-    """Draws 32x32 cartoon birds and not-birds, about 1 bird to 3 others (lesson 5).
-
-    Not-birds are cats, dogs, fish, cars, airplanes, ships, frogs and plain
-    shapes, like the other nine CIFAR-10 classes. The same seed gives the
-    same arrays.
+    """Draws 32x32 cartoon birds and not-birds (`NOT_BIRDS`), about 1 bird to 3 others (lesson 5).
 
     Returns:
         `(images, labels)`: uint8 array [count, 32, 32, 3] and int64 array
@@ -262,13 +253,13 @@ def toy_birds(count, seed=0, progress=True):
 
 
 def generate(name, dest, count, seed=0, progress=True):
-    """Writes a stand-in dataset to `dest`, or does nothing if it is already there.
+    """Writes stand-in `name` to `dest`, or does nothing if `dest/SYNTH.json` says it is already there.
 
-    `toy_pets` gives the Kaggle layout (see `toy_pets`); `toy_birds` gives
-    `dest/birds.npz` with arrays `x`, `y` and `class_names`. A `SYNTH.json`
-    file records what was drawn, so a second call with the same arguments
-    is a no-op; a folder holding anything else is refused, never overwritten.
-    Returns the counts per class (and "test" for toy_pets).
+    `toy_pets` gives the Kaggle layout, `toy_birds` gives `dest/birds.npz` with arrays `x`, `y` and
+    `class_names`. A folder holding anything else is refused, never overwritten.
+
+    Returns:
+        The counts per class (and "test" for toy_pets).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown stand-in dataset {name!r}: choose one of {', '.join(DATASETS)}")

@@ -1,18 +1,12 @@
-"""Judging a yes/no classifier beyond accuracy: the four groups, precision, recall, thresholds.
+"""Judging a yes/no classifier beyond accuracy: the four groups, precision, recall, thresholds (lesson 5)."""
 
-A detector gives a score (here P(bird)) and says "yes" when it reaches a
-threshold. Every image then falls in one of four groups: true positives,
-true negatives, false positives, false negatives. Precision and recall are
-ratios of those counts, and moving the threshold trades one for the other.
-Lesson 5 (`05_bird_classifier`) computes them by hand first, then uses
-`scores_at` (with `sklearn.metrics`) to count them; choosing a threshold is
-written in the lesson itself.
-"""
+import os
 
 import numpy as np
 import sklearn.metrics
 
 GROUPS = ("true positives", "true negatives", "false positives", "false negatives")
+HEADLESS_RUNNERS = ("papermill", "nbclient", "nbconvert", "utils.lessons", "pytest")
 
 
 def _check(labels, scores):
@@ -35,8 +29,7 @@ def groups(labels, scores, threshold=0.5):
         threshold: say "yes" when the score is at least this.
 
     Returns:
-        {"true positives": indices, "true negatives": ..., "false positives":
-        ..., "false negatives": ...}, each in image order.
+        A dict from each name in `GROUPS` to the indices of its images, in image order.
     """
     labels, scores = _check(labels, scores)
     said_yes = scores >= threshold
@@ -47,15 +40,11 @@ def groups(labels, scores, threshold=0.5):
 
 
 def scores_at(labels, scores, threshold=0.5):
-    """Accuracy, precision, recall, F1 and the four counts at one threshold.
-
-    Precision is "of the images called birds, the share that are birds";
-    recall is "of the birds, the share found". When nothing is called a bird
-    precision is undefined and reported as 0, as sklearn does.
+    """Accuracy, precision, recall, F1 and the four counts at one threshold (arguments as for `groups`).
 
     Returns:
-        A dict: threshold, accuracy, precision, recall, f1, and the count of
-        each group (keys of `GROUPS`).
+        A dict: threshold, accuracy, precision (0 when nothing is called "yes"), recall, f1,
+        and the count of each group in `GROUPS`.
     """
     labels, scores = _check(labels, scores)
     predicted = (scores >= threshold).astype(int)
@@ -68,30 +57,19 @@ def scores_at(labels, scores, threshold=0.5):
 
 
 def sweep(labels, scores, thresholds=np.linspace(0.05, 0.95, 19)):
-    """`scores_at` for each threshold: how precision and recall trade.
-
-    Recall can only fall as the threshold rises (fewer images are called
-    birds); precision usually rises, but need not at every step.
-
-    Returns:
-        A list of dicts, one per threshold, in the order given.
-    """
+    """`scores_at` for each threshold, in the order given: how precision and recall trade."""
     return [scores_at(labels, scores, threshold) for threshold in thresholds]
 
 
 def baselines(labels, model_positive_rate):
-    """Two useless classifiers to measure a model against.
-
-    "never": always says no. Its accuracy is the share of negatives, its
-    recall 0. "chance": says yes at random, as often as the model does. Its
-    expected precision is the share of positives, its recall that rate.
+    """Two useless classifiers to measure a model against: "never" always says no, "chance" says yes at random.
 
     Args:
         labels: true labels (1 = yes).
-        model_positive_rate: the share of images the model calls "yes".
+        model_positive_rate: the share of images the model calls "yes"; "chance" says yes as often.
 
     Returns:
-        {"never": {"accuracy", "precision", "recall"}, "chance": {...}}.
+        {"never": {"accuracy", "precision", "recall"}, "chance": {...}}, the latter's expected values.
     """
     labels = np.asarray(labels).astype(int)
     never = np.zeros_like(labels)
@@ -106,19 +84,12 @@ def baselines(labels, model_positive_rate):
     }
 
 
-HEADLESS_RUNNERS = ("papermill", "nbclient", "nbconvert", "utils.lessons", "pytest")
-
-
 def running_interactively():
     """True in a live Jupyter session, False when a notebook runs headless or outside Jupyter.
 
-    Headless runners (papermill, which the lesson runner and the tests use;
-    nbclient; nbconvert) start the kernel themselves, so the kernel's parent
-    process names them. The environment variable COURSE_INTERACTIVE=0 or 1
-    overrides the guess.
+    COURSE_INTERACTIVE=0 or 1 overrides the guess; otherwise a kernel started by one of
+    `HEADLESS_RUNNERS` (its parent process) counts as headless.
     """
-    import os
-
     if os.environ.get("COURSE_INTERACTIVE") in ("0", "1"):
         return os.environ["COURSE_INTERACTIVE"] == "1"
     try:
@@ -126,7 +97,7 @@ def running_interactively():
         from IPython import get_ipython
     except ImportError:
         return False
-    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+    if not hasattr(get_ipython(), "kernel"):
         return False
     try:
         parent = " ".join(psutil.Process(os.getppid()).cmdline())
@@ -136,11 +107,7 @@ def running_interactively():
 
 
 def slider(labels, scores, start=0.5):
-    """An ipywidgets slider that shows the scores and the trade-off at any threshold.
-
-    Returns:
-        The widget; display it as a notebook cell's last value.
-    """
+    """Returns an ipywidgets slider that shows the scores and the trade-off at any threshold."""
     import ipywidgets
     import matplotlib.pyplot as plt
     from IPython import display

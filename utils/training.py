@@ -1,13 +1,4 @@
-"""Training helpers: fit with the callbacks a learner needs, resuming, devices, metrics files.
-
-Introduced in lesson 3 (`03_cnn_from_scratch`) and used by lessons 4 and 5.
-
-A `fit` given a `model_dir` resumes: it backs the training up at the end of
-each epoch (`utils.resume`), and the same call run again after an
-interruption carries on from the last finished epoch. The backup is deleted
-when training ends normally. `utils.runs.start(..., resume_key=...)` finds
-the interrupted run's folder again.
-"""
+"""Training helpers (lesson 3, used by lessons 4 and 5): fit with callbacks and resuming, devices, metrics files."""
 
 import dataclasses
 import datetime
@@ -104,34 +95,26 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         time_limit=None, verbose="auto", callbacks=(), hardware=None):
     """Trains a compiled model with early stopping, a checkpoint, a CSV log and a backup (lesson 3).
 
-    Training stops when `monitor` has not improved for `patience` epochs and the
-    weights of the best epoch are restored, so the model returned is the best
-    one seen, not the last. With `patience=None` it trains to the end (or
-    until a callback such as `schedules.TimeBudgetSchedule` stops it) and keeps the
-    last weights.
-
     Args:
-        model: a compiled Keras model.
-        train_ds: batched training dataset of (images, labels).
-        valid_ds: batched validation dataset.
+        model: a compiled Keras model, whose outputs must be float32.
+        train_ds: batched training dataset of (images, labels); `valid_ds` likewise.
         epochs: the most epochs to train.
-        model_dir: folder for `model.keras` (the model `fit` returns: with
-            early stopping the best so far, without it the latest) and
-            `training_log.csv` (one row per epoch), and `backup/` while it
-            trains: run the same call again after an interruption and it
-            resumes from the last finished epoch. None keeps nothing on disk.
-        patience: epochs without improvement before stopping; None: no early stopping.
+        model_dir: folder for `model.keras` (the model returned), `training_log.csv` and, while it trains,
+            `backup/`: the same call run again after an interruption resumes from the last finished epoch.
+            None keeps nothing on disk.
+        patience: epochs without improvement of `monitor` before stopping and restoring the best epoch's
+            weights; None: no early stopping, the last weights are kept.
         monitor: the validation figure that decides "best".
-        time_limit: seconds; training stops after the last epoch that fits
-            (judged by the average epoch so far). None: no limit.
+        time_limit: seconds; training stops after the last epoch that fits (judged by the average epoch).
         verbose: Keras' progress display: "auto", 1 (a bar per epoch), 2 (a line).
-        callbacks: extra Keras callbacks; with a `model_dir` their state is
-            backed up too (a callback's `get_state()` and `set_state(state)`).
-        hardware: the `utils.hardware.Hardware` the model was built for: its
-            one line is printed. The outputs must be float32 in any case.
+        callbacks: extra Keras callbacks; with a `model_dir` their state (`get_state()`) is backed up too.
+        hardware: the `utils.hardware.Hardware` the model was built for, printed in one line.
 
-    Returns a `TrainingRun`. Raises RuntimeError when the GPU runs out of
-    memory, with a message that says what to change.
+    Returns:
+        A `TrainingRun`.
+
+    Raises:
+        RuntimeError: the GPU ran out of memory (the message says what to change).
     """
     _announce(model, hardware, verbose)
     mode = "max" if "acc" in monitor else "min"
@@ -141,9 +124,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
                                                        restore_best_weights=True))
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
-    checkpoint = None if model_dir is None else pathlib.Path(model_dir) / "model.keras"
-    backup = None
-    if checkpoint is not None:
+    checkpoint = backup = None
+    if model_dir is not None:
+        checkpoint = pathlib.Path(model_dir) / "model.keras"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         backup = resume.Resume(checkpoint.parent / "backup")
         record, log = backup.record() or {"epoch": 0}, checkpoint.parent / "training_log.csv"
@@ -186,8 +169,7 @@ def write_metrics(path, **figures):
 
     Args:
         path: the file, usually `models/<lesson>/metrics.json`.
-        **figures: what the lesson measured (counts, accuracies, seconds, ...);
-            NumPy numbers and paths are converted.
+        **figures: what the lesson measured; NumPy numbers and paths are converted.
     """
     def plain(value):
         if isinstance(value, dict):
@@ -199,8 +181,7 @@ def write_metrics(path, **figures):
         return str(value) if isinstance(value, pathlib.Path) else value
 
     record = plain(figures) | {
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__},
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
         "device": devices(),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     path = pathlib.Path(path)

@@ -1,12 +1,4 @@
-"""Transfer learning plumbing for VGG16: the pretrained base and cached bottleneck features (lesson 4).
-
-`vgg16` builds `keras.applications.VGG16` with its own `preprocess_input` as a
-layer inside, so raw 0-255 RGB images go in and nobody can forget it, and
-turns a failed weights download into advice. `bottleneck_features` runs the
-frozen base once over a dataset and keeps the result on disk as a
-memory-mapped float16 array, so a dense head then trains in seconds per
-epoch. Lesson 4 writes the head, the freezing and the unfreezing itself.
-"""
+"""VGG16 with its preprocessing inside, and its bottleneck features cached on disk (lesson 4)."""
 
 import dataclasses
 import hashlib
@@ -45,36 +37,26 @@ class VggPreprocess(keras.layers.Layer):
         return keras.applications.vgg16.preprocess_input(keras.ops.cast(inputs, "float32"))
 
 
-def _image_shape(image_size):
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    if len(image_size) != 2 or min(image_size) < 32:
-        raise ValueError(f"image_size={image_size}: VGG16 needs images of at least 32x32 pixels "
-                         "(224 is what it was trained on).")
-    return (*image_size, 3)
-
-
 def vgg16(weights="imagenet", image_size=224, include_top=False):
     """Builds VGG16 with its preprocessing inside: it takes RGB images with pixels 0-255.
 
     Args:
-        weights: "imagenet" (Keras downloads and checksums them once into
-            `~/.keras/models/`), None for random weights (tests, offline
-            smoke runs) or the path of a weights file.
-        image_size: height and width (or one number); ignored with the top
-            and pretrained weights, whose dense layers need 224.
+        weights: "imagenet", None for random weights, or the path of a weights file.
+        image_size: height and width; ignored with the top and pretrained weights (224).
         include_top: keep the 1000-way ImageNet classifier.
 
     Returns:
-        A `keras.Model` named "vgg16": input, `VggPreprocess`, block1_conv1
-        ... block5_pool (and the ImageNet head with `include_top`).
+        A `keras.Model` named "vgg16" whose first layer after the input is `VggPreprocess`.
 
     Raises:
-        WeightsUnavailable: the ImageNet weights are not cached and the
-            download failed; the message says where to put the file by hand.
+        WeightsUnavailable: the ImageNet weights are not cached and the download failed.
     """
-    shape = (224, 224, 3) if include_top and weights is not None else _image_shape(image_size)
-    inputs = keras.Input(shape, name="images")
+    if include_top and weights is not None:
+        image_size = 224
+    elif image_size < 32:
+        raise ValueError(f"image_size={image_size}: VGG16 needs images of at least 32x32 pixels "
+                         "(224 is what it was trained on).")
+    inputs = keras.Input((image_size, image_size, 3), name="images")
     try:
         return keras.applications.VGG16(include_top=include_top, weights=weights,
                                         input_tensor=VggPreprocess(name="preprocess")(inputs))
@@ -97,9 +79,7 @@ class Features:
 
     Attributes:
         features: (images, ...) float16 array, memory-mapped from disk.
-        labels: the class index of each image, in the same order.
-        file_paths: the image files, in the same order.
-        class_names: the dataset's class names.
+        labels, file_paths: each image's class index and file, in the same order.
         seconds: time this call spent extracting (0 when reused).
         reused: True when the cache on disk was up to date.
         extraction_seconds: how long the extraction took when it was done.
@@ -127,22 +107,17 @@ def fingerprint(base, dataset, file_paths):
 
 
 def bottleneck_features(base, dataset, path, progress=True):
-    """Runs `base` once over a dataset and caches the features on disk (lesson 4).
+    """Runs `base` once over a dataset and caches the features in folder `path` (lesson 4).
 
-    Writes `features.npy` (float16, batch by batch, so memory does not grow
-    with the dataset), `labels.npy` and `info.json` (files, classes and a
-    fingerprint) into `path`. A later call with the same files, image size
-    and base reads them back instead of computing them again.
+    A later call with the same files, image size and base reads them back.
 
     Args:
         base: the frozen convolutional base, e.g. `vgg16("imagenet", 224)`.
-        dataset: a batched dataset of (images, labels) that is not shuffled
-            and lists its `file_paths`, e.g. `pipeline.image_dataset(...,
-            shuffle=False)`, without augmentation.
-        path: the folder for the cache, e.g. `models/04_vgg16_finetune/features/train`.
-        progress: show a progress bar.
+        dataset: a batched, unshuffled, unaugmented dataset of (images, int labels) that
+            lists its `file_paths`, e.g. `pipeline.image_dataset(..., shuffle=False)`.
 
-    Returns `Features`.
+    Returns:
+        A `Features`.
     """
     file_paths = [str(file) for file in getattr(dataset, "file_paths", None) or []]
     if not file_paths:
@@ -171,7 +146,6 @@ def bottleneck_features(base, dataset, path, progress=True):
         np.lib.format.write_array_header_1_0(file, header)
         for images, batch_labels in dataset:
             batch_labels = np.asarray(batch_labels)
-            batch_labels = batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels
             end = count + len(batch_labels)
             if end > len(file_paths) or (expected is not None and (expected[count:end] != batch_labels).any()):
                 raise ValueError("the dataset's labels do not follow its file_paths: it is shuffled. "
@@ -192,13 +166,7 @@ def bottleneck_features(base, dataset, path, progress=True):
 
 
 def features_dataset(features, batch_size=32, shuffle=True, seed=None):
-    """Batches cached features for training a head, reading them from disk batch by batch.
-
-    Args:
-        features: a `Features` from `bottleneck_features`.
-        batch_size: images per batch.
-        shuffle: a new order every epoch (for training; False for validation).
-        seed: seed for the order.
+    """Batches cached `Features` for training a head, reading them from disk batch by batch.
 
     Returns:
         A `tf.data.Dataset` of (float32 features, int labels) carrying
