@@ -3,7 +3,7 @@
 Measured the way the lesson trains, on real photos: `--photos` of them (half
 cats, half dogs) are organized by `data.organize` (70% train, 15% valid, 15%
 test) and read by `pipeline.image_dataset`; the network trains for
-`--minutes` with AdamW and `training.TimeBudgetSchedule`. Besides the
+`--minutes` with AdamW and `schedules.TimeBudgetSchedule`. Besides the
 lesson's small test set, every labelled photo of `--data` that was not picked
 is a large held-out set ("held_out"), so that candidates a point or two apart
 can be told apart. Each run appends one record to
@@ -20,6 +20,12 @@ changes back to 2017, to measure what that change brings), "xception" (the
 separable-convolution, residual network this lesson used before), and
 "baseline" (the 2017 network). Augmentations: "none", "flip", "light" (flip
 and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
+
+Also: `--epochs N` trains a fixed number of epochs instead of `--minutes`
+(the accuracy does not depend on how busy the machine is), and
+`--label-smoothing` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
+accuracies are also given with each photo's probabilities averaged with its
+mirror image's ("flip_averaged").
 """
 
 import argparse
@@ -91,7 +97,7 @@ def network(name, size, widths, dropout_rate, stem=0, batchnorm=True, head="gap"
     return keras.Model(inputs, outputs, name=name)
 
 
-def prepare(data, photos, seed, work):
+def prepare(data, photos, seed, work, **fractions):
     """Organizes the picked photos; returns (layout, folder of class folders holding every other photo)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import real_pets
@@ -99,7 +105,7 @@ def prepare(data, photos, seed, work):
 
     chosen, _ = real_pets.pick_photos(data, photos, seed)
     flat = real_pets.flat_copy(chosen, work / "photos")
-    layout = kit_data.organize(flat, work / "layouts", seed=seed, quiet=True)
+    layout = kit_data.organize(flat, work / "layouts", seed=seed, quiet=True, **fractions)
     found = layouts.find(data)
     picked = {path for paths in chosen.values() for path in paths}
     held_out = work / "held_out"
@@ -145,6 +151,10 @@ def main(argv=None):
                         help="AdamW with the time-budget schedule, or the 2017 RMSprop at a fixed 1e-3")
     parser.add_argument("--interpolation", default="bilinear")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead of --minutes")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--valid-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--speed", action="store_true", help="only training photos per second")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cnn_candidates.json"))
     args = parser.parse_args(argv)
@@ -152,13 +162,14 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from utils import pipeline, training
+    from utils import pipeline, schedules, training
 
     keras.utils.set_random_seed(args.seed)
     work = pathlib.Path(tempfile.mkdtemp(prefix="cnn_candidates-"))
     widths = [int(w) for w in args.widths.split(",")]
     try:
-        layout, held_out = prepare(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed, work)
+        layout, held_out = prepare(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed, work,
+                                   valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
 
         def dataset(folder, **options):
             return pipeline.image_dataset(folder, args.size, args.batch_size, interpolation=args.interpolation,
@@ -168,7 +179,11 @@ def main(argv=None):
         model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
         optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
                      keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4))
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        if args.label_smoothing:  # one-hot labels for training and validation (evaluation below uses the int ones)
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+        else:
+            loss = "sparse_categorical_crossentropy"
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         record = {"network": args.network, "widths": widths if args.network == "plain" else None,
                   "size": args.size, "stem": args.stem, "batchnorm": not args.no_batchnorm, "head": args.head,
                   "optimizer": args.optimizer, "augment": args.augment, "batch_size": args.batch_size,
@@ -185,15 +200,28 @@ def main(argv=None):
             if args.optimizer == "rmsprop":  # no schedule: a fixed rate, stopped by the same minutes
                 limit = [training.TimeLimit(args.minutes * 60)]
             else:
-                limit = [training.TimeBudgetSchedule(args.learning_rate, args.minutes * 60, 1000, steps)]
+                limit = [schedules.TimeBudgetSchedule(args.learning_rate, None if args.epochs else args.minutes * 60,
+                                                      args.epochs or 1000, steps)]
+            if args.label_smoothing:
+                import tensorflow as tf
+
+                def one_hot(dataset):
+                    mapped = dataset.map(lambda x, y: (x, tf.one_hot(y, 2)))
+                    mapped.num_images, mapped.batch_size = dataset.num_images, dataset.batch_size
+                    return mapped
+
+                train_ds, valid_ds = one_hot(train_ds), one_hot(valid_ds)
             run = training.fit(model, train_ds, valid_ds, epochs=1000, patience=None, verbose=0, callbacks=limit)
             record.update(
-                kind="accuracy", minutes=args.minutes, learning_rate=args.learning_rate, dropout=args.dropout,
-                seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
+                kind="accuracy", minutes=None if args.epochs else args.minutes, learning_rate=args.learning_rate,
+                dropout=args.dropout, seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
                 photos_per_second=round(run.images_per_second, 1),
                 train_accuracy_last_epoch=round(run.final("accuracy"), 4),
                 valid_accuracy=round(run.final("val_accuracy"), 4),
                 test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
+                test_accuracy_flip_averaged=round(accuracy(model, dataset(layout.root / "test", shuffle=False),
+                                                           flip=True), 4),
+                label_smoothing=args.label_smoothing,
                 held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
                 held_out_accuracy_flip_averaged=round(
                     accuracy(model, dataset(held_out, shuffle=False, cache=False), flip=True), 4),
