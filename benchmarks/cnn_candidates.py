@@ -23,7 +23,7 @@ and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
 
 Also: `--epochs N` trains a fixed number of epochs instead of `--minutes`
 (the accuracy does not depend on how busy the machine is), and
-`--label-smoothing` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
+`--label-smoothing`, `--weight-decay` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
 accuracies are also given with each photo's probabilities averaged with its
 mirror image's ("flip_averaged").
 """
@@ -153,6 +153,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead of --minutes")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
     parser.add_argument("--valid-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--speed", action="store_true", help="only training photos per second")
@@ -178,7 +179,7 @@ def main(argv=None):
         train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
         model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
         optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
-                     keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=1e-4))
+                     keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay))
         if args.label_smoothing:  # one-hot labels for training and validation (evaluation below uses the int ones)
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
         else:
@@ -221,7 +222,7 @@ def main(argv=None):
                 test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
                 test_accuracy_flip_averaged=round(accuracy(model, dataset(layout.root / "test", shuffle=False),
                                                            flip=True), 4),
-                label_smoothing=args.label_smoothing,
+                label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
                 held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
                 held_out_accuracy_flip_averaged=round(
                     accuracy(model, dataset(held_out, shuffle=False, cache=False), flip=True), 4),
