@@ -1,9 +1,4 @@
-"""A learning-rate schedule planned over a time budget, not a number of epochs (lesson 3).
-
-A schedule planned in epochs is cut off while the learning rate is still
-high when a time limit stops training first, on a slow laptop; on a fast GPU
-it wastes the time left. `TimeBudgetSchedule` always finishes its decay.
-"""
+"""A learning-rate schedule planned over a time budget, not a number of epochs (lesson 3)."""
 
 import math
 import time
