@@ -1,7 +1,8 @@
-"""utils.digits and lesson 2: loading, canvas placement, and the metrics the lesson writes."""
+"""utils.digits and lesson 2: loading, the lesson's own canvas placement, and the metrics the lesson writes."""
 
 import json
 
+import nbformat
 import numpy as np
 import PIL.Image
 import pytest
@@ -12,52 +13,65 @@ from utils import digits, lessons, paths
 LESSON = paths.NOTEBOOKS / "02_fc_vs_cnn.ipynb"
 
 
+def canvas_functions():
+    """The lesson's own placing functions: its cell that defines `place_on_canvas`, run alone with NumPy."""
+    cells = [cell.source for cell in nbformat.read(LESSON, as_version=4).cells
+             if cell.cell_type == "code" and "def place_on_canvas(" in cell.source]
+    assert len(cells) == 1, f"{LESSON.name} should define place_on_canvas in one cell, found {len(cells)}"
+    namespace = {"np": np}
+    exec(cells[0], namespace)
+    return namespace
+
+
 def test_a_known_digit_lands_exactly_at_a_known_offset():
+    place_on_canvas = canvas_functions()["place_on_canvas"]
     digit = np.arange(1, 10, dtype=np.uint8).reshape(3, 3)
-    canvas = digits.place_on_canvas(digit, 9, offsets=(2, 5))
-    assert canvas.shape == (9, 9) and canvas.dtype == np.uint8
-    np.testing.assert_array_equal(canvas[2:5, 5:8], digit)
+    canvas = place_on_canvas(digit[np.newaxis], 9, [(2, 5)])
+    assert canvas.shape == (1, 9, 9) and canvas.dtype == np.uint8
+    np.testing.assert_array_equal(canvas[0, 2:5, 5:8], digit)
     assert canvas.sum() == digit.sum()  # nothing anywhere else
 
 
 def test_each_digit_goes_to_its_own_offset():
+    place_on_canvas = canvas_functions()["place_on_canvas"]
     batch = np.stack([np.full((8, 8), value, dtype=np.uint8) for value in (10, 20, 30)])
     offsets = np.array([[0, 0], [16, 16], [3, 11]])
-    canvases = digits.place_on_canvas(batch, 24, offsets)
+    canvases = place_on_canvas(batch, 24, offsets)
     assert canvases.shape == (3, 24, 24)
     for canvas, value, (row, column) in zip(canvases, (10, 20, 30), offsets):
         assert canvas[row:row + 8, column:column + 8].min() == value
         assert np.count_nonzero(canvas) == 64
 
 
-def test_default_is_centered_in_a_canvas_three_times_the_side():
+def test_centered_digits_sit_in_the_middle_of_a_canvas_three_times_their_side():
+    functions = canvas_functions()
     real = sklearn.datasets.load_digits().images[:2].astype(np.uint8)
-    canvases = digits.place_on_canvas(real, 24)
+    canvases = functions["place_on_canvas"](real, 24, functions["centered_offsets"](2, 8, 24))
     np.testing.assert_array_equal(canvases[:, 8:16, 8:16], real)
     assert canvases.sum() == real.sum()
-    assert digits.centered_offset(28, 84) == (28, 28)
+    np.testing.assert_array_equal(functions["centered_offsets"](3, 28, 84), [[28, 28]] * 3)
 
 
 def test_random_positions_are_uniform_over_every_place_the_digit_fits():
-    rng = np.random.default_rng(0)
-    offsets = digits.random_offsets(20_000, 8, 24, rng)
-    assert offsets.min() == 0 and offsets.max() == 16
+    functions = canvas_functions()
+    offsets = functions["random_offsets"](20_000, 8, 24, np.random.default_rng(0))
+    assert offsets.shape == (20_000, 2) and offsets.min() == 0 and offsets.max() == 16
     counts = np.bincount(offsets[:, 0], minlength=17)
     assert counts.min() > 0.8 * 20_000 / 17 and counts.max() < 1.2 * 20_000 / 17
     batch = np.ones((50, 8, 8), dtype=np.uint8)
-    canvases = digits.place_on_canvas(batch, 24, rng=np.random.default_rng(1))
+    canvases = functions["place_on_canvas"](batch, 24, functions["random_offsets"](50, 8, 24, np.random.default_rng(1)))
     assert (canvases.sum(axis=(1, 2)) == 64).all()  # every digit wholly on its canvas
     rows = [np.flatnonzero(canvas.any(axis=1))[0] for canvas in canvases]
     assert len(set(rows)) > 5
 
 
-def test_place_on_canvas_rejects_bad_sizes_and_offsets():
-    with pytest.raises(ValueError, match="at least as large"):
-        digits.place_on_canvas(np.zeros((8, 8)), 6)
-    with pytest.raises(ValueError, match="between 0 and 16"):
-        digits.place_on_canvas(np.zeros((8, 8)), 24, offsets=(17, 0))
-    with pytest.raises(ValueError, match="square digits"):
-        digits.place_on_canvas(np.zeros((8, 6)), 24)
+def test_a_digit_that_would_not_fit_is_refused():
+    place_on_canvas = canvas_functions()["place_on_canvas"]
+    for offset in [(17, 0), (0, 17), (-1, 0)]:
+        with pytest.raises(AssertionError, match="must fit on the canvas"):
+            place_on_canvas(np.zeros((1, 8, 8)), 24, [offset])
+    with pytest.raises(AssertionError, match="must fit on the canvas"):
+        place_on_canvas(np.zeros((1, 8, 8)), 6, [(0, 0)])
 
 
 def test_load_falls_back_to_sklearn_digits_when_there_is_no_mnist(tmp_path):

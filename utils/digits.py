@@ -1,4 +1,7 @@
-"""Handwritten digits for lesson 2 (MNIST, else scikit-learn's offline digits), and placing them on a canvas."""
+"""Handwritten digits for lesson 2: MNIST if it was downloaded, else the 8×8 digits scikit-learn ships.
+
+Lesson 2 places them on its canvases itself (`place_on_canvas` in the notebook).
+"""
 
 import dataclasses
 
@@ -105,58 +108,3 @@ def _subset(images, labels, limit, rng):
     keep = np.sort(rng.choice(len(images), size=limit, replace=False))
     return images[keep], labels[keep]
 
-
-def centered_offset(digit_size, canvas_size):
-    """The (row, column) of a digit's top-left corner when it sits in the middle."""
-    return (canvas_size - digit_size) // 2, (canvas_size - digit_size) // 2
-
-
-def random_offsets(count, digit_size, canvas_size, rng):
-    """`count` uniformly random (row, column) top-left corners, drawn with `rng`, at which a digit fits wholly.
-
-    Returns:
-        An int array (count, 2), each value from 0 to canvas_size - digit_size inclusive.
-    """
-    _check_sizes(digit_size, canvas_size)
-    return rng.integers(0, canvas_size - digit_size + 1, size=(count, 2))
-
-
-def place_on_canvas(digits, canvas_size, offsets=None, rng=None):
-    """Pastes each digit onto an empty (black) square canvas (lesson 2).
-
-    Args:
-        digits: array (count, side, side), or one digit (side, side).
-        offsets: each digit's top-left corner: one (row, column) pair for all, or an array (count, 2).
-            None: centered, or at random if `rng` (a `numpy.random.Generator`) is given.
-
-    Returns:
-        An array (count, canvas_size, canvas_size) of the digits' dtype, or (canvas_size, canvas_size) for one.
-
-    Raises:
-        ValueError: the digits are not square, the canvas is smaller than a digit, or a digit would not fit.
-    """
-    digits = np.asarray(digits)
-    single = digits.ndim == 2
-    if single:
-        digits = digits[np.newaxis]
-    if digits.ndim != 3 or digits.shape[1] != digits.shape[2]:
-        raise ValueError(f"place_on_canvas expects square digits shaped (count, side, side) or (side, side), "
-                         f"got shape {digits.shape}")
-    count, side = len(digits), digits.shape[1]
-    _check_sizes(side, canvas_size)
-    if offsets is None:
-        offsets = centered_offset(side, canvas_size) if rng is None else random_offsets(count, side, canvas_size, rng)
-    offsets = np.broadcast_to(np.asarray(offsets, dtype=np.int64), (count, 2))
-    if offsets.min() < 0 or offsets.max() > canvas_size - side:
-        raise ValueError(f"offsets must be between 0 and {canvas_size - side} so that a {side}×{side} digit fits on "
-                         f"a {canvas_size}×{canvas_size} canvas; got values from {offsets.min()} to {offsets.max()}")
-    canvases = np.zeros((count, canvas_size, canvas_size), dtype=digits.dtype)
-    for canvas, digit, (row, column) in zip(canvases, digits, offsets):
-        canvas[row:row + side, column:column + side] = digit
-    return canvases[0] if single else canvases
-
-
-def _check_sizes(digit_size, canvas_size):
-    if canvas_size < digit_size:
-        raise ValueError(f"the canvas ({canvas_size} pixels) must be at least as large as a "
-                         f"digit ({digit_size} pixels)")
