@@ -1,14 +1,13 @@
-"""utils.birds, utils.array_pipeline and utils.thresholds: the bird data, its batches, judging a detector."""
+"""utils.birds and utils.array_pipeline: the bird data and its batches."""
 
 import pickle
 
 import keras
 import numpy as np
 import pytest
-import sklearn.metrics
 from PIL import Image
 
-from utils import array_pipeline, birds, paths, thresholds
+from utils import array_pipeline, birds, paths
 
 CIFAR_BIRD = 2
 
@@ -198,71 +197,3 @@ def test_array_dataset_batches_in_order_and_augments():
     np.testing.assert_array_equal(y, labels)
     with pytest.raises(ValueError, match="same"):
         array_pipeline.dataset(images, labels[:3])
-
-
-# thresholds ---------------------------------------------------------------------------------
-
-LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0])
-SCORES = np.array([0.9, 0.8, 0.4, 0.55, 0.1, 0.6, 0.3, 0.2, 0.05, 0.7, 0.35, 0.45])
-
-
-def test_groups_and_scores_match_sklearn():
-    found = thresholds.groups(LABELS, SCORES, 0.5)
-    np.testing.assert_array_equal(found["true positives"], [0, 1, 3])
-    np.testing.assert_array_equal(found["false positives"], [5, 9])
-    np.testing.assert_array_equal(found["false negatives"], [2, 10])
-    assert sorted(np.concatenate(list(found.values()))) == list(range(len(LABELS)))
-    for threshold in (0.25, 0.5, 0.75):
-        predicted = (SCORES >= threshold).astype(int)
-        tn, fp, fn, tp = sklearn.metrics.confusion_matrix(LABELS, predicted).ravel()
-        result = thresholds.scores_at(LABELS, SCORES, threshold)
-        assert (result["true negatives"], result["false positives"], result["false negatives"],
-                result["true positives"]) == (tn, fp, fn, tp)
-        assert result["precision"] == pytest.approx(sklearn.metrics.precision_score(LABELS, predicted))
-        assert result["recall"] == pytest.approx(sklearn.metrics.recall_score(LABELS, predicted))
-        assert result["f1"] == pytest.approx(sklearn.metrics.f1_score(LABELS, predicted))
-        assert result["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(LABELS, predicted))
-
-
-def test_sweep_recall_and_alarms_never_rise_with_the_threshold():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 500)
-    scores = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 500), 0, 1)
-    rows = thresholds.sweep(labels, scores, np.linspace(0, 1, 41))
-    for name in ("recall", "true positives", "false positives"):
-        values = [row[name] for row in rows]
-        assert all(later <= earlier for earlier, later in zip(values, values[1:])), name
-    assert rows[0]["recall"] == 1.0 and rows[-1]["false positives"] == 0
-
-
-def test_never_a_bird_is_accurate_and_useless():
-    result = thresholds.baselines(LABELS, model_positive_rate=0.5)
-    assert result["never"]["accuracy"] == pytest.approx(7 / 12)
-    assert result["never"]["recall"] == 0 and result["never"]["precision"] == 0
-    assert result["chance"] == {"accuracy": pytest.approx(0.5), "precision": pytest.approx(5 / 12),
-                                "recall": 0.5}
-
-
-def test_bad_labels_are_refused_with_advice():
-    with pytest.raises(ValueError, match="same length"):
-        thresholds.groups([0, 1], [0.5])
-    with pytest.raises(ValueError, match="0 \\(no\\) or 1"):
-        thresholds.scores_at([0, 2], [0.1, 0.9])
-
-
-def test_headless_runs_are_not_interactive(monkeypatch):
-    monkeypatch.delenv("COURSE_INTERACTIVE", raising=False)
-    assert thresholds.running_interactively() is False  # plain Python, no Jupyter kernel
-    monkeypatch.setenv("COURSE_INTERACTIVE", "1")
-    assert thresholds.running_interactively() is True
-
-
-def test_the_slider_shows_the_scores_at_its_threshold(capsys):
-    widget = thresholds.slider(LABELS, SCORES, start=0.5)
-    assert widget.children[0].value == 0.5 and widget.children[0].description == "threshold"
-    widget.children[0].value = 0.75
-    widget.update()
-    shown = capsys.readouterr().out
-    expected = thresholds.scores_at(LABELS, SCORES, 0.75)
-    assert "threshold 0.75:" in shown and f"precision {expected['precision']:.1%}" in shown
-    assert f"recall {expected['recall']:.1%}" in shown

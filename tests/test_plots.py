@@ -100,33 +100,3 @@ def test_bar_chart_rejects_missing_or_mismatched_values():
         plots.bar_chart({})
     with pytest.raises(ValueError, match="'CNN' has 1 values but there are 2 series"):
         plots.bar_chart({"FC": [1, 2], "CNN": [1]}, series=["centered", "shifted"])
-
-
-# Lesson 5: precision and recall ---------------------------------------------
-
-
-def test_precision_recall_curve_draws_sklearns_curve_and_the_chance_line():
-    import sklearn.metrics
-
-    labels = np.array([1, 0, 1, 1, 0, 0, 0, 1, 0, 0])
-    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
-    figure = plots.precision_recall_curve(labels, scores, threshold=0.55)
-    axis = figure.axes[0]
-    curve, chance, point = axis.get_lines()
-    precision, recall, _ = sklearn.metrics.precision_recall_curve(labels, scores)
-    np.testing.assert_allclose(curve.get_xdata(), recall)
-    np.testing.assert_allclose(curve.get_ydata(), precision)
-    np.testing.assert_allclose(chance.get_ydata(), [0.4, 0.4])  # 4 positives in 10
-    np.testing.assert_allclose(point.get_xydata(), [[0.75, 0.75]])  # 3 of 4 found, 3 of 4 right
-    assert axis.get_xlabel().startswith("recall") and axis.get_ylabel().startswith("precision")
-
-
-def test_threshold_tradeoff_has_precision_recall_f1_and_the_threshold():
-    rows = [{"threshold": t, "precision": 0.5 + t / 2, "recall": 1 - t, "f1": 0.5} for t in (0.1, 0.5, 0.9)]
-    figure = plots.threshold_tradeoff(rows, threshold=0.5)
-    axis = figure.axes[0]
-    labels = [line.get_label() for line in axis.get_lines()]
-    assert labels == ["precision", "recall", "f1", "threshold 0.50"]
-    np.testing.assert_allclose(axis.get_lines()[1].get_ydata(), [0.9, 0.5, 0.1])
-    with pytest.raises(ValueError, match="no rows"):
-        plots.threshold_tradeoff([])

@@ -25,12 +25,11 @@ Modules:
     evaluate: predictions, error-analysis panels, reports, Kaggle submissions (lesson 3).
     explain: what a network looks at: kernels, feature maps and Grad-CAM (lesson 3).
     pipeline: a folder of class folders as cached, shuffled, augmented batches (lesson 3).
-    digits:  handwritten digits (MNIST or scikit-learn's) and placing them on a canvas (lesson 2).
+    digits:  handwritten digits, MNIST or scikit-learn's (lesson 2).
     synth:   the drawn stand-in datasets, toy_pets and toy_birds, for running offline.
     transfer: VGG16 with its preprocessing inside, and cached bottleneck features (lesson 4).
     birds:   the bird / not-bird data from CIFAR-10 and CUB-200 (lesson 5).
     array_pipeline: in-memory images as cached, shuffled, augmented batches (lesson 5).
-    thresholds: precision, recall and choosing a threshold (lesson 5).
     predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5).
     exercises: the lessons' self-checking exercises (`exercises.check`).
     publish: `make exercises`, `make slides`, `make site`: learner copies, decks and the course site.
