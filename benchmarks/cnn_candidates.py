@@ -23,7 +23,7 @@ and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
 
 Also: `--epochs N` trains a fixed number of epochs instead of `--minutes`
 (the accuracy does not depend on how busy the machine is), and
-`--label-smoothing`, `--weight-decay` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
+`--label-smoothing`, `--mixup ALPHA`, `--cutmix`, `--weight-decay` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
 accuracies are also given with each photo's probabilities averaged with its
 mirror image's ("flip_averaged").
 """
@@ -153,9 +153,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead of --minutes")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--mixup", type=float, default=0.0, help="MixUp's alpha on training batches (0: none)")
+    parser.add_argument("--cutmix", action="store_true", help="CutMix on training batches")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
     parser.add_argument("--valid-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--final-size", type=int, default=0,
+                        help="then train on, at this larger image size (progressive resizing); scored at it")
+    parser.add_argument("--final-epochs", type=int, default=5, help="epochs at --final-size")
+    parser.add_argument("--final-learning-rate", type=float, default=5e-4, help="peak learning rate at --final-size")
     parser.add_argument("--speed", action="store_true", help="only training photos per second")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cnn_candidates.json"))
     args = parser.parse_args(argv)
@@ -180,7 +186,8 @@ def main(argv=None):
         model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
         optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
                      keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay))
-        if args.label_smoothing:  # one-hot labels for training and validation (evaluation below uses the int ones)
+        one_hot_labels = bool(args.label_smoothing or args.mixup or args.cutmix)
+        if one_hot_labels:  # one-hot labels for training and validation (evaluation below uses the int ones)
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
         else:
             loss = "sparse_categorical_crossentropy"
@@ -203,16 +210,42 @@ def main(argv=None):
             else:
                 limit = [schedules.TimeBudgetSchedule(args.learning_rate, None if args.epochs else args.minutes * 60,
                                                       args.epochs or 1000, steps)]
-            if args.label_smoothing:
+            if one_hot_labels:
                 import tensorflow as tf
 
-                def one_hot(dataset):
+                def one_hot(dataset, mix=None):
                     mapped = dataset.map(lambda x, y: (x, tf.one_hot(y, 2)))
+                    if mix is not None:  # mixes the images and their labels of each training batch
+                        mapped = mapped.map(lambda x, y: (lambda m: (m["images"], m["labels"]))(mix({"images": x, "labels": y})))
                     mapped.num_images, mapped.batch_size = dataset.num_images, dataset.batch_size
                     return mapped
 
-                train_ds, valid_ds = one_hot(train_ds), one_hot(valid_ds)
+                mix = (keras.layers.CutMix(seed=args.seed) if args.cutmix else
+                       keras.layers.MixUp(args.mixup, seed=args.seed) if args.mixup else None)
+                train_ds, valid_ds = one_hot(train_ds, mix), one_hot(valid_ds)
             run = training.fit(model, train_ds, valid_ds, epochs=1000, patience=None, verbose=0, callbacks=limit)
+            if args.final_size:  # progressive resizing: the same weights (convolutions and global pooling) at a larger size
+                record.update(first_size_test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
+                              first_size_held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
+                              first_size_epochs=run.epochs, first_size_seconds=round(run.seconds, 1))
+                weights = model.get_weights()
+                args.size = args.final_size
+                model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm,
+                                args.head)
+                model.set_weights(weights)
+                model.compile(optimizer=keras.optimizers.AdamW(learning_rate=args.final_learning_rate,
+                                                               weight_decay=args.weight_decay),
+                              loss=loss, metrics=["accuracy"])
+                train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
+                valid_ds = dataset(layout.root / "valid", shuffle=False)
+                if one_hot_labels:
+                    train_ds, valid_ds = one_hot(train_ds, mix), one_hot(valid_ds)
+                final_schedule = schedules.TimeBudgetSchedule(args.final_learning_rate, None, args.final_epochs,
+                                                              int(np.ceil(train_ds.num_images / args.batch_size)))
+                final = training.fit(model, train_ds, valid_ds, epochs=args.final_epochs, patience=None, verbose=0,
+                                     callbacks=[final_schedule])
+                record.update(final_size=args.size, final_epochs=final.epochs, final_seconds=round(final.seconds, 1),
+                              final_learning_rate=args.final_learning_rate)
             record.update(
                 kind="accuracy", minutes=None if args.epochs else args.minutes, learning_rate=args.learning_rate,
                 dropout=args.dropout, seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
@@ -222,7 +255,7 @@ def main(argv=None):
                 test_accuracy=round(accuracy(model, dataset(layout.root / "test", shuffle=False)), 4),
                 test_accuracy_flip_averaged=round(accuracy(model, dataset(layout.root / "test", shuffle=False),
                                                            flip=True), 4),
-                label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
+                label_smoothing=args.label_smoothing, mixup=args.mixup, cutmix=args.cutmix, weight_decay=args.weight_decay,
                 held_out_accuracy=round(accuracy(model, dataset(held_out, shuffle=False, cache=False)), 4),
                 held_out_accuracy_flip_averaged=round(
                     accuracy(model, dataset(held_out, shuffle=False, cache=False), flip=True), 4),
