@@ -147,8 +147,9 @@ def main(argv=None):
     parser.add_argument("--no-batchnorm", action="store_true", help="plain network without batch normalization")
     parser.add_argument("--head", default="gap", choices=("gap", "flatten"),
                         help="gap: global average pooling and dropout; flatten: the 2017 Flatten + Dense(64)")
-    parser.add_argument("--optimizer", default="adamw-schedule", choices=("adamw-schedule", "rmsprop"),
-                        help="AdamW with the time-budget schedule, or the 2017 RMSprop at a fixed 1e-3")
+    parser.add_argument("--optimizer", default="adamw-schedule", choices=("adamw-schedule", "sgd-schedule", "rmsprop"),
+                        help="AdamW or SGD (Nesterov momentum 0.9) with the time-budget schedule, or the 2017 RMSprop "
+                             "at a fixed 1e-3")
     parser.add_argument("--interpolation", default="bilinear")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead of --minutes")
@@ -185,6 +186,8 @@ def main(argv=None):
         train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
         model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
         optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
+                     keras.optimizers.SGD(learning_rate=args.learning_rate, momentum=0.9, nesterov=True,
+                                          weight_decay=args.weight_decay) if args.optimizer == "sgd-schedule" else
                      keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay))
         one_hot_labels = bool(args.label_smoothing or args.mixup or args.cutmix)
         if one_hot_labels:  # one-hot labels for training and validation (evaluation below uses the int ones)
