@@ -23,7 +23,9 @@ and shifts of up to 8%), "standard" (flip, rotation, zoom and shifts).
 
 Also: `--epochs N` trains a fixed number of epochs instead of `--minutes`
 (the accuracy does not depend on how busy the machine is), and
-`--label-smoothing`, `--mixup ALPHA`, `--cutmix`, `--weight-decay` and `--valid-fraction`/`--test-fraction` (the split). The test and held-out
+`--label-smoothing`, `--mixup ALPHA`, `--cutmix`, `--weight-decay`, `--optimizer sgd-schedule`,
+`--final-size` (progressive resizing) and `--valid-fraction`/`--test-fraction`
+(the split). The test and held-out
 accuracies are also given with each photo's probabilities averaged with its
 mirror image's ("flip_averaged").
 """
@@ -217,9 +219,13 @@ def main(argv=None):
                 import tensorflow as tf
 
                 def one_hot(dataset, mix=None):
+                    def mixed(x, y):  # MixUp or CutMix blends the images and the labels of a training batch
+                        batch = mix({"images": x, "labels": y})
+                        return batch["images"], batch["labels"]
+
                     mapped = dataset.map(lambda x, y: (x, tf.one_hot(y, 2)))
-                    if mix is not None:  # mixes the images and their labels of each training batch
-                        mapped = mapped.map(lambda x, y: (lambda m: (m["images"], m["labels"]))(mix({"images": x, "labels": y})))
+                    if mix is not None:
+                        mapped = mapped.map(mixed)
                     mapped.num_images, mapped.batch_size = dataset.num_images, dataset.batch_size
                     return mapped
 
