@@ -13,6 +13,13 @@ Run it with nothing else busy on the machine. The lessons use what is in
 data/ (offline: the drawn stand-ins and scikit-learn's digits) and write
 their runs into models/ as `make lessons` would; the executed copies go to a
 temporary folder.
+
+`-p NAME VALUE` sets a lesson parameter, as the runner's own option does; with
+`--out` elsewhere it times a variant, for example lesson 4 at the image size
+its ImageNet weights would use in sample mode (random weights cost the same):
+
+    .venv/bin/python benchmarks/lesson_times.py notebooks/04_vgg16_finetune.ipynb \\
+        -p OFFLINE_IMAGE_SIZE 96 --out benchmarks/results/lesson4_sample_96.json
 """
 
 import argparse
@@ -33,15 +40,19 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
                         help="re-time only these lessons, keeping the others' figures in --out (default: all)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "lesson_times.json")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a lesson parameter (as `python -m utils.lessons run -p`)")
     args = parser.parse_args(argv)
 
     from utils import lessons
+
+    parameters = {name: lessons.parse_value(value) for name, value in args.p} or None
 
     results = json.loads(args.out.read_text())["lessons"] if args.notebooks and args.out.exists() else {}
     with tempfile.TemporaryDirectory(prefix="lesson_times-") as folder:
         for path in args.notebooks or lessons.all_lessons():
             print(f"=== {path.name}", flush=True)
-            result = lessons.run(path, out_dir=pathlib.Path(folder), progress=False)
+            result = lessons.run(path, parameters, out_dir=pathlib.Path(folder), progress=False)
             results[path.stem] = {"status": result.status, "seconds": round(result.seconds, 1),
                                   "headline": result.headline, "error": result.error,
                                   "date": datetime.datetime.now().isoformat(timespec="seconds")}
@@ -49,9 +60,10 @@ def main(argv=None):
     report = {
         "benchmark": "benchmarks/lesson_times.py",
         "command": "python " + " ".join(["benchmarks/lesson_times.py"] + list(argv or sys.argv[1:])),
-        "what": "every lesson in sample mode with its default parameters, through utils.lessons.run "
+        "what": "every lesson in sample mode with its default parameters (but `parameters`), through utils.lessons.run "
                 "(as `make lessons`), seconds measured by the runner; total_seconds is their sum",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "parameters": parameters or {},
         "lessons": dict(sorted(results.items())),
         "total_seconds": round(sum(entry["seconds"] for entry in results.values()), 1),
     }
