@@ -86,6 +86,13 @@ class TestConventions:
         smoke = notebook.metadata.get("course", {}).get("smoke", {})
         assert set(smoke) <= declared, f"smoke parameters not declared: {set(smoke) - declared}"
 
+    def test_papermill_reads_every_parameter(self, path):
+        import papermill  # `papermill --help-notebook` lists these; a name it cannot read it calls unknown when set
+
+        declared = set(lessons.declared_defaults(nbformat.read(path, as_version=4)))
+        assert declared == set(papermill.inspect_notebook(str(path))), (
+            "papermill could not read some parameter lines (an '=' in a comment confuses it)")
+
     def test_uses_no_removed_keras_apis(self, path):
         notebook = nbformat.read(path, as_version=4)
         code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
