@@ -43,6 +43,8 @@ def main(argv=None):
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a lesson parameter (as `python -m utils.lessons run -p`)")
     args = parser.parse_args(argv)
+    if args.p and args.out == parser.get_default("out"):  # a variant's times would replace the defaults' in it
+        parser.error("-p times a variant: give --out FILE, so that lesson_times.json keeps the default times")
 
     from utils import lessons
 
