@@ -9,11 +9,11 @@ measures only how fast each one can feed a model.
     .venv/bin/python benchmarks/pipeline.py                 # 1,500 stand-in JPEGs
     .venv/bin/python benchmarks/pipeline.py --synth 3000 --epochs 4
     .venv/bin/python benchmarks/pipeline.py --data data/dogscats/train
+    .venv/bin/python benchmarks/pipeline.py --out benchmarks/results/pipeline.json   # the committed figures
 """
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import resource
@@ -75,20 +75,11 @@ def run_side(side, folder, epochs):
 
 
 def stand_in_folder(count, workdir):
-    """Draws about `count` toy_pets training images sorted into class folders."""
+    """Draws `count` toy_pets images and hard-links them into class folders by name (cat.0.jpg -> cats/)."""
     from utils import synth
     raw, organized = workdir / "raw", workdir / "organized"
-    try:
-        from utils import data
-        organize = data.organize
-    except (ImportError, AttributeError):
-        organize = None
-    if organize is not None:  # the kit's own layout step; it holds 20% out for validation
-        synth.toy_pets(raw, math.ceil(count / 0.8), seed=0, test_count=0)
-        organize(raw, organized, valid_fraction=0.2, seed=0)
-        return organized / "train"
     synth.toy_pets(raw, count, seed=0, test_count=0)
-    for path in sorted((raw / "train").glob("*.jpg")):  # cat.0.jpg -> cats/cat.0.jpg
+    for path in sorted((raw / "train").glob("*.jpg")):
         target = organized / "train" / f"{path.name.split('.')[0]}s" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
@@ -104,9 +95,11 @@ def describe(folder):
     return f"{len(files)} JPEGs in {folder}, about {width:.0f}x{height:.0f} on average"
 
 
-def report(folder, epochs):
-    print(describe(folder))
-    print(f"load before: {os.getloadavg()[0]:.2f} (1-minute average, {os.cpu_count()} CPUs)")
+def report(folder, epochs, out=None):
+    description = describe(folder)
+    print(description)
+    load_before = os.getloadavg()[0]
+    print(f"load before: {load_before:.2f} (1-minute average, {os.cpu_count()} CPUs)")
     results = {side: run_side(side, folder, epochs) for side in ("baseline", "ours")}
     print(f"load after:  {os.getloadavg()[0]:.2f}")
     print(f"\n{'':38} {'first epoch':>12} {'steady state':>13} {'peak memory':>12}")
@@ -120,6 +113,19 @@ def report(folder, epochs):
     print(f"{'ratio (ours / ImageDataGenerator)':38} {ours['first'] / baseline['first']:9.1f}x "
           f"{ours['steady'] / baseline['steady']:12.1f}x")
     print(f"(steady state: mean of epochs 2-{epochs}; each side in its own process)")
+    if out:
+        record = {"benchmark": "benchmarks/pipeline.py", "command": " ".join(["benchmarks/pipeline.py", *sys.argv[1:]]),
+                  "written": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "images": description,
+                  "image_size": IMAGE_SIZE, "batch_size": BATCH_SIZE, "epochs": epochs,
+                  "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+                  "sides": {names[side]: {"first_epoch_images_per_second": round(figures["first"], 1),
+                                          "steady_images_per_second": round(figures["steady"], 1),
+                                          "peak_memory_mb": round(figures["peak_mb"]), "rates": figures["rates"]}
+                            for side, figures in results.items()},
+                  "ratio_first": round(ours["first"] / baseline["first"], 2),
+                  "ratio_steady": round(ours["steady"] / baseline["steady"], 2)}
+        pathlib.Path(out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {out}")
     return results
 
 
@@ -128,6 +134,7 @@ def main(argv=None):
     parser.add_argument("--data", help="a folder of class subfolders of JPEGs, e.g. data/dogscats/train")
     parser.add_argument("--synth", type=int, help="draw this many toy_pets JPEGs instead (default 1500)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per side (at least 2)")
+    parser.add_argument("--out", help="also write the figures to this JSON file")
     parser.add_argument("--side", choices=("ours", "baseline"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 2:
@@ -139,10 +146,10 @@ def main(argv=None):
         print(json.dumps({"rates": rates, "images": images, "peak_mb": peak_mb}))
         return
     if args.data and not args.synth:
-        report(pathlib.Path(args.data).resolve(), args.epochs)
+        report(pathlib.Path(args.data).resolve(), args.epochs, args.out)
         return
     with tempfile.TemporaryDirectory(prefix="pipeline-benchmark-") as workdir:
-        report(stand_in_folder(args.synth or 1500, pathlib.Path(workdir)), args.epochs)
+        report(stand_in_folder(args.synth or 1500, pathlib.Path(workdir)), args.epochs, args.out)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 
 Draws `--count` toy_pets images, holds out a fifth of each class, and trains
 three models of about the same size for a few epochs on the rest: a fully
-connected net, a small CNN, and the same CNN with lesson 3's augmentation.
+connected net, a small CNN, and the same CNN behind stock augmentation layers.
 A stand-in that teaches lesson 3's point should have the CNN clearly ahead.
 
     .venv/bin/python benchmarks/toy_pets_learnability.py
     .venv/bin/python benchmarks/toy_pets_learnability.py --count 2000 --epochs 15 --image-size 96
     .venv/bin/python benchmarks/toy_pets_learnability.py --count 500 --epochs 60   # little data
+    .venv/bin/python benchmarks/toy_pets_learnability.py --out benchmarks/results/toy_pets_learnability.json
 """
 
 import argparse
+import json
 import os
 import pathlib
+import sys
 import tempfile
 import time
 
@@ -68,7 +71,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=pathlib.Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    load_before, results = os.getloadavg()[0], {}
     with tempfile.TemporaryDirectory(prefix="toy-pets-") as workdir:
         workdir = pathlib.Path(workdir)
         synth.toy_pets(workdir / "raw", args.count, seed=args.seed, test_count=0)
@@ -90,8 +95,20 @@ def main(argv=None):
             keras.utils.set_random_seed(args.seed)
             model, start = build(), time.perf_counter()
             accuracy = train_and_evaluate(model, train_ds, held_out_ds, args.epochs)
+            results[name] = {"parameters": model.count_params(), "held_out_accuracy": round(float(accuracy), 4),
+                             "seconds": round(time.perf_counter() - start, 1)}
             print(f"{name:26} {model.count_params():8,d} parameters   held-out accuracy {accuracy:.3f}"
                   f"   ({time.perf_counter() - start:.0f} s)")
+        counts = {"train": train_ds.num_images, "held_out": held_out_ds.num_images}
+    if args.out:
+        record = {"benchmark": "benchmarks/toy_pets_learnability.py",
+                  "command": " ".join(["benchmarks/toy_pets_learnability.py", *sys.argv[1:]]),
+                  "written": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "images": counts,
+                  "image_size": args.image_size, "epochs": args.epochs, "seed": args.seed,
+                  "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+                  "models": results}
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,17 @@ runs offline. It also reports the peak memory growth while extracting.
     .venv/bin/python benchmarks/transfer.py                       # 256 drawn images at 224x224
     .venv/bin/python benchmarks/transfer.py --images 512 --batch-size 64
     .venv/bin/python benchmarks/transfer.py --data data/dogscats/sample/train --weights imagenet
+    .venv/bin/python benchmarks/transfer.py --json benchmarks/results/transfer.json   # the committed figures
 """
 
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
@@ -126,7 +129,9 @@ def main(argv=None):
     print(f"head on cached features is {ratio:.0f}x faster per epoch "
           f"({frozen_epoch:.2f} s vs {head_epoch:.3f} s); extraction pays for itself after "
           f"{features.seconds / max(frozen_epoch - head_epoch, 1e-9):.1f} epochs")
-    figures = {"images": count, "image_size": args.image_size, "batch_size": args.batch_size,
+    figures = {"benchmark": "benchmarks/transfer.py", "command": " ".join(["benchmarks/transfer.py", *sys.argv[1:]]),
+               "written": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(),
+               "load_average_after": [round(load, 2) for load in os.getloadavg()], "images": count, "image_size": args.image_size, "batch_size": args.batch_size,
                "weights": weights, "frozen_base_epoch_seconds": frozen_epoch,
                "head_epoch_seconds": head_epoch, "ratio": ratio,
                "extraction_seconds": features.seconds, "extraction_peak_rss_growth_mib": growth}
