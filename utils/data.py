@@ -280,7 +280,8 @@ def main(argv=None):
             counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
             print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
     except (ValueError, OSError, downloads.DownloadError) as error:
-        sys.exit(f"error: {cli.message(error)}")
+        print(f"error: {cli.message(error)}", file=sys.stderr)  # one line and status 2, as `cli.run` ends
+        return 2
     return 0
 
 
