@@ -1,42 +1,66 @@
-"""docs/troubleshooting.md quotes every message the kit's code raises, word for word."""
+"""docs/troubleshooting.md quotes every message the kit's code raises, prints to stderr or exits with, word for word."""
 
 import ast
+import re
 
 import pytest
 
 from utils import paths
 
 DOC = paths.ROOT / "docs" / "troubleshooting.md"
-MODULES = ["utils/paths.py", "utils/safely.py", "utils/schedules.py", "utils/layouts.py", "utils/data.py", "utils/downloads.py", "utils/images.py",
-           "utils/lessons.py", "utils/copies.py", "utils/publish.py", "utils/slides.py", "utils/predict.py", "utils/serve.py",
-           "utils/pipeline.py", "utils/evaluate.py", "utils/explain.py", "utils/digits.py", "utils/transfer.py", "setup/gpubox.py",
-           "utils/hardware.py", "utils/training.py", "utils/resume.py", "setup/tf_config.py"]
+MODULES = sorted(str(path.relative_to(paths.ROOT)) for folder in ("utils", "setup")
+                 for path in (paths.ROOT / folder).rglob("*.py"))
+SHARED = ("utils/cli.py", "utils/lessons.py")  # their "interrupted", "unexpected" and "FAILED" lines: checked below
 
 
-def template(node):
-    """A message as the doc quotes it: its literal text, with … for each value filled in."""
+def template(node, constants=None):
+    """A message as the doc quotes it: its literal text, with … for each value filled in.
+
+    `constants` maps the module's top-level names to their values, for a message kept in a constant
+    (`raise RuntimeError(ADVICE.format(half=half))`).
+    """
+    constants = constants or {}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
         return "".join(part.value if isinstance(part, ast.Constant) else "…" for part in node.values)
     if isinstance(node, ast.BinOp):
-        return template(node.left) + template(node.right)
+        return template(node.left, constants) + template(node.right, constants)
+    if isinstance(node, ast.Name) and node.id in constants:
+        return template(constants[node.id], constants)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return re.sub(r"\{[^{}]*\}", "…", template(node.func.value, constants))
     return "…"
 
 
-def raised_messages(module):
+def messages(module):
+    """(line, template) of each message `module` raises, prints to stderr or exits with."""
     tree = ast.parse((paths.ROOT / module).read_text())
+    constants = {node.targets[0].id: node.value for node in tree.body
+                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
             name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
             if name != "refuse":  # lessons.check_type's helper: its one template is checked below
-                yield node.lineno, template(node.exc.args[0])
+                yield node.lineno, template(node.exc.args[0], constants)
+        elif isinstance(node, ast.Call) and node.args and module not in SHARED and (
+                (getattr(node.func, "id", "") == "print" and any(
+                    keyword.arg == "file" and getattr(keyword.value, "attr", "") == "stderr"
+                    for keyword in node.keywords))
+                or (getattr(node.func, "attr", "") == "exit" and getattr(node.func.value, "id", "") == "sys")):
+            text = template(node.args[0], constants).strip()
+            if text.strip("…. "):  # not a message made only of values (`print(error)`, `sys.exit(main())`)
+                yield node.lineno, text
+
+
+def test_every_module_is_checked():
+    assert "utils/data.py" in MODULES and "setup/gpubox.py" in MODULES and "utils/birds.py" in MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_every_message_a_module_raises_is_in_the_troubleshooting_page(module):
+def test_every_message_a_module_gives_is_in_the_troubleshooting_page(module):
     doc = DOC.read_text()
-    missing = [f"{module}:{line}: {text}" for line, text in raised_messages(module) if text not in doc]
+    missing = [f"{module}:{line}: {text}" for line, text in messages(module) if text not in doc]
     assert not missing, "add these to docs/troubleshooting.md, as the code writes them:\n" + "\n".join(missing)
 
 
@@ -53,3 +77,12 @@ def test_the_messages_every_command_shares_are_there_too():
 def test_the_check_would_catch_a_message_that_changed(tmp_path):
     changed = ast.parse('raise ValueError(f"no folder {x}: fetch the data first")').body[0]
     assert template(changed.exc.args[0]) not in DOC.read_text()
+
+
+def test_the_check_reads_messages_kept_in_constants_and_printed_ones():
+    tree = ast.parse('ADVICE = "Lower BATCH_SIZE (to {half}) and run again."\n'
+                     'raise RuntimeError(ADVICE.format(half=2))')
+    constants = {tree.body[0].targets[0].id: tree.body[0].value}
+    assert template(tree.body[1].exc.args[0], constants) == "Lower BATCH_SIZE (to …) and run again."
+    lines = dict(messages("setup/tf_config.py"))
+    assert any(text.startswith("error: no rank") for text in lines.values())
