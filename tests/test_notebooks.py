@@ -149,3 +149,21 @@ def test_lesson_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch, ex
     # the smoke run is a sample run in a folder of its own: the full run is byte-identical, still the best
     assert {p.name: p.read_bytes() for p in full_run.folder.iterdir()} == before
     assert runs.best(path.stem).folder == full_run.folder
+
+
+@pytest.mark.notebook
+def test_lesson_6_ships_lesson_5s_model_rebuilding_its_split_with_the_runs_seed(tmp_path, monkeypatch):
+    # exercise 6.7: lesson 6 with a lesson-5 run, and a SEED other than the run's
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    birds = lessons.run(paths.NOTEBOOKS / "05_bird_classifier.ipynb", out_dir=tmp_path / "out", smoke=True,
+                        html=False, progress=False)
+    assert birds.status == "ok", birds.error
+    shipped = lessons.run(paths.NOTEBOOKS / "06_ship_it.ipynb", {"MODEL": "05_bird_classifier", "SEED": 1},
+                          out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
+    assert shipped.status == "ok", shipped.error
+    printed = "".join(output.get("text", "") for cell in nbformat.read(shipped.output, as_version=4).cells
+                      for output in cell.get("outputs", []))
+    assert "lesson 5's run used SEED = 0: its split is rebuilt with that seed, not 1." in printed
+    assert "shipping " in printed and "05_bird_classifier" in printed
