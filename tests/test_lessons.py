@@ -109,6 +109,19 @@ def test_run_injects_parameters_and_collects_the_headline(tmp_path):
     assert "01_lesson" in table and "ok" in table and "1 epochs" in table
 
 
+def test_a_progress_bar_leaves_one_line_in_the_executed_copy_and_its_page(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb",
+                         "import sys, tqdm\nfor _ in tqdm.tqdm(range(50), desc='drawing', mininterval=0, file=sys.stdout):\n"
+                         "    sys.stdout.flush()\nprint('done')")
+    result = lessons.run(path, out_dir=tmp_path / "out", progress=False)
+    assert result.status == "ok", result.error
+    outputs = nbformat.read(result.output, as_version=4).cells[1].outputs
+    assert [output.output_type for output in outputs] == ["stream"]
+    lines = outputs[0].text.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("drawing: 100%") and lines[1] == "done", lines
+    assert result.html.read_text().count("drawing:") == 1
+
+
 @pytest.mark.notebook
 def test_a_failing_cell_is_named_in_the_report_and_the_exit_status(tmp_path, capsys):
     path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1",

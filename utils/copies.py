@@ -91,9 +91,13 @@ def cells_fingerprint(notebook):
 
 def write(output, html):
     """Marks the executed notebook at `output` as the runner's, with its cells' fingerprint, and renders it
-    to a standalone HTML page next to it if `html`, marked too (see `is_executed_copy`). Returns the notebook.
+    to a standalone HTML page next to it if `html`, marked too (see `is_executed_copy`). Consecutive text
+    outputs are merged, each progress bar kept as its final line. Returns the notebook.
     """
-    executed = nbformat.read(output, as_version=4)
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    # a progress bar's updates (text ending in "\r") become its last line, in the notebook and its page alike
+    executed, _ = CoalesceStreamsPreprocessor().preprocess(nbformat.read(output, as_version=4), {})
     executed.metadata[MARK] = {"executed_copy": True, "written_to": str(output),
                                "cells_sha256": cells_fingerprint(executed)}
     safely.write_text(output, nbformat.writes(executed) + "\n")
