@@ -286,6 +286,8 @@ def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(t
     for looked_for in layouts.LOOKED_FOR:
         assert looked_for in printed
     assert "python -m utils.data download dogscats" in printed
+    assert "Photos: the toy_pets stand-in, drawn in Kaggle's flat layout" in printed
+    assert "Kaggle's flat dogs-vs-cats download" not in printed  # the stand-in is not called a download
     assert layout.counts["sample/train"] == {"cats": 4, "dogs": 4}
 
 

@@ -158,8 +158,11 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
           f"{standin_count} cartoon cats and dogs drawn by the kit. Results on it say nothing about real photos.")
     standin = paths.DATA / f"toy_pets_{standin_count}"
     synth.generate("toy_pets", standin, count=standin_count, seed=0)  # drawn once; SEED picks the split
-    layout = organize(standin, seed=seed, **settings)
-    return dataclasses.replace(layout, kind="toy_pets stand-in", real=False, dataset="toy_pets stand-in")
+    layout = dataclasses.replace(organize(standin, seed=seed, **{**settings, "quiet": True}),
+                                 kind="toy_pets stand-in", real=False, dataset="toy_pets stand-in")
+    if not settings.get("quiet"):
+        _print_summary(layout, f"the toy_pets stand-in, drawn in Kaggle's flat layout in {standin}")
+    return layout
 
 
 def _digest(text):
