@@ -95,10 +95,11 @@ def main(argv=None):
             keras.utils.set_random_seed(args.seed)
             model, start = build(), time.perf_counter()
             accuracy = train_and_evaluate(model, train_ds, held_out_ds, args.epochs)
+            seconds = time.perf_counter() - start
             results[name] = {"parameters": model.count_params(), "held_out_accuracy": round(float(accuracy), 4),
-                             "seconds": round(time.perf_counter() - start, 1)}
+                             "seconds": round(seconds, 1)}
             print(f"{name:26} {model.count_params():8,d} parameters   held-out accuracy {accuracy:.3f}"
-                  f"   ({time.perf_counter() - start:.0f} s)")
+                  f"   ({seconds:.0f} s)")
         counts = {"train": train_ds.num_images, "held_out": held_out_ds.num_images}
     if args.out:
         record = {"benchmark": "benchmarks/toy_pets_learnability.py",

@@ -131,7 +131,8 @@ def main(argv=None):
           f"{features.seconds / max(frozen_epoch - head_epoch, 1e-9):.1f} epochs")
     figures = {"benchmark": "benchmarks/transfer.py", "command": " ".join(["benchmarks/transfer.py", *sys.argv[1:]]),
                "written": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(),
-               "load_average_after": [round(load, 2) for load in os.getloadavg()], "images": count, "image_size": args.image_size, "batch_size": args.batch_size,
+               "load_average_after": [round(load, 2) for load in os.getloadavg()],
+               "images": count, "image_size": args.image_size, "batch_size": args.batch_size,
                "weights": weights, "frozen_base_epoch_seconds": frozen_epoch,
                "head_epoch_seconds": head_epoch, "ratio": ratio,
                "extraction_seconds": features.seconds, "extraction_peak_rss_growth_mib": growth}
