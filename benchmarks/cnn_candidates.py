@@ -14,7 +14,7 @@ can be told apart. Each run appends one record to
     .venv/bin/python benchmarks/cnn_candidates.py --data ../shared/data/dogscats-dev --speed --network xception
 
 Networks: "plain" (lesson 3's improved network: conv, batch norm, ReLU and
-max pooling blocks, `--widths`, global average pooling; `--no-batchnorm`,
+max pooling blocks, `--widths` ("64x2": two convolutions in that block), global average pooling; `--no-batchnorm`,
 `--head flatten` and `--optimizer rmsprop` each take one of its modern
 changes back to 2017, to measure what that change brings), "xception" (the
 separable-convolution, residual network this lesson used before), and
@@ -71,11 +71,14 @@ def network(name, size, widths, dropout_rate, stem=0, batchnorm=True, head="gap"
         x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
         x = keras.layers.Dropout(0.5)(x)
     elif name == "plain":
-        for filters in widths:
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm)(x)
-            if batchnorm:
-                x = keras.layers.BatchNormalization(momentum=0.9)(x)
-            x = keras.layers.MaxPooling2D(2)(keras.layers.Activation("relu")(x))
+        for width in widths:  # "64" is one convolution of 64 filters before the pooling, "64x2" two
+            filters, _, convolutions = str(width).partition("x")
+            for _ in range(int(convolutions or 1)):
+                x = keras.layers.Conv2D(int(filters), 3, padding="same", use_bias=not batchnorm)(x)
+                if batchnorm:
+                    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+                x = keras.layers.Activation("relu")(x)
+            x = keras.layers.MaxPooling2D(2)(x)
         if head == "gap":
             x = keras.layers.Dropout(dropout_rate)(keras.layers.GlobalAveragePooling2D()(x))
         else:  # the 2017 head: flatten the last maps into a dense layer
@@ -138,7 +141,8 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="labelled cat and dog photos, any layout the kit knows")
     parser.add_argument("--photos", type=int, default=1760)
     parser.add_argument("--network", default="plain", choices=("plain", "xception", "baseline"))
-    parser.add_argument("--widths", default="32,64,128,128,256")
+    parser.add_argument("--widths", default="32,64,128,128,256",
+                        help='filters of each block\'s convolution; "64x2": two convolutions in that block')
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--augment", default="light", choices=AUGMENTATIONS)
     parser.add_argument("--minutes", type=float, default=6)
@@ -176,7 +180,7 @@ def main(argv=None):
 
     keras.utils.set_random_seed(args.seed)
     work = pathlib.Path(tempfile.mkdtemp(prefix="cnn_candidates-"))
-    widths = [int(w) for w in args.widths.split(",")]
+    widths = [int(w) if w.isdigit() else w for w in args.widths.split(",")]
     try:
         layout, held_out = prepare(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed, work,
                                    valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
