@@ -1,4 +1,4 @@
-"""Input pipelines: folders of images to augmented tf.data batches (lesson 3 builds one step by step)."""
+"""Input pipelines: folders of images to augmented tf.data batches (lesson 3 writes the tf.data steps out once)."""
 
 import os
 import pathlib
