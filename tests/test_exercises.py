@@ -81,8 +81,8 @@ CONTEXT = {
     "6.2": {"photos": PHOTOS, "scale": 1.0, "zero_point": 0, "dtype": np.uint8},
     "6.3": {"photos": PHOTOS, "scale": 1.0, "zero_point": 0, "dtype": np.uint8},
 }
-LESSON_3_AUGMENT = [keras.layers.RandomFlip("horizontal"), keras.layers.RandomZoom(0.2),
-                    keras.layers.RandomRotation(0.05)]
+LESSON_3_AUGMENT = [keras.layers.RandomFlip("horizontal"), keras.layers.RandomTranslation(0.08, 0.08),
+                    keras.layers.RandomZoom(0.2), keras.layers.RandomRotation(0.05)]
 weights = sklearn.utils.class_weight.compute_class_weight("balanced", classes=np.array([0, 1]), y=LABELS)
 share = LABELS.mean()
 
@@ -94,7 +94,7 @@ RIGHT = {
     "2.2": (np.mean(LABELS[SCORES > 0.3]), np.mean(SCORES[LABELS == 1] > 0.3)),
     "2.3": (shift,),
     "3.1": (stopped_after,),
-    "3.2": (keras.Sequential([keras.Sequential(LESSON_3_AUGMENT[:1]), *LESSON_3_AUGMENT[1:]]),),  # `augment` nested
+    "3.2": (keras.Sequential([keras.Sequential(LESSON_3_AUGMENT[:2]), *LESSON_3_AUGMENT[2:]]),),  # `augment` nested
     "3.3": (flip,),
     "4.1": (lambda images: images[..., ::-1] - np.array([103.939, 116.779, 123.68]),),
     "4.2": (unfreeze_from,),
@@ -123,9 +123,10 @@ WRONG = {
             ((lambda image, rows, columns: shift(image, -rows, -columns),), "wrong way")],
     "3.1": [((lambda losses, patience: len(losses),), "EarlyStopping"),
             ((lambda losses, patience: min(len(losses), int(np.argmin(losses)) + patience),), "EarlyStopping")],
-    "3.2": [((keras.Sequential(LESSON_3_AUGMENT[1:]),), "flip"),
-            ((keras.Sequential([LESSON_3_AUGMENT[0], keras.layers.RandomZoom(0.5), LESSON_3_AUGMENT[2]]),), "0.2"),
-            ((keras.Sequential(LESSON_3_AUGMENT[:2]),), "RandomRotation")],
+    "3.2": [((keras.Sequential(LESSON_3_AUGMENT[1:]),), "RandomFlip is gone"),
+            ((keras.Sequential([LESSON_3_AUGMENT[0], *LESSON_3_AUGMENT[2:]]),), "RandomTranslation is gone"),
+            ((keras.Sequential([*LESSON_3_AUGMENT[:2], keras.layers.RandomZoom(0.5), LESSON_3_AUGMENT[3]]),), "0.2"),
+            ((keras.Sequential(LESSON_3_AUGMENT[:3]),), "RandomRotation")],
     "3.3": [((lambda model, images: model.predict(images, verbose=0),), "plain prediction"),
             ((lambda model, images: (model.predict(images, verbose=0) + model.predict(images[:, ::-1], verbose=0)) / 2,),
              "upside down")],

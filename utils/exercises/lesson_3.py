@@ -50,8 +50,9 @@ def stronger_augmentation(augment, images):
         factor = getattr(kinds[name], argument)
         if not np.isclose(np.max(np.abs(factor)), value):
             return f"its {name} has factor {factor}; the exercise asks for {value}."
-    if "RandomFlip" not in kinds:
-        return "the lesson's flip is gone: keep the layers of `augment` and add the new ones."
+    for name in ("RandomFlip", "RandomTranslation"):
+        if name not in kinds:
+            return f"the lesson's {name} is gone: keep the layers of `augment` and add the new ones."
     images = np.asarray(images, dtype="float32")
     if not np.allclose(keras.ops.convert_to_numpy(augment(images, training=False)), images):
         return "with training=False it changes the photos: augmentation must act only while training."
