@@ -144,7 +144,8 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     axis.set_xticks(positions, [str(label) for label in labels])
     if ylim is not None:
         axis.set_ylim(*ylim)
-    axis.set(ylabel=ylabel or "", title=title or "")
+    axis.set_ylabel(ylabel or "")
+    axis.set_title(title or "", pad=14)  # room for the value written on a bar that reaches the top
     if series is not None or reference_label:
         axis.legend(fontsize=9, loc="upper right")
     return figure
