@@ -14,8 +14,8 @@ import tqdm
 
 from utils import paths, safely
 
-WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 58 MB"),
-                True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 528 MB")}
+WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 59 MB"),
+                True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 553 MB")}
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 
 
@@ -140,8 +140,8 @@ def bottleneck_features(base, dataset, path, progress=True):
     header = {"descr": np.dtype(np.float16).str, "fortran_order": False,
               "shape": (len(file_paths), *base.output_shape[1:])}
     start = time.perf_counter()
-    with open(partial, "wb") as file, tqdm.tqdm(total=len(file_paths), desc="features",
-                                                 disable=not progress, leave=False) as bar:
+    with open(partial, "wb") as file, tqdm.tqdm(total=len(file_paths), desc=f"features {path.name}",
+                                                 unit="photo", disable=not progress) as bar:
         # The .npy header, then each batch with a plain write: the features do not stay in our memory.
         np.lib.format.write_array_header_1_0(file, header)
         for images, batch_labels in dataset:
