@@ -85,8 +85,9 @@ def check_files(files, cache=None):
     stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
     todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        verdicts = dict(zip(todo, tqdm.tqdm(pool.map(inspect_image, todo), total=len(todo),
-                                            desc="checking images", disable=len(todo) < 500)))
+        results = list(tqdm.tqdm(pool.map(inspect_image, todo), total=len(todo),  # list(): the bar reaches 100%
+                                 desc="checking images", unit="image", disable=len(todo) < 500))
+    verdicts = dict(zip(todo, results))
     for path, verdict in verdicts.items():
         if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
             known[str(path)] = stamps[path] + list(verdict)
