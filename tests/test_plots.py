@@ -80,7 +80,8 @@ def test_bar_chart_draws_grouped_bars_with_their_values_written_on_top():
     assert heights == pytest.approx([0.96, 0.97, 0.09, 0.95])  # series by series
     assert [text.get_text() for text in axis.texts] == ["96%", "97%", "9%", "95%"]
     assert [label.get_text() for label in axis.get_xticklabels()] == ["FC", "CNN"]
-    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    (legend,) = figure.legends  # under the axes, clear of the bars
+    legend = [text.get_text() for text in legend.get_texts()]
     assert sorted(legend) == ["centered", "chance", "shifted"]
     assert [line.get_ydata()[0] for line in axis.get_lines()] == [0.1]
     centered_fc, centered_cnn, shifted_fc, _ = axis.patches
@@ -92,7 +93,7 @@ def test_bar_chart_with_one_number_per_label_has_no_legend():
     axis = figure.axes[0]
     assert [patch.get_height() for patch in axis.patches] == [3, 1200]
     assert [text.get_text() for text in axis.texts] == ["3", "1,200"]
-    assert axis.get_legend() is None
+    assert axis.get_legend() is None and not figure.legends
 
 
 def test_bar_chart_rejects_missing_or_mismatched_values():
