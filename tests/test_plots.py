@@ -62,6 +62,14 @@ def test_history_has_a_panel_per_metric_with_epochs_on_x():
         plots.history(history, metrics=("auc",))
 
 
+def test_history_of_one_epoch_says_why_there_is_no_curve_and_ticks_whole_epochs():
+    figure = plots.history({"loss": [0.7], "val_loss": [0.6], "accuracy": [0.5], "val_accuracy": [0.55]})
+    assert [axis.get_title() for axis in figure.axes] == ["loss (one epoch: a curve needs two)",
+                                                          "accuracy (one epoch: a curve needs two)"]
+    figure.canvas.draw()
+    assert all(float(tick).is_integer() for axis in figure.axes for tick in axis.get_xticks())
+
+
 def test_confusion_matrix_shows_the_counts():
     figure = plots.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["cats", "dogs"])
     axis = figure.axes[0]

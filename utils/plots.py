@@ -86,7 +86,9 @@ def history(history, metrics=("loss", "accuracy")):
         axis.plot(epochs, history[name], "o-", label="training")
         if f"val_{name}" in history:
             axis.plot(epochs, history[f"val_{name}"], "o-", label="validation")
-        axis.set(xlabel="epoch", ylabel=name, title=name)
+        one = len(epochs) == 1  # sample mode may train one epoch: say why there is no curve
+        axis.set(xlabel="epoch", ylabel=name, title=f"{name} (one epoch: a curve needs two)" if one else name)
+        axis.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))  # epoch 1, 2, ..., never 1.25
         axis.grid(alpha=0.3)
         axis.legend()
     return figure
