@@ -10,6 +10,7 @@ and its HTML to --out, replacing only copies the runner wrote there, and prints 
 import argparse
 import ast
 import dataclasses
+import os
 import pathlib
 import re
 import sys
@@ -181,6 +182,7 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
     result = LessonResult(path, "ok", 0.0, output=pathlib.Path(out_dir) / path.name, started=time.time())
     output = result.output.resolve()  # absolute in papermill's record (see `copies.is_executed_copy`)
     output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["COURSE_HEADLESS"] = "1"  # the kernel inherits it: no widgets, nobody to drag them (lesson 5)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name="python3",
