@@ -1,6 +1,7 @@
 """Every command line ends with one line and a non-zero status, never a traceback (utils.cli)."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -85,3 +86,28 @@ def test_an_empty_path_is_refused_not_taken_for_the_kits_folder(command, tmp_pat
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is empty: give a folder" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_make_refuses_another_python_in_one_line_before_creating_anything(tmp_path):
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy(paths.ROOT / name, tmp_path)
+    other_python = tmp_path / "python3.13"  # answers --version like Python 3.13, and fails the kit's version check
+    other_python.write_text('#!/bin/sh\n[ "$1" = "--version" ] && echo "Python 3.13.1" && exit 0\nexit 1\n')
+    other_python.chmod(0o755)
+    finished = subprocess.run(["make", "lessons", f"PYTHON={other_python}"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+    assert finished.returncode != 0
+    assert finished.stderr.splitlines()[0] == (
+        f"error: the kit needs Python 3.11, and '{other_python}' is Python 3.13.1. Install Python 3.11, then run: "
+        "make lessons PYTHON=python3.11")
+    assert not (tmp_path / ".venv").exists()
+    assert "python3.13 -m venv" not in finished.stdout
+
+
+def test_make_accepts_python_3_11(tmp_path):
+    shutil.copy(paths.ROOT / "Makefile", tmp_path)
+    finished = subprocess.run(["make", "-n", ".venv/bin/python", f"PYTHON={sys.executable}"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0 and "-m venv .venv" in finished.stdout
+    checked = subprocess.run(["sh", "-c", finished.stdout.split("\n")[0].split(" || ")[0]], timeout=60)
+    assert checked.returncode == 0  # this test runs on the kit's Python 3.11: its version check passes
