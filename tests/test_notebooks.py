@@ -160,10 +160,16 @@ def test_lesson_6_ships_lesson_5s_model_rebuilding_its_split_with_the_runs_seed(
     birds = lessons.run(paths.NOTEBOOKS / "05_bird_classifier.ipynb", out_dir=tmp_path / "out", smoke=True,
                         html=False, progress=False)
     assert birds.status == "ok", birds.error
-    shipped = lessons.run(paths.NOTEBOOKS / "06_ship_it.ipynb", {"MODEL": "05_bird_classifier", "SEED": 1},
+    shipped = lessons.run(paths.NOTEBOOKS / "06_ship_it.ipynb", {"MODEL": "05_bird_classifier", "SEED": 1,
+                                                                  "SAMPLE": False},
                           out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
     assert shipped.status == "ok", shipped.error
     printed = "".join(output.get("text", "") for cell in nbformat.read(shipped.output, as_version=4).cells
                       for output in cell.get("outputs", []))
     assert "lesson 5's run used SEED = 0: its split is rebuilt with that seed, not 1." in printed
     assert "shipping " in printed and "05_bird_classifier" in printed
+    # SAMPLE = False, but lesson 5's run was a sample run: its images decide, and lesson 6's run says sample
+    assert "lesson 5's run was a sample run: measuring on its validation images, so SAMPLE = True here." in printed
+    shipping_run = runs.latest("06_ship_it")
+    assert shipping_run.mode == "sample"
+    assert json.loads((shipping_run.folder / "metrics.json").read_text())["sample"] is True
