@@ -1,6 +1,5 @@
 """Image files: finding the ones that crash training, and turning one photo into model input (lessons 1, 3 to 5)."""
 
-import concurrent.futures
 import dataclasses
 import json
 import os
@@ -10,7 +9,7 @@ import warnings
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
-import tqdm
+from tqdm.contrib.concurrent import thread_map
 
 from utils import paths, safely
 
@@ -84,9 +83,8 @@ def check_files(files, cache=None):
     known = known if isinstance(known, dict) else {}
     stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
     todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        results = list(tqdm.tqdm(pool.map(inspect_image, todo), total=len(todo),  # list(): the bar reaches 100%
-                                 desc="checking images", unit="image", disable=len(todo) < 500))
+    results = thread_map(inspect_image, todo, max_workers=os.cpu_count(), desc="checking images", unit="image",
+                         disable=len(todo) < 500)
     verdicts = dict(zip(todo, results))
     for path, verdict in verdicts.items():
         if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
