@@ -39,6 +39,13 @@ def test_every_notebook_in_notebooks_is_a_numbered_lesson():
 
 @pytest.mark.parametrize("path", LESSONS, ids=lesson_id)
 class TestConventions:
+    def test_is_a_valid_notebook_with_cell_ids(self, path):
+        # Jupyter refuses to open a 4.4 notebook whose cells carry ids ("'id' was unexpected"): 4.5, ids on all
+        notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        nbformat.validate(notebook)
+        assert (notebook.nbformat, notebook.nbformat_minor) >= (4, 5), "cell ids need nbformat 4.5"
+        assert all("id" in cell for cell in notebook.cells), "every cell needs an id"
+
     def test_has_no_outputs_or_execution_counts(self, path):
         notebook = nbformat.read(path, as_version=4)
         dirty = [index for index, cell in enumerate(notebook.cells)
