@@ -36,8 +36,12 @@ import time
 import urllib.parse
 import urllib.request
 
-import boto3
-from botocore import exceptions as aws_errors
+try:
+    import boto3
+    from botocore import exceptions as aws_errors
+except ImportError:  # a Python without boto3: one line, not a traceback
+    sys.exit("gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
+             ".venv/bin/python (`make lessons` creates it).")
 
 SETUP_DIR = pathlib.Path(__file__).resolve().parent
 KIT_ROOT = SETUP_DIR.parent

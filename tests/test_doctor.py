@@ -75,6 +75,7 @@ def test_downloads_lists_present_and_missing(tmp_path):
     assert "cub200 partly downloaded (2 MB)" in finding.detail and "it resumes" in finding.fix
     assert "cub200" not in finding.detail.split("not yet:")[1]
     assert "VGG16 weights: cached" in finding.detail
+    assert "`python -m utils.data download NAME` gets one" in finding.fix  # the lessons never download datasets
 
 
 def test_disk_thresholds(tmp_path):

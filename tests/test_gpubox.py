@@ -769,3 +769,17 @@ def test_sync_of_a_stopped_box_asks_to_start_it(aws):
     assert gpubox_cli(env, "stop", "--box", "alice").returncode == 0
     result = gpubox_cli(env, "sync", "--box", "alice")
     assert result.returncode == 1 and "is stopped, not running. Start it with" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status"]])
+def test_without_boto3_one_line_says_how_to_get_it(args):
+    # a plain `python3 -m venv` has no boto3: one line naming the fix, exit 1, no traceback
+    blocked = ("import runpy, sys; sys.modules['boto3'] = None; sys.argv = [sys.argv[1], *sys.argv[2:]]; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", blocked, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
+        ".venv/bin/python (`make lessons` creates it)."]
+    assert "Traceback" not in result.stderr and not result.stdout

@@ -213,7 +213,8 @@ def check_downloads(data_dir=None, keras_home=None):
               f"not yet: {', '.join(missing) or 'none'}", f"VGG16 weights: {weights}"]
     fixes = [permissions_fix(unreadable) if unreadable else "",
              "run `python -m utils.data download NAME` again to finish: it resumes" if partly else "",
-             "the lessons download what they need on first use" if missing else ""]
+             "`python -m utils.data download NAME` gets one (until then the lessons use drawn stand-ins or "
+             "scikit-learn's digits)" if missing else ""]
     return Finding("FAIL" if unreadable else "OK", "downloads", "; ".join(filter(None, detail)),
                    "; ".join(filter(None, fixes)))
 
