@@ -507,3 +507,23 @@ def test_download_command(server, monkeypatch, tmp_path, capsys):
     capsys.readouterr()
     assert data.main(["download", "dogscats", "--source", "kaggle", "--data-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: Kaggle refused the download")
+
+
+def test_a_hand_copied_single_file_dataset_is_checked_and_never_replaced(server, monkeypatch, tmp_path, capsys):
+    # MNIST's download is the dataset itself (mnist.npz): a wrong file there is refused, left as it was
+    good = np.random.default_rng(1).bytes(50_000)
+    server.files["/digits.npz"] = good
+    monkeypatch.setitem(downloads.DATASETS, "toydigits", downloads.Dataset(
+        "toydigits", "http", f"{server.base}/digits.npz", ("digits.npz",), "sha256:" + hashlib.sha256(good).hexdigest()))
+    folder = tmp_path / "toydigits"
+    folder.mkdir()
+    (folder / "digits.npz").write_bytes(b"junk")
+    with pytest.raises(downloads.DownloadError, match="is not the file toydigits publishes"):
+        downloads.download("toydigits", data_dir=tmp_path)
+    assert (folder / "digits.npz").read_bytes() == b"junk" and server.requests == []
+    (folder / "digits.npz").unlink()  # as the message says: moved away, then the same command downloads it
+    downloads.download("toydigits", data_dir=tmp_path)
+    assert (folder / "digits.npz").read_bytes() == good
+    capsys.readouterr()
+    downloads.download("toydigits", data_dir=tmp_path)  # the right file: checked, nothing downloaded
+    assert "nothing to download" in capsys.readouterr().out and len(server.requests) == 1

@@ -101,11 +101,17 @@ def download(name, data_dir=paths.DATA, source=None):
 
 
 def _is_ready(folder, dataset):
-    """Whether `folder` holds all of `dataset`'s files; says so when it does."""
-    if all((folder / file).exists() for file in dataset.files):
-        print(f"{dataset.name} is already in {folder}: nothing to download.")
-        return True
-    return False
+    """Whether `folder` holds all of `dataset`'s files; says so when it does. A download that is itself the
+    dataset (MNIST's mnist.npz) must pass its checksum: a file copied there by hand is checked, never replaced."""
+    if not all((folder / file).exists() for file in dataset.files):
+        return False
+    archive = folder / pathlib.PurePosixPath(urllib.parse.urlsplit(dataset.url).path).name
+    if archive.name in dataset.files and not verify(archive, dataset.checksum):
+        raise DownloadError(f"{archive} is not the file {dataset.name} publishes (its checksum is not "
+                            f"{dataset.checksum}): move it out of {folder} and run the same command again to "
+                            "download it, or copy the right file there.")
+    print(f"{dataset.name} is already in {folder}: nothing to download.")
+    return True
 
 
 def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
