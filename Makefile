@@ -2,6 +2,8 @@
 # runs reuse it. Run `make help` for the list.
 
 PYTHON ?= python3
+# `make lab LAB_DIR=build/exercises` opens the learner copies instead
+LAB_DIR ?= notebooks
 VENV   := .venv
 BIN    := $(VENV)/bin
 COURSE := $(VENV)/.course-installed
@@ -75,8 +77,8 @@ exercises: $(COURSE)  ## learner copies of the lessons, without the solutions, i
 site: $(COURSE) $(WEB)/.installed  ## the course as a static site into build/site/ (lessons, contents, guide)
 	$(BIN)/python -m utils.publish site
 
-lab: $(COURSE)  ## start JupyterLab on the notebooks (localhost only)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+lab: $(COURSE)  ## start JupyterLab on the notebooks, or LAB_DIR=build/exercises (localhost only)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir="$(LAB_DIR)"
 
 doctor: $(COURSE)  ## check this machine for the course (GPU, versions, disk, downloads)
 	$(BIN)/python -m utils.doctor
