@@ -269,7 +269,8 @@ def generate(name, dest, count, seed=0, progress=True):
     if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted:
         return json.loads(marker.read_text())["counts"]
     if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"{dest} already holds files that are not this stand-in ({wanted}); "
+        raise ValueError(f"{dest} already holds files that are not this stand-in ({name}, {count} images, "
+                         f"seed {seed}); "
                          "choose an empty folder, or move the old one away yourself")
     if name == "toy_pets":
         counts = toy_pets(dest, count, seed, progress=progress)
