@@ -120,6 +120,12 @@ def test_utils_uses_no_removed_keras_apis():
         assert not used, f"{module.name}: {used}"
 
 
+def test_every_utils_module_reads_in_one_sitting():
+    lines = {path.name: len(path.read_text().splitlines()) for path in (paths.ROOT / "utils").glob("*.py")}
+    long = {name: count for name, count in lines.items() if count > 300}
+    assert not long, f"over 300 lines: {long}"
+
+
 def plant_full_run(lesson):
     """A finished full run of `lesson`, as a learner's GPU session would leave it."""
     run = runs.start(lesson, sample=False)

@@ -291,6 +291,62 @@ def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(t
     assert layout.counts["sample/train"] == {"cats": 4, "dogs": 4}
 
 
+def test_the_default_data_dir_not_downloaded_yet_still_gives_the_stand_in(tmp_path, monkeypatch, capsys):
+    """What every lesson does on a fresh clone (DATA_DIR = "data/dogscats", no download): CI relies on it."""
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    layout = data.pets("data/dogscats", standin_count=40, sample_train=4, sample_valid=2, sample_test=2)
+    assert not layout.real and layout.kind == "toy_pets stand-in"
+    assert f"No photos found in {tmp_path / 'data' / 'dogscats'}" in capsys.readouterr().out
+    assert not (tmp_path / "data" / "dogscats").exists()  # nothing made where the download goes
+
+
+@pytest.mark.parametrize("given", ["absolute", "relative"])
+def test_a_mistyped_data_dir_outside_data_is_refused_not_replaced_by_the_stand_in(tmp_path, monkeypatch, capsys,
+                                                                                  given):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    missing = tmp_path / "dogscatz" if given == "absolute" else "dogscatz-not-here"  # from the kit's folder
+    with pytest.raises(FileNotFoundError) as raised:
+        data.pets(missing, standin_count=40)
+    where = tmp_path / "dogscatz" if given == "absolute" else paths.ROOT / "dogscatz-not-here"
+    assert str(raised.value) == (
+        f"{where} does not exist: check the path, or download photos first (`python -m utils.data download "
+        "dogscats` saves them in data/dogscats).")
+    assert "No photos found" not in capsys.readouterr().out
+    assert not (tmp_path / "data").exists() and not where.exists()  # no stand-in drawn, nothing created
+
+
+def test_a_data_dir_that_is_a_file_is_refused_and_left_as_it_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    readme = tmp_path / "README.md"
+    readme.write_text("# my notes\n")
+    with pytest.raises(ValueError) as raised:
+        data.pets(readme, standin_count=40)
+    assert str(raised.value) == f"{readme} is a file: pass a folder of photos (unpack an archive into a folder first)."
+    assert readme.read_text() == "# my notes\n" and not (tmp_path / "data").exists()
+    assert "No photos found" not in capsys.readouterr().out
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dogscats.zip").write_bytes(b"PK")  # a file in data/ too: not the stand-in
+    with pytest.raises(ValueError, match="is a file"):
+        data.pets("data/dogscats.zip", standin_count=40)
+
+
+def test_organize_command_says_a_path_does_not_exist_or_is_a_file(tmp_path, capsys):
+    from utils import cli
+
+    photo = tmp_path / "cat.0.jpg"
+    write_image(photo)
+    before = photo.read_bytes()
+    for source, line in ((tmp_path / "missing", f"error: {tmp_path / 'missing'} does not exist: check the path, or "
+                          "download photos first (`python -m utils.data download dogscats` saves them in "
+                          "data/dogscats).\n"),
+                         (photo, f"error: {photo} is a file: pass a folder of photos (unpack an archive into a "
+                          "folder first).\n")):
+        assert cli.run(data.main, ["organize", str(source), "--layouts", str(tmp_path / "layouts")]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == line and "Traceback" not in captured.err and captured.out == ""
+    assert photo.read_bytes() == before and not (tmp_path / "layouts").exists()
+
+
 def test_photos_in_no_known_layout_are_refused_not_replaced_by_the_stand_in(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA", tmp_path / "data")
     for number in range(3):
@@ -307,7 +363,7 @@ def test_bad_input_gets_a_message_with_the_next_step(kaggle, tmp_path):
         data.organize(kaggle, tmp_path / "layouts", valid_fraction=1.5)
     with pytest.raises(ValueError, match="leave photos to train on"):
         data.organize(kaggle, tmp_path / "layouts", valid_fraction=0.5, test_fraction=0.5)
-    with pytest.raises(FileNotFoundError, match="python -m utils.data download dogscats"):
+    with pytest.raises(FileNotFoundError, match="does not exist: check the path.*utils.data download dogscats"):
         data.organize(tmp_path / "missing", tmp_path / "layouts")
     few = tmp_path / "few"
     for i in range(10):
@@ -327,6 +383,7 @@ def test_organize_command_prints_the_table_and_where_the_layout_is(kaggle, tmp_p
     assert table[4].split() == ["sample/train", "4", "4"]
     assert table[7].split() == ["unlabelled", "10"]
     assert any(line.startswith(f"Organized into {tmp_path / 'layouts' / 'dogscats'}") for line in lines)
+    (tmp_path / "nothing").mkdir()
     assert data.main(["organize", str(tmp_path / "nothing"), "--layouts", str(tmp_path / "layouts")]) == 2
     assert capsys.readouterr().err.startswith("error: no photos found in")
 

@@ -219,12 +219,107 @@ def test_a_folder_that_is_not_a_lessons_folder_is_called_a_folder(tmp_path, phot
     assert "no model at" not in error
 
 
-def test_a_name_that_is_not_a_lesson_lists_the_lessons_with_a_model(photos, capsys):
+def test_a_name_that_is_not_a_lesson_suggests_lesson_5_only(photos, capsys):
     code, error = one_error_line(["05_bird_clasifier", str(photos[0])], capsys)
     assert code == 2
-    assert error == ("error: no lesson called 05_bird_clasifier; lessons with a model: 03_cnn_from_scratch, "
-                     "04_vgg16_finetune, 05_bird_classifier. Pass one of them, its folder in models/, or a "
-                     ".keras model file.\n")
+    assert error == ("error: no lesson called 05_bird_clasifier: utils.predict answers \"is it a bird?\" with "
+                     "lesson 5's model: pass 05_bird_classifier, its folder models/05_bird_classifier, or a .keras "
+                     "model file.\n")
+    assert "03_cnn_from_scratch" not in error and "04_vgg16_finetune" not in error
+
+
+def finished_run(lesson, model, metrics=None, sample=False):
+    """A finished run of `lesson` in `paths.MODELS` holding `model` (and `metrics` as its metrics.json)."""
+    from utils import runs
+
+    run = runs.start(lesson, sample=sample)
+    model.save(run.model_path)
+    if metrics is not None:
+        (run.folder / "metrics.json").write_text(json.dumps(metrics))
+    runs.finish(run, 0.9, "val_accuracy")
+    return run
+
+
+@pytest.mark.parametrize("lesson", ["03_cnn_from_scratch", "04_vgg16_finetune"])
+@pytest.mark.parametrize("given", ["folder", "name"])
+def test_another_lessons_folder_or_name_is_refused_whether_it_has_a_run_or_not(photos, tmp_path, monkeypatch,
+                                                                                capsys, lesson, given):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    argument = str(tmp_path / "models" / lesson) if given == "folder" else lesson
+    expected = (f"error: {tmp_path / 'models' / lesson} holds lesson {lesson}'s models, not a bird classifier: "
+                "utils.predict answers \"is it a bird?\" with lesson 5's model: pass models/05_bird_classifier "
+                "(or its name), or the model.keras of one of its runs.\n")
+    (tmp_path / "models" / lesson).mkdir(parents=True)  # a fresh clone's empty folder: no "run lesson 3 first"
+    assert one_error_line([argument, str(photos[0])], capsys) == (2, expected)
+    finished_run(lesson, redness_model(), {"class_counts": {"dogs": 8, "cats": 8}})  # a cat/dog model that says
+    assert one_error_line([argument, str(photos[0])], capsys) == (2, expected)       # "bird" for red photos
+
+
+def test_a_cat_and_dog_model_file_is_refused_by_the_classes_its_metrics_record(photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    run = finished_run("03_cnn_from_scratch", redness_model(), {"class_counts": {"dogs": 8, "cats": 8}})
+    copy = tmp_path / "elsewhere" / "model.keras"  # copied out of models/ with its metrics.json
+    copy.parent.mkdir()
+    copy.write_bytes(run.model_path.read_bytes())
+    (copy.parent / "metrics.json").write_bytes((run.folder / "metrics.json").read_bytes())
+    for model in (run.model_path, copy):
+        code, error = one_error_line([str(model), str(photos[0])], capsys)
+        assert code == 2
+        assert error == (f"error: {model} is a classifier of cats, dogs (its metrics.json says), not of not bird and "
+                         "bird: utils.predict needs lesson 5's bird classifier: pass models/05_bird_classifier, or "
+                         "the model.keras of one of its runs.\n")
+    with pytest.raises(ValueError, match="is a classifier of cats, dogs"):
+        predict.load_model(copy)
+
+
+def test_a_model_in_lesson_4s_folder_is_refused_though_its_metrics_record_no_classes(photos, tmp_path, monkeypatch,
+                                                                                      capsys):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    run = finished_run("04_vgg16_finetune", redness_model(), {"test_accuracy": 0.9})  # lesson 4 records no classes
+    code, error = one_error_line([str(run.model_path), str(photos[0])], capsys)
+    assert code == 2
+    assert error == (f"error: {run.model_path} is a model of lesson 04_vgg16_finetune, not a bird classifier: "
+                     "utils.predict needs lesson 5's: pass models/05_bird_classifier, or the model.keras of one of "
+                     "its runs.\n")
+
+
+def test_lesson_5s_model_is_taken_by_its_classes_or_its_folder_and_a_bare_file_with_a_note(photos, tmp_path,
+                                                                                          monkeypatch, capsys):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    lesson5 = {"class_counts": {"train": {"not bird": 3, "bird": 1}, "valid": {"not bird": 1, "bird": 1}},
+               "threshold": 0.5}
+    run = finished_run("05_bird_classifier", redness_model(), lesson5)
+    for given in ("05_bird_classifier", str(run.model_path)):
+        assert predict.main([given, str(photos[0])]) == 0
+        captured = capsys.readouterr()
+        assert captured.out.startswith(f"{photos[0]}: bird") and "note:" not in captured.err
+    (run.folder / "metrics.json").unlink()  # as lesson 5 loads it, before it writes metrics.json
+    assert predict.check_bird_classes(run.model_path) is True
+    assert predict.load_model(run.model_path).output_shape == (None, 2)
+    bare = tmp_path / "mine" / "model.keras"  # a model saved by hand: nothing says what it classifies
+    bare.parent.mkdir()
+    bare.write_bytes(run.model_path.read_bytes())
+    assert predict.main([str(bare), str(photos[0])]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{photos[0]}: bird")
+    assert captured.err.splitlines() == [
+        f"using {bare}",
+        f"note: nothing records the classes of {bare} (no class_counts in a metrics.json beside it, and it is not "
+        "in a lesson's folder in models/): its last output is read as P(bird)."]
+
+
+def test_the_command_refuses_lesson_3s_folder_in_one_line(photos, tmp_path):
+    """What a learner typed: `python -m utils.predict models/03_cnn_from_scratch some_cat.jpg`."""
+    (tmp_path / "models" / "03_cnn_from_scratch").mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "utils.predict", "models/03_cnn_from_scratch", str(photos[0])],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(paths.ROOT),
+                                 "COURSE_MODELS_DIR": str(tmp_path / "models")})
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'models' / '03_cnn_from_scratch'} holds lesson 03_cnn_from_scratch's "
+                      "models, not a bird classifier: utils.predict answers \"is it a bird?\" with lesson 5's "
+                      "model: pass models/05_bird_classifier (or its name), or the model.keras of one of its runs."]
 
 
 def test_an_empty_model_name_is_refused(photos, capsys):

@@ -301,6 +301,48 @@ def test_another_host_than_this_computer_gets_a_warning(model_file, capsys, monk
     assert status == 0 and len(lines) == 1 and lines[0].startswith("serving")
 
 
+def test_a_lessons_folder_or_name_serves_its_best_run_as_utils_predict_takes_it(model_file, tmp_path, capsys,
+                                                                                 monkeypatch):
+    from utils import runs
+
+    served = []
+    monkeypatch.setattr(serve, "listen", lambda host, port: socket.socket())
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: served.append(self.config.app))
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    full = runs.start("03_cnn_from_scratch", sample=False)
+    full.model_path.write_bytes(model_file.read_bytes())
+    (full.folder / "metrics.json").write_text(json.dumps({"class_counts": {"dogs": 8, "cats": 8}}))
+    runs.finish(full, 0.7, "val_accuracy")
+    sample = runs.start("03_cnn_from_scratch", sample=True)  # later, but a sample run: not the one served
+    sample.model_path.write_bytes(model_file.read_bytes())
+    runs.finish(sample, 0.9, "val_accuracy")
+    (tmp_path / "elsewhere").mkdir()
+    for folder, given in ((tmp_path, str(tmp_path / "models" / "03_cnn_from_scratch")),
+                          (tmp_path, "models/03_cnn_from_scratch"),  # from the shell's folder
+                          (tmp_path / "elsewhere", "models/03_cnn_from_scratch"),  # the kit's models/, as predict
+                          (tmp_path / "elsewhere", "03_cnn_from_scratch")):  # a lesson's name
+        monkeypatch.chdir(folder)
+        status, lines = command(["--model", given, "--port", "8123"], capsys)
+        assert status == 0 and lines == [f"serving {full.model_path} (the best full run, {full.name}) (cats, dogs) "
+                                         "on http://127.0.0.1:8123 (Ctrl-C to stop)"], (given, lines)
+    assert len(served) == 4
+
+
+def test_a_folder_that_is_no_lessons_or_a_lesson_without_a_run_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    (tmp_path / "models" / "04_vgg16_finetune").mkdir(parents=True)
+    (tmp_path / "photos").mkdir()
+    cases = [(tmp_path / "photos", f"error: {tmp_path / 'photos'} is a folder, not a lesson's folder in "
+                                   f"{tmp_path / 'models'}: pass --model a lesson's folder (such as "
+                                   "models/03_cnn_from_scratch) or the model.keras of a training run."),
+             (tmp_path / "models" / "04_vgg16_finetune",
+              f"error: no finished run of 04_vgg16_finetune in {tmp_path / 'models' / '04_vgg16_finetune'}: run the "
+              "lesson (notebooks/04_vgg16_finetune.ipynb) first, or pass a .keras model file.")]
+    for given, line in cases:
+        status, lines = command(["--model", str(given), "--port", str(free_port())], capsys)
+        assert status == 2 and lines == [line], lines
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -138,18 +138,24 @@ class NothingFound(FileNotFoundError):
 
 
 def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
-    """Organizes dogs-vs-cats photos found in any layout, or draws a stand-in (lessons 3, 4); returns a `Layout`.
+    """Organizes dogs-vs-cats photos found in any layout, or draws a stand-in (lessons 3, 4, 6); returns a `Layout`.
 
     Args:
+        data_dir: the photos (a lesson's DATA_DIR). A folder in the kit's `data/` that is not there yet (the
+            default, before a download) counts as one with no image; elsewhere it must exist (a typo fails).
         standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all.
         seed, settings: passed to `organize`.
 
     Raises:
-        ValueError: `data_dir` holds images, but in no layout that labels them.
+        FileNotFoundError, ValueError: `data_dir` is missing outside `data/`, a file, or has no labelled layout.
     """
     data_dir = paths.resolve(data_dir)
+    if data_dir.exists() or not any(data_dir.resolve().is_relative_to(folder.resolve())
+                                    for folder in (paths.DATA, paths.ROOT / "data")):
+        layouts.check_folder(data_dir)  # a mistyped DATA_DIR stops the lesson: it never trains on cartoons
     with contextlib.suppress(NothingFound):
-        return organize(data_dir, seed=seed, **settings)  # says which layout it found
+        if data_dir.exists():  # else a folder in data/ not downloaded yet: no image at all
+            return organize(data_dir, seed=seed, **settings)  # says which layout it found
     if strays := layouts.image_files(data_dir):  # photos in no labelled layout: say so, never train on cartoons
         raise ValueError(f"{data_dir} holds {len(strays)} images (for example {strays[0].relative_to(data_dir)}), "
                          f"but not in a layout that says which is a cat and which a dog. {LOOKED_FOR} Move them "

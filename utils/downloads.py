@@ -101,8 +101,7 @@ def download(name, data_dir=paths.DATA, source=None):
 
 
 def _is_ready(folder, dataset):
-    """Whether `folder` holds all of `dataset`'s files; says so when it does. A download that is itself the
-    dataset (MNIST's mnist.npz) must pass its checksum: a file copied there by hand is checked, never replaced."""
+    """Whether `folder` holds all of `dataset`'s files (a download that is one, as mnist.npz, checksummed)."""
     if not all((folder / file).exists() for file in dataset.files):
         return False
     archive = folder / pathlib.PurePosixPath(urllib.parse.urlsplit(dataset.url).path).name

@@ -184,6 +184,15 @@ def _find_here(folder):
     return None
 
 
+def check_folder(folder):
+    """Refuses a `folder` that is not there, or is a file, before anything looks for photos in it."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file: pass a folder of photos (unpack an archive into a folder first).")
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} does not exist: check the path, or download photos first "
+                                "(`python -m utils.data download dogscats` saves them in data/dogscats).")
+
+
 def find(folder):
     """Recognizes the layout of labelled photos in `folder`.
 
@@ -196,10 +205,12 @@ def find(folder):
     Returns:
         A `Found`, or None when the folder holds no layout of labelled photos
         (see `LOOKED_FOR`).
+
+    Raises:
+        FileNotFoundError, ValueError: see `check_folder`.
     """
     folder = pathlib.Path(folder)
-    if not folder.is_dir():
-        return None
+    check_folder(folder)
     found = _find_here(folder)
     if found:
         return found

@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 
-from utils import images, paths, runs
+from utils import birds, images, paths, runs
 
 PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
+LESSON = "05_bird_classifier"  # the lesson whose models say "bird" or "not bird"
 
 
 @dataclasses.dataclass
@@ -31,11 +32,12 @@ class Answer:
 
 
 def find_model(path):
-    """`(model_file, note)`: the `.keras` file to load for `path`, and which run it comes from.
+    """`(model_file, description)`: the `.keras` file to load for `path`, and which run it comes from.
 
     Args:
-        path: a `.keras` file, or a lesson's folder in `models/` or its name ("05_bird_classifier"): that
-            lesson's best full run, else its latest run.
+        path: a `.keras` file, or lesson 5's folder in `models/` or its name ("05_bird_classifier"): that
+            lesson's best full run, else its latest run. Another lesson's folder or name is refused: its
+            models are not bird classifiers (`check_bird_classes` checks a `.keras` file's own classes).
     """
     if not str(path).strip():
         raise ValueError("an empty model name: pass a lesson's folder in models/ (such as "
@@ -46,23 +48,39 @@ def find_model(path):
         if not in_models:
             raise ValueError(f"{resolved} is a folder, not a lesson's folder in {paths.MODELS}: pass a lesson's "
                              "folder (such as models/05_bird_classifier), its name, or a .keras model file.")
-        return lesson_model(resolved.name)
+        return bird_lesson_model(resolved.name)
     if resolved.is_file():
         if resolved.suffix != ".keras":
             raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
                              "the model.keras of one of its runs.")
-        return resolved, f"using {resolved}"
+        return resolved, str(resolved)
     if resolved.suffix == ".keras":
         raise FileNotFoundError(f"no model at {resolved}: run lesson 5 (notebooks/05_bird_classifier.ipynb) "
                                 "first, then pass models/05_bird_classifier.")
     if len(pathlib.Path(path).parts) > 1 and not in_models:
         raise FileNotFoundError(f"{resolved} does not exist: pass a lesson's folder in models/ (such as "
                                 "models/05_bird_classifier), its name, or a .keras model file.")
-    return lesson_model(resolved.name)
+    return bird_lesson_model(resolved.name)
+
+
+def bird_lesson_model(lesson):
+    """`lesson_model` for lesson 5 only: another lesson's models are not bird classifiers."""
+    if lesson == LESSON:
+        return lesson_model(lesson)
+    if (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
+        raise ValueError(f"{paths.MODELS / lesson} holds lesson {lesson}'s models, not a bird classifier: "
+                         "utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
+                         "models/05_bird_classifier (or its name), or the model.keras of one of its runs.")
+    raise FileNotFoundError(f"no lesson called {lesson}: utils.predict answers \"is it a bird?\" with lesson 5's "
+                            "model: pass 05_bird_classifier, its folder models/05_bird_classifier, or a .keras "
+                            "model file.")
 
 
 def lesson_model(lesson):
-    """`find_model` for a lesson's name: its best full run's model, else its latest run's."""
+    """`(model_file, description)` for a lesson's name: its best full run's model, else its latest run's.
+
+    Any lesson that saves a model (utils.serve serves lesson 3's, 4's or 5's); `find_model` takes lesson 5's only.
+    """
     if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
         with_a_model = [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
                         if "training.fit(" in notebook.read_text(errors="replace")]  # they save a model
@@ -72,7 +90,7 @@ def lesson_model(lesson):
     if model_file is None:
         raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
                                 ".keras model file.")
-    return model_file, f"using {model_file} ({note})"
+    return model_file, f"{model_file} ({note})"
 
 
 def load_model(path):
@@ -80,12 +98,63 @@ def load_model(path):
 
     Raises:
         FileNotFoundError: there is no such model.
-        ValueError: a file Keras cannot load, or a model `is_it_a_bird` cannot use (see `check_classifier`).
+        ValueError: a model of other classes than "not bird" and "bird" (see `check_bird_classes`), a file
+            Keras cannot load, or a model `is_it_a_bird` cannot use (see `check_classifier`).
     """
     model_file = find_model(path)[0]
+    check_bird_classes(model_file)
     model = read_model(model_file)
     check_classifier(model, model_file)
     return model
+
+
+def recorded_classes(model_file):
+    """The class names in output order that the `metrics.json` beside `model_file` records, or None.
+
+    Lessons 3 and 5 record `class_counts` there: lesson 3's `{class: images}` (sorted, as Keras sorts class
+    folders), lesson 5's `{split: {class: images}}` in the classes' order (`birds.CLASS_NAMES`).
+    """
+    try:
+        counts = json.loads((pathlib.Path(model_file).parent / "metrics.json").read_text())["class_counts"]
+        per_split = all(isinstance(value, dict) for value in counts.values())
+        names = list(next(iter(counts.values()))) if per_split else sorted(counts)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return None
+    return [str(name) for name in names] or None
+
+
+def model_lesson(model_file):
+    """The lesson whose folder in `models/` holds `model_file` ("03_cnn_from_scratch"), or None."""
+    try:
+        lesson = pathlib.Path(model_file).resolve().relative_to(paths.MODELS.resolve()).parts[0]
+    except (ValueError, IndexError):  # not in models/
+        return None
+    return lesson if (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file() else None
+
+
+def check_bird_classes(model_file):
+    """True when `model_file` is known to classify "not bird" / "bird" (in that order), False when nothing says.
+
+    The classes come from the `metrics.json` beside it (see `recorded_classes`), else from the lesson whose
+    folder holds it: only lesson 5's models are bird classifiers. A `.keras` file elsewhere, with no record of
+    its classes, is taken as it is (False): its last output is read as P(bird).
+
+    Raises:
+        ValueError: the model is another classifier, such as lesson 3's or 4's cats and dogs.
+    """
+    classes, lesson = recorded_classes(model_file), model_lesson(model_file)
+    if classes is not None:
+        if tuple(classes) == birds.CLASS_NAMES:
+            return True
+        raise ValueError(f"{model_file} is a classifier of {', '.join(classes)} (its metrics.json says), not of "
+                         "not bird and bird: utils.predict needs lesson 5's bird classifier: pass "
+                         "models/05_bird_classifier, or the model.keras of one of its runs.")
+    if lesson is None:
+        return False
+    if lesson == LESSON:
+        return True
+    raise ValueError(f"{model_file} is a model of lesson {lesson}, not a bird classifier: utils.predict needs "
+                     "lesson 5's: pass models/05_bird_classifier, or the model.keras of one of its runs.")
 
 
 def read_model(model_file):
@@ -172,12 +241,16 @@ def main(argv=None):
     # from the shell's folder, else a lesson name ("" would be the shell's folder: find_model refuses it)
     where = str(typed.resolve()) if args.model.strip() and typed.exists() else args.model
     try:
-        model_file, note = find_model(where)
+        model_file, description = find_model(where)
         model = load_model(model_file)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(note, file=sys.stderr)
+    print(f"using {description}", file=sys.stderr)
+    if not check_bird_classes(model_file):
+        print(f"note: nothing records the classes of {model_file} (no class_counts in a metrics.json beside it, "
+              "and it is not in a lesson's folder in models/): its last output is read as P(bird).",
+              file=sys.stderr)
     threshold = default_threshold(model_file) if args.threshold is None else args.threshold
     answers, errors = is_it_a_bird(model, args.images, threshold)
     for answer in answers:

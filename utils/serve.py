@@ -1,6 +1,7 @@
 """`python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 
     python -m utils.serve                      # lesson 3's best run, on http://127.0.0.1:8000
+    python -m utils.serve --model models/05_bird_classifier   # a lesson's folder: its best run, as utils.predict
     python -m utils.serve --model models/03_cnn_from_scratch/runs/<run>/model.keras --classes cats,dogs
 
 The model is loaded once. Photos are read as the lessons read theirs (`images.load_photo`, centre-cropped
@@ -14,7 +15,6 @@ import argparse
 import base64
 import html
 import io
-import json
 import os
 import pathlib
 import shutil
@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from utils import evaluate, explain, images, predict, runs
+from utils import evaluate, explain, images, paths, predict, runs
 
 LESSON = "03_cnn_from_scratch"  # whose best model is served by default
 PAGE = pathlib.Path(__file__).with_name("serve_page.html")
@@ -59,7 +59,8 @@ def refuse(status, key, **values):
 
 
 def find_model(path=None):
-    """`(model_file, description)`: the `.keras` file `path`, else lesson 3's best run's model."""
+    """`(model_file, description)`: the `.keras` file `path`, else lesson 3's best run's model. `path` may be a
+    lesson's folder in `models/` or its name: its best full run, else its latest (`predict.lesson_model`)."""
     if path is None:
         model_file, note = runs.best_model(LESSON)
         if model_file is None:
@@ -67,9 +68,19 @@ def find_model(path=None):
                                     "with a .keras model file.")
         return pathlib.Path(model_file), f"{model_file} ({note})"
     model_file = pathlib.Path(path).expanduser().resolve()
+    if not model_file.exists() and path.strip():  # a lesson's name, or models/<lesson> from another folder
+        given = pathlib.Path(path).expanduser()
+        in_models = paths.MODELS / given if len(given.parts) == 1 else paths.resolve(given)
+        model_file = in_models.resolve() if in_models.is_dir() else model_file
+    if model_file.is_dir():
+        if model_file.parent == paths.MODELS.resolve():
+            return predict.lesson_model(model_file.name)
+        raise ValueError(f"{model_file} is a folder, not a lesson's folder in {paths.MODELS}: pass --model a "
+                         "lesson's folder (such as models/03_cnn_from_scratch) or the model.keras of a training run.")
     if not model_file.is_file():
         raise FileNotFoundError(f"no model file at {model_file}: pass --model with the model.keras of a "
-                                "training run (models/<lesson>/runs/<run>/model.keras).")
+                                "training run (models/<lesson>/runs/<run>/model.keras), or a lesson's folder "
+                                "(models/<lesson>: its best run).")
     if model_file.suffix != ".keras":
         raise ValueError(f"{model_file} is not a .keras model file: pass --model with the model.keras of a "
                          "training run.")
@@ -92,20 +103,15 @@ def load_model(model_file):
 
 def class_names(model_file, count, given=None):
     """The `count` class names in output order: `given` ("cats,dogs"), else `class_counts` in metrics.json
-    beside the model (lesson 3: sorted, as Keras sorts class folders; lesson 5: per split), else "class 0", ..."""
+    beside the model (`predict.recorded_classes`: lessons 3 and 5), else "class 0", ..."""
     if given is not None:
         names = [name.strip() for name in given.split(",")]
         if len(names) != count or not all(names) or len(set(names)) != count:
             raise ValueError(f"--classes {given!r} does not give {count} different names, one per output of "
                              "the model: list them comma-separated, in the model's output order.")
         return names
-    try:
-        counts = json.loads((pathlib.Path(model_file).parent / "metrics.json").read_text())["class_counts"]
-        per_split = all(isinstance(value, dict) for value in counts.values())
-        names = list(next(iter(counts.values()))) if per_split else sorted(counts)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration):
-        names = []
-    return [str(name) for name in names] if len(names) == count else [f"class {i}" for i in range(count)]
+    names = predict.recorded_classes(model_file) or []
+    return names if len(names) == count else [f"class {i}" for i in range(count)]
 
 
 class Classifier:
@@ -261,7 +267,8 @@ def listen(host, port):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.serve",
                                      description="A web page that asks a trained classifier about your photos.")
-    parser.add_argument("--model", help=f"a .keras model file (default: the best run of models/{LESSON})")
+    parser.add_argument("--model", help="a .keras model file, or a lesson's folder in models/ (its best run; "
+                                        f"default: the best run of models/{LESSON})")
     parser.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--classes", help="class names in output order, comma-separated (default: metrics.json)")
