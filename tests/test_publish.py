@@ -1,6 +1,7 @@
 """utils.publish: slide structure, slides, learner copies of the exercises, and the course site in Chromium."""
 
 import ast
+import copy
 import os
 import pathlib
 import re
@@ -138,10 +139,11 @@ def test_learner_copies_keep_every_cell_but_the_solutions(tmp_path, capsys):
     assert publish.build_exercises([lesson, *LESSONS], out) == [out / path.name for path in [lesson, *LESSONS]]
     for path in [lesson, *LESSONS]:
         original, copy = (nbformat.read(file, as_version=4) for file in (path, out / path.name))
-        kept = [(cell.cell_type, cell.source, cell.metadata.get("tags", [])) for cell in original.cells
-                if "solution" not in cell.metadata.get("tags", [])]
+        kept = [(cell.cell_type, cell.source.replace(f" {slides.SOLUTION_NOTE}", ""), cell.metadata.get("tags", []))
+                for cell in original.cells if "solution" not in cell.metadata.get("tags", [])]
         assert [(cell.cell_type, cell.source, cell.metadata.get("tags", [])) for cell in copy.cells] == kept
         assert not any(cell.get("outputs") or cell.get("execution_count") for cell in copy.cells)
+        assert not any("tagged `solution`" in cell.source for cell in copy.cells), "a sentence about solution cells"
     assert [cell.source for cell in nbformat.read(out / lesson.name, as_version=4).cells][4:] == [
         "kernel = None", 'exercises.check("9.1", kernel)']
 
@@ -253,3 +255,156 @@ def test_the_site_and_the_slides_in_a_real_browser(site, decks, executed):
         browser.close()
     assert not fetched, f"pages fetched from the internet: {fetched[:5]}"
     assert not failed and not errors, (failed[:5], errors[:5])
+
+
+def png(width, height):
+    """A blank PNG of `width` x `height` pixels, base64-encoded as in a notebook's output."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def executed_lesson(folder):
+    """(lesson, executed copy) of a small lesson run in `folder`: tall figures, long prose and code, TensorFlow's
+    stderr, and an exercise whose check ran after its solution."""
+    out = nbformat.v4.new_output
+    figures = [out("display_data", data={"image/png": png(800, 600), "text/plain": "<Figure>"}) for _ in range(4)]
+    prose = "\n\n".join(f"Paragraph {number}: " + "words that fill a line of the slide " * 8 for number in range(12))
+    cells = [markdown("# Lesson 9 — Tall things\n\nA lesson that does not fit on a slide as it is."),
+             markdown("## 1. Figures\n\nFour figures from one cell."),
+             code("print('hello')  # " + "a comment that runs far beyond the right edge of a slide " * 2),
+             markdown(prose), code("\n".join(f"value_{line} = {line}" for line in range(40))),
+             markdown("## Exercises\n\nWrite your answer, then run the check cell below it. " + slides.SOLUTION_NOTE),
+             markdown("**Exercise 9.1**"), code("kernel = None", "exercise"),
+             code("kernel = sobel_diagonal()", "solution"),
+             code("check_answer(kernel)", "check")]
+    cells[2].outputs = [out("stream", name="stderr", text="E0000 cuda_platform.cc:52] failed call to cuInit: "
+                            "/home/instructor/.venv/lib/python3.11\n"), out("stream", name="stdout", text="hello\n"),
+                        *figures]
+    cells[4].outputs = [out("stream", name="stdout", text="".join(f"epoch {n}: loss 0.{n}\n" for n in range(60)))]
+    cells[8].outputs = [out("stream", name="stdout", text="the solution's own output\n")]
+    cells[9].outputs = [out("execute_result", data={"text/plain": "✔ Exercise 9.1: correct."}, execution_count=9)]
+    lesson, done = folder / "lessons" / "09_tall.ipynb", folder / "executed" / "09_tall.ipynb"
+    for path, notebook in ((lesson, notebook_of(*copy_cells(cells, outputs=False))), (done, notebook_of(*cells))):
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(notebook, path)
+    return lesson, done
+
+
+def copy_cells(cells, outputs=True):
+    copied = [nbformat.from_dict(copy.deepcopy(dict(cell))) for cell in cells]
+    for cell in copied if not outputs else []:
+        if cell.cell_type == "code":
+            cell.update(outputs=[], execution_count=None)
+    return copied
+
+
+def slide_groups(notebook):
+    """The shown cells of a deck's notebook, in (sub-)slides: a new group at each slide or sub-slide."""
+    groups = []
+    for cell in notebook.cells:
+        kind = cell.metadata.get("slideshow", {}).get("slide_type")
+        if kind in ("skip", "notes"):
+            continue
+        if kind in ("slide", "subslide") or not groups:
+            groups.append([])
+        groups[-1].append(cell)
+    return groups
+
+
+def estimated_pieces(cell):
+    """The estimated heights of a cell's parts on a slide, as `slides.fit_to_slides` packs them."""
+    if cell.cell_type == "markdown":
+        return [slides.markdown_height(part) for part in slides.paragraphs(cell.source)]
+    shown = not cell.metadata.get("transient", {}).get("remove_source")
+    return [slides.code_height(cell)] * shown + [slides.output_height(output) for output in cell.outputs]
+
+
+def test_fit_to_slides_moves_what_does_not_fit_to_sub_slides_and_keeps_all_of_it(tmp_path):
+    _, done = executed_lesson(tmp_path)
+    notebook = slides.without_stderr(slides.without_solutions(slides.mark_slides(nbformat.read(done, as_version=4))))
+    before = copy_cells(notebook.cells)
+    fitted = slides.fit_to_slides(notebook)
+    assert len(fitted.cells) > len(before)
+    for group in slide_groups(fitted):  # each (sub-)slide fits by estimate, unless it holds one part alone
+        pieces = [height for cell in group for height in estimated_pieces(cell)]
+        assert sum(pieces) <= slides.SLIDE_HEIGHT or len(pieces) == 1, [cell.source[:40] for cell in group]
+    kept = [(cell.cell_type, cell.source, cell.get("outputs")) for cell in before]
+    rejoined = []
+    for cell in fitted.cells:  # a part moved on: a markdown paragraph, or outputs without their code
+        if cell.get("id", "").rsplit("-", 1)[-1].startswith("part"):
+            if cell.cell_type == "markdown":
+                rejoined[-1] = ("markdown", f"{rejoined[-1][1]}\n{cell.source}", None)
+            else:
+                assert cell.metadata["transient"] == {"remove_source": True}
+                rejoined[-1][2].extend(cell.outputs)
+            assert cell.metadata["slideshow"] == {"slide_type": "subslide"}
+        else:
+            rejoined.append((cell.cell_type, cell.source, list(cell.outputs) if "outputs" in cell else None))
+    assert rejoined == [(kind, text, None if outputs is None else list(outputs)) for kind, text, outputs in kept]
+    assert len({cell.id for cell in fitted.cells}) == len(fitted.cells)
+
+    short = slides.mark_slides(notebook_of(markdown("# Short\n\nOne line."), code("1 + 1"), markdown("## End")))
+    unchanged = nbformat.writes(short)
+    assert nbformat.writes(slides.fit_to_slides(short)) == unchanged, "a lesson that fits got sub-slides"
+
+
+def test_decks_and_site_pages_leave_out_solutions_check_verdicts_and_stderr(tmp_path, monkeypatch):
+    monkeypatch.setattr(slides, "WEB", tmp_path / "web")
+    for name in ("reveal.js", "mathjax"):
+        (tmp_path / "web" / name).mkdir(parents=True)
+    pair = executed_lesson(tmp_path)
+    deck = slides.build_slides([pair], tmp_path / "slides")[0].read_text("utf-8")
+    index = publish.build_site([pair], tmp_path / "site", guides=[])
+    page = (tmp_path / "site" / "09_tall.html").read_text("utf-8")
+    for html in (deck, page):
+        assert "hello" in html and "check_answer" in html and "kernel" in html
+        assert "cuInit" not in html and "/home/instructor" not in html, "stderr shown"
+        assert "the solution&#39;s own output" not in html and "solution's own output" not in html
+        assert "sobel_diagonal" not in html, "the solution cell is shown"
+        assert "correct." not in html and "✔" not in html, "the check cell's verdict (after the solution) is shown"
+        assert "run the check cell below it." in html and "In the lesson as it is committed" not in html
+    assert "white-space: pre-wrap" in deck and "overflow-x: auto" in deck
+    assert f"max-height: {slides.FIGURE_HEIGHT}px" in deck
+    assert "scroll-margin-top" in page and "scroll-margin-top" in index.read_text("utf-8")
+
+
+def test_a_deck_fits_reveal_js_slides_and_site_headings_clear_the_nav_bar_in_a_real_browser(tmp_path):
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    from playwright.sync_api import sync_playwright
+
+    pair = executed_lesson(tmp_path)
+    deck = slides.build_slides([pair], tmp_path / "slides")[0]
+    index = publish.build_site([pair], tmp_path / "site", guides=[])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(deck.as_uri(), wait_until="load")
+        page.wait_for_function("() => window.Reveal && Reveal.isReady()")
+        measured = page.evaluate("""() => Reveal.getSlides().map(slide => {
+            const at = Reveal.getIndices(slide); Reveal.slide(at.h, at.v);
+            const scrolls = element => { for (; element && element !== slide; element = element.parentElement) {
+                if (['auto', 'scroll'].includes(getComputedStyle(element).overflowX)) return true; } return false; };
+            return {height: slide.scrollHeight, clipped: [...slide.querySelectorAll('pre')].filter(
+                pre => pre.scrollWidth > pre.clientWidth + 1 && !scrolls(pre)).length,
+                code: [...slide.querySelectorAll('.highlight pre')].filter(
+                    pre => pre.scrollWidth > pre.clientWidth + 1).length,
+                figures: [...slide.querySelectorAll('img')].map(image => image.getBoundingClientRect().height /
+                    slide.getBoundingClientRect().height * 700)}; })""")
+        page.goto(index.as_uri(), wait_until="load")
+        page.click("main a[href$='#1.-Figures']")
+        page.wait_for_url("**/09_tall.html#1.-Figures", wait_until="load")
+        heading, nav = (page.evaluate("([css, side]) => document.querySelector(css).getBoundingClientRect()[side]",
+                                      [css, side]) for css, side in (("[id='1.-Figures']", "top"), ("nav", "bottom")))
+        browser.close()
+    assert len(measured) > 6, "no sub-slides for what does not fit"
+    assert [slide["height"] for slide in measured if slide["height"] > 700] == [], "slides taller than reveal.js's"
+    assert not any(slide["clipped"] for slide in measured), "code or output runs off the slide's right edge"
+    assert not any(slide["code"] for slide in measured), "long lines of code do not wrap"
+    assert all(height <= slides.FIGURE_HEIGHT + 1 for slide in measured for height in slide["figures"])
+    assert heading >= nav - 1, f"the heading is under the nav bar ({heading} < {nav})"

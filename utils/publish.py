@@ -6,9 +6,10 @@
     python -m utils.publish mark-slides notebooks/*.ipynb   # the slide structure, into the lessons' metadata
 
 Slides and site show the lessons' figures, so they are made from executed lessons (build/lessons/, written by
-`make lessons`); a lesson missing there is run first, in sample mode. `utils.slides` holds the slide structure
-(`mark_slides`) and the rendering. A learner copy never replaces a file this command did not write, or one
-changed since (`keep_reason`).
+`make lessons`); a lesson missing there is run first, in sample mode. Like the learner copies, they leave out the
+solutions (and the check cells' verdicts, which ran after them), so the site can go to learners. `utils.slides`
+holds the slide structure (`mark_slides`, and `fit_to_slides` for the decks) and the rendering. A learner copy
+never replaces a file this command did not write, or one changed since (`keep_reason`).
 
 Tools: nbconvert, already pinned and already rendering each lesson for `make lessons`, makes the slides
 (SlidesExporter) and the site (HTMLExporter, with an index page and a navigation bar added here). Jupyter Book 1
@@ -88,12 +89,13 @@ def relink(page, ids, own):
 
 def build_site(pairs, out_dir=paths.BUILD / "site", guides=GUIDES):
     """Writes the course site into `out_dir`: index.html (contents, each lesson with its sections), a page per
-    (lesson, executed copy) and per guide (markdown), each with a navigation bar. Returns index.html's path."""
+    (lesson, executed copy) and per guide (markdown), each with a navigation bar. Returns index.html's path.
+    A lesson's page is what learners may see: no solutions, no check outputs, no stderr (`utils.slides`)."""
     out_dir = pathlib.Path(out_dir)
     slides.copy_static(out_dir, ["mathjax"])
     pages = []  # (file name, title, notebook, folder for its images)
     for lesson, done in pairs:
-        notebook = nbformat.read(done, as_version=4)
+        notebook = slides.without_stderr(slides.without_solutions(nbformat.read(done, as_version=4)))
         pages.append((f"{lesson.stem}.html", slides.title(notebook, lesson.stem), notebook, lesson.parent))
     for guide in guides:
         if not guide.is_file():
@@ -156,13 +158,13 @@ def keep_reason(target, cells_sha256):
 
 
 def build_exercises(lesson_paths, out_dir=paths.BUILD / "exercises"):
-    """Writes a learner copy of each lesson into `out_dir`: no cell tagged `solution`, no outputs. A file there
+    """Writes a learner copy of each lesson into `out_dir`: no cell tagged `solution` (nor the Exercises' sentence
+    about them, `slides.SOLUTION_NOTE`), no outputs. A file there
     that this did not write, or that was changed since, is kept as it is. Returns the paths written."""
     out_dir, written = pathlib.Path(out_dir), []
     out_dir.mkdir(parents=True, exist_ok=True)
     for lesson in lesson_paths:
-        notebook = lessons.read_notebook(lesson)
-        notebook.cells = [cell for cell in notebook.cells if "solution" not in cell.metadata.get("tags", [])]
+        notebook = slides.without_solutions(lessons.read_notebook(lesson))
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.update(outputs=[], execution_count=None)

@@ -2,15 +2,20 @@
 
 `mark_slides` gives every lesson the same slide structure, kept in its cells' `slideshow` metadata (JupyterLab's
 and RISE's too): one slide per section (the title and each `## ` heading), a sub-slide for each `### ` heading and
-each code cell over LONG_CODE lines, and the solutions of the exercises skipped. nbconvert renders the decks
-(SlidesExporter) and the site's pages (HTMLExporter) through its own templates, less everything they would load
-from the internet: reveal.js and MathJax come from `_static/` next to the pages (see `copy_static`).
+each code cell over LONG_CODE lines, and the solutions of the exercises skipped. A deck, built from an executed
+copy, also gets `fit_to_slides`: a sub-slide wherever the next cell, paragraph or output would not fit on the
+960 x 700 slide (never written into the lessons). Decks and site pages show what learners may see
+(`without_solutions`, `without_stderr`). nbconvert renders both through its own templates, less everything they
+would load from the internet: reveal.js and MathJax come from `_static/` next to the pages (see `copy_static`).
 """
 
+import base64
 import copy
+import html
 import pathlib
 import re
 import shutil
+import struct
 import sys
 
 import nbformat
@@ -20,6 +25,7 @@ from utils import paths, safely
 WEB = pathlib.Path(sys.prefix) / "share" / "course-web"  # filled by the Makefile (reveal.js/, mathjax/)
 LONG_CODE = 15  # a code cell longer than this many lines gets a sub-slide of its own
 HEADING, FENCE = re.compile(r"#{1,3} \S"), re.compile(r" {0,3}(```|~~~)")
+LIST_ITEM = re.compile(r"([-*+]|\d+[.)]) ")  # a top-level item of a list
 HEAD = """{%- block html_head_js -%}{%- endblock -%}{%- block html_head_js_mermaidjs -%}{%- endblock -%}
 {%- block jupyter_widgets -%}{%- endblock -%}{%- block html_head_js_mathjax -%}
 <script>window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], processEscapes: true}};</script>
@@ -33,13 +39,22 @@ TEMPLATES = {  # nbconvert's own templates, without anything fetched from the in
     "course_page.j2": "{%- extends 'index.html.j2' -%}" + HEAD + """{%- block body_header -%}{{ super() }}
 {{ resources.course_nav }}{%- endblock -%}""",
 }
-SLIDES_CSS = """.reveal .slides :is(h1, h2, h3) { text-transform: none; }
-.reveal .slides section { height: 100%; overflow-y: auto; } .reveal .jp-OutputArea img { max-height: 60vh; }"""
+# reveal.js scales a slide of 960 x 700 px to the screen: a deck's cells fill 880 x 670 of it, by estimate (below)
+SLIDE_WIDTH, SLIDE_HEIGHT = 880, 670
+FIGURE_HEIGHT, CODE_HEIGHT, OUTPUT_HEIGHT = 320, 600, 480  # the most a figure, a code box or a text output takes
+SLIDES_CSS = f""".reveal .slides :is(h1, h2, h3) {{ text-transform: none; }}
+.reveal .slides section {{ height: 100%; overflow-y: auto; }}
+.reveal div.highlight > pre {{ white-space: pre-wrap; overflow-wrap: anywhere; max-height: {CODE_HEIGHT}px;
+  overflow-y: auto; }}
+.reveal div.jp-OutputArea-output {{ max-width: 100%; overflow-x: auto; }}
+.reveal div.jp-OutputArea-output img {{ max-height: {FIGURE_HEIGHT}px; width: auto; max-width: 100%; }}
+.reveal div.jp-OutputArea-output pre {{ font-size: 16px; max-height: {OUTPUT_HEIGHT}px; overflow: auto; }}"""
 PAGE_CSS = """.course-nav { position: sticky; top: 0; z-index: 10; display: flex; flex-wrap: wrap; gap: 0.4em 1.5em;
   padding: 0.6em 1em; background: #f3f5f7; border-bottom: 1px solid #d0d7de; font: 15px system-ui, sans-serif; }
 .course-nav a { color: #0969da; } .course-nav span { color: #8c959f; }
 .course-index { max-width: 60em; margin: 1em auto; font-family: system-ui, sans-serif; }
-.course-index li { margin: 0.2em 0; }"""
+.course-index li { margin: 0.2em 0; }
+:is(h1, h2, h3, h4, h5, h6)[id] { scroll-margin-top: 4.5rem; }  /* a contents link's heading below the nav bar */"""
 
 
 class PublishError(ValueError):
@@ -95,6 +110,150 @@ def mark_slides(notebook):
     return notebook
 
 
+SOLUTION_NOTE = ("In the lesson as it is committed, a cell tagged `solution` sits between the two and answers it; "
+                 "`make exercises` writes copies of the lessons without those cells to `build/exercises/`, to work in.")
+
+
+def without_solutions(notebook):
+    """`notebook` (in place; returned) as learners see it: no cell tagged `solution`, no outputs in the cells
+    tagged `check` (they ran after the solution: "correct"), and no SOLUTION_NOTE, the Exercises' sentence that
+    describes the solution cells."""
+    notebook.cells = [cell for cell in notebook.cells if "solution" not in cell.metadata.get("tags", [])]
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and SOLUTION_NOTE in cell.source:
+            cell.source = re.sub(rf" ?{re.escape(SOLUTION_NOTE)}", "", cell.source)
+        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            cell.update(outputs=[], execution_count=None)
+    return notebook
+
+
+def without_stderr(notebook):
+    """`notebook` (in place; returned) without the outputs its cells wrote to stderr: TensorFlow's start-up log,
+    progress bars, local paths."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs if not (out.output_type == "stream" and out.name == "stderr")]
+    return notebook
+
+
+def png_size(data):
+    """(width, height) of a base64 PNG, from its header."""
+    head = base64.b64decode("".join(data[:64].split())[:44])
+    return struct.unpack(">II", head[16:24]) if head[1:4] == b"PNG" else (SLIDE_WIDTH, FIGURE_HEIGHT)
+
+
+def text_height(text, chars, line):
+    """Estimated pixels of `text` wrapped in lines of `chars` characters, each `line` pixels high."""
+    lines = text.rstrip("\n").split("\n") if text.strip() else []
+    return line * sum(max(1, -(-len(part) // chars)) for part in lines)
+
+
+def markdown_height(source):
+    """Estimated pixels of a markdown cell on a slide. This and the estimates below were calibrated in Chromium
+    on the six lessons' decks, one cell or output per slide: mostly within 10%, more often over than under."""
+    height, fenced = 20, False
+    for part in source.split("\n"):
+        fenced ^= bool(FENCE.match(part))
+        level = len(part) - len(part.lstrip("#")) if not fenced and HEADING.match(part) else 0
+        if level:
+            height += {1: 95, 2: 80, 3: 65}[level] * max(1, -(-len(part) // (25 + 15 * level)))
+        elif not part.strip():
+            height += 14
+        elif part.strip() == "$$":
+            height += 20
+        elif fenced or FENCE.match(part):
+            height += 24
+        else:  # a paragraph's line or a list item, as read: links without their address
+            item = LIST_ITEM.match(part.lstrip())
+            text = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", part)
+            height += text_height(text, 80 if item else 90, 29) + (8 if item else 0)
+    return height
+
+
+def output_height(output):
+    """Estimated pixels of one output of a code cell on a slide."""
+    if output.output_type == "stream":
+        return min(OUTPUT_HEIGHT, text_height(output.text, 90, 19)) + 14
+    data = output.get("data", {})
+    if "image/png" in data:
+        width, height = png_size(data["image/png"])
+        return min(FIGURE_HEIGHT, height * min(1, SLIDE_WIDTH / width)) + 56
+    if any(kind.startswith("image/") for kind in data):
+        return FIGURE_HEIGHT + 56
+    if "text/markdown" in data:
+        return markdown_height(data["text/markdown"])
+    if "text/html" in data:
+        text = html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>|</tr>", "\n", data["text/html"])))
+        if data["text/html"].startswith("<pre"):  # rich's tables (model.summary()): one line each, scrolled across
+            return min(OUTPUT_HEIGHT, text_height(text, 1000, 22)) + 14
+        return text_height(text, 70, 37) + 14
+    return min(OUTPUT_HEIGHT, text_height(data.get("text/plain", ""), 90, 19)) + 14
+
+
+def code_height(cell):
+    """Estimated pixels of a code cell's box on a slide (its outputs apart)."""
+    return min(CODE_HEIGHT, text_height(cell.source, 75, 23)) + 30
+
+
+def paragraphs(source):
+    """A markdown cell's text cut before each paragraph and each item of a list (outside code blocks); a heading,
+    or a line that ends in a colon, stays with what follows it."""
+    parts, fenced, blank = [[]], False, False
+    for line in source.split("\n"):
+        lead = next((part for part in reversed(parts[-1]) if part.strip()), "")
+        if not fenced and line.strip() and (blank or LIST_ITEM.match(line)) and not (
+                HEADING.match(lead) or lead.rstrip().endswith(":")):
+            parts.append([])
+        fenced ^= bool(FENCE.match(line))
+        parts[-1].append(line)
+        blank = not line.strip()
+    return ["\n".join(part) for part in parts if part]  # joined by "\n", the text as it was
+
+
+def fit_to_slides(notebook):
+    """Gives an executed `notebook` marked by `mark_slides` (in place; returned) the sub-slides its deck needs for
+    each slide to fit reveal.js's 960 x 700: from top to bottom, by the estimates above, a cell that would not fit
+    under the cells before it starts a sub-slide (a code cell is kept with its first output if they fit together),
+    and so does a part of a cell that would not fit: a paragraph of a markdown cell, or an output of a code cell
+    (shown on its own, without the code again). The lesson's own slides and sub-slides stay as they are."""
+    cells, used = [], 0
+    for cell in notebook.cells:
+        kind = cell.metadata.get("slideshow", {}).get("slide_type")
+        if kind in ("skip", "notes"):
+            cells.append(cell)
+            continue
+        if cell.cell_type == "code":
+            pieces = [(None, code_height(cell))] + [(out, output_height(out)) for out in cell.outputs]
+            cell.outputs = []
+        else:
+            pieces = [(part, markdown_height(part)) for part in paragraphs(cell.source)] or [("", 0)]
+            cell.source = pieces[0][0]
+        first = sum(height for _, height in pieces[:2]) if cell.cell_type == "code" else pieces[0][1]
+        if kind in ("slide", "subslide") or (used and used + first > SLIDE_HEIGHT):
+            cell.metadata["slideshow"], used = {"slide_type": kind if kind in ("slide", "subslide") else "subslide"}, 0
+        cells.append(cell)
+        current, used = cell, used + pieces[0][1]
+        for number, (piece, height) in enumerate(pieces[1:], 1):
+            if used + height > SLIDE_HEIGHT:  # the rest goes on a sub-slide of its own
+                current = copy.deepcopy(cell)
+                current["id"] = f"{cell.get('id', 'cell')[:52]}-part{number}"
+                current.metadata["slideshow"] = {"slide_type": "subslide"}
+                if cell.cell_type == "code":
+                    current.update(outputs=[])
+                    current.metadata["transient"] = {"remove_source": True}
+                else:
+                    current.source = ""
+                cells.append(current)
+                used = 0
+            if cell.cell_type == "code":
+                current.outputs.append(piece)
+            else:
+                current.source += f"\n{piece}" if current.source else piece
+            used += height
+    notebook.cells = cells
+    return notebook
+
+
 def exporter(slides=False):
     """nbconvert's exporter for a reveal.js deck (`slides`) or a page of the site, set up as the module says."""
     from jinja2 import DictLoader
@@ -134,7 +293,7 @@ def build_slides(pairs, out_dir=paths.BUILD / "slides"):
     copy_static(out_dir, ["reveal.js", "mathjax"])
     written, export = [], exporter(slides=True)
     for lesson, done in pairs:
-        notebook = mark_slides(nbformat.read(done, as_version=4))
+        notebook = fit_to_slides(without_stderr(without_solutions(mark_slides(nbformat.read(done, as_version=4)))))
         written.append(out_dir / f"{lesson.stem}.slides.html")
         safely.write_text(written[-1], render(export, notebook, title(notebook, lesson.stem), lesson.parent))
     return written
