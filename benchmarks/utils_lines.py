@@ -21,6 +21,7 @@ LATER_CAPABILITIES = {
     "schedules": "the learning-rate schedule planned over a time budget (real photos in the loop)",
     "cli": "one line and a non-zero exit for bad input, never a traceback (nothing a learner made is lost)",
     "copies": "which executed copies the runner may replace (nothing a learner made is lost)",
+    "interrupts": "Ctrl-C ends a lesson run in one line, its copies intact (nothing a learner made is lost)",
     "safely": "all-or-nothing writes, read-only files, locks (nothing a learner made is lost)",
     "explain": "kernels, feature maps and Grad-CAM (what did the network learn?)",
     "serve": "the web page that asks a classifier about your photos (shipping it)",

@@ -2,13 +2,15 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
 
-from utils import copies, lessons, paths
+from utils import copies, interrupts, lessons, paths
 
 
 def make_notebook(path, *sources, parameters="SAMPLE = True\nSEED = 0\nEPOCHS: int = 3\n",
@@ -265,7 +267,8 @@ def test_the_runner_refuses_to_replace_files_it_did_not_write(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "===" not in captured.out
     assert f"{out / '01_lesson.ipynb'} is not an executed copy" in captured.err
-    assert "choose another --out" in captured.err
+    assert f"run the lesson into another folder DIR: `.venv/bin/python -m utils.lessons run --out DIR {path}`." \
+        in captured.err
     (out / "01_lesson.ipynb").unlink()  # the page alone is refused too
     del before["01_lesson.ipynb"]
     assert lessons.main(["run", str(path), "--out", str(out)]) == 2
@@ -352,3 +355,116 @@ def test_an_executed_copy_the_learner_edited_or_made_read_only_is_not_replaced(t
     assert lessons.main(["run", str(path), "--out", str(out), "--no-html"]) == 2
     assert "is read-only, and running 01_lesson.ipynb would replace it" in capsys.readouterr().err
     assert copy.read_bytes() == before
+
+
+def test_a_refusal_names_a_command_the_learner_can_run_also_under_make(tmp_path, monkeypatch, capsys):
+    """`make lessons` has no --out option: the refusal gives the runner's own command, with the lesson's path as
+    typed from where the command ran (make runs it from the kit's folder: notebooks/NN_name.ipynb)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    path = make_notebook(tmp_path / "notebooks" / "01_lesson.ipynb", "x = 1")
+    out = tmp_path / "build"
+    learners_files(out)
+    for lesson in (path, "notebooks/01_lesson.ipynb"):  # `make lessons` passes none: every lesson, by full path
+        assert lessons.main(["run", str(lesson), "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert error.endswith("; move that file away, or run the lesson into another folder DIR: "
+                              "`.venv/bin/python -m utils.lessons run --out DIR notebooks/01_lesson.ipynb`.\n"), error
+        assert "--out folder" not in error
+
+
+def run_in_background(tmp_path, *argv, patience=None):
+    """`python -m utils.lessons ARGV` in a process group of its own, as a terminal runs a command (taking Ctrl-C
+    even where the tests run with it ignored, in the background)."""
+    code = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from utils import lessons\n"
+    if patience is not None:
+        code += f"from utils import interrupts; interrupts.PATIENCE = {patience}\n"
+    code += "sys.exit(lessons.main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *argv], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
+
+
+def press_ctrl_c_when(process, marker, times=1):
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group), once `marker` exists."""
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    for _ in range(times):
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+    return process.communicate(timeout=120)
+
+
+def assert_interrupted_in_one_line(process, stderr):
+    assert process.returncode == 130, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("interrupted:")] == [
+        f"interrupted: {lessons.INTERRUPTED}."], stderr
+    for noise in ("Traceback", "Error", "Kernel died", "Task exception", "Task was destroyed"):
+        assert noise not in stderr, stderr
+
+
+SLEEPS = "import pathlib, time\npathlib.Path(MARKER).touch()\ntime.sleep(SECONDS)\nprint('slept')"
+
+
+@pytest.mark.notebook
+def test_ctrl_c_ends_a_run_in_one_line_and_keeps_the_last_finished_copy_and_page(tmp_path):
+    marker = tmp_path / "sleeping"
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "print('first cell')", SLEEPS,
+                         parameters=f"MARKER = {str(marker)!r}\nSECONDS = 0\n")
+    out = tmp_path / "out"
+    assert lessons.main(["run", str(path), "--out", str(out)]) == 0
+    finished = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(finished) == ["01_lesson.html", "01_lesson.ipynb"]
+    marker.unlink()
+
+    process = run_in_background(tmp_path, "run", str(path), "--out", str(out), "-p", "SECONDS", "60")
+    started = time.monotonic()
+    _, stderr = press_ctrl_c_when(process, marker)
+    assert_interrupted_in_one_line(process, stderr)
+    assert time.monotonic() - started < 30  # the cell was stopped, not waited for
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == finished  # nothing half-written left either
+
+
+@pytest.mark.notebook
+def test_ctrl_c_stops_a_cell_that_will_not_stop_and_again_at_once(tmp_path):
+    marker = tmp_path / "sleeping"
+    stubborn = ("import pathlib, time\npathlib.Path(MARKER).touch()\nfor _ in range(3):\n    try:\n"
+                "        time.sleep(60)\n    except KeyboardInterrupt:\n        print('not stopping')")
+    path = make_notebook(tmp_path / "01_lesson.ipynb", stubborn, parameters=f"MARKER = {str(marker)!r}\n")
+    out = tmp_path / "out"
+    for presses, patience in ((1, 1), (2, 60)):  # the kernel gets PATIENCE seconds; a second Ctrl-C ends it now
+        marker.unlink(missing_ok=True)
+        process = run_in_background(tmp_path, "run", str(path), "--out", str(out), patience=patience)
+        started = time.monotonic()
+        _, stderr = press_ctrl_c_when(process, marker, times=presses)
+        assert_interrupted_in_one_line(process, stderr)
+        assert time.monotonic() - started < 30
+        assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.notebook
+def test_a_failed_run_replaces_the_copy_and_its_page_together(tmp_path, capsys):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "assert SEED == 0, 'seed ' + str(SEED)")
+    out = tmp_path / "out"
+    assert lessons.main(["run", str(path), "--out", str(out)]) == 0
+    assert lessons.main(["run", str(path), "--out", str(out), "-p", "SEED", "7"]) == 1
+    assert "raised AssertionError: seed 7" in capsys.readouterr().err
+    assert "seed 7" in (out / "01_lesson.ipynb").read_text() and "seed 7" in (out / "01_lesson.html").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["01_lesson.html", "01_lesson.ipynb"]
+    assert copies.is_executed_copy(out / "01_lesson.ipynb") and copies.is_executed_copy(out / "01_lesson.html")
+
+
+def test_ctrl_c_while_the_copies_are_written_takes_effect_once_both_are(tmp_path):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, also in the background
+    try:
+        written = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # the signal arrives; the block goes on
+                written.append("both files")
+        assert written == ["both files"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)

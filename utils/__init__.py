@@ -11,6 +11,7 @@ Modules:
     plots:   image grids and figures (lesson 1 onwards).
     lessons: the lesson runner behind `make lessons` (`python -m utils.lessons`).
     copies:  which executed copies the runner may replace (never a learner's file); cleaning notebooks.
+    interrupts: Ctrl-C in the lesson runner: one line, the kernel stopped in order, no half-written copy.
     downloads: the dataset registry and checksum-verified, resumable downloads.
     data:    organize photos into train/valid/test folders (`python -m utils.data`).
     layouts: recognize the photo layouts learners have (Kaggle, fast.ai, PetImages, class folders).

@@ -2,8 +2,10 @@
 
 `utils.lessons` writes each executed lesson (and its HTML page) into an output folder, and may replace a
 file there only if it is a copy the runner wrote at that very place, unedited and writable; anything else
-is someone's work and is left alone (`check_replaceable`). `clean` turns a notebook back into a lesson
-as committed: no outputs, no execution counts (`python -m utils.lessons clean`).
+is someone's work and is left alone (`check_replaceable`). A run is executed into a file of its own
+(papermill with `interrupts.engine`, which ends it quietly on Ctrl-C), and its copy and page are written when it
+ends (`write`). `clean` turns a notebook back into a lesson as committed: no outputs, no execution counts
+(`python -m utils.lessons clean`).
 """
 
 import hashlib
@@ -11,9 +13,7 @@ import html as html_text
 import json
 import pathlib
 
-import nbformat
-
-from utils import paths, safely
+from utils import interrupts, paths, safely
 
 KEPT_CELL_METADATA = ("tags", "slideshow")  # what `clean` keeps (slideshow: see utils.slides.mark_slides)
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info", "course")
@@ -25,29 +25,35 @@ class NotReplaceable(ValueError):
     """A file the runner would replace is not its own to replace; the message says what to do."""
 
 
-def check_replaceable(target, name):
-    """Refuses when the file at `target` exists and is not an executed copy of lesson `name` that may go.
+def check_replaceable(target, lesson):
+    """Refuses when the file at `target` exists and is not an executed copy of `lesson` that may go.
+
+    Args:
+        target: the executed copy (.ipynb) or page (.html) a run of `lesson` would write.
+        lesson: the lesson notebook's path as the learner would type it; the refusal names the command that
+            writes its copies to another folder instead (`make lessons` always writes to build/lessons).
 
     Raises:
         NotReplaceable: it is not a copy the runner wrote there (see `is_executed_copy`), it is read-only,
             or its cells were edited since the runner wrote it.
     """
-    target = pathlib.Path(target)
+    target, name = pathlib.Path(target), pathlib.Path(lesson).name
     if not target.exists() and not target.is_symlink():
         return
     if not is_executed_copy(target):
         raise NotReplaceable(f"{target} is not an executed copy the lesson runner wrote there, and running "
-                             f"{name} would replace it: it was left as it is; choose another --out folder "
-                             "(or move that file away).")
+                             f"{name} would replace it: it was left as it is; move that file away, or run the lesson "
+                             f"into another folder DIR: `.venv/bin/python -m utils.lessons run --out DIR {lesson}`.")
     if safely.is_read_only(target):
         raise NotReplaceable(f"{target} is read-only, and running {name} would replace it: it was left as "
-                             "it is; choose another --out folder, or make it writable (chmod u+w) to let "
-                             "the runner replace it.")
+                             "it is; make it writable (chmod u+w) to let the runner replace it, or run the lesson "
+                             f"into another folder DIR: `.venv/bin/python -m utils.lessons run --out DIR {lesson}`.")
     recorded = metadata(target, MARK).get("cells_sha256")
     if recorded is not None and recorded != cells_fingerprint(json.loads(target.read_text("utf-8"))):
         raise NotReplaceable(f"{target} was changed after the lesson runner wrote it (its cells differ), "
-                             "and running it again would replace your changes: it was left as it is; "
-                             "choose another --out folder, or move that file away.")
+                             "and running it again would replace your changes: it was left as it is; move that "
+                             "file away, or run the lesson into another folder DIR: `.venv/bin/python -m "
+                             f"utils.lessons run --out DIR {lesson}`.")
 
 
 def metadata(path, key):
@@ -89,30 +95,44 @@ def cells_fingerprint(notebook):
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
-def write(output, html):
-    """Marks the executed notebook at `output` as the runner's, with its cells' fingerprint, and renders it
-    to a standalone HTML page next to it if `html`, marked too (see `is_executed_copy`). Consecutive text
+def write(output, html, executed_into=None):
+    """Writes the executed copy of a lesson at `output`, marked as the runner's with its cells' fingerprint,
+    and a standalone HTML page of it next to it if `html`, marked too (see `is_executed_copy`), from the
+    notebook papermill executed the lesson into (`executed_into`, default `output` itself). Consecutive text
     outputs are merged, each progress bar kept as its final line. Returns the notebook.
+
+    Both files are made first, then each is replaced whole (`safely.write_text`), one right after the other,
+    with Ctrl-C held off in between: the copy and its page never come from two different runs.
     """
+    import nbformat
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
+    output = pathlib.Path(output)
     # a progress bar's updates (text ending in "\r") become its last line, in the notebook and its page alike
-    executed, _ = CoalesceStreamsPreprocessor().preprocess(nbformat.read(output, as_version=4), {})
+    executed, _ = CoalesceStreamsPreprocessor().preprocess(
+        nbformat.read(executed_into or output, as_version=4), {})
+    if isinstance(executed.metadata.get("papermill"), dict):
+        executed.metadata.papermill["output_path"] = str(output)  # where the copy is, not where it was made
     executed.metadata[MARK] = {"executed_copy": True, "written_to": str(output),
                                "cells_sha256": cells_fingerprint(executed)}
-    safely.write_text(output, nbformat.writes(executed) + "\n")
+    texts = {output: nbformat.writes(executed) + "\n"}
     if html:
         from nbconvert import HTMLExporter
 
         page, _ = HTMLExporter().from_notebook_node(executed)
         at = page.find("\n", page.find("<head>")) + 1  # after the <head> line, which sets the charset
         mark = HTML_MARK.format(html_text.escape(str(output.with_suffix(".html").resolve())))
-        safely.write_text(output.with_suffix(".html"), page[:at] + mark + "\n" + page[at:])
+        texts[output.with_suffix(".html")] = page[:at] + mark + "\n" + page[at:]
+    with interrupts.held():
+        for path, text in texts.items():
+            safely.write_text(path, text)
     return executed
 
 
 def clean(path):
     """Strips outputs, execution counts and stray metadata from a notebook in place; True if it changed."""
+    import nbformat
+
     path = pathlib.Path(path)
     notebook = nbformat.read(path, as_version=4)
     before = nbformat.writes(notebook)

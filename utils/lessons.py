@@ -5,6 +5,8 @@
 
 Parameters are injected after the cell tagged `parameters` (papermill). Each run writes the executed notebook
 and its HTML to --out, replacing only copies the runner wrote there, and prints each lesson's headline figure.
+A run writes both when it ends (a failed one too, with the error in place): until then, and after Ctrl-C, the
+copies there stay those of the last run that ended.
 """
 
 import argparse
@@ -16,12 +18,13 @@ import re
 import sys
 import time
 
-import nbformat
-
-from utils import cli, copies, paths
+from utils import cli, copies, interrupts, paths  # nbformat and papermill load where used: Ctrl-C then is one line too
 
 HEADLINE_MIMETYPE = "application/vnd.cnn-course.headline+json"
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+INTERRUPTED = ("nothing in notebooks/ was changed, and each executed copy and its HTML are still those of the last "
+               "run that ended; run the same command again: the lesson runs again from the top, and training "
+               "resumes from its last finished epoch")
 
 
 class LessonError(Exception):
@@ -64,6 +67,8 @@ def read_notebook(path):
         raise LessonError(f"{path} is not a notebook: lesson files end in .ipynb (try `ls {paths.NOTEBOOKS}`).")
     if not path.is_file():
         raise LessonError(f"{path} does not exist (the lessons are in {paths.NOTEBOOKS}).")
+    import nbformat
+
     try:
         return nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for a bad file
@@ -154,12 +159,22 @@ def check_out_dir(out_dir, notebooks=(), html=True):
             pathlib.Path(path).resolve().parent == out_dir for path in notebooks):
         raise LessonError(f"--out {out_dir} would overwrite the lesson notebooks themselves with executed "
                           f"copies: choose another folder (the default is {paths.BUILD / 'lessons'}).")
-    for name in (pathlib.Path(path).name for path in notebooks):
+    for lesson in notebooks:
+        name = pathlib.Path(lesson).name
         for target in [given / name, (given / name).with_suffix(".html")][:2 if html else 1]:
             try:
-                copies.check_replaceable(target, name)
+                copies.check_replaceable(target, shown(lesson))
             except copies.NotReplaceable as refusal:
                 raise LessonError(str(refusal)) from None
+
+
+def shown(path):
+    """`path` as a learner would type it here: relative to the current folder when it is inside it."""
+    path = pathlib.Path(path)
+    try:
+        return path.resolve().relative_to(pathlib.Path.cwd())
+    except ValueError:
+        return path
 
 
 def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, html=True, progress=True):
@@ -182,20 +197,26 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
     result = LessonResult(path, "ok", 0.0, output=pathlib.Path(out_dir) / path.name, started=time.time())
     output = result.output.resolve()  # absolute in papermill's record (see `copies.is_executed_copy`)
     output.parent.mkdir(parents=True, exist_ok=True)
+    # papermill saves after every cell: into a file of this run's own until the run ends, so that a stopped run
+    # leaves the last executed copy and its page as they were, and the two still match
+    running = output.with_name(f".{output.stem}.running-{os.getpid()}.ipynb")
     os.environ["COURSE_HEADLESS"] = "1"  # the kernel inherits it: no widgets, nobody to drag them (lesson 5)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name="python3",
-                                   progress_bar=progress, cwd=str(path.parent))
-    except papermill.PapermillExecutionError as failure:
-        index = failure.cell_index  # less the cell papermill injects after the parameters cell, if any
-        if parameters and tagged(notebook, "injected-parameters") < 0 and index > tagged(notebook, "parameters"):
-            index -= 1
-        first_line = next((line.strip() for line in failure.source.splitlines() if line.strip()), "")
-        result.status = "failed"
-        result.error = f"cell {index} (`{first_line}`) raised {failure.ename}: {failure.evalue}"
-    result.seconds = time.perf_counter() - start
-    executed = copies.write(output, html)
+        try:
+            papermill.execute_notebook(str(path), str(running), parameters=parameters, kernel_name="python3",
+                                       engine_name=interrupts.engine(), progress_bar=progress, cwd=str(path.parent))
+        except papermill.PapermillExecutionError as failure:  # kept, with the error in place: see the report
+            index = failure.cell_index  # less the cell papermill injects after the parameters cell, if any
+            if parameters and tagged(notebook, "injected-parameters") < 0 and index > tagged(notebook, "parameters"):
+                index -= 1
+            first_line = next((line.strip() for line in failure.source.splitlines() if line.strip()), "")
+            result.status = "failed"
+            result.error = f"cell {index} (`{first_line}`) raised {failure.ename}: {failure.evalue}"
+        result.seconds = time.perf_counter() - start
+        executed = copies.write(output, html, executed_into=running)
+    finally:
+        running.unlink(missing_ok=True)
     result.headline = next((output["data"][HEADLINE_MIMETYPE]["headline"]
                             for cell in executed.cells for output in cell.get("outputs", [])
                             if HEADLINE_MIMETYPE in output.get("data", {})), "")
@@ -261,9 +282,7 @@ def command(argv):
 
 def main(argv=None):
     """Runs the command line: a bad path, parameter or --out ends in one line and exit status 2."""
-    return cli.run(command, argv, expected=(LessonError, ValueError, OSError),
-                   interrupted="nothing in notebooks/ was changed, and an executed copy may be incomplete; "
-                               "run the command again to start over")
+    return cli.run(command, argv, expected=(LessonError, ValueError, OSError), interrupted=INTERRUPTED)
 
 
 if __name__ == "__main__":
