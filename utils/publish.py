@@ -49,7 +49,7 @@ def executed(executed_dir, lesson_paths=None):
             raise slides.PublishError(f"{done} is a run of {lesson.name} that failed: see the error in it, fix the "
                                       f"lesson, then run `python -m utils.lessons run {lesson}` and the same "
                                       "command again.")
-        if not copies.metadata(done, copies.MARK):  # missing, or a run that is still going or was stopped
+        if not copies.metadata(done, copies.MARK):  # missing, or not the runner's (an older kit's stopped run)
             print(f"{done} is missing: running {lesson.name} in sample mode first (`make lessons` runs them all).",
                   flush=True)
             result = lessons.run(lesson, out_dir=executed_dir)
