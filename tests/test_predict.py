@@ -345,3 +345,14 @@ def test_a_damaged_run_index_still_gives_the_best_full_run(photos, tmp_path, mon
     captured = capsys.readouterr()
     assert f"using {full.model_path} (the best full run, {full.name})" in captured.err
     assert "was damaged" in captured.err and "threshold 0.90" in captured.out
+
+
+def test_a_mistake_on_the_command_line_is_told_before_tensorflow_loads():
+    # TensorFlow prints several log lines as it loads: a wrong model or lesson name must not wait for them
+    result = subprocess.run([sys.executable, "-m", "utils.predict", "03_cnn_from_scratch", "photo.jpg"],
+                            cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: " + str(paths.MODELS / "03_cnn_from_scratch") + " holds lesson 03_cnn_from_scratch's models, not a "
+        "bird classifier: utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
+        "models/05_bird_classifier (or its name), or the model.keras of one of its runs."]

@@ -20,10 +20,10 @@ import keras
 import numpy as np
 
 from utils import hardware, safely
+from utils.runs import STARTED  # what `runs.start` writes in a run's folder when given a resume key
 
 KERAS_STATE = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
                keras.callbacks.ModelCheckpoint: ("best",)}  # what `Resume` carries of Keras' own callbacks
-STARTED = "started.json"  # what `runs.start` writes in a run's folder when given a resume key
 
 _held = {}  # run folder -> its open, locked `started.json`: this process trains in it
 

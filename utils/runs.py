@@ -33,12 +33,12 @@ import os
 import pathlib
 import sys
 
-from utils import paths, resume, safely
+from utils import paths, safely  # utils.resume (Keras) loads in `start`: commands that only look stay light
 
 INDEX = "runs.json"
 MODEL_FILE = "model.keras"
 RECORD = "finished.json"  # what `finish` writes in the run's own folder
-STARTED = resume.STARTED  # what `start` writes when given a resume key: `resume.hold` locks it
+STARTED = "started.json"  # what `start` writes when given a resume key: `resume.hold` locks it
 AGAIN = ["", *(f"-{attempt}" for attempt in range(2, 100))]  # endings tried in turn: no name is ever reused
 
 
@@ -93,6 +93,8 @@ def start(lesson, sample, resume_key=None):
     runs_folder = lesson_folder(lesson) / "runs"
     runs_folder.mkdir(parents=True, exist_ok=True)
     if resume_key is not None:
+        from utils import resume
+
         resume_key = json.loads(json.dumps(resume_key, sort_keys=True, default=str))
         for folder in sorted(runs_folder.iterdir(), reverse=True):
             if _mode(folder.name) == mode and not (folder / RECORD).exists() and resume.hold(folder, resume_key):
