@@ -77,8 +77,12 @@ exercises: $(COURSE)  ## learner copies of the lessons, without the solutions, i
 site: $(COURSE) $(WEB)/.installed  ## the course as a static site into build/site/ (lessons, contents, guide)
 	$(BIN)/python -m utils.publish site
 
+# As root (a container, some cloud images) Jupyter refuses to start unless told to; it still listens on
+# 127.0.0.1 only and still asks for its token.
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(COURSE)  ## start JupyterLab on the notebooks, or LAB_DIR=build/exercises (localhost only)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir="$(LAB_DIR)"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir="$(LAB_DIR)" $(LAB_AS_ROOT)
 
 doctor: $(COURSE)  ## check this machine for the course (GPU, versions, disk, downloads)
 	$(BIN)/python -m utils.doctor

@@ -1,9 +1,16 @@
 """Every command line ends with one line and a non-zero status, never a traceback (utils.cli)."""
 
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -116,3 +123,46 @@ def test_make_accepts_python_3_11(tmp_path):
     check = next(line for line in finished.stdout.splitlines() if "sys.version_info" in line)
     checked = subprocess.run(["sh", "-c", check.split(" || ")[0]], timeout=60)
     assert checked.returncode == 0  # this test runs on the kit's Python 3.11: its version check passes
+
+
+def test_make_lab_serves_jupyterlab_on_localhost_with_a_token_as_root_too(tmp_path):
+    """The README's `make lab` starts JupyterLab, as a learner or as root (a container), where Jupyter refuses
+    to start unless given --allow-root."""
+    if not (paths.ROOT / ".venv" / ".course-installed").exists():
+        pytest.skip("make lab needs the kit's .venv (make test builds it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    env.update(JUPYTER_PORT=str(port), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), BROWSER="true")
+    lab = subprocess.Popen(["make", "lab", f"LAB_DIR={tmp_path}"], cwd=paths.ROOT, env=env, text=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = threading.Timer(120, os.killpg, (lab.pid, signal.SIGTERM))  # a hung start ends the read below
+    deadline.start()
+    try:
+        pattern = re.compile(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)")
+        found, log = None, []
+        while found is None:
+            line = lab.stderr.readline()
+            assert line, "make lab ended before serving:\n" + "".join(log[-5:])
+            log.append(line)
+            found = pattern.search(line)
+        status = f"http://127.0.0.1:{port}/api/status"
+        for _ in range(60):  # Jupyter prints its address a moment before it listens there
+            try:
+                with urllib.request.urlopen(f"{status}?token={found.group(1)}", timeout=30) as answer:
+                    assert answer.status == 200
+                break
+            except urllib.error.URLError as error:
+                assert isinstance(error.reason, ConnectionRefusedError), error
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"make lab printed its address but nothing listened on port {port}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(status, timeout=30)
+        assert refused.value.code == 403  # without the token
+    finally:
+        deadline.cancel()
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=60)
