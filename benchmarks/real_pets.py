@@ -77,12 +77,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.photos < 20 or args.photos % 2:
         parser.error(f"--photos {args.photos}: give an even number, 20 or more (half cats, half dogs)")
+    chosen, layout = pick_photos(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed)
     work = pathlib.Path(tempfile.mkdtemp(prefix="real_pets-"))
     os.environ["COURSE_DATA_DIR"] = str(work / "data")  # the lesson's kernel inherits these
     os.environ["COURSE_MODELS_DIR"] = str(work / "models")
     from utils import lessons, runs
 
-    chosen, layout = pick_photos(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed)
     photos = flat_copy(chosen, work / "photos")
     parameters = {"DATA_DIR": str(photos), "SAMPLE": args.sample}
     if args.minutes is not None:
@@ -121,7 +121,10 @@ def main(argv=None):
         print(f"kept {work}")
     else:
         shutil.rmtree(work)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from utils import cli
+
+    raise SystemExit(cli.run(main))

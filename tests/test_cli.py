@@ -59,6 +59,20 @@ def test_bad_input_on_each_command_line_is_one_line_and_a_non_zero_exit(command,
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*"))
 
 
+@pytest.mark.parametrize("data", ["no-such-folder", "empty"])
+def test_the_real_photos_benchmark_refuses_a_wrong_folder_in_one_line_and_leaves_no_temporary_folder(data, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tmp").mkdir()
+    result = subprocess.run([sys.executable, str(paths.ROOT / "benchmarks" / "real_pets.py"), "--data", data],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(paths.ROOT), "TMPDIR": str(tmp_path / "tmp")})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [result.stderr.strip()]
+    assert result.stderr.startswith("error: ") and data in result.stderr
+    assert not any((tmp_path / "tmp").iterdir())
+
+
 def test_a_relative_path_on_the_command_line_is_taken_from_the_current_folder(tmp_path):
     (tmp_path / "mine" / "cats").mkdir(parents=True)
     result = subprocess.run([sys.executable, "-m", "utils.data", "check", "mine"], cwd=tmp_path,
