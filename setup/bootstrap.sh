@@ -88,6 +88,7 @@ if [[ -z "$COURSE_DIR" ]]; then
     fi
 fi
 STATE_DIR="$COURSE_HOME/.course"
+TOKEN_FILE="$STATE_DIR/jupyter-token"
 VENV="$COURSE_DIR/.venv"
 
 STEP=0
@@ -145,13 +146,29 @@ need_root() {
 echo "Course kit in $COURSE_DIR for user $COURSE_USER; idle auto-stop: $IDLE_MINUTES min"
 need_root
 
+# A cloud box whose setup fails half-way would bill until someone notices. Until the idle
+# auto-stop is installed (step 4), a failing step schedules a shutdown in IDLE_MINUTES instead.
+IDLE_STOP_INSTALLED=0
+stop_later_if_setup_failed() {
+    local status=$?
+    if [[ "$status" != 0 && "$DRY_RUN" == 0 && "$IDLE_MINUTES" != 0 && "$IDLE_STOP_INSTALLED" == 0 ]]; then
+        echo "bootstrap.sh: setup stopped at step $STEP/8 (exit status $status) before the idle auto-stop" \
+             "was installed, so this machine shuts down in $IDLE_MINUTES minutes. Fix the step above and" \
+             "run bootstrap.sh again (sudo shutdown -c cancels the shutdown)." >&2
+        shutdown -h "+$IDLE_MINUTES" "course setup failed; stopping in $IDLE_MINUTES minutes" || true
+    fi
+}
+trap stop_later_if_setup_failed EXIT
+# apt-get waits for the package lock (unattended-upgrades holds it at a cloud box's first boot)
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+
 step "check the NVIDIA driver"
 if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
     echo "    OK: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
 elif command -v lspci >/dev/null && lspci | grep -qi nvidia; then
     echo "    an NVIDIA GPU without a working driver: installing one with ubuntu-drivers"
-    run apt-get update -qq
-    run apt-get install -y -qq ubuntu-drivers-common
+    run "${APT[@]}" update -qq
+    run "${APT[@]}" install -y -qq ubuntu-drivers-common
     run ubuntu-drivers install
     echo "    reboot once the script has finished, so the new driver loads"
 else
@@ -165,11 +182,11 @@ if command -v python3.11 >/dev/null && python3.11 -c 'import venv, ensurepip' 2>
 else
     if ! apt-cache show python3.11-venv >/dev/null 2>&1; then
         # Ubuntu 24.04 ships Python 3.12; the deadsnakes archive has 3.11.
-        run apt-get install -y -qq software-properties-common
+        run "${APT[@]}" install -y -qq software-properties-common
         run add-apt-repository -y ppa:deadsnakes/ppa
     fi
-    run apt-get update -qq
-    run apt-get install -y -qq python3.11 python3.11-venv git curl
+    run "${APT[@]}" update -qq
+    run "${APT[@]}" install -y -qq python3.11 python3.11-venv git curl
 fi
 
 step "get the course kit into $COURSE_DIR"
@@ -181,6 +198,39 @@ else
     echo "bootstrap.sh: $COURSE_DIR has no kit and no --repo URL was given to clone it from" >&2
     exit 2
 fi
+
+step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GPU_BUSY_PERCENT%)"
+# A root-owned copy: the timer runs it as root, so it must not be editable by the user.
+run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" /usr/local/lib/course/idle_stop.py
+write_file /etc/default/course-idle-stop 644 <<EOF
+# Stop the machine after this many minutes with no busy kernel and the GPU
+# under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
+IDLE_MINUTES=$IDLE_MINUTES
+GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
+EOF
+write_file /etc/systemd/system/course-idle-stop.service 644 <<EOF
+[Unit]
+Description=Stop this machine when the course has been idle (see /etc/default/course-idle-stop)
+
+[Service]
+Type=oneshot
+EnvironmentFile=/etc/default/course-idle-stop
+ExecStart=/usr/bin/python3 /usr/local/lib/course/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
+EOF
+write_file /etc/systemd/system/course-idle-stop.timer 644 <<EOF
+[Unit]
+Description=Check every 5 minutes whether the course is idle
+
+[Timer]
+OnBootSec=10min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+EOF
+run systemctl daemon-reload
+run systemctl enable --now course-idle-stop.timer
+IDLE_STOP_INSTALLED=1  # from here on a failed step leaves a box the timer stops
 
 step "create the course's virtual environment with TensorFlow's CUDA extra"
 STAMP="$VENV/.gpu-installed"
@@ -201,7 +251,6 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
-TOKEN_FILE="$STATE_DIR/jupyter-token"
 if [[ -s "$TOKEN_FILE" ]]; then
     echo "    OK: token already in $TOKEN_FILE"
 else
@@ -235,38 +284,6 @@ EOF
 run systemctl daemon-reload
 run systemctl enable course-jupyter.service
 run systemctl restart course-jupyter.service
-
-step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GPU_BUSY_PERCENT%)"
-# A root-owned copy: the timer runs it as root, so it must not be editable by the user.
-run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" /usr/local/lib/course/idle_stop.py
-write_file /etc/default/course-idle-stop 644 <<EOF
-# Stop the machine after this many minutes with no busy kernel and the GPU
-# under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
-IDLE_MINUTES=$IDLE_MINUTES
-GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
-EOF
-write_file /etc/systemd/system/course-idle-stop.service 644 <<EOF
-[Unit]
-Description=Stop this machine when the course has been idle (see /etc/default/course-idle-stop)
-
-[Service]
-Type=oneshot
-EnvironmentFile=/etc/default/course-idle-stop
-ExecStart=/usr/bin/python3 /usr/local/lib/course/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
-EOF
-write_file /etc/systemd/system/course-idle-stop.timer 644 <<EOF
-[Unit]
-Description=Check every 5 minutes whether the course is idle
-
-[Timer]
-OnBootSec=10min
-OnUnitActiveSec=5min
-
-[Install]
-WantedBy=timers.target
-EOF
-run systemctl daemon-reload
-run systemctl enable --now course-idle-stop.timer
 
 step "check the setup with python -m utils.doctor"
 if [[ "$DRY_RUN" == 1 ]]; then

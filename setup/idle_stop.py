@@ -101,10 +101,25 @@ def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None,
     return False, summary
 
 
+def whole_number_or(default, name):
+    """An argparse type: a whole number >= 0, else `default` and a line for the log.
+
+    The timer passes what /etc/default/course-idle-stop holds: a typo there must not turn the
+    auto-stop off (a usage error on every run would leave the machine running for good).
+    """
+    def parse(text):
+        if text.strip().isdigit():
+            return int(text)
+        print(f"{name} {text!r} in /etc/default/course-idle-stop is not a whole number: using {default}",
+              file=sys.stderr)
+        return default
+    return parse
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=int, default=60)
-    parser.add_argument("--gpu-busy-percent", type=int, default=10)
+    parser.add_argument("--minutes", type=whole_number_or(60, "IDLE_MINUTES"), default=60)
+    parser.add_argument("--gpu-busy-percent", type=whole_number_or(10, "GPU_BUSY_PERCENT"), default=10)
     parser.add_argument("--token-file", required=True)
     parser.add_argument("--jupyter-url", default="http://127.0.0.1:8888")
     parser.add_argument("--state-file", default=DEFAULT_STATE)
@@ -119,10 +134,15 @@ def main(argv=None):
             token = pathlib.Path(args.token_file).read_text().strip()
         except OSError:
             token = ""
-        stop, message = check(args.minutes, args.state_file,
-                              busy_kernels(args.jupyter_url, token),
-                              gpu_utilization(args.nvidia_smi), args.gpu_busy_percent,
-                              booted_at=boot_time())
+        try:
+            stop, message = check(args.minutes, args.state_file,
+                                  busy_kernels(args.jupyter_url, token),
+                                  gpu_utilization(args.nvidia_smi), args.gpu_busy_percent,
+                                  booted_at=boot_time())
+        except OSError as error:  # the last-busy time cannot be kept: say so in the timer's log
+            print(f"cannot record the last busy time in {args.state_file} ({error.strerror}): "
+                  "pass --state-file a writable path", file=sys.stderr)
+            return 1
         print(message, flush=True)
         if not args.exit_when_idle or stop:
             break

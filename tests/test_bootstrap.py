@@ -163,6 +163,47 @@ def test_write_file_refuses_to_write_through_a_symbolic_link(tmp_path):
     assert result.returncode == 0 and (state / "plain").read_text() == "ok\n"
 
 
+def test_dry_run_installs_the_idle_auto_stop_right_after_the_kit_before_the_long_install():
+    steps = [line.split(": ", 1)[1] for line in dry_run("--repo", "https://example.invalid/kit.git",
+                                                        "--dir", "/tmp/no-such-kit").stdout.splitlines()
+             if line.startswith("==> step")]
+    kit = next(i for i, step in enumerate(steps) if step.startswith("get the course kit"))
+    assert steps[kit + 1].startswith("install the idle auto-stop")
+    assert any(step.startswith("create the course's virtual environment") for step in steps[kit + 2:])
+
+
+def stand_ins(folder, log):
+    """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does."""
+    folder.mkdir()
+    for name, status in (("git", 128), ("shutdown", 0), ("apt-get", 0), ("apt-cache", 0), ("systemctl", 0),
+                         ("add-apt-repository", 0), ("python3.11", 0), ("curl", 0), ("nvidia-smi", 9)):
+        (folder / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit {status}\n')
+        (folder / name).chmod(0o755)
+    return folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap.sh runs as root (sudo, or a cloud box's first boot)")
+@pytest.mark.parametrize("idle_minutes", ["45", "0"])
+def test_a_setup_that_fails_before_the_idle_auto_stop_still_stops_a_cloud_box(tmp_path, idle_minutes):
+    log = tmp_path / "calls.log"
+    bin_dir = stand_ins(tmp_path / "bin", log)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    result = subprocess.run(["bash", str(BOOTSTRAP), "--repo", "https://example.invalid/private-kit.git",
+                             "--dir", str(tmp_path / "kit"), "--user", user, "--idle-minutes", idle_minutes],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    calls = log.read_text().splitlines()
+    assert result.returncode == 128, result.stdout + result.stderr
+    assert f"git clone --quiet https://example.invalid/private-kit.git {tmp_path / 'kit'}" in calls
+    assert not any(call.startswith("systemctl") for call in calls)  # it stopped at the clone, step 3
+    shutdowns = [call for call in calls if call.startswith("shutdown")]
+    if idle_minutes == "0":  # a learner's own machine: never powered off
+        assert shutdowns == [] and "shuts down" not in result.stderr
+    else:
+        assert shutdowns == ["shutdown -h +45 course setup failed; stopping in 45 minutes"]
+        assert "step 3/8" in result.stderr and "shuts down in 45 minutes" in result.stderr
+
+
 @pytest.mark.parametrize("vendor, product, bios, on_vm", [
     ("Microsoft Corporation", "Surface Book 2", "", False),  # a learner's laptop
     ("Microsoft Corporation", "Virtual Machine", "", True),  # Azure
@@ -281,6 +322,33 @@ def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
     assert idle_stop.main(args) == 0
     assert "1 busy kernel(s), GPU 0%, idle for 0 of 60 min" in capsys.readouterr().out
     assert (tmp_path / "state" / "last-busy").is_file()
+
+
+def test_a_typo_in_the_settings_file_keeps_the_auto_stop_on(tmp_path, jupyter, capsys):
+    FakeJupyter.kernels = []
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 61 * 60:.0f}\n")  # idle for 61 minutes
+    args = ["--token-file", str(token), "--jupyter-url", jupyter, "--state-file", str(state),
+            "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n"), "--dry-run"]
+    assert idle_stop.main(["--minutes", "6O", "--gpu-busy-percent", "ten", *args]) == 0
+    captured = capsys.readouterr()
+    assert "IDLE_MINUTES '6O' in /etc/default/course-idle-stop is not a whole number: using 60" in captured.err
+    assert "GPU_BUSY_PERCENT 'ten'" in captured.err
+    assert "idle for 61 of 60 min: stopping the machine" in captured.out
+
+
+def test_a_state_file_that_cannot_be_written_is_one_line_in_the_log(tmp_path, jupyter, capsys):
+    FakeJupyter.kernels = []
+    (tmp_path / "a-file").write_text("")
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    status = idle_stop.main(["--token-file", str(token), "--jupyter-url", jupyter,
+                             "--state-file", str(tmp_path / "a-file" / "last-busy"),
+                             "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n"), "--dry-run"])
+    assert status == 1
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyter, capsys):
