@@ -114,6 +114,10 @@ def explain(error, context):
                 "for your IAM user (AWS console > IAM > Users > Security credentials), then "
                 "run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 "(or AWS_PROFILE), and run this command again.")
+    if isinstance(error, aws_errors.BotoCoreError):
+        return (f"Your AWS settings could not be used, so nothing was done ({error}). Check them with "
+                f"`aws configure list` (AWS_PROFILE must name a profile in ~/.aws/config; after an SSO "
+                f"login expires, run `aws sso login`), then run this command again.")
     if not isinstance(error, aws_errors.ClientError):
         return f"{type(error).__name__}: {error}"
     code = error.response.get("Error", {}).get("Code", "")
@@ -213,6 +217,18 @@ def price_per_hour(ec2, instance_type, spot):
     if on_demand is None:
         return None, "no price in the kit's table for this type"
     return on_demand, f"on-demand us-east-1 list price checked {PRICES_CHECKED}"
+
+
+def cheapest_zones_first(ec2, instance_type, zones):
+    """`zones` ordered by the spot price there now (the price `show_price` quotes is the first's)."""
+    history = ec2.describe_spot_price_history(
+        InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"],
+        StartTime=datetime.datetime.now(datetime.timezone.utc), MaxResults=20).get("SpotPriceHistory", [])
+    price = {}
+    for entry in history:
+        zone = entry.get("AvailabilityZone")
+        price[zone] = min(price.get(zone, float("inf")), float(entry["SpotPrice"]))
+    return sorted(zones, key=lambda zone: (price.get(zone, float("inf")), zone))
 
 
 def show_price(ec2, instance_type, spot, disk_gb):
@@ -331,7 +347,7 @@ def ensure_network(ec2, box, zones):
                               f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
                               f"create-default-subnet --availability-zone {zones[0]}`, then "
                               f"run launch again.")
-        return vpc_id, sorted(usable, key=lambda s: s["AvailabilityZone"])[0]["SubnetId"]
+        return vpc_id, min(usable, key=lambda s: zones.index(s["AvailabilityZone"]))["SubnetId"]
     vpcs = ec2.describe_vpcs(Filters=box_filter(box, "vpc"))["Vpcs"]
     if vpcs:
         vpc_id = vpcs[0]["VpcId"]
@@ -339,14 +355,16 @@ def ensure_network(ec2, box, zones):
         vpc_id = ec2.create_vpc(CidrBlock="10.77.0.0/16",
                                 TagSpecifications=tag_spec("vpc", box, "vpc"))["Vpc"]["VpcId"]
         print(f"created VPC {vpc_id}")
+    # Each piece is checked every time, not only when it is created: a launch interrupted between two
+    # calls must not leave a box with no public address or no route to the internet.
     subnets = ec2.describe_subnets(Filters=box_filter(box, "subnet"))["Subnets"]
     if subnets:
         subnet_id = subnets[0]["SubnetId"]
     else:
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.0.0/24",
-                                      AvailabilityZone=zones[0],
-                                      TagSpecifications=tag_spec("subnet", box, "subnet"),
-                                      )["Subnet"]["SubnetId"]
+        subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.0.0/24", AvailabilityZone=zones[0],
+                                     TagSpecifications=tag_spec("subnet", box, "subnet"))["Subnet"]]
+        subnet_id = subnets[0]["SubnetId"]
+    if not subnets[0].get("MapPublicIpOnLaunch"):
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
     gateways = ec2.describe_internet_gateways(Filters=box_filter(box, "gateway"))["InternetGateways"]
     if gateways:
@@ -358,12 +376,17 @@ def ensure_network(ec2, box, zones):
     if not any(a["VpcId"] == vpc_id for a in gateway.get("Attachments", [])):
         ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
     tables = ec2.describe_route_tables(Filters=box_filter(box, "routes"))["RouteTables"]
-    if not tables:
-        table_id = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=tag_spec(
-            "route-table", box, "routes"))["RouteTable"]["RouteTableId"]
-        ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0",
+    table = tables[0] if tables else ec2.create_route_table(VpcId=vpc_id, TagSpecifications=tag_spec(
+        "route-table", box, "routes"))["RouteTable"]
+    default_routes = [r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    if not default_routes:
+        ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
                          GatewayId=gateway_id)
-        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    elif default_routes[0].get("GatewayId") != gateway_id:  # through a gateway that is gone
+        ec2.replace_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                          GatewayId=gateway_id)
+    if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
+        ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet_id)
     return vpc_id, subnet_id
 
 
@@ -552,6 +575,8 @@ def launch(clients, args, context):
         return 0
     zones = check_offered(ec2, args.instance_type)
     print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
+    if args.spot:  # the box goes where spot is cheapest now: the zone whose price is quoted below
+        zones = cheapest_zones_first(ec2, args.instance_type, zones)
     context["vcpus"] = instance_vcpus(ec2, args.instance_type)
     check_quota(clients("service-quotas"), context["region"],
                 QUOTA_SPOT if args.spot else QUOTA_ON_DEMAND, context["vcpus"])
@@ -614,7 +639,8 @@ def status(clients, args, context):
     print(f"state      {state}")
     print(f"type       {instance_type}{' (spot)' if spot else ''}")
     print(f"address    {instance.get('PublicIpAddress', '-')}")
-    print(f"idle stop  after {tag_value(instance, TAG_IDLE) or '?'} idle minutes")
+    print(f"idle stop  after {tag_value(instance, TAG_IDLE) or '?'} idle minutes, as launched "
+          f"(the box's /etc/default/course-idle-stop has the last word)")
     if state == "running":
         hours = (datetime.datetime.now(datetime.timezone.utc)
                  - instance["LaunchTime"]).total_seconds() / 3600
@@ -663,15 +689,31 @@ def ssh(clients, args, context):
     return subprocess.call(command)
 
 
+def unreachable(box, result):
+    """The explanation for an ssh to the box that failed to connect (`result`: its CompletedProcess)."""
+    last = (result.stderr.strip().splitlines() or [f"ssh exit status {result.returncode}"])[-1]
+    return GpuboxError(
+        f"Could not reach box '{box}' over SSH ({last}). If your network or public address changed, "
+        f"`python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
+        f"running). If your SSH key has a passphrase, run `ssh-add` first: this command cannot ask for "
+        f"it. `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
+
+
 def tunnel(clients, args, context):
-    forward = ["-N", "-L", f"{args.local_port}:127.0.0.1:8888"]
+    # ExitOnForwardFailure: a local port already in use (a local `make lab`) ends ssh with its message,
+    # instead of a tunnel that forwards nothing while the printed address reaches the local Jupyter
+    forward = ["-N", "-o", "ExitOnForwardFailure=yes", "-L", f"{args.local_port}:127.0.0.1:8888"]
     command = ssh_command(clients("ec2"), args.box, forward)
-    read_token = ssh_command(clients("ec2"), args.box, []) + ["cat", ".course/jupyter-token"]
+    base = ssh_command(clients("ec2"), args.box, [])
+    read_token = [*base[:-1], "-o", "ConnectTimeout=20", base[-1], "cat", ".course/jupyter-token"]
     if args.print_only:
         print(" ".join(read_token))
         print(" ".join(command))
         return 0
-    token = subprocess.run(read_token, capture_output=True, text=True).stdout.strip()
+    result = subprocess.run(read_token, capture_output=True, text=True)
+    if result.returncode == 255:  # ssh's own failure; any other status is the remote `cat`'s
+        raise unreachable(args.box, result)
+    token = result.stdout.strip()
     if not token:
         print("The box has no Jupyter token yet: it is still installing the course (about 10 "
               "minutes after launch). Follow along with `ssh` then "
@@ -712,9 +754,7 @@ def box_files(ssh_base, box):
     result = subprocess.run([*ssh_base[:-1], *UNATTENDED, ssh_base[-1], LIST_FILES],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise GpuboxError(f"Could not read box '{box}' over SSH ({last}); check `python setup/gpubox.py "
-                          f"status --box {box}` and `python setup/gpubox.py ssh --box {box}`, then try again.")
+        raise unreachable(box, result)
     files = {}
     for line in result.stdout.splitlines():
         parts = line.split("\t")
@@ -849,9 +889,10 @@ def check_nothing_is_lost(ec2, instance, args):
             print(f"box '{box}' did not answer over SSH: its runs cannot be listed; --force: deleting it anyway")
             return
         raise GpuboxError(f"Box '{box}' did not answer over SSH, so teardown cannot check which runs on it "
-                          f"are not yet on this machine: check `python setup/gpubox.py ssh --box {box}` and "
-                          f"run `python setup/gpubox.py sync --box {box}`, or add --force to delete it "
-                          f"unchecked.") from None
+                          f"are not yet on this machine: check `python setup/gpubox.py ssh --box {box}` (a "
+                          f"changed address: `start --box {box}` allows the new one; a key with a passphrase: "
+                          f"`ssh-add` first) and run `python setup/gpubox.py sync --box {box}`, or add "
+                          f"--force to delete it unchecked.") from None
     record = read_sync_record(box, instance["InstanceId"])
     runs, missing = run_folders(files), unsynced(files, record)
     new_runs = run_folders(missing)
@@ -1042,10 +1083,14 @@ def parse_args(argv):
 def main(argv=None, session=None):
     """Runs one command; AWS errors become a one-paragraph explanation (exit 1)."""
     args = parse_args(argv)
-    session = session or boto3.Session(region_name=args.region)
-    region = args.region or session.region_name or "us-east-1"
-    context = {"region": region, "instance_type": getattr(args, "instance_type", None),
+    context = {"region": args.region, "instance_type": getattr(args, "instance_type", None),
                "spot": getattr(args, "spot", False)}
+    try:
+        session = session or boto3.Session(region_name=args.region)
+    except aws_errors.BotoCoreError as error:  # AWS_PROFILE names no profile, ~/.aws/config cannot be read
+        print(explain(error, context), file=sys.stderr)
+        return 1
+    region = context["region"] = args.region or session.region_name or "us-east-1"
 
     def clients(name):
         try:
@@ -1067,6 +1112,9 @@ def main(argv=None, session=None):
     except aws_errors.EndpointConnectionError as error:
         print(f"Could not reach AWS ({error}). Check your internet connection and the region "
               f"name, then run the same command again.", file=sys.stderr)
+        return 1
+    except aws_errors.BotoCoreError as error:  # a profile, config file or SSO login botocore cannot use
+        print(explain(error, context), file=sys.stderr)
         return 1
 
 

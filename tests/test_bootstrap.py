@@ -172,6 +172,25 @@ def test_dry_run_installs_the_idle_auto_stop_right_after_the_kit_before_the_long
     assert any(step.startswith("create the course's virtual environment") for step in steps[kit + 2:])
 
 
+def test_the_jupyter_config_bootstrap_writes_listens_on_localhost_with_the_token(tmp_path):
+    from traitlets.config import Config
+
+    step = subprocess.run(["sed", "-n", '/^write_file "$STATE_DIR\\/jupyter_config.py"/,/^EOF$/p', str(BOOTSTRAP)],
+                          capture_output=True, text=True).stdout
+    assert step.count("\n") > 3, "the step that writes jupyter_config.py was not found"
+    (tmp_path / "jupyter-token").write_text("a-long-secret\n")
+    written = tmp_path / "jupyter_config.py"
+    rendered = subprocess.run(["bash", "-c", f'write_file() {{ cat > "{written}"; }}\n'
+                               f'STATE_DIR="{tmp_path}" COURSE_DIR="{tmp_path}/kit" '
+                               f'TOKEN_FILE="{tmp_path}/jupyter-token"\n{step}'], capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
+    c = Config()
+    exec(written.read_text(), {"c": c})  # as Jupyter loads a config file
+    assert c.ServerApp.ip == "127.0.0.1"  # reached only through the SSH tunnel
+    assert c.ServerApp.open_browser is False and c.ServerApp.root_dir == f"{tmp_path}/kit"
+    assert c.IdentityProvider.token == "a-long-secret"
+
+
 def stand_ins(folder, log):
     """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does."""
     folder.mkdir()

@@ -224,6 +224,8 @@ def test_stop_start_status_and_moving_ip(aws):
     assert printed.stdout.startswith("ssh -i ") and f"ubuntu@{instance['PublicIpAddress']}" in printed.stdout
     tunnel = gpubox_cli(env, "tunnel", "--box", "alice", "--print")
     assert "-L 8888:127.0.0.1:8888" in tunnel.stdout and "cat .course/jupyter-token" in tunnel.stdout
+    # a local port already taken (say by `make lab`) ends ssh with its message, not a tunnel to nowhere
+    assert "-o ExitOnForwardFailure=yes -L 8888" in tunnel.stdout
 
 
 def tagged_resources(ec2):
@@ -262,14 +264,7 @@ def test_teardown_leaves_nothing_and_runs_twice(aws):
 
 def test_without_default_vpc_creates_and_removes_its_own(aws):
     env, ec2, _ = aws
-    (default,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default["VpcId"]]}])["Subnets"]:
-        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-    for gateway in ec2.describe_internet_gateways()["InternetGateways"]:
-        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=default["VpcId"])
-        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
-    ec2.delete_vpc(VpcId=default["VpcId"])
-
+    remove_default_vpc(ec2)
     assert gpubox_cli(env, *LAUNCH).returncode == 0
     (vpc,) = ec2.describe_vpcs()["Vpcs"]
     assert {t["Key"]: t["Value"] for t in vpc["Tags"]}["course-kit:box"] == "alice"
@@ -303,6 +298,77 @@ def test_a_launch_after_an_interrupted_one_restricts_egress_and_never_starts_an_
     (relaunched,) = tagged_instances(ec2)
     assert relaunched["KeyName"] == "cnn-course-kit-alice"
     assert "PRIVATE KEY" in (home / ".ssh" / "cnn-course-kit-alice.pem").read_text()
+
+
+def remove_default_vpc(ec2):
+    (default,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default["VpcId"]]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for gateway in ec2.describe_internet_gateways()["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=default["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+    ec2.delete_vpc(VpcId=default["VpcId"])
+
+
+def test_a_launch_after_an_interrupted_one_repairs_its_own_network(aws):
+    env, ec2, _ = aws
+    remove_default_vpc(ec2)
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    (instance,) = tagged_instances(ec2)
+    (table,) = ec2.describe_route_tables(Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["RouteTables"]
+    subnet_id = instance["SubnetId"]
+    # what a launch interrupted after creating the pieces leaves: no instance, no public
+    # addresses, no route to the internet, the table not used by the subnet
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": False})
+    ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    for association in table["Associations"]:
+        ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+
+    result = gpubox_cli(env, *LAUNCH)
+    assert result.returncode == 0, result.stderr
+    (subnet,) = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    assert subnet["MapPublicIpOnLaunch"] is True
+    (table,) = ec2.describe_route_tables(RouteTableIds=[table["RouteTableId"]])["RouteTables"]
+    (gateway,) = ec2.describe_internet_gateways()["InternetGateways"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway["InternetGatewayId"]}.items() <= next(
+        route for route in table["Routes"] if route.get("DestinationCidrBlock") == "0.0.0.0/0").items()
+    assert [a["SubnetId"] for a in table["Associations"]] == [subnet_id]
+    assert tagged_instances(ec2)[0]["SubnetId"] == subnet_id
+
+
+class RecordingSession:
+    """A boto3 session talking to moto that records the requests made with `method`."""
+
+    def __init__(self, method):
+        self.session, self.region_name, self.method, self.requests = boto3.Session(region_name=REGION), REGION, method, []
+
+    def client(self, name, region_name=None):
+        client = self.session.client(name, region_name=region_name)
+        if hasattr(client, self.method):
+            original = getattr(client, self.method)
+
+            def record(**request):
+                self.requests.append(request)
+                return original(**request)
+            setattr(client, self.method, record)
+        return client
+
+
+@pytest.mark.parametrize("spot", [False, True])
+def test_the_instance_request_stops_never_terminates_and_keeps_the_disk_encrypted(aws, capsys, spot):
+    session = RecordingSession("run_instances")
+    assert gpubox.main([*LAUNCH, *(["--spot"] if spot else [])], session=session) == 0
+    (request,) = session.requests
+    assert request["InstanceInitiatedShutdownBehavior"] == "stop"  # the idle auto-stop's shutdown stops it
+    assert request["MetadataOptions"]["HttpTokens"] == "required"
+    (disk,) = request["BlockDeviceMappings"]
+    assert disk["Ebs"]["Encrypted"] is True and disk["Ebs"]["VolumeSize"] == 120
+    if spot:  # an interruption stops the box and keeps its disk; a one-time request would delete both
+        assert request["InstanceMarketOptions"] == {"MarketType": "spot", "SpotOptions": {
+            "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
+    else:
+        assert "InstanceMarketOptions" not in request
 
 
 def test_imports_the_learners_own_public_key(aws):
@@ -558,6 +624,17 @@ def test_price_table_is_dated_and_spot_price_comes_from_history():
     assert hourly == gpubox.ON_DEMAND_USD_PER_HOUR["g4dn.xlarge"] and gpubox.PRICES_CHECKED in source
 
 
+def test_a_spot_box_goes_to_the_zone_whose_price_is_quoted(aws, capsys):
+    env, ec2, _ = aws
+    history = {"SpotPriceHistory": [{"SpotPrice": price, "AvailabilityZone": zone} for zone, price in (
+        ("us-east-1a", "0.2600"), ("us-east-1b", "0.2400"), ("us-east-1d", "0.1900"), ("us-east-1f", "0.2100"))]}
+    session = answering_session(FailingSession({}), "ec2", "describe_spot_price_history", history)
+    assert gpubox.main([*LAUNCH, "--spot"], session=session) == 0
+    assert "g4dn.xlarge $0.1900" in capsys.readouterr().out
+    (instance,) = tagged_instances(ec2)
+    assert instance["Placement"]["AvailabilityZone"] == "us-east-1d"
+
+
 def test_spot_box_is_persistent_stops_on_interruption_and_tears_down(aws):
     env, ec2, _ = aws
     result = gpubox_cli(env, *LAUNCH, "--spot")
@@ -769,6 +846,34 @@ def test_sync_of_a_stopped_box_asks_to_start_it(aws):
     assert gpubox_cli(env, "stop", "--box", "alice").returncode == 0
     result = gpubox_cli(env, "sync", "--box", "alice")
     assert result.returncode == 1 and "is stopped, not running. Start it with" in result.stderr
+
+
+def test_tunnel_to_a_box_it_cannot_reach_says_how_to_get_back_in(aws, tmp_path):
+    env, _, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    result = gpubox_cli(dict(env, GPUBOX_TEST_BOX_HOME=str(tmp_path / "gone")), "tunnel", "--box", "alice")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Could not reach box 'alice' over SSH (ssh: connect to host: Connection timed out)")
+    assert "python setup/gpubox.py start --box alice" in line and "ssh-add" in line
+    assert "still installing" not in result.stdout + result.stderr
+    (tmp_path / "box" / ".course").mkdir(parents=True)  # reachable, no token yet: still installing
+    result = gpubox_cli(env, "tunnel", "--box", "alice")
+    assert result.returncode == 1 and "still installing" in result.stdout
+
+
+@pytest.mark.parametrize("setting, value", [("AWS_PROFILE", "no-such-profile"),
+                                            ("AWS_CONFIG_FILE", "broken")])
+def test_aws_settings_botocore_cannot_use_end_in_one_line(aws, tmp_path, setting, value):
+    env, _, _ = aws
+    if value == "broken":
+        value = str(tmp_path / "config")
+        pathlib.Path(value).write_text("[default\nregion = us-east-1\n")
+    for command in (["status", "--box", "alice"], ["status", "--box", "alice", "--region", "us-east-1"]):
+        result = gpubox_cli(dict(env, **{setting: value}), *command)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("Your AWS settings could not be used, so nothing was done") and "aws configure list" in line
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status"]])
