@@ -111,6 +111,27 @@ def test_run_injects_parameters_and_collects_the_headline(tmp_path):
     assert "01_lesson" in table and "ok" in table and "1 epochs" in table
 
 
+def test_a_run_removes_the_unfinished_copy_a_killed_run_left_and_leaves_a_live_runs(tmp_path):
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        killed = out / f".01_lesson.running-{gone.pid}.ipynb"
+        other = out / f".01_lesson.running-{live.pid}.ipynb"
+        unrelated = out / f".02_lesson.running-{gone.pid}.ipynb"
+        for left in (killed, other, unrelated):
+            left.write_text("{}")
+        assert lessons.run(path, out_dir=out, html=False, progress=False).status == "ok"
+        assert not killed.exists()
+        assert other.exists() and unrelated.exists()  # another run's, still going; another lesson's
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_a_progress_bar_leaves_one_line_in_the_executed_copy_and_its_page(tmp_path):
     path = make_notebook(tmp_path / "01_lesson.ipynb",
                          "import sys, tqdm\nfor _ in tqdm.tqdm(range(50), desc='drawing', mininterval=0, file=sys.stdout):\n"

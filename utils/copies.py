@@ -11,6 +11,7 @@ ends (`write`). `clean` turns a notebook back into a lesson as committed: no out
 import hashlib
 import html as html_text
 import json
+import os
 import pathlib
 
 from utils import interrupts, paths, safely
@@ -127,6 +128,21 @@ def write(output, html, executed_into=None):
         for path, text in texts.items():
             safely.write_text(path, text)
     return executed
+
+
+def remove_stale_running(output):
+    """Deletes the runner's unfinished copies of `output` (`.<name>.running-<pid>.ipynb`) whose run is gone.
+
+    A run writes into such a file until it ends (see `lessons.run`); one killed outright (SIGKILL, a power
+    cut) leaves it behind. A copy whose process still exists is another run's, and is left alone.
+    """
+    for stale in output.parent.glob(f".{output.stem}.running-*.ipynb"):
+        try:
+            os.kill(int(stale.stem.rsplit("-", 1)[-1]), 0)
+        except (ValueError, ProcessLookupError):
+            stale.unlink(missing_ok=True)
+        except PermissionError:  # another user's run
+            pass
 
 
 def clean(path):

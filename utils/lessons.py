@@ -200,6 +200,7 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
     # papermill saves after every cell: into a file of this run's own until the run ends, so that a stopped run
     # leaves the last executed copy and its page as they were, and the two still match
     running = output.with_name(f".{output.stem}.running-{os.getpid()}.ipynb")
+    copies.remove_stale_running(output)
     os.environ["COURSE_HEADLESS"] = "1"  # the kernel inherits it: no widgets, nobody to drag them (lesson 5)
     start = time.perf_counter()
     try:
