@@ -350,6 +350,11 @@ def test_the_runners_own_copies_are_replaced_on_the_next_run(tmp_path, capsys):
     assert lessons.main(["run", str(path), "--out", str(out)]) == 2
     assert "01_lesson.html is not an executed copy" in capsys.readouterr().err
     assert (out / "01_lesson.html").read_text() == "<html>the learner's own page</html>"
+    capsys.readouterr()
+    assert lessons.main(["run", str(path), "--out", str(out), "-p", "EPOCHS", "7", "--no-html"]) == 0
+    assert "7 epochs" in (out / "01_lesson.ipynb").read_text()
+    assert (out / "01_lesson.html").read_text() == "<html>the learner's own page</html>"
+    assert f"note: {out / '01_lesson.html'} was left as it was (--no-html writes no page)" in capsys.readouterr().out
 
 
 @pytest.mark.notebook

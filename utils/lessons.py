@@ -277,6 +277,8 @@ def command(argv):
         results.append(run(path, overrides, args.out, smoke=args.smoke, html=not args.no_html))
         if results[-1].error:
             print(f"FAILED: {results[-1].error}\n  see {results[-1].output}", file=sys.stderr)
+        if args.no_html and results[-1].output.with_suffix(".html").exists():
+            print(f"note: {results[-1].output.with_suffix('.html')} was left as it was (--no-html writes no page)")
     print(f"\n{format_table(results)}\n\nExecuted notebooks and HTML are in {args.out}")
     return 0 if all(result.status == "ok" for result in results) else 1
 
