@@ -239,6 +239,66 @@ def printed_lines(module):
             yield f"interrupted: {template(node.value)}."
 
 
+def test_head_requests_are_answered_as_gets_are(server):
+    for path in ("/", "/health"):
+        connection = http.client.HTTPConnection(*server[1], timeout=30)
+        try:
+            connection.request("HEAD", path)
+            response = connection.getresponse()
+            assert response.status == 200 and response.read() == b"", path
+        finally:
+            connection.close()
+
+
+def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_does(model_file, photo_file, tmp_path):
+    from utils import predict
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    copied = tmp_path / "my-copy" / "model.keras"  # a run's model copied out of models/: no lesson folder
+    copied.parent.mkdir()
+    model.save(copied)
+    wide = tmp_path / "wide.jpg"  # not square: the centre crop (lesson 5) and a squash differ
+    drawn_photo(200, 80).save(wide, quality=95)
+    (answer,), _ = predict.is_it_a_bird(model, [wide])
+    # a threshold on the other side of P(bird) from 0.5: argmax and the threshold disagree
+    threshold = answer.probability - 0.01 if answer.probability < 0.5 else answer.probability + 0.01
+    (copied.parent / "metrics.json").write_text(json.dumps({
+        "class_counts": {"train": {"not bird": 30, "bird": 10}}, "threshold": threshold}))
+    (answer,), _ = predict.is_it_a_bird(model, [wide], predict.default_threshold(copied))
+    served = serve.Classifier(copied, "a copied bird classifier").answer(str(wide))
+    assert served["probabilities"]["bird"] == pytest.approx(answer.probability, abs=1e-5)
+    assert served["label"] == ("bird" if answer.is_bird else "not bird")
+    assert served["label"] != ["not bird", "bird"][int(answer.probability >= 0.5)]
+    squashed = serve.Classifier(model_file, "lesson 3 style").preparation
+    assert squashed == {} and serve.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION
+
+
+def test_at_most_two_photos_are_decoded_at_once(classifier, photo_file, monkeypatch):
+    inside, most, guard = 0, 0, threading.Lock()
+    load_photo = images.load_photo
+
+    def slow_load(*args, **kwargs):
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.2)
+        with guard:
+            inside -= 1
+        return load_photo(*args, **kwargs)
+
+    monkeypatch.setattr(images, "load_photo", slow_load)
+    threads = [threading.Thread(target=classifier.answer, args=(str(photo_file),)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert most == 2
+
+
 def test_every_message_the_server_returns_prints_or_shows_is_in_the_troubleshooting_page():
     doc = (paths.ROOT / "docs" / "troubleshooting.md").read_text()
     returned = [re.sub(r"\{[^}]*\}", "…", text) for text in serve.ERRORS.values()]
@@ -358,8 +418,10 @@ def test_the_page_in_a_real_browser(model_file, photo_file, tmp_path):
     url = f"http://127.0.0.1:{port}/"
     log = tmp_path / "server.log"
     with log.open("w") as output:
+        (tmp_path / "tmp").mkdir()
         server = subprocess.Popen([sys.executable, "-m", "utils.serve", "--model", str(model_file),
-                                   "--port", str(port)], cwd=paths.ROOT, stderr=output)
+                                   "--port", str(port)], cwd=paths.ROOT, stderr=output,
+                                  env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
     playwright = None
     try:
         deadline = time.monotonic() + 60
@@ -399,5 +461,6 @@ def test_the_page_in_a_real_browser(model_file, photo_file, tmp_path):
     finally:
         if playwright is not None:
             playwright.stop()
-        server.terminate()
-        server.wait(timeout=30)
+        server.terminate()  # SIGTERM, as a service manager stops it
+        assert server.wait(timeout=30) == 128 + 15
+    assert not list((tmp_path / "tmp").iterdir()), "the server left its uploads' folder behind"

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -14,7 +15,7 @@ from tqdm.contrib.concurrent import thread_map
 from utils import paths, safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads
+TF_FORMATS = ("JPEG", "PNG", "GIF")  # what tf.io.decode_image reads right (it misreads palette and 1-bit BMPs)
 UNREADABLE = "cannot be read: permission denied"
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 
@@ -100,16 +101,21 @@ def check_files(files, cache=None):
     return report
 
 
+def to_rgb(image):
+    """A PIL image as 8-bit RGB: transparency over white, 16 bits scaled to 8 (not clipped to white)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        grey = np.asarray(image).astype(np.float64) / 257.0
+        image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = PIL.Image.alpha_composite(PIL.Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    return image.convert("RGB")
+
+
 def to_rgb_jpeg(source, target):
-    """Writes `source` as an 8-bit RGB JPEG: transparency over white, 16 bits scaled to 8."""
+    """Writes `source` as an 8-bit RGB JPEG (`to_rgb`): how organizing stores an odd training photo."""
     with PIL.Image.open(source) as image:
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            grey = np.asarray(image).astype(np.float64) / 257.0
-            image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            image = PIL.Image.alpha_composite(PIL.Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
         partial = target.with_name(target.name + ".part")
-        image.convert("RGB").save(partial, "JPEG", quality=95)
+        to_rgb(image).save(partial, "JPEG", quality=95)
     partial.replace(target)
 
 
@@ -158,7 +164,7 @@ def _opened(path):
     except PermissionError:
         raise PhotoError(f"{path} cannot be read: permission denied: fix its permissions (chmod u+r), or copy "
                          "it somewhere you can read it.") from None
-    except (PIL.UnidentifiedImageError, OSError) as error:
+    except (PIL.UnidentifiedImageError, OSError, ValueError) as error:  # ValueError: a PNG chunk too large
         raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF or BMP "
                          "photo.") from None
     raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
@@ -166,7 +172,7 @@ def _opened(path):
 
 
 def open_photo(path):
-    """An image file as an upright RGB `PIL.Image`, to look at or to filter (lesson 1).
+    """An image file as an upright 8-bit RGB `PIL.Image` (`to_rgb`), to look at or to filter (lesson 1).
 
     Raises:
         FileNotFoundError: no such file.
@@ -174,7 +180,7 @@ def open_photo(path):
     """
     with _opened(path) as image:
         try:
-            return PIL.ImageOps.exif_transpose(image).convert("RGB")
+            return to_rgb(PIL.ImageOps.exif_transpose(image))
         except (OSError, ValueError) as error:  # truncated or damaged pixel data
             raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
 
@@ -208,15 +214,16 @@ def load_photo(path, image_size, fit="squash", resample="bilinear"):
         return shrink(photo, (left, top, left + side, top + side), image_size, resample).astype(np.float32)
     import tensorflow as tf
 
-    with _opened(path) as image:
-        tf_decodes = image.format in TF_FORMATS
+    with _opened(path) as image:  # as organizing took training photos: 8-bit RGB JPEG, PNG, GIF as they are
+        tf_decodes = image.format in TF_FORMATS and image.mode == "RGB"
     try:
         if tf_decodes:  # the decoder the training photos went through
             pixels = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
             pixels = upright(pixels, exif_orientation(path))
-        else:  # TIFF, WebP, ...: PIL decodes, the resize is still TensorFlow's
+        else:  # the rest as `to_rgb_jpeg` converted them for training (PIL); the resize is still TensorFlow's
             pixels = np.asarray(open_photo(path))
-    except tf.errors.InvalidArgumentError as error:
-        raise PhotoError(f"{path} is damaged ({error.message.splitlines()[0]}); pass another photo.") from None
+    except tf.errors.InvalidArgumentError as error:  # without TensorFlow's "{{function_node ...}}" prefix
+        reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", error.message).splitlines()[0]
+        raise PhotoError(f"{path} is damaged ({reason}); pass another photo.") from None
     resized = tf.image.resize(pixels, image_size, method=resample)
     return tf.round(tf.clip_by_value(resized, 0, 255)).numpy()

@@ -197,6 +197,16 @@ def _shape(model, attribute):
     return shape if shape and all(size is None or isinstance(size, int) for size in shape) else None
 
 
+def bird_settings(model_file):
+    """`(photo preparation, threshold)` for a bird classifier (`check_bird_classes`), else `({}, None)`:
+    how utils.serve prepares photos and labels them, as this command does, for the model it serves."""
+    try:
+        is_bird_model = check_bird_classes(model_file)
+    except ValueError:  # another classifier, such as lesson 3's cats and dogs
+        is_bird_model = False
+    return (PHOTO_PREPARATION, default_threshold(model_file)) if is_bird_model else ({}, None)
+
+
 def default_threshold(model_path):
     """The threshold in `metrics.json` beside the model file, else 0.5."""
     try:

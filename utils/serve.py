@@ -4,11 +4,11 @@
     python -m utils.serve --model models/05_bird_classifier   # a lesson's folder: its best run, as utils.predict
     python -m utils.serve --model models/03_cnn_from_scratch/runs/<run>/model.keras --classes cats,dogs
 
-The model is loaded once. Photos are read as the lessons read theirs (`images.load_photo`, centre-cropped
-for lesson 5 as in `utils.predict`). `GET /` the page; `GET /health`; `POST /predict` (multipart field `file`)
-answers `{"label", "probability", "model", "probabilities"}`, with `?explain=1` also `"heatmap"`, the
-Grad-CAM overlay as a PNG data URL; a refused upload gets a 4xx and `{"error": "..."}`. Listens on this
-computer only unless `--host` says otherwise.
+The model is loaded once. Photos are read as the lessons read theirs (`images.load_photo`); a bird classifier's
+are centre-cropped and labelled by its threshold, as `utils.predict` does. `GET /` the page; `GET /health`;
+`POST /predict` (multipart field `file`) answers `{"label", "probability", "model", "probabilities"}`, with
+`?explain=1` also `"heatmap"`, the Grad-CAM overlay as a PNG data URL; a refused upload gets a 4xx and
+`{"error": "..."}`. Listens on this computer only unless `--host` says otherwise.
 """
 
 import argparse
@@ -18,6 +18,7 @@ import io
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -121,9 +122,8 @@ class Classifier:
         self.model, self.description = load_model(model_file), description
         self.classes = class_names(model_file, max(self.model.output_shape[1], 2), classes)
         self.size, self.lock = self.model.input_shape[1:3], threading.Lock()
-        lesson5 = "05_bird_classifier" in pathlib.Path(model_file).resolve().parts
-        self.preparation = predict.PHOTO_PREPARATION if lesson5 else {}
-        self.explain_problem = None
+        self.preparation, self.threshold = predict.bird_settings(model_file)  # lesson 5's: as utils.predict
+        self.explain_problem, self.decoding = None, threading.BoundedSemaphore(2)  # photos decoded at once
         self.answer_pixels(np.zeros((*self.size, 3), "float32"), True)  # warm-up: the first calls build graphs
 
     def answer_pixels(self, photo, with_heatmap):
@@ -140,16 +140,17 @@ class Classifier:
 
     def answer(self, path, with_heatmap=False):
         """What /predict answers for the photo file at `path`; raises PhotoError when it cannot be read."""
-        photo = images.load_photo(path, self.size, **self.preparation)
-        probabilities, heatmap = self.answer_pixels(photo, with_heatmap)
-        best = int(np.argmax(probabilities))
-        answer = {"label": self.classes[best], "probability": float(probabilities[best]),
-                  "model": self.description, "probabilities": dict(zip(self.classes, map(float, probabilities)))}
-        if heatmap is not None:
-            answer["heatmap"] = self.overlay(path, heatmap)
-        elif with_heatmap:
-            answer["heatmap_error"] = self.explain_problem
-        return answer
+        with self.decoding:  # a 90-megapixel photo takes over a gigabyte to decode: two at a time
+            photo = images.load_photo(path, self.size, **self.preparation)
+            probabilities, heatmap = self.answer_pixels(photo, with_heatmap)
+            best = int(np.argmax(probabilities) if self.threshold is None else probabilities[-1] >= self.threshold)
+            answer = {"label": self.classes[best], "probability": float(probabilities[best]),
+                      "model": self.description, "probabilities": dict(zip(self.classes, map(float, probabilities)))}
+            if heatmap is not None:
+                answer["heatmap"] = self.overlay(path, heatmap)
+            elif with_heatmap:
+                answer["heatmap_error"] = self.explain_problem
+            return answer
 
     def overlay(self, path, heatmap):
         """The heat map over the upright photo (its centre square for lesson 5), as a PNG data URL."""
@@ -212,11 +213,11 @@ def create_app(classifier, max_megabytes=20):
     async def bug(request, error):  # the traceback still goes to the server's output
         return refuse(500, "bug", kind=type(error).__name__, reason=error)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def home():
         return page
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     def health():
         return {"status": "ok", "model": classifier.description, "classes": classifier.classes}
 
@@ -288,6 +289,7 @@ def main(argv=None):
     where = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {description} ({', '.join(classifier.classes)}) on http://{where}:{args.port} "
           "(Ctrl-C to stop)", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))  # uvicorn re-sends it: exit cleanly
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 
