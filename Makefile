@@ -52,17 +52,21 @@ $(TOOLS): Makefile | $(BIN)/python
 	touch $@
 
 # Only the files the pages load (npm checks each package against the registry's checksum); a change here
-# fetches them again. Debian's npm is installed where there is none.
+# fetches them again, into a new folder that replaces the old one only once it is complete (offline, the
+# copy that works stays). Debian's npm is installed where there is none.
 $(WEB)/.installed: Makefile | $(BIN)/python
 	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
-	rm -rf $(WEB) && mkdir -p $(WEB)/npm $(WEB)/reveal.js $(WEB)/mathjax
-	cd $(WEB)/npm && npm pack --silent reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null
-	tar -xzf $(WEB)/npm/reveal.js-$(REVEAL_JS_VERSION).tgz -C $(WEB)/reveal.js --strip-components=1 \
+	rm -rf $(WEB).new && mkdir -p $(WEB).new/npm $(WEB).new/reveal.js $(WEB).new/mathjax
+	(cd $(WEB).new/npm && npm pack reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null) || \
+		(echo "make: could not fetch reveal.js and MathJax from the npm registry (slides and the site need them" \
+		      "once); connect to the internet and run the same command again." >&2; rm -rf $(WEB).new; exit 1)
+	tar -xzf $(WEB).new/npm/reveal.js-$(REVEAL_JS_VERSION).tgz -C $(WEB).new/reveal.js --strip-components=1 \
 		package/LICENSE package/dist/reveal.js package/dist/reveal.css package/dist/theme/white.css \
 		package/dist/theme/fonts/source-sans-pro
-	tar -xzf $(WEB)/npm/mathjax-$(MATHJAX_VERSION).tgz -C $(WEB)/mathjax --strip-components=1 \
-		package/LICENSE package/es5/tex-svg.js && mv $(WEB)/mathjax/es5/tex-svg.js $(WEB)/mathjax/ && rmdir $(WEB)/mathjax/es5
-	rm -rf $(WEB)/npm
+	tar -xzf $(WEB).new/npm/mathjax-$(MATHJAX_VERSION).tgz -C $(WEB).new/mathjax --strip-components=1 \
+		package/LICENSE package/es5/tex-svg.js && mv $(WEB).new/mathjax/es5/tex-svg.js $(WEB).new/mathjax/ && \
+		rmdir $(WEB).new/mathjax/es5
+	rm -rf $(WEB).new/npm && rm -rf $(WEB) && mv $(WEB).new $(WEB)
 	touch $@
 
 test: $(DEV) $(TOOLS) $(WEB)/.installed  ## run the whole test suite (unit tests and every lesson in smoke mode)
