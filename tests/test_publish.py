@@ -332,8 +332,9 @@ def test_fit_to_slides_moves_what_does_not_fit_to_sub_slides_and_keeps_all_of_it
     fitted = slides.fit_to_slides(notebook)
     assert len(fitted.cells) > len(before)
     for group in slide_groups(fitted):  # each (sub-)slide fits by estimate, unless it holds one part alone
-        pieces = [height for cell in group for height in estimated_pieces(cell)]
-        assert sum(pieces) <= slides.SLIDE_HEIGHT or len(pieces) == 1, [cell.source[:40] for cell in group]
+        pieces = [height for cell in group for height in estimated_pieces(cell)]  # (or a heading and one part)
+        alone = len(pieces) == 1 or (len(pieces) == 2 and slides.only_heading(group[0]))
+        assert sum(pieces) <= slides.SLIDE_HEIGHT or alone, [cell.source[:40] for cell in group]
     kept = [(cell.cell_type, cell.source, cell.get("outputs")) for cell in before]
     rejoined = []
     for cell in fitted.cells:  # a part moved on: a markdown paragraph, or outputs without their code
@@ -352,6 +353,26 @@ def test_fit_to_slides_moves_what_does_not_fit_to_sub_slides_and_keeps_all_of_it
     short = slides.mark_slides(notebook_of(markdown("# Short\n\nOne line."), code("1 + 1"), markdown("## End")))
     unchanged = nbformat.writes(short)
     assert nbformat.writes(slides.fit_to_slides(short)) == unchanged, "a lesson that fits got sub-slides"
+
+
+def test_a_sections_heading_is_never_a_slide_of_its_own(tmp_path):
+    long_code = "\n".join(f"x{line} = {line}" for line in range(slides.LONG_CODE + 10))
+    notebook = slides.mark_slides(notebook_of(markdown("# Lesson"), markdown("## 9. Record the run"), code(long_code),
+                                              markdown("### A part"), code(long_code)))
+    kinds = [cell.metadata.get("slideshow", {}).get("slide_type") for cell in notebook.cells]
+    assert kinds == ["slide", "slide", None, "subslide", None]  # long code stays under its heading
+    tall = nbformat.v4.new_output("stream", name="stdout", text="a line\n" * 60)
+    notebook.cells[2].outputs = [tall]
+    groups = slide_groups(slides.fit_to_slides(notebook))
+    assert [cell.source.split("\n")[0] for cell in groups[1]][:2] == ["## 9. Record the run", "x0 = 0"]
+
+
+def test_a_display_formula_and_the_sentence_it_belongs_to_stay_on_one_slide():
+    text = ("For an input of $n$ pixels the output has\n\n$$\\lfloor n - k \\rfloor + 1$$\n\n"
+            "pixels. \"Valid\" means $p = 0$.\n\nA new paragraph.\n\n- an item")
+    assert slides.paragraphs(text) == [
+        "For an input of $n$ pixels the output has\n\n$$\\lfloor n - k \\rfloor + 1$$\n\npixels. \"Valid\" means $p = 0$.\n",
+        "A new paragraph.\n", "- an item"]
 
 
 def test_decks_and_site_pages_leave_out_solutions_check_verdicts_and_stderr(tmp_path, monkeypatch):

@@ -1,12 +1,10 @@
 """Lessons as reveal.js slides, and the offline HTML pages they share with the course site (see `utils.publish`).
 
-`mark_slides` gives every lesson the same slide structure, kept in its cells' `slideshow` metadata (JupyterLab's
-and RISE's too): one slide per section (the title and each `## ` heading), a sub-slide for each `### ` heading and
-each code cell over LONG_CODE lines, and the solutions of the exercises skipped. A deck, built from an executed
-copy, also gets `fit_to_slides`: a sub-slide wherever the next cell, paragraph or output would not fit on the
-960 x 700 slide (never written into the lessons). Decks and site pages show what learners may see
-(`without_solutions`, `without_stderr`). nbconvert renders both through its own templates, less everything they
-would load from the internet: reveal.js and MathJax come from `_static/` next to the pages (see `copy_static`).
+`mark_slides` gives every lesson one slide structure in its cells' `slideshow` metadata (JupyterLab's and RISE's
+too): a slide per section (the title, each `## `), a sub-slide per `### ` and per code cell over LONG_CODE lines,
+solutions skipped. A deck, built from an executed copy, also gets `fit_to_slides`: a sub-slide wherever the next
+cell, paragraph or output would not fit on the 960 x 700 slide. Decks and site pages show what learners may see
+(`without_solutions`, `without_stderr`), by nbconvert's templates, offline: reveal.js and MathJax are in `_static/`.
 """
 
 import base64
@@ -101,6 +99,8 @@ def mark_slides(notebook):
                 if "id" in cell:
                     piece["id"] = f"{cell['id'][:56]}-{number + 1}"
             kind, given = slide_type(piece), piece.metadata.get("slideshow", {}).get("slide_type")
+            if kind == "subslide" and piece.cell_type == "code" and cells and only_heading(cells[-1]):
+                kind = None  # long code stays under its section's heading: never a slide with a heading alone
             if kind:
                 piece.metadata["slideshow"] = {"slide_type": kind}
             elif given in ("slide", "subslide"):
@@ -110,14 +110,18 @@ def mark_slides(notebook):
     return notebook
 
 
+def only_heading(cell):
+    """True for a markdown cell that is one heading line and nothing else."""
+    return cell.cell_type == "markdown" and bool(re.fullmatch(r"#{1,3} [^\n]+", cell.source.strip()))
+
+
 SOLUTION_NOTE = ("In the lesson as it is committed, a cell tagged `solution` sits between the two and answers it; "
                  "`make exercises` writes copies of the lessons without those cells to `build/exercises/`, to work in.")
 
 
 def without_solutions(notebook):
-    """`notebook` (in place; returned) as learners see it: no cell tagged `solution`, no outputs in the cells
-    tagged `check` (they ran after the solution: "correct"), and no SOLUTION_NOTE, the Exercises' sentence that
-    describes the solution cells."""
+    """`notebook` (in place; returned) as learners see it: no cell tagged `solution`, no outputs in the cells tagged
+    `check` (they ran after the solution: "correct"), no SOLUTION_NOTE (the sentence on the solution cells)."""
     notebook.cells = [cell for cell in notebook.cells if "solution" not in cell.metadata.get("tags", [])]
     for cell in notebook.cells:
         if cell.cell_type == "markdown" and SOLUTION_NOTE in cell.source:
@@ -128,8 +132,7 @@ def without_solutions(notebook):
 
 
 def without_stderr(notebook):
-    """`notebook` (in place; returned) without the outputs its cells wrote to stderr: TensorFlow's start-up log,
-    progress bars, local paths."""
+    """`notebook` (in place; returned) without its outputs to stderr: TensorFlow's log, progress bars, local paths."""
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [out for out in cell.outputs if not (out.output_type == "stream" and out.name == "stderr")]
@@ -196,13 +199,13 @@ def code_height(cell):
 
 
 def paragraphs(source):
-    """A markdown cell's text cut before each paragraph and each item of a list (outside code blocks); a heading,
-    or a line that ends in a colon, stays with what follows it."""
+    """A markdown cell's text cut before each paragraph and list item (outside code blocks); a heading or a line
+    ending in a colon stays with what follows, a display formula ($$) and text going on in lower case too."""
     parts, fenced, blank = [[]], False, False
     for line in source.split("\n"):
         lead = next((part for part in reversed(parts[-1]) if part.strip()), "")
         if not fenced and line.strip() and (blank or LIST_ITEM.match(line)) and not (
-                HEADING.match(lead) or lead.rstrip().endswith(":")):
+                HEADING.match(lead) or lead.rstrip().endswith(":") or line.startswith("$$") or line[0].islower()):
             parts.append([])
         fenced ^= bool(FENCE.match(line))
         parts[-1].append(line)
@@ -211,12 +214,10 @@ def paragraphs(source):
 
 
 def fit_to_slides(notebook):
-    """Gives an executed `notebook` marked by `mark_slides` (in place; returned) the sub-slides its deck needs for
-    each slide to fit reveal.js's 960 x 700: from top to bottom, by the estimates above, a cell that would not fit
-    under the cells before it starts a sub-slide (a code cell is kept with its first output if they fit together),
-    and so does a part of a cell that would not fit: a paragraph of a markdown cell, or an output of a code cell
-    (shown on its own, without the code again). The lesson's own slides and sub-slides stay as they are."""
-    cells, used = [], 0
+    """Gives an executed `notebook` marked by `mark_slides` (in place; returned) the sub-slides its deck needs to fit
+    960 x 700, by the estimates above: a cell, paragraph or output that would not fit under what is above starts one
+    (a code cell kept with its first output if they fit; never after a heading alone). The lesson's own stay."""
+    cells, used, alone = [], 0, False  # alone: the slide so far is a heading only
     for cell in notebook.cells:
         kind = cell.metadata.get("slideshow", {}).get("slide_type")
         if kind in ("skip", "notes"):
@@ -229,8 +230,9 @@ def fit_to_slides(notebook):
             pieces = [(part, markdown_height(part)) for part in paragraphs(cell.source)] or [("", 0)]
             cell.source = pieces[0][0]
         first = sum(height for _, height in pieces[:2]) if cell.cell_type == "code" else pieces[0][1]
-        if kind in ("slide", "subslide") or (used and used + first > SLIDE_HEIGHT):
+        if kind in ("slide", "subslide") or (used and used + first > SLIDE_HEIGHT and not alone):
             cell.metadata["slideshow"], used = {"slide_type": kind if kind in ("slide", "subslide") else "subslide"}, 0
+        alone = not used and only_heading(cell)
         cells.append(cell)
         current, used = cell, used + pieces[0][1]
         for number, (piece, height) in enumerate(pieces[1:], 1):
@@ -239,8 +241,7 @@ def fit_to_slides(notebook):
                 current["id"] = f"{cell.get('id', 'cell')[:52]}-part{number}"
                 current.metadata["slideshow"] = {"slide_type": "subslide"}
                 if cell.cell_type == "code":
-                    current.update(outputs=[])
-                    current.metadata["transient"] = {"remove_source": True}
+                    current.update(outputs=[], metadata={**current.metadata, "transient": {"remove_source": True}})
                 else:
                     current.source = ""
                 cells.append(current)
@@ -267,8 +268,8 @@ def exporter(slides=False):
 
 def render(export, notebook, name, folder, nav=""):
     """One notebook as a page (or deck) titled `name`, with images in its markdown embedded from `folder`."""
-    resources = {"metadata": {"name": name, "path": str(folder)}, "course_nav": nav,
-                 "course_css": PAGE_CSS if nav else SLIDES_CSS}
+    css = PAGE_CSS if nav else SLIDES_CSS
+    resources = {"metadata": {"name": name, "path": str(folder)}, "course_nav": nav, "course_css": css}
     return export.from_notebook_node(notebook, resources=resources)[0]
 
 
