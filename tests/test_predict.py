@@ -129,6 +129,7 @@ def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, photos, ca
     assert predict.main([str(tmp_path / "broken.keras"), str(photos[0])]) == 2
     error = capsys.readouterr().err
     assert "is not a Keras model" in error and "no model at" not in error and "Traceback" not in error
+    assert "damaged: a .keras file is a zip archive" in error and "File not found" not in error
 
 
 def test_a_missing_model_says_how_to_make_one(tmp_path, photos, capsys):

@@ -165,6 +165,8 @@ def read_model(model_file):
         return keras.models.load_model(model_file)
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         first_line = (str(error).splitlines() or [""])[0][:200]
+        if first_line.startswith("File not found") and pathlib.Path(model_file).is_file():  # Keras' words for it
+            first_line = "damaged: a .keras file is a zip archive, and this one is not a complete one"
         raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
                          f"{first_line}); run the lesson again to save a new one, or pass another run's "
                          "model.keras.") from None
