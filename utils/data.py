@@ -94,7 +94,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
                          "run would take the layouts for photos. Pass --layouts a folder outside it (the "
                          "default is data/layouts).")
     files = found.all_files()
-    report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}.json")
+    report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}-2.json")  # 2: BMP odd
     bad = {pathlib.Path(path): reason for path, reason in report.bad.items()}
     odd = {pathlib.Path(path) for path in report.odd}
     settings = {"seed": seed, "valid_fraction": valid_fraction, "test_fraction": test_fraction,
