@@ -148,10 +148,14 @@ need_root
 
 # A cloud box whose setup fails half-way would bill until someone notices. Until the idle
 # auto-stop is installed (step 4), a failing step schedules a shutdown in IDLE_MINUTES instead.
-IDLE_STOP_INSTALLED=0
+IDLE_MINUTES=$((10#$IDLE_MINUTES))  # "060" is 60, "00" is 0
+IDLE_STOP_INSTALLED=0  # a run again on a set-up box: its timer is there already
+if [[ "$DRY_RUN" == 0 ]] && systemctl is-enabled --quiet course-idle-stop.timer 2>/dev/null; then
+    IDLE_STOP_INSTALLED=1
+fi
 stop_later_if_setup_failed() {
     local status=$?
-    if [[ "$status" != 0 && "$DRY_RUN" == 0 && "$IDLE_MINUTES" != 0 && "$IDLE_STOP_INSTALLED" == 0 ]]; then
+    if [[ "$status" != 0 && "$DRY_RUN" == 0 && "$IDLE_MINUTES" != 0 && "$IDLE_STOP_INSTALLED" == 0 ]] && on_cloud_vm; then
         echo "bootstrap.sh: setup stopped at step $STEP/8 (exit status $status) before the idle auto-stop" \
              "was installed, so this machine shuts down in $IDLE_MINUTES minutes. Fix the step above and" \
              "run bootstrap.sh again (sudo shutdown -c cancels the shutdown)." >&2
@@ -231,6 +235,10 @@ EOF
 run systemctl daemon-reload
 run systemctl enable --now course-idle-stop.timer
 IDLE_STOP_INSTALLED=1  # from here on a failed step leaves a box the timer stops
+# a shutdown an earlier, failed run scheduled is no longer needed: the timer stops the box when it is idle
+if [[ "$DRY_RUN" == 0 ]] && grep -qs "course setup failed" /run/systemd/shutdown/scheduled; then
+    shutdown -c "course setup finished: the idle auto-stop takes over" || true
+fi
 
 step "create the course's virtual environment with TensorFlow's CUDA extra"
 STAMP="$VENV/.gpu-installed"
