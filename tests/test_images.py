@@ -221,7 +221,7 @@ def test_an_odd_photo_is_read_as_organizing_converted_it_for_training(tmp_path, 
         np.testing.assert_allclose(pixels, trained_on, atol=2)
 
 
-def test_bmp_files_are_decoded_by_pil_which_reads_every_kind(tmp_path):
+def test_palette_and_one_bit_bmps_are_read_as_pil_reads_them(tmp_path):
     rng = np.random.default_rng(11)
     palette = PIL.Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).quantize(16)
     palette.save(tmp_path / "palette.bmp")
@@ -230,7 +230,17 @@ def test_bmp_files_are_decoded_by_pil_which_reads_every_kind(tmp_path):
         with PIL.Image.open(tmp_path / name) as reference:  # same size: the resize changes nothing
             np.testing.assert_array_equal(images.load_photo(tmp_path / name, (10, 14)),
                                           np.asarray(reference.convert("RGB")))
-        assert images.inspect_image(tmp_path / name)[0] == "odd"  # organizing converts them to JPEG
+        assert images.inspect_image(tmp_path / name)[0] == "odd"  # organizing converts them to JPEG, with PIL
+
+
+def test_an_odd_phone_photo_is_stored_upright_for_training_as_it_is_read_to_answer(tmp_path):
+    image = PIL.Image.fromarray(np.arange(20 * 40, dtype=np.uint8).reshape(20, 40), "L")  # grey: odd
+    exif = image.getexif()
+    exif[images.ORIENTATION_TAG] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    images.to_rgb_jpeg(tmp_path / "phone.jpg", tmp_path / "stored.jpg")
+    with PIL.Image.open(tmp_path / "stored.jpg") as stored:
+        assert stored.size == images.open_photo(tmp_path / "phone.jpg").size == (20, 40)
 
 
 def test_a_png_whose_text_chunk_is_too_large_is_refused_in_one_line(tmp_path):

@@ -94,14 +94,15 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
                          "run would take the layouts for photos. Pass --layouts a folder outside it (the "
                          "default is data/layouts).")
     files = found.all_files()
-    report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}-2.json")  # 2: BMP odd
+    report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}.json")
     bad = {pathlib.Path(path): reason for path, reason in report.bad.items()}
     odd = {pathlib.Path(path) for path in report.odd}
     settings = {"seed": seed, "valid_fraction": valid_fraction, "test_fraction": test_fraction,
                 "sample_train": sample_train, "sample_valid": sample_valid, "sample_test": sample_test}
     plan, counts = _plan(found, bad, odd, settings)
     stamps = sorted((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
-    key = _digest(json.dumps([str(root), settings, {t: str(p) for t, p in plan.items()}, stamps]))
+    # 2: the second way of converting odd photos (turned upright first): an older layout is rebuilt beside it
+    key = _digest(json.dumps([2, str(root), settings, {t: str(p) for t, p in plan.items()}, stamps]))
     dest = layouts_dir / root.name / f"seed{seed}-{key}"
     skipped = {path.relative_to(root).as_posix(): reason for path, reason in sorted(bad.items())}
     layout = Layout(dest, found.kind, True, dataset, counts, skipped, len(odd))

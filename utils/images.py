@@ -15,7 +15,7 @@ from tqdm.contrib.concurrent import thread_map
 from utils import paths, safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-TF_FORMATS = ("JPEG", "PNG", "GIF")  # what tf.io.decode_image reads right (it misreads palette and 1-bit BMPs)
+TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads (RGB ones: see load_photo)
 UNREADABLE = "cannot be read: permission denied"
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 
@@ -112,10 +112,10 @@ def to_rgb(image):
 
 
 def to_rgb_jpeg(source, target):
-    """Writes `source` as an 8-bit RGB JPEG (`to_rgb`): how organizing stores an odd training photo."""
+    """Writes `source` as an upright 8-bit RGB JPEG (`to_rgb`): how organizing stores an odd training photo."""
     with PIL.Image.open(source) as image:
         partial = target.with_name(target.name + ".part")
-        to_rgb(image).save(partial, "JPEG", quality=95)
+        to_rgb(PIL.ImageOps.exif_transpose(image)).save(partial, "JPEG", quality=95)  # as open_photo turns it
     partial.replace(target)
 
 
