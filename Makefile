@@ -57,9 +57,10 @@ $(TOOLS): Makefile | $(BIN)/python
 $(WEB)/.installed: Makefile | $(BIN)/python
 	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
 	rm -rf $(WEB).new && mkdir -p $(WEB).new/npm $(WEB).new/reveal.js $(WEB).new/mathjax
-	(cd $(WEB).new/npm && npm pack reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null) || \
+	(cd $(WEB).new/npm && npm pack --loglevel=error reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null) || \
 		(echo "make: could not fetch reveal.js and MathJax from the npm registry (slides and the site need them" \
-		      "once); connect to the internet and run the same command again." >&2; rm -rf $(WEB).new; exit 1)
+		      "once; npm's error is above): check the connection and run the same command again." >&2; \
+		 rm -rf $(WEB).new; exit 1)
 	tar -xzf $(WEB).new/npm/reveal.js-$(REVEAL_JS_VERSION).tgz -C $(WEB).new/reveal.js --strip-components=1 \
 		package/LICENSE package/dist/reveal.js package/dist/reveal.css package/dist/theme/white.css \
 		package/dist/theme/fonts/source-sans-pro

@@ -695,8 +695,8 @@ def unreachable(box, result):
     return GpuboxError(
         f"Could not reach box '{box}' over SSH ({last}). If your network or public address changed, "
         f"`python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
-        f"running). If your SSH key has a passphrase, run `ssh-add` first: this command cannot ask for "
-        f"it. `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
+        f"running). If your SSH key has a passphrase, run `ssh-add` first (sync and teardown cannot ask "
+        f"for it). `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
 
 
 def tunnel(clients, args, context):

@@ -268,9 +268,16 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     (copied.parent / "metrics.json").write_text(json.dumps({
         "class_counts": {"train": {"not bird": 30, "bird": 10}}, "threshold": threshold}))
     (answer,), _ = predict.is_it_a_bird(model, [wide], predict.default_threshold(copied))
-    served = serve.Classifier(copied, "a copied bird classifier").answer(str(wide))
+    bird_classifier = serve.Classifier(copied, "a copied bird classifier")
+    served = bird_classifier.answer(str(wide))
     assert served["probabilities"]["bird"] == pytest.approx(answer.probability, abs=1e-5)
     assert served["label"] == ("bird" if answer.is_bird else "not bird")
+    from utils import explain
+
+    photo = images.load_photo(wide, (32, 32), **predict.PHOTO_PREPARATION)
+    _, best, heatmap = bird_classifier.answer_pixels(photo, True)  # the heat map explains the answer given
+    assert best == int(answer.is_bird)
+    np.testing.assert_allclose(heatmap, explain.grad_cam(bird_classifier.model, photo[None], best)[0], atol=1e-5)
     assert served["label"] != ["not bird", "bird"][int(answer.probability >= 0.5)]
     squashed = serve.Classifier(model_file, "lesson 3 style").preparation
     assert squashed == {} and serve.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION

@@ -127,23 +127,23 @@ class Classifier:
         self.answer_pixels(np.zeros((*self.size, 3), "float32"), True)  # warm-up: the first calls build graphs
 
     def answer_pixels(self, photo, with_heatmap):
-        """`(probabilities, heat map or None)` for one prepared photo; one photo at a time on a small CPU."""
+        """`(probabilities, class answered, heat map of that class or None)` for one prepared photo, one at a time."""
         with self.lock:
             probabilities = evaluate.as_probabilities(self.model.predict_on_batch(photo[None]))[0]
+            best = int(np.argmax(probabilities) if self.threshold is None else probabilities[-1] >= self.threshold)
             if not with_heatmap or self.explain_problem:
-                return probabilities, None
+                return probabilities, best, None
             try:
-                return probabilities, explain.grad_cam(self.model, photo[None], int(np.argmax(probabilities)))[0]
+                return probabilities, best, explain.grad_cam(self.model, photo[None], best)[0]
             except ValueError as error:  # not a chain of layers, no convolution: answers without a heat map
                 self.explain_problem = str(error)
-                return probabilities, None
+                return probabilities, best, None
 
     def answer(self, path, with_heatmap=False):
         """What /predict answers for the photo file at `path`; raises PhotoError when it cannot be read."""
         with self.decoding:  # a 90-megapixel photo takes over a gigabyte to decode: two at a time
             photo = images.load_photo(path, self.size, **self.preparation)
-            probabilities, heatmap = self.answer_pixels(photo, with_heatmap)
-            best = int(np.argmax(probabilities) if self.threshold is None else probabilities[-1] >= self.threshold)
+            probabilities, best, heatmap = self.answer_pixels(photo, with_heatmap)
             answer = {"label": self.classes[best], "probability": float(probabilities[best]),
                       "model": self.description, "probabilities": dict(zip(self.classes, map(float, probabilities)))}
             if heatmap is not None:
