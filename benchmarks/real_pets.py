@@ -77,12 +77,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.photos < 20 or args.photos % 2:
         parser.error(f"--photos {args.photos}: give an even number, 20 or more (half cats, half dogs)")
-    chosen, layout = pick_photos(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed)
     work = pathlib.Path(tempfile.mkdtemp(prefix="real_pets-"))
-    os.environ["COURSE_DATA_DIR"] = str(work / "data")  # the lesson's kernel inherits these
+    # before any utils module is imported: utils.paths reads them once (the lesson's kernel inherits them too)
+    os.environ["COURSE_DATA_DIR"] = str(work / "data")
     os.environ["COURSE_MODELS_DIR"] = str(work / "models")
     from utils import lessons, runs
 
+    try:
+        chosen, layout = pick_photos(pathlib.Path(args.data).expanduser().resolve(), args.photos, args.seed)
+    except BaseException:  # a wrong --data: nothing of this run is left behind
+        shutil.rmtree(work)
+        raise
     photos = flat_copy(chosen, work / "photos")
     parameters = {"DATA_DIR": str(photos), "SAMPLE": args.sample}
     if args.minutes is not None:
