@@ -47,6 +47,7 @@ done
 # Told apart by the firmware's own names (a Surface laptop's vendor is also
 # Microsoft, but its product is not "Virtual Machine").
 DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
+UNITS="${COURSE_SYSTEMD_DIR:-/etc/systemd/system}"  # where the services and timers go
 dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
 on_cloud_vm() {
     local vendor product
@@ -160,6 +161,34 @@ stop_later_if_setup_failed() {
              "was installed, so this machine shuts down in $IDLE_MINUTES minutes. Fix the step above and" \
              "run bootstrap.sh again (sudo shutdown -c cancels the shutdown)." >&2
         shutdown -h "+$IDLE_MINUTES" "course setup failed; stopping in $IDLE_MINUTES minutes" || true
+        # A scheduled shutdown lasts until the next boot, and the user data that ran this runs only
+        # at the first: a box restarted before the shutdown (AWS restarts a stopped spot box, or
+        # `gpubox.py start`) would bill with nothing to stop it. This timer stops it after every boot.
+        if { cat >"$UNITS/course-setup-failed.service" <<EOF
+[Unit]
+Description=Stop this machine: its course setup failed (sudo setup/bootstrap.sh again removes this)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/systemctl poweroff
+EOF
+            cat >"$UNITS/course-setup-failed.timer" <<EOF
+[Unit]
+Description=Stop this machine $IDLE_MINUTES minutes after each boot until its course setup succeeds
+
+[Timer]
+OnBootSec=${IDLE_MINUTES}min
+
+[Install]
+WantedBy=timers.target
+EOF
+            systemctl daemon-reload && systemctl enable course-setup-failed.timer; } 2>/dev/null; then
+            echo "bootstrap.sh: it also stops $IDLE_MINUTES minutes after each restart until setup succeeds" \
+                 "(sudo systemctl disable course-setup-failed.timer keeps it on)." >&2
+        else
+            echo "bootstrap.sh: WARN: could not install course-setup-failed.timer, so a restart of this" \
+                 "machine is not stopped by itself: stop it yourself when you are done." >&2
+        fi
     fi
 }
 trap stop_later_if_setup_failed EXIT
@@ -212,7 +241,7 @@ write_file /etc/default/course-idle-stop 644 <<EOF
 IDLE_MINUTES=$IDLE_MINUTES
 GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
 EOF
-write_file /etc/systemd/system/course-idle-stop.service 644 <<EOF
+write_file "$UNITS/course-idle-stop.service" 644 <<EOF
 [Unit]
 Description=Stop this machine when the course has been idle (see /etc/default/course-idle-stop)
 
@@ -221,7 +250,7 @@ Type=oneshot
 EnvironmentFile=/etc/default/course-idle-stop
 ExecStart=/usr/bin/python3 /usr/local/lib/course/idle_stop.py --minutes \${IDLE_MINUTES} --gpu-busy-percent \${GPU_BUSY_PERCENT} --token-file $TOKEN_FILE
 EOF
-write_file /etc/systemd/system/course-idle-stop.timer 644 <<EOF
+write_file "$UNITS/course-idle-stop.timer" 644 <<EOF
 [Unit]
 Description=Check every 5 minutes whether the course is idle
 
@@ -238,6 +267,10 @@ IDLE_STOP_INSTALLED=1  # from here on a failed step leaves a box the timer stops
 # a shutdown an earlier, failed run scheduled is no longer needed: the timer stops the box when it is idle
 if [[ "$DRY_RUN" == 0 ]] && grep -qs "course setup failed" /run/systemd/shutdown/scheduled; then
     shutdown -c "course setup finished: the idle auto-stop takes over" || true
+fi
+if [[ -e "$UNITS/course-setup-failed.timer" ]]; then  # and so is the stop after each boot
+    run systemctl disable course-setup-failed.timer || true
+    run rm -f "$UNITS/course-setup-failed.timer" "$UNITS/course-setup-failed.service"
 fi
 
 step "create the course's virtual environment with TensorFlow's CUDA extra"
@@ -275,7 +308,7 @@ c.IdentityProvider.token = pathlib.Path("$TOKEN_FILE").read_text().strip()
 EOF
 
 step "run JupyterLab as the systemd service course-jupyter"
-write_file /etc/systemd/system/course-jupyter.service 644 <<EOF
+write_file "$UNITS/course-jupyter.service" 644 <<EOF
 [Unit]
 Description=JupyterLab for the CNN course (127.0.0.1:8888)
 After=network-online.target

@@ -1,6 +1,7 @@
 """setup/bootstrap.sh and setup/idle_stop.py: shell hygiene, the dry run, the idle rule."""
 
 import http.server
+import configparser
 import json
 import os
 import pathlib
@@ -192,11 +193,13 @@ def test_the_jupyter_config_bootstrap_writes_listens_on_localhost_with_the_token
 
 
 def stand_ins(folder, log):
-    """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does."""
+    """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does,
+    and systemctl finds no unit enabled from an earlier run."""
     folder.mkdir()
-    for name, status in (("git", 128), ("shutdown", 0), ("apt-get", 0), ("apt-cache", 0), ("systemctl", 1),
+    for name, status in (("git", 128), ("shutdown", 0), ("apt-get", 0), ("apt-cache", 0), ("systemctl", 0),
                          ("add-apt-repository", 0), ("python3.11", 0), ("curl", 0), ("nvidia-smi", 9)):
-        (folder / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit {status}\n')
+        exit_line = '[ "$1" = is-enabled ] && exit 1\n' if name == "systemctl" else ""
+        (folder / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{exit_line}exit {status}\n')
         (folder / name).chmod(0o755)
     return folder
 
@@ -209,22 +212,54 @@ def test_a_setup_that_fails_before_the_idle_auto_stop_still_stops_a_cloud_box(tm
     dmi = tmp_path / "dmi"
     dmi.mkdir()
     (dmi / "sys_vendor").write_text(vendor + "\n")
+    units = tmp_path / "units"
+    units.mkdir()
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     result = subprocess.run(["bash", str(BOOTSTRAP), "--repo", "https://example.invalid/private-kit.git",
                              "--dir", str(tmp_path / "kit"), "--user", user, "--idle-minutes", idle_minutes],
                             capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "COURSE_DMI_DIR": str(dmi)})
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "COURSE_DMI_DIR": str(dmi),
+                                 "COURSE_SYSTEMD_DIR": str(units)})
     calls = log.read_text().splitlines()
     assert result.returncode == 128, result.stdout + result.stderr
     assert f"git clone --quiet https://example.invalid/private-kit.git {tmp_path / 'kit'}" in calls
-    # it stopped at the clone, step 3: it only asked whether the auto-stop was there from an earlier run
-    assert [call for call in calls if call.startswith("systemctl")] == ["systemctl is-enabled --quiet course-idle-stop.timer"]
+    # it stopped at the clone, step 3: before that it only asked whether the auto-stop was there from an earlier run
+    systemctl = [call for call in calls if call.startswith("systemctl")]
     shutdowns = [call for call in calls if call.startswith("shutdown")]
     if idle_minutes == "0" or vendor == "Dell Inc.":  # a learner's own machine: never powered off
         assert shutdowns == [] and "shuts down" not in result.stderr
+        assert systemctl == ["systemctl is-enabled --quiet course-idle-stop.timer"] and not any(units.iterdir())
     else:
         assert shutdowns == ["shutdown -h +45 course setup failed; stopping in 45 minutes"]
         assert "step 3/8" in result.stderr and "shuts down in 45 minutes" in result.stderr
+        # a restart before that shutdown (a spot box, `gpubox.py start`) is stopped too, 45 minutes after each boot
+        assert systemctl == ["systemctl is-enabled --quiet course-idle-stop.timer", "systemctl daemon-reload",
+                             "systemctl enable course-setup-failed.timer"]
+        timer = configparser.ConfigParser()
+        timer.read_string((units / "course-setup-failed.timer").read_text())
+        assert timer["Timer"]["OnBootSec"] == "45min" and timer["Install"]["WantedBy"] == "timers.target"
+        service = configparser.ConfigParser()
+        service.read_string((units / "course-setup-failed.service").read_text())
+        assert service["Service"]["ExecStart"] == "/usr/bin/systemctl poweroff"
+        assert "after each restart" in result.stderr
+
+
+def test_a_setup_that_gets_past_the_clone_removes_the_stop_after_each_boot(tmp_path):
+    script = BOOTSTRAP.read_text()
+    start = script.index('if [[ -e "$UNITS/course-setup-failed.timer" ]]')
+    snippet = script[start:script.index("\nfi\n", start) + 4]
+    assert "install the idle auto-stop" in script[:start], "the removal must come after the idle auto-stop is installed"
+    log = tmp_path / "calls.log"
+    bin_dir = stand_ins(tmp_path / "bin", log)
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in ("course-setup-failed.timer", "course-setup-failed.service", "course-idle-stop.timer"):
+        (units / name).write_text("[Unit]\n")
+    result = subprocess.run(["bash", "-c", f'set -euo pipefail\nrun() {{ "$@"; }}\nUNITS="{units}"\n{snippet}'],
+                            capture_output=True, text=True, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == ["systemctl disable course-setup-failed.timer"]
+    assert sorted(p.name for p in units.iterdir()) == ["course-idle-stop.timer"]
 
 
 @pytest.mark.parametrize("vendor, product, bios, on_vm", [
