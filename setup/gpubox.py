@@ -75,6 +75,7 @@ PUBLIC_IPV4_USD_PER_HOUR = 0.005
 HOURS_PER_MONTH = 730
 QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
 QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
+NO_CAPACITY = ("InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientSpotCapacity")  # in one zone
 # Addresses that are never the learner's address as AWS sees it.
 LOCAL_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                 "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
@@ -132,10 +133,10 @@ def explain(error, context):
                 f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
                 f"--region {region}`. Approval takes minutes to a day; then run launch "
                 f"again (it creates nothing twice).")
-    if code in ("InsufficientInstanceCapacity", "InsufficientCapacity",
-                "SpotMaxPriceTooLow", "InsufficientSpotCapacity"):
+    if code in NO_CAPACITY + ("SpotMaxPriceTooLow",):
         spot_hint = " or drop --spot (on-demand capacity is steadier)" if context.get("spot") else ""
-        return (f"AWS has no spare {instance_type} capacity in {region} right now "
+        where = ", in any zone that offers it" if code in NO_CAPACITY else ""  # launch tried each
+        return (f"AWS has no spare {instance_type} capacity in {region} right now{where} "
                 f"({code}); this is on AWS's side, not yours. Wait a few minutes and run "
                 f"launch again, or try another type (--instance-type g6.xlarge or "
                 f"g5.xlarge) or region (--region us-west-2){spot_hint}. Nothing was "
@@ -335,19 +336,20 @@ def my_public_ip(value):
 
 
 def ensure_network(ec2, box, zones):
-    """Returns (vpc_id, subnet_id): the default VPC's subnet, or a small tagged VPC."""
+    """Returns (vpc_id, subnets): the default VPC's subnets, or a small tagged VPC with a subnet in each
+    zone; `subnets` is a list of (zone, subnet_id) in the order of `zones`, where launch tries them."""
     default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if default:
         vpc_id = default[0]["VpcId"]
         subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
                                                 {"Name": "default-for-az", "Values": ["true"]}])
-        usable = [s for s in subnets["Subnets"] if s["AvailabilityZone"] in zones]
+        usable = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets["Subnets"] if s["AvailabilityZone"] in zones}
         if not usable:
             raise GpuboxError(f"The default VPC has no subnet in a zone that offers this type "
                               f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
                               f"create-default-subnet --availability-zone {zones[0]}`, then "
                               f"run launch again.")
-        return vpc_id, min(usable, key=lambda s: zones.index(s["AvailabilityZone"]))["SubnetId"]
+        return vpc_id, [(zone, usable[zone]) for zone in zones if zone in usable]
     vpcs = ec2.describe_vpcs(Filters=box_filter(box, "vpc"))["Vpcs"]
     if vpcs:
         vpc_id = vpcs[0]["VpcId"]
@@ -357,15 +359,15 @@ def ensure_network(ec2, box, zones):
         print(f"created VPC {vpc_id}")
     # Each piece is checked every time, not only when it is created: a launch interrupted between two
     # calls must not leave a box with no public address or no route to the internet.
-    subnets = ec2.describe_subnets(Filters=box_filter(box, "subnet"))["Subnets"]
-    if subnets:
-        subnet_id = subnets[0]["SubnetId"]
-    else:
-        subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.0.0/24", AvailabilityZone=zones[0],
-                                     TagSpecifications=tag_spec("subnet", box, "subnet"))["Subnet"]]
-        subnet_id = subnets[0]["SubnetId"]
-    if not subnets[0].get("MapPublicIpOnLaunch"):
-        ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    subnets = {s["AvailabilityZone"]: s for s in ec2.describe_subnets(Filters=box_filter(box, "subnet"))["Subnets"]}
+    used = {s["CidrBlock"] for s in subnets.values()}
+    free = (f"10.77.{n}.0/24" for n in range(256) if f"10.77.{n}.0/24" not in used)
+    for zone in zones:
+        if zone not in subnets:
+            subnets[zone] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=next(free), AvailabilityZone=zone,
+                                              TagSpecifications=tag_spec("subnet", box, "subnet"))["Subnet"]
+        if not subnets[zone].get("MapPublicIpOnLaunch"):
+            ec2.modify_subnet_attribute(SubnetId=subnets[zone]["SubnetId"], MapPublicIpOnLaunch={"Value": True})
     gateways = ec2.describe_internet_gateways(Filters=box_filter(box, "gateway"))["InternetGateways"]
     if gateways:
         gateway_id = gateways[0]["InternetGatewayId"]
@@ -385,9 +387,25 @@ def ensure_network(ec2, box, zones):
     elif default_routes[0].get("GatewayId") != gateway_id:  # through a gateway that is gone
         ec2.replace_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
                           GatewayId=gateway_id)
-    if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
-        ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet_id)
-    return vpc_id, subnet_id
+    associated = {a.get("SubnetId") for a in table.get("Associations", [])}
+    for zone in zones:
+        if subnets[zone]["SubnetId"] not in associated:
+            ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnets[zone]["SubnetId"])
+    return vpc_id, [(zone, subnets[zone]["SubnetId"]) for zone in zones]
+
+
+def run_in_some_zone(ec2, request, subnets):
+    """Runs the instance in the first of `subnets` (zone, subnet_id) with capacity for it: AWS's
+    capacity differs from zone to zone, so a zone that has none is not the end of a launch."""
+    for number, (zone, subnet_id) in enumerate(subnets, 1):
+        try:
+            return ec2.run_instances(**request, SubnetId=subnet_id)["Instances"][0]
+        except aws_errors.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in NO_CAPACITY or number == len(subnets):
+                raise
+            print(f"no spare {request['InstanceType']} capacity in {zone} now ({code}); "
+                  f"trying {subnets[number][0]}")
 
 
 def ssh_rule(ip):
@@ -595,12 +613,12 @@ def launch(clients, args, context):
     if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
         print("Nothing was created.")
         return 1
-    vpc_id, subnet_id = ensure_network(ec2, args.box, zones)
+    vpc_id, subnets = ensure_network(ec2, args.box, zones)
     group_id = ensure_security_group(ec2, args.box, vpc_id, ip)
     key_name = ensure_key_pair(ec2, args.box)
     request = dict(
         ImageId=ami_id, InstanceType=args.instance_type, MinCount=1, MaxCount=1,
-        KeyName=key_name, SubnetId=subnet_id, SecurityGroupIds=[group_id],
+        KeyName=key_name, SecurityGroupIds=[group_id],
         UserData=user_data(repo, args.idle_minutes),
         InstanceInitiatedShutdownBehavior="stop",
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
@@ -614,7 +632,7 @@ def launch(clients, args, context):
     if args.spot:
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
             "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
-    instance = ec2.run_instances(**request)["Instances"][0]
+    instance = run_in_some_zone(ec2, request, subnets)
     print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the "
           f"course by itself in about 10 minutes after it boots")
     if not args.no_wait:
@@ -978,7 +996,7 @@ def teardown(clients, args, context):
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
     for vpc in ec2.describe_vpcs(Filters=box_filter(args.box, "vpc"))["Vpcs"]:
         ec2.delete_vpc(VpcId=vpc["VpcId"])
-        print(f"deleted VPC {vpc['VpcId']} and its subnet, gateway and routes")
+        print(f"deleted VPC {vpc['VpcId']} and its subnets, gateway and routes")
     left = leftovers(ec2, args.box)
     if left:
         print("Still tagged for this box (delete these in the EC2 console, or run teardown "

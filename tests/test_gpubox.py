@@ -333,8 +333,9 @@ def test_a_launch_after_an_interrupted_one_repairs_its_own_network(aws):
     (gateway,) = ec2.describe_internet_gateways()["InternetGateways"]
     assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway["InternetGatewayId"]}.items() <= next(
         route for route in table["Routes"] if route.get("DestinationCidrBlock") == "0.0.0.0/0").items()
-    assert [a["SubnetId"] for a in table["Associations"]] == [subnet_id]
-    assert tagged_instances(ec2)[0]["SubnetId"] == subnet_id
+    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["Subnets"]
+    assert sorted(a["SubnetId"] for a in table["Associations"]) == sorted(s["SubnetId"] for s in subnets)
+    assert subnet_id in [s["SubnetId"] for s in subnets] and tagged_instances(ec2)[0]["SubnetId"] == subnet_id
 
 
 class RecordingSession:
@@ -553,6 +554,75 @@ def test_run_instances_errors_are_explained(aws, capsys, code, expected):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     for text in expected:
         assert text in err
+
+
+class NoCapacityIn(FailingSession):
+    """Talks to moto, but run_instances finds no capacity in the subnets of `zones`, as AWS says at busy times."""
+
+    def __init__(self, ec2, zones, code="InsufficientInstanceCapacity"):
+        super().__init__({})
+        self.ec2, self.zones, self.code, self.tried = ec2, zones, code, []
+
+    def client(self, name, region_name=None):
+        client = super().client(name, region_name)
+        if name == "ec2":
+            original = client.run_instances
+
+            def run_instances(**request):
+                (subnet,) = self.ec2.describe_subnets(SubnetIds=[request["SubnetId"]])["Subnets"]
+                self.tried.append(subnet["AvailabilityZone"])
+                if subnet["AvailabilityZone"] in self.zones:
+                    raise client_error(self.code, "emulated", "RunInstances")
+                return original(**request)
+            client.run_instances = run_instances
+        return client
+
+
+@pytest.mark.parametrize("own_vpc", [False, True])
+def test_a_zone_without_capacity_is_not_the_end_of_a_launch(aws, capsys, own_vpc):
+    env, ec2, _ = aws
+    if own_vpc:
+        remove_default_vpc(ec2)
+    zones = gpubox.check_offered(ec2, "g4dn.xlarge")
+    assert len(zones) >= 2, zones
+    session = NoCapacityIn(ec2, zones[:1])
+    assert gpubox.main(list(LAUNCH), session=session) == 0
+    assert session.tried == zones[:2]
+    (instance,) = tagged_instances(ec2)
+    assert instance["Placement"]["AvailabilityZone"] == zones[1]
+    assert f"no spare g4dn.xlarge capacity in {zones[0]} now (InsufficientInstanceCapacity); trying {zones[1]}" in \
+        capsys.readouterr().out
+    if own_vpc:  # a subnet of its own in each zone, each with public addresses and the route out
+        subnets = ec2.describe_subnets(Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["Subnets"]
+        assert sorted(s["AvailabilityZone"] for s in subnets) == zones
+        assert all(s["MapPublicIpOnLaunch"] for s in subnets) and len({s["CidrBlock"] for s in subnets}) == len(zones)
+        (table,) = ec2.describe_route_tables(Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["RouteTables"]
+        assert sorted(a["SubnetId"] for a in table["Associations"]) == sorted(s["SubnetId"] for s in subnets)
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+        assert gpubox.main(list(LAUNCH), session=FailingSession({})) == 0  # again: no subnet made twice
+        assert len(ec2.describe_subnets(Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["Subnets"]) \
+            == len(zones)
+        down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert tagged_resources(ec2) == {}
+
+
+def test_no_capacity_in_any_zone_is_one_line_after_trying_each(aws, capsys):
+    env, ec2, _ = aws
+    zones = gpubox.check_offered(ec2, "g4dn.xlarge")
+    session = NoCapacityIn(ec2, zones, code="InsufficientSpotCapacity")
+    assert gpubox.main([*LAUNCH, "--spot"], session=session) == 1
+    assert sorted(session.tried) == zones
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "in any zone that offers it (InsufficientSpotCapacity)" in err
+    assert tagged_instances(ec2) == []
+
+
+def test_a_price_too_low_is_not_tried_in_another_zone(aws, capsys):
+    env, ec2, _ = aws
+    session = NoCapacityIn(ec2, gpubox.check_offered(ec2, "g4dn.xlarge"), code="SpotMaxPriceTooLow")
+    assert gpubox.main([*LAUNCH, "--spot"], session=session) == 1
+    assert len(session.tried) == 1 and "any zone" not in capsys.readouterr().err
 
 
 def test_spot_quota_error_names_the_spot_quota(aws, capsys):
