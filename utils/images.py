@@ -148,7 +148,7 @@ def _opened(path):
     """`PIL.Image.open(path)` with the size checked, or a `FileNotFoundError` / `PhotoError` saying why not."""
     path = pathlib.Path(path)
     if path.is_dir():
-        raise PhotoError(f"{path} is a folder: pass image files (for a whole folder: {path}/*.jpg).")
+        raise PhotoError(f"{path} is a folder, not a photo: name a photo in it (or, for utils.predict, {path}/*.jpg).")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; check the path.")
     limit, size = PIL.Image.MAX_IMAGE_PIXELS, ""  # about 89 megapixels: a larger file is refused, not decoded
