@@ -194,13 +194,24 @@ EOF
 trap stop_later_if_setup_failed EXIT
 # apt-get waits for the package lock (unattended-upgrades holds it at a cloud box's first boot)
 APT=(apt-get -o DPkg::Lock::Timeout=600)
+# `apt-get update` also takes the package lists' lock, which that option may not cover ("Could not get
+# lock /var/lib/apt/lists/lock"), and needs the network: it is tried up to 10 times, a minute apart.
+apt_update() {
+    local try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        run "${APT[@]}" update -qq && return 0
+        [[ "$try" == 10 ]] && return 1
+        echo "    apt-get update failed (try $try of 10); trying again in a minute"
+        sleep "${APT_RETRY_SECONDS:-60}"
+    done
+}
 
 step "check the NVIDIA driver"
 if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
     echo "    OK: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
 elif command -v lspci >/dev/null && lspci | grep -qi nvidia; then
     echo "    an NVIDIA GPU without a working driver: installing one with ubuntu-drivers"
-    run "${APT[@]}" update -qq
+    apt_update
     run "${APT[@]}" install -y -qq ubuntu-drivers-common
     run ubuntu-drivers install
     echo "    reboot once the script has finished, so the new driver loads"
@@ -218,7 +229,7 @@ else
         run "${APT[@]}" install -y -qq software-properties-common
         run add-apt-repository -y ppa:deadsnakes/ppa
     fi
-    run "${APT[@]}" update -qq
+    apt_update
     run "${APT[@]}" install -y -qq python3.11 python3.11-venv git curl
 fi
 

@@ -262,6 +262,25 @@ def test_a_setup_that_gets_past_the_clone_removes_the_stop_after_each_boot(tmp_p
     assert sorted(p.name for p in units.iterdir()) == ["course-idle-stop.timer"]
 
 
+@pytest.mark.parametrize("failures, status, calls", [(0, 0, 1), (2, 0, 3), (99, 1, 10)])
+def test_apt_get_update_is_tried_again_while_the_lists_are_locked(tmp_path, failures, status, calls):
+    script = BOOTSTRAP.read_text()
+    start = script.index("apt_update() {")
+    function = script[start:script.index("\n}\n", start) + 3]
+    count = tmp_path / "count"
+    count.write_text("0")
+    apt_get = tmp_path / "apt-get"  # fails `failures` times, as it does while another apt holds the lock
+    apt_get.write_text(f'#!/bin/sh\nn=$(($(cat "{count}") + 1)); echo $n > "{count}"\n'
+                       f'[ $n -gt {failures} ] || {{ echo "E: Could not get lock /var/lib/apt/lists/lock" >&2; exit 100; }}\n')
+    apt_get.chmod(0o755)
+    result = subprocess.run(["bash", "-c", f'set -euo pipefail\nrun() {{ "$@"; }}\nAPT=("{apt_get}")\n{function}\n'
+                             'status=0; apt_update || status=$?; echo "status $status"'],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "APT_RETRY_SECONDS": "0"})
+    assert result.returncode == 0, result.stderr
+    assert int(count.read_text()) == calls and result.stdout.strip().endswith(f"status {status}")
+    assert result.stdout.count("trying again in a minute") == min(failures, 9)
+
+
 @pytest.mark.parametrize("vendor, product, bios, on_vm", [
     ("Microsoft Corporation", "Surface Book 2", "", False),  # a learner's laptop
     ("Microsoft Corporation", "Virtual Machine", "", True),  # Azure
