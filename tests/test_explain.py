@@ -130,6 +130,8 @@ def test_the_kernel_grid_has_one_tile_per_filter():
         figure = explain.show_kernels(kernels, hand_made=hand_made)
         tiles = [axis for axis in figure.axes if axis.get_images()]
         assert len(tiles) == kernels.shape[-1] + len(hand_made or {})
+        assert all(axis.axison and axis.spines["left"].get_visible() for axis in tiles)  # framed, even when white
+        assert not any(axis.axison for axis in figure.axes if not axis.get_images())  # no empty frames
 
 
 def test_the_overlay_keeps_the_photo_visible_under_the_heat():

@@ -112,7 +112,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
         if not (dest / layouts.LAYOUT_FILE).is_file():  # a second terminal waited for the first, and reuses its layout
             if building.exists():
                 shutil.rmtree(building)  # the kit's own unfinished work from an interrupted run (Ctrl-C, a full disk)
-            for target, path in tqdm.tqdm(plan.items(), desc="organizing", leave=False, disable=len(plan) < 500):
+            for target, path in tqdm.tqdm(plan.items(), desc="organizing", disable=len(plan) < 500):
                 (building / target).parent.mkdir(parents=True, exist_ok=True)
                 if path in odd:
                     images.to_rgb_jpeg(path, building / target)
@@ -161,8 +161,8 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
         raise ValueError(f"{data_dir} holds {len(strays)} images (for example {strays[0].relative_to(data_dir)}), "
                          f"but not in a layout that says which is a cat and which a dog. {LOOKED_FOR} Move them "
                          "into one subfolder per class (cats/ and dogs/), then run this again.")
-    print(f"No photos found in {data_dir}. {NOTHING_FOUND}\nUsing the toy_pets stand-in instead: "
-          f"{standin_count} cartoon cats and dogs drawn by the kit. Results on it say nothing about real photos.")
+    print(f"No photos found in {data_dir}. {NOTHING_FOUND}\nUsing the toy_pets stand-in instead: {standin_count} "
+          f"cartoon cats and dogs (+{standin_count // 10} unlabelled) drawn by the kit: not a test of real photos.")
     standin = paths.DATA / f"toy_pets_{standin_count}"
     synth.generate("toy_pets", standin, count=standin_count, seed=0)  # drawn once; SEED picks the split
     layout = dataclasses.replace(organize(standin, seed=seed, **{**settings, "quiet": True}),

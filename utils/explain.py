@@ -202,6 +202,11 @@ def show_kernels(kernels, hand_made=None, columns=16, size=0.7):
         limit = np.abs(kernel).max() or 1
         axis.imshow(kernel, cmap="gray", vmin=-limit, vmax=limit)  # grey is zero, as in the tiles above
         axis.set_title(name.replace(", ", "\n").replace(" ", "\n", 1), fontsize=7)
+    for axis in axes.flat:
+        if axis.get_images():  # a thin frame, so that an all-white kernel (a box blur) is seen on the page
+            axis.set_axis_on()
+            axis.set_xticks([])
+            axis.set_yticks([])
     figure.suptitle(f"{len(tiles)} learned kernels" + (", then hand-made ones" if extra else ""))
     return figure
 

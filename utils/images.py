@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
+from tqdm import tqdm
 from tqdm.contrib.concurrent import thread_map
 
 from utils import paths, safely
@@ -85,7 +86,7 @@ def check_files(files, cache=None):
     stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
     todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
     results = thread_map(inspect_image, todo, max_workers=os.cpu_count(), desc="checking images", unit="image",
-                         disable=len(todo) < 500)
+                         disable=len(todo) < 500, tqdm_class=tqdm)  # text, as the other bars (a widget's is not saved)
     verdicts = dict(zip(todo, results))
     for path, verdict in verdicts.items():
         if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
