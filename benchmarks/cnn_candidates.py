@@ -260,7 +260,8 @@ def main(argv=None):
                 record.update(final_size=args.size, final_epochs=final.epochs, final_seconds=round(final.seconds, 1),
                               final_learning_rate=args.final_learning_rate)
             record.update(
-                kind="accuracy", minutes=None if args.epochs else args.minutes, learning_rate=args.learning_rate,
+                kind="accuracy", minutes=None if args.epochs else args.minutes,
+                learning_rate=1e-3 if args.optimizer == "rmsprop" else args.learning_rate,  # the rate used
                 dropout=args.dropout, seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
                 photos_per_second=round(run.images_per_second, 1),
                 train_accuracy_last_epoch=round(run.final("accuracy"), 4),
