@@ -47,7 +47,8 @@ done
 # Told apart by the firmware's own names (a Surface laptop's vendor is also
 # Microsoft, but its product is not "Virtual Machine").
 DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
-UNITS="${COURSE_SYSTEMD_DIR:-/etc/systemd/system}"  # where the services and timers go
+ROOT_DIR="${COURSE_ROOT_DIR:-}"  # empty: the system's own folders (tests install under a folder of their own)
+UNITS="$ROOT_DIR/etc/systemd/system"
 dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
 on_cloud_vm() {
     local vendor product
@@ -164,7 +165,7 @@ stop_later_if_setup_failed() {
         # A scheduled shutdown lasts until the next boot, and the user data that ran this runs only
         # at the first: a box restarted before the shutdown (AWS restarts a stopped spot box, or
         # `gpubox.py start`) would bill with nothing to stop it. This timer stops it after every boot.
-        if { cat >"$UNITS/course-setup-failed.service" <<EOF
+        if cat 2>/dev/null >"$UNITS/course-setup-failed.service" <<EOF &&
 [Unit]
 Description=Stop this machine: its course setup failed (sudo setup/bootstrap.sh again removes this)
 
@@ -172,7 +173,7 @@ Description=Stop this machine: its course setup failed (sudo setup/bootstrap.sh 
 Type=oneshot
 ExecStart=/usr/bin/systemctl poweroff
 EOF
-            cat >"$UNITS/course-setup-failed.timer" <<EOF
+            cat 2>/dev/null >"$UNITS/course-setup-failed.timer" <<EOF &&
 [Unit]
 Description=Stop this machine $IDLE_MINUTES minutes after each boot until its course setup succeeds
 
@@ -182,9 +183,9 @@ OnBootSec=${IDLE_MINUTES}min
 [Install]
 WantedBy=timers.target
 EOF
-            systemctl daemon-reload && systemctl enable course-setup-failed.timer; } 2>/dev/null; then
+            systemctl daemon-reload 2>/dev/null && systemctl enable course-setup-failed.timer 2>/dev/null; then
             echo "bootstrap.sh: it also stops $IDLE_MINUTES minutes after each restart until setup succeeds" \
-                 "(sudo systemctl disable course-setup-failed.timer keeps it on)." >&2
+                 "(sudo systemctl disable --now course-setup-failed.timer keeps it on)." >&2
         else
             echo "bootstrap.sh: WARN: could not install course-setup-failed.timer, so a restart of this" \
                  "machine is not stopped by itself: stop it yourself when you are done." >&2
@@ -195,15 +196,17 @@ trap stop_later_if_setup_failed EXIT
 # apt-get waits for the package lock (unattended-upgrades holds it at a cloud box's first boot)
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 # `apt-get update` also takes the package lists' lock, which that option may not cover ("Could not get
-# lock /var/lib/apt/lists/lock"), and needs the network: it is tried up to 10 times, a minute apart.
+# lock /var/lib/apt/lists/lock"), and needs the network, which plain `update` treats as a mere warning
+# (it exits 0): with --error-on=any it is tried up to 10 times, a minute apart, then once as plain
+# `update`, so that one unreachable package source does not stop the setup.
 apt_update() {
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
-        run "${APT[@]}" update -qq && return 0
-        [[ "$try" == 10 ]] && return 1
+        run "${APT[@]}" update -qq --error-on=any && return 0
         echo "    apt-get update failed (try $try of 10); trying again in a minute"
         sleep "${APT_RETRY_SECONDS:-60}"
     done
+    run "${APT[@]}" update -qq
 }
 
 step "check the NVIDIA driver"
@@ -245,8 +248,8 @@ fi
 
 step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GPU_BUSY_PERCENT%)"
 # A root-owned copy: the timer runs it as root, so it must not be editable by the user.
-run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" /usr/local/lib/course/idle_stop.py
-write_file /etc/default/course-idle-stop 644 <<EOF
+run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" "$ROOT_DIR/usr/local/lib/course/idle_stop.py"
+write_file "$ROOT_DIR/etc/default/course-idle-stop" 644 <<EOF
 # Stop the machine after this many minutes with no busy kernel and the GPU
 # under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
 IDLE_MINUTES=$IDLE_MINUTES
@@ -279,9 +282,10 @@ IDLE_STOP_INSTALLED=1  # from here on a failed step leaves a box the timer stops
 if [[ "$DRY_RUN" == 0 ]] && grep -qs "course setup failed" /run/systemd/shutdown/scheduled; then
     shutdown -c "course setup finished: the idle auto-stop takes over" || true
 fi
-if [[ -e "$UNITS/course-setup-failed.timer" ]]; then  # and so is the stop after each boot
-    run systemctl disable course-setup-failed.timer || true
+if [[ -e "$UNITS/course-setup-failed.timer" ]]; then  # and so is the stop after each boot (running if restarted)
+    run systemctl disable --now course-setup-failed.timer || true
     run rm -f "$UNITS/course-setup-failed.timer" "$UNITS/course-setup-failed.service"
+    run systemctl daemon-reload
 fi
 
 step "create the course's virtual environment with TensorFlow's CUDA extra"
