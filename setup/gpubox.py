@@ -75,7 +75,8 @@ PUBLIC_IPV4_USD_PER_HOUR = 0.005
 HOURS_PER_MONTH = 730
 QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
 QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
-NO_CAPACITY = ("InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientSpotCapacity")  # in one zone
+NO_CAPACITY = ("InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientSpotCapacity",  # in one zone
+               "UnfulfillableCapacity")
 # Addresses that are never the learner's address as AWS sees it.
 LOCAL_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                 "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
@@ -108,7 +109,7 @@ def explain(error, context):
     if isinstance(error, GpuboxError):
         return str(error)
     region = context.get("region", "your region")
-    instance_type = context.get("instance_type", "the instance type")
+    instance_type = context.get("instance_type") or "the instance type"
     vcpus = context.get("vcpus") or 4
     if isinstance(error, (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError)):
         return ("No AWS credentials were found, so nothing was done. Create an access key "
@@ -133,9 +134,14 @@ def explain(error, context):
                 f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
                 f"--region {region}`. Approval takes minutes to a day; then run launch "
                 f"again (it creates nothing twice).")
+    if code in NO_CAPACITY and operation == "StartInstances":
+        return (f"AWS has no spare capacity of this box's type in its zone right now ({code}); this is on "
+                f"AWS's side, not yours. A stopped box starts only in its own zone: wait a few minutes and run "
+                f"start again, or, if its runs were synced, teardown and launch a new box (launch tries every zone).")
     if code in NO_CAPACITY + ("SpotMaxPriceTooLow",):
         spot_hint = " or drop --spot (on-demand capacity is steadier)" if context.get("spot") else ""
-        where = ", in any zone that offers it" if code in NO_CAPACITY else ""  # launch tried each
+        tried = context.get("zones_tried") if code in NO_CAPACITY else None
+        where = f", in any of the zones launch tried ({', '.join(tried)})" if tried else ""
         return (f"AWS has no spare {instance_type} capacity in {region} right now{where} "
                 f"({code}); this is on AWS's side, not yours. Wait a few minutes and run "
                 f"launch again, or try another type (--instance-type g6.xlarge or "
@@ -344,6 +350,10 @@ def ensure_network(ec2, box, zones):
         subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
                                                 {"Name": "default-for-az", "Values": ["true"]}])
         usable = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets["Subnets"] if s["AvailabilityZone"] in zones}
+        if usable and len(usable) < len(zones):  # launch tries only zones with a subnet, the cheapest first
+            missing = [zone for zone in zones if zone not in usable]
+            print(f"note  the default VPC has no subnet in {', '.join(missing)}, so the box cannot go there "
+                  f"(`aws ec2 create-default-subnet --availability-zone {missing[0]}` adds one)")
         if not usable:
             raise GpuboxError(f"The default VPC has no subnet in a zone that offers this type "
                               f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
@@ -394,10 +404,12 @@ def ensure_network(ec2, box, zones):
     return vpc_id, [(zone, subnets[zone]["SubnetId"]) for zone in zones]
 
 
-def run_in_some_zone(ec2, request, subnets):
+def run_in_some_zone(ec2, request, subnets, context):
     """Runs the instance in the first of `subnets` (zone, subnet_id) with capacity for it: AWS's
     capacity differs from zone to zone, so a zone that has none is not the end of a launch."""
+    context["zones_tried"] = []
     for number, (zone, subnet_id) in enumerate(subnets, 1):
+        context["zones_tried"].append(zone)
         try:
             return ec2.run_instances(**request, SubnetId=subnet_id)["Instances"][0]
         except aws_errors.ClientError as error:
@@ -632,7 +644,7 @@ def launch(clients, args, context):
     if args.spot:
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
             "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
-    instance = run_in_some_zone(ec2, request, subnets)
+    instance = run_in_some_zone(ec2, request, subnets, context)
     print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the "
           f"course by itself in about 10 minutes after it boots")
     if not args.no_wait:

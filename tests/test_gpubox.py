@@ -607,15 +607,45 @@ def test_a_zone_without_capacity_is_not_the_end_of_a_launch(aws, capsys, own_vpc
         assert tagged_resources(ec2) == {}
 
 
-def test_no_capacity_in_any_zone_is_one_line_after_trying_each(aws, capsys):
+@pytest.mark.parametrize("code", ["InsufficientSpotCapacity", "UnfulfillableCapacity"])
+def test_no_capacity_in_any_zone_is_one_line_after_trying_each(aws, capsys, code):
     env, ec2, _ = aws
     zones = gpubox.check_offered(ec2, "g4dn.xlarge")
-    session = NoCapacityIn(ec2, zones, code="InsufficientSpotCapacity")
+    session = NoCapacityIn(ec2, zones, code=code)
     assert gpubox.main([*LAUNCH, "--spot"], session=session) == 1
     assert sorted(session.tried) == zones
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "in any zone that offers it (InsufficientSpotCapacity)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert f"in any of the zones launch tried ({', '.join(session.tried)}) ({code})" in err
     assert tagged_instances(ec2) == []
+
+
+def test_only_zones_with_a_default_subnet_are_tried_and_the_others_are_named(aws, capsys):
+    env, ec2, _ = aws
+    zones = gpubox.check_offered(ec2, "g4dn.xlarge")
+    (default,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default["VpcId"]]}])["Subnets"]:
+        if subnet["AvailabilityZone"] != zones[0]:
+            ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    session = NoCapacityIn(ec2, zones)
+    assert gpubox.main(list(LAUNCH), session=session) == 1
+    assert session.tried == zones[:1]
+    captured = capsys.readouterr()
+    assert f"the default VPC has no subnet in {', '.join(zones[1:])}" in captured.out
+    assert f"create-default-subnet --availability-zone {zones[1]}" in captured.out
+    assert f"in any of the zones launch tried ({zones[0]})" in captured.err
+
+
+def test_a_stopped_box_without_capacity_in_its_zone_is_told_to_start_again(aws, capsys):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    assert gpubox_cli(env, "stop", "--box", "alice").returncode == 0
+    error = client_error("InsufficientInstanceCapacity", "emulated", "StartInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "start_instances"): error}, "start", "--box", "alice",
+                                    "--my-ip", MY_IP)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert "starts only in its own zone" in err and "run start again" in err
+    assert "None" not in err and "any of the zones" not in err
 
 
 def test_a_price_too_low_is_not_tried_in_another_zone(aws, capsys):
