@@ -40,6 +40,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+RMSPROP_RATE = 1e-3  # the 2017 baseline's optimizer, at its fixed rate (`--optimizer rmsprop`)
 AUGMENTATIONS = ("none", "flip", "light", "standard")
 
 
@@ -191,7 +192,7 @@ def main(argv=None):
 
         train_ds = dataset(layout.root / "train", augment=augmentation(args.augment), seed=args.seed)
         model = network(args.network, args.size, widths, args.dropout, args.stem, not args.no_batchnorm, args.head)
-        optimizer = (keras.optimizers.RMSprop(learning_rate=1e-3) if args.optimizer == "rmsprop" else
+        optimizer = (keras.optimizers.RMSprop(learning_rate=RMSPROP_RATE) if args.optimizer == "rmsprop" else
                      keras.optimizers.SGD(learning_rate=args.learning_rate, momentum=0.9, nesterov=True,
                                           weight_decay=args.weight_decay) if args.optimizer == "sgd-schedule" else
                      keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay))
@@ -261,7 +262,7 @@ def main(argv=None):
                               final_learning_rate=args.final_learning_rate)
             record.update(
                 kind="accuracy", minutes=None if args.epochs else args.minutes,
-                learning_rate=1e-3 if args.optimizer == "rmsprop" else args.learning_rate,  # the rate used
+                learning_rate=RMSPROP_RATE if args.optimizer == "rmsprop" else args.learning_rate,  # the rate used
                 dropout=args.dropout, seed=args.seed, epochs=run.epochs, train_seconds=round(run.seconds, 1),
                 photos_per_second=round(run.images_per_second, 1),
                 train_accuracy_last_epoch=round(run.final("accuracy"), 4),
