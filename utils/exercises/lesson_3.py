@@ -53,6 +53,12 @@ def stronger_augmentation(augment, images):
     for name in ("RandomFlip", "RandomTranslation"):
         if name not in kinds:
             return f"the lesson's {name} is gone: keep the layers of `augment` and add the new ones."
+    if kinds["RandomFlip"].mode != "horizontal":
+        return (f"its RandomFlip is {kinds['RandomFlip'].mode!r}; the lesson's mirrors left to right only "
+                "(\"horizontal\"): a cat upside down is not a photo the network will meet.")
+    shift = kinds["RandomTranslation"]
+    if not all(np.isclose(np.max(np.abs(factor)), 0.08) for factor in (shift.height_factor, shift.width_factor)):
+        return "its RandomTranslation is not the lesson's (up to 8% each way): keep the layers of `augment`."
     images = np.asarray(images, dtype="float32")
     if not np.allclose(keras.ops.convert_to_numpy(augment(images, training=False)), images):
         return "with training=False it changes the photos: augmentation must act only while training."
