@@ -1,6 +1,7 @@
 """Every lesson keeps the kit's conventions and runs top to bottom in smoke mode."""
 
 import json
+import pathlib
 import re
 import shutil
 
@@ -186,3 +187,24 @@ def test_lesson_6_ships_lesson_5s_model_rebuilding_its_split_with_the_runs_seed(
     shipping_run = runs.latest("06_ship_it")
     assert shipping_run.mode == "sample"
     assert json.loads((shipping_run.folder / "metrics.json").read_text())["sample"] is True
+
+
+@pytest.mark.notebook
+def test_lesson_6_measures_lesson_3s_run_on_that_runs_own_validation_photos(tmp_path, monkeypatch):
+    # lesson 3 with SEED 1, then lesson 6 with its defaults (SEED 0): measuring on SEED 0's split would score the
+    # model partly on photos it trained on
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    pets = lessons.run(paths.NOTEBOOKS / "03_cnn_from_scratch.ipynb", {"SEED": 1}, out_dir=tmp_path / "out",
+                       smoke=True, html=False, progress=False)
+    assert pets.status == "ok", pets.error
+    trained = json.loads((runs.latest("03_cnn_from_scratch").folder / "metrics.json").read_text())
+    assert trained["seed"] == 1 and pathlib.Path(trained["data_dir"]).name.startswith("seed1-")
+    shipped = lessons.run(paths.NOTEBOOKS / "06_ship_it.ipynb", out_dir=tmp_path / "out", smoke=True, html=False,
+                          progress=False)
+    assert shipped.status == "ok", shipped.error
+    printed = "".join(output.get("text", "") for cell in nbformat.read(shipped.output, as_version=4).cells
+                      for output in cell.get("outputs", []))
+    assert "with SEED = 1: measuring on its validation photos, whatever DATA_DIR and SEED say here." in printed
+    assert f"Using {trained['data_dir']} (already organized" in printed  # the very layout lesson 3 trained from
