@@ -291,6 +291,16 @@ def test_nothing_found_falls_back_to_the_stand_in_and_says_what_was_looked_for(t
     assert layout.counts["sample/train"] == {"cats": 4, "dogs": 4}
 
 
+def test_the_stand_ins_own_layout_given_as_data_dir_is_still_the_stand_in(tmp_path, monkeypatch, capsys, kaggle):
+    monkeypatch.setattr(paths, "DATA", tmp_path / "data")
+    (tmp_path / "empty").mkdir()
+    drawn = data.pets(tmp_path / "empty", standin_count=40, sample_train=4, sample_valid=2, sample_test=2)
+    again = data.pets(drawn.root)  # a layout folder under data/layouts/, passed as DATA_DIR
+    assert again.root == drawn.root and not again.real and again.dataset == "toy_pets stand-in"
+    real = data.pets(kaggle, sample_train=4, sample_valid=2, sample_test=2)  # a layout of photos stays photos
+    assert data.pets(real.root).real and data.pets(real.root).dataset == "dogscats"
+
+
 def test_the_default_data_dir_not_downloaded_yet_still_gives_the_stand_in(tmp_path, monkeypatch, capsys):
     """What every lesson does on a fresh clone (DATA_DIR = "data/dogscats", no download): CI relies on it."""
     monkeypatch.setattr(paths, "DATA", tmp_path / "data")

@@ -84,7 +84,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     if found.kind == "organized":  # used as it is, and counted as it is now
         counts = {split: {p.name: len(layouts.image_files(p)) for p in sorted((root / split).iterdir()) if p.is_dir()}
                   for split in SPLITS if (root / split).is_dir()}
-        layout = Layout(root, "organized", True, dataset, counts)
+        layout = Layout(root, "organized", not found.drawn, "toy_pets stand-in" if found.drawn else dataset, counts)
         if not quiet:
             _print_summary(layout, found.description)
         return layout

@@ -58,6 +58,7 @@ class Found:
         sample: `{"train": {...}, "valid": {...}}`, a small sample split it
             brings (fast.ai's `sample/`), or None.
         unlabelled: unlabelled photos (Kaggle's `test/`), possibly empty.
+        drawn: True for a layout organized from the kit's drawn stand-in.
     """
 
     kind: str
@@ -67,6 +68,7 @@ class Found:
     test: dict | None = None
     sample: dict | None = None
     unlabelled: list = dataclasses.field(default_factory=list)
+    drawn: bool = False
 
     @property
     def description(self):
@@ -153,8 +155,9 @@ def _organized(folder):
         return None
     if not isinstance(record, dict) or record.get("format") != LAYOUT_FORMAT:
         return None  # an older kit's layout: recognized by its folders below
+    drawn = bool(record.get("source")) and (pathlib.Path(record["source"]) / "SYNTH.json").is_file()  # synth's mark
     return Found("organized", folder, _class_folders(folder / "train"), _class_folders(folder / "valid"),
-                 _class_folders(folder / "test"), unlabelled=image_files(folder / "unlabelled"))
+                 _class_folders(folder / "test"), unlabelled=image_files(folder / "unlabelled"), drawn=drawn)
 
 
 def _find_here(folder):
