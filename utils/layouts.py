@@ -21,7 +21,7 @@ import json
 import os
 import pathlib
 
-from utils import images
+from utils import images, synth
 
 LAYOUT_FILE = "layout.json"
 LAYOUT_FORMAT = 2
@@ -155,7 +155,7 @@ def _organized(folder):
         return None
     if not isinstance(record, dict) or record.get("format") != LAYOUT_FORMAT:
         return None  # an older kit's layout: recognized by its folders below
-    drawn = bool(record.get("source")) and (pathlib.Path(record["source"]) / "SYNTH.json").is_file()  # synth's mark
+    drawn = bool(record.get("source")) and (pathlib.Path(record["source"]) / synth.MARKER).is_file()
     return Found("organized", folder, _class_folders(folder / "train"), _class_folders(folder / "valid"),
                  _class_folders(folder / "test"), unlabelled=image_files(folder / "unlabelled"), drawn=drawn)
 

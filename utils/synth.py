@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 DATASETS = ("toy_pets", "toy_birds")
 BIRD_CLASS_NAMES = ("not bird", "bird")
+MARKER = "SYNTH.json"  # in a stand-in's folder: what was drawn there (`generate`), and that it is drawn
 BIRD_FRACTION = 0.25  # CIFAR-10 birds + CUB birds against 9 other CIFAR-10 classes: about 1 to 3
 NOT_BIRDS = ("cat", "dog", "fish", "car", "airplane", "ship", "frog", "shapes")
 FUR = [(222, 140, 60), (120, 80, 50), (128, 128, 128), (45, 40, 40), (240, 238, 230),
@@ -264,7 +265,7 @@ def generate(name, dest, count, seed=0, progress=True):
     if name not in DATASETS:
         raise ValueError(f"unknown stand-in dataset {name!r}: choose one of {', '.join(DATASETS)}")
     dest = pathlib.Path(dest)
-    marker = dest / "SYNTH.json"
+    marker = dest / MARKER
     wanted = {"name": name, "count": count, "seed": seed}
     if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted:
         return json.loads(marker.read_text())["counts"]
