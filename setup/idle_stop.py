@@ -27,6 +27,7 @@ import urllib.request
 
 # /run is emptied at each boot, so a restarted machine gets its full idle time again.
 DEFAULT_STATE = "/run/course-idle-stop/last-busy"
+SHUTDOWN = ["shutdown", "-h", "now", "course idle auto-stop"]  # what stops the machine (tests replace it)
 
 
 def busy_kernels(jupyter_url, token, timeout=10):
@@ -148,7 +149,7 @@ def main(argv=None):
             break
         time.sleep(args.interval)
     if stop and not args.dry_run and not args.exit_when_idle:
-        subprocess.run(["shutdown", "-h", "now", "course idle auto-stop"], check=False)
+        subprocess.run(SHUTDOWN, check=False)
     return 0
 
 

@@ -22,6 +22,17 @@ SKIP_DIRS = {".git", ".venv", "build", "node_modules", "__pycache__", ".ipynb_ch
 idle_stop = kit_scripts.load("setup/idle_stop.py")
 
 
+@pytest.fixture(autouse=True)
+def shutdowns(tmp_path, monkeypatch):
+    """No test here may power this machine off: `idle_stop` runs a stand-in that records its arguments."""
+    record = tmp_path / "shutdown-calls"
+    stand_in = tmp_path / "shutdown-stand-in"
+    stand_in.write_text(f'#!/bin/sh\necho "$*" >> "{record}"\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(idle_stop, "SHUTDOWN", [str(stand_in), *idle_stop.SHUTDOWN[1:]])
+    return record
+
+
 def shell_scripts():
     """Every shell script in the kit: *.sh, and files with a sh/bash shebang."""
     found = []
@@ -422,7 +433,7 @@ def test_skypilot_yaml_uses_the_same_bootstrap_and_idle_rule():
         assert lint.returncode == 0, lint.stdout
 
 
-def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
+def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys, shutdowns):
     FakeJupyter.kernels = [{"id": "a", "execution_state": "busy"}]
     token = tmp_path / "token"
     token.write_text("secret-token\n")
@@ -432,9 +443,10 @@ def test_main_dry_run_end_to_end(tmp_path, jupyter, capsys):
     assert idle_stop.main(args) == 0
     assert "1 busy kernel(s), GPU 0%, idle for 0 of 60 min" in capsys.readouterr().out
     assert (tmp_path / "state" / "last-busy").is_file()
+    assert not shutdowns.exists()
 
 
-def test_a_typo_in_the_settings_file_keeps_the_auto_stop_on(tmp_path, jupyter, capsys):
+def test_a_typo_in_the_settings_file_keeps_the_auto_stop_on(tmp_path, jupyter, capsys, shutdowns):
     FakeJupyter.kernels = []
     token = tmp_path / "token"
     token.write_text("secret-token\n")
@@ -447,6 +459,25 @@ def test_a_typo_in_the_settings_file_keeps_the_auto_stop_on(tmp_path, jupyter, c
     assert "IDLE_MINUTES '6O' in /etc/default/course-idle-stop is not a whole number: using 60" in captured.err
     assert "GPU_BUSY_PERCENT 'ten'" in captured.err
     assert "idle for 61 of 60 min: stopping the machine" in captured.out
+    assert not shutdowns.exists()  # --dry-run
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_without_dry_run_an_idle_machine_is_shut_down_once_and_a_busy_one_never(tmp_path, jupyter, capsys,
+                                                                                 shutdowns, busy):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "busy" if busy else "idle"}]
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 61 * 60:.0f}\n")  # last busy 61 minutes ago
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    args = ["--minutes", "60", "--token-file", str(token), "--jupyter-url", jupyter,
+            "--state-file", str(state), "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n")]
+    assert idle_stop.main(args) == 0
+    assert f"{int(busy)} busy kernel(s)" in capsys.readouterr().out
+    if busy:
+        assert not shutdowns.exists()
+    else:
+        assert shutdowns.read_text() == "-h now course idle auto-stop\n"
 
 
 def test_a_state_file_that_cannot_be_written_is_one_line_in_the_log(tmp_path, jupyter, capsys):
@@ -461,7 +492,7 @@ def test_a_state_file_that_cannot_be_written_is_one_line_in_the_log(tmp_path, ju
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyter, capsys):
+def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyter, capsys, shutdowns):
     FakeJupyter.kernels = [{"id": "a", "execution_state": "idle"}]
     state = tmp_path / "last-busy"
     state.write_text(f"{time.time() - 90:.0f}\n")  # last busy 90 s ago, after this boot
@@ -470,6 +501,7 @@ def test_exit_when_idle_returns_once_idle_without_shutting_down(tmp_path, jupyte
             "--exit-when-idle", "--interval", "0.01"]
     assert idle_stop.main(args) == 0
     assert "stopping the machine" in capsys.readouterr().out
+    assert not shutdowns.exists()  # SkyPilot stops the machine itself
 
 
 def test_idle_stop_is_off_on_a_machine_without_cloud_firmware_names(monkeypatch, tmp_path):
