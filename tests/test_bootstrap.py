@@ -410,6 +410,8 @@ def test_stops_only_after_the_idle_minutes(tmp_path):
     assert idle_stop.check(60, state, 0, 80, 10, now=start + 150 * 60)[0] is False  # GPU busy
     stop, message = idle_stop.check(60, state, None, 2, 10, now=start + 210 * 60)
     assert stop is True and "stopping" in message
+    assert idle_stop.check(60, state, 0, 10, 10, now=start + 400 * 60)[0] is False  # exactly the busy level
+    assert float(state.read_text()) == start + 400 * 60  # counts as busy: the idle time starts again
     assert idle_stop.check(0, state, 0, 0, 10, now=start + 10**6)[0] is False  # 0 = off
     # after a restart, a last-busy time from before the boot no longer counts
     stop, _ = idle_stop.check(60, state, 0, 0, 10, now=start + 10**6, booted_at=start + 10**6 - 30)
