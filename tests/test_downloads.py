@@ -527,3 +527,29 @@ def test_a_hand_copied_single_file_dataset_is_checked_and_never_replaced(server,
     capsys.readouterr()
     downloads.download("toydigits", data_dir=tmp_path)  # the right file: checked, nothing downloaded
     assert "nothing to download" in capsys.readouterr().out and len(server.requests) == 1
+
+
+def test_a_wrong_archive_put_where_the_download_goes_is_refused_and_kept(server, monkeypatch, tmp_path):
+    # the kit leaves a download there only once its checksum matches: another file there came by hand
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    folder = tmp_path / "toybirds"
+    folder.mkdir()
+    other = make_tgz({"BIRDS/images.txt": b"not the published file\n", "BIRDS/images/x.jpg": b"x"})
+    (folder / "birds.tgz").write_bytes(other)
+    with pytest.raises(downloads.DownloadError, match="is not the file toybirds publishes"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests == [] and sorted(p.name for p in folder.iterdir()) == ["birds.tgz"]
+    assert (folder / "birds.tgz").read_bytes() == other
+
+
+@pytest.mark.parametrize("mine", [["BIRDS/mine.txt"], []], ids=["a-file-of-mine", "an-empty-folder"])
+def test_extraction_never_replaces_a_folder_already_there(server, monkeypatch, tmp_path, mine):
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    folder = tmp_path / "toybirds"
+    (folder / "BIRDS").mkdir(parents=True)
+    for name in mine:
+        (folder / name).write_text("mine")
+    with pytest.raises(downloads.DownloadError, match="already holds BIRDS, which birds.tgz would replace"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["BIRDS", *mine, "birds.tgz"]
+    assert all((folder / name).read_text() == "mine" for name in mine)

@@ -27,7 +27,7 @@ class Dataset:
     """One entry of the registry."""
 
     name: str  # the folder under data/ the dataset goes to
-    source: str  # "http" (an archive or file at `url`) or "kaggle" (the competition named in `url`)
+    source: str  # "kaggle" (the competition named in `url`), else who publishes the archive or file at `url`
     url: str  # the download address, or the Kaggle competition's name
     files: tuple  # what data/NAME/ holds once the dataset is ready
     checksum: str = ""  # "md5:HEX" or "sha256:HEX" of the file at `url`, or ""
@@ -37,7 +37,7 @@ class Dataset:
 
 DATASETS = {
     "dogscats": Dataset(  # Kaggle's 25,000 labelled photos, as Microsoft publishes them (no account needed)
-        "dogscats", "http", "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
+        "dogscats", "microsoft", "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
         "kagglecatsanddogs_5340.zip", ("PetImages/Cat", "PetImages/Dog"),
         "sha256:b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9", "825 MB",
         "https://www.microsoft.com/en-us/download/details.aspx?id=54765"),
@@ -61,7 +61,6 @@ OTHER_SOURCES = {
         "dogscats", "kaggle", "dogs-vs-cats-redux-kernels-edition", ("train", "test"), "", "850 MB",
         "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules"),
 }
-DEFAULT_SOURCE_NAMES = {"dogscats": "microsoft"}
 
 
 class DownloadError(RuntimeError):
@@ -76,7 +75,7 @@ def download(name, data_dir=paths.DATA, source=None):
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
-    sources = [DEFAULT_SOURCE_NAMES.get(name, DATASETS[name].source)] + [s for n, s in OTHER_SOURCES if n == name]
+    sources = [DATASETS[name].source] + [s for n, s in OTHER_SOURCES if n == name]
     if source not in (None, *sources):
         raise ValueError(f"{name} has no source {source!r}: choose one of {', '.join(sources)}")
     dataset = OTHER_SOURCES.get((name, source), DATASETS[name])
@@ -101,16 +100,16 @@ def download(name, data_dir=paths.DATA, source=None):
 
 
 def _is_ready(folder, dataset):
-    """Whether `folder` holds all of `dataset`'s files (a download that is one, as mnist.npz, checksummed)."""
-    if not all((folder / file).exists() for file in dataset.files):
-        return False
+    """Whether `folder` holds all of `dataset`'s files; a download there, if still needed, must be the published one."""
+    ready = all((folder / file).exists() for file in dataset.files)
     archive = folder / pathlib.PurePosixPath(urllib.parse.urlsplit(dataset.url).path).name
-    if archive.name in dataset.files and not verify(archive, dataset.checksum):
+    if (archive.name in dataset.files or not ready) and archive.is_file() and not verify(archive, dataset.checksum):
         raise DownloadError(f"{archive} is not the file {dataset.name} publishes (its checksum is not "
                             f"{dataset.checksum}): move it out of {folder} and run the same command again to "
-                            "download it, or copy the right file there.")
-    print(f"{dataset.name} is already in {folder}: nothing to download.")
-    return True
+                            "download it, or copy the right file there.")  # the kit leaves only checked files
+    if ready:  # (an unpacked archive is not hashed again: 1 GB at every lesson)
+        print(f"{dataset.name} is already in {folder}: nothing to download.")
+    return ready
 
 
 def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
