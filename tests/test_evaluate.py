@@ -70,6 +70,16 @@ def test_report_matches_sklearn(predictions):
     assert report["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(LABELS, predicted))
 
 
+def test_report_tells_precision_from_recall():
+    # 3 cats, 2 dogs; two cats called dogs: cats' precision 1.0 and recall 1/3, dogs' precision 0.5 and recall 1.0
+    labels = np.array([0, 0, 0, 1, 1])
+    report = evaluate.report(evaluate.Predictions(
+        evaluate.as_probabilities(np.array([0.1, 0.8, 0.7, 0.9, 0.6])), labels, ["cats", "dogs"]))
+    assert report["cats"] == pytest.approx({"precision": 1.0, "recall": 1 / 3, "f1": 0.5, "support": 3})
+    assert report["dogs"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 2})
+    assert report["accuracy"] == pytest.approx(0.6)
+
+
 def test_predict_keeps_predictions_next_to_labels():
     images = np.arange(10, dtype="float32").reshape(10, 1)
     labels = (np.arange(10) % 2).astype("int32")
@@ -98,6 +108,10 @@ def test_submission_has_one_sorted_clipped_row_per_image(tmp_path):
     assert rows == 4 and table[0] == ["id", "label"]
     assert [int(row[0]) for row in table[1:]] == [1, 2, 10, 33]
     assert all(float(row[1]) == pytest.approx(0.98) for row in table[1:])
+    model.set_weights([np.array([[1.0, -1.0]] * 3), np.zeros(2)])  # confidently "cat"
+    evaluate.submission(model, tmp_path / "test", tmp_path / "cats.csv")
+    with open(tmp_path / "cats.csv") as file:
+        assert all(float(row[1]) == pytest.approx(0.02) for row in list(csv.reader(file))[1:])
 
 
 def test_submission_rejects_missing_or_misnamed_images(tmp_path):
