@@ -279,6 +279,9 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     assert best == int(answer.is_bird)
     np.testing.assert_allclose(heatmap, explain.grad_cam(bird_classifier.model, photo[None], best)[0], atol=1e-5)
     assert served["label"] != ["not bird", "bird"][int(answer.probability >= 0.5)]
+    bird = float(bird_classifier.answer_pixels(photo, False)[0][-1])
+    bird_classifier.threshold = bird  # P(bird) exactly at the threshold is a bird, for both
+    assert bird_classifier.answer_pixels(photo, False)[1] == 1 and predict.Answer(wide, bird, bird).is_bird
     squashed = serve.Classifier(model_file, "lesson 3 style").preparation
     assert squashed == {} and serve.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION
 
