@@ -219,6 +219,16 @@ def test_a_killed_training_resumes_where_it_stopped_and_ends_as_if_never_interru
     assert not (folder / "backup").exists()  # deleted when training ended normally
 
 
+def test_the_log_is_cut_back_to_the_epochs_the_backup_holds(tmp_path):
+    # killed after CSVLogger wrote epoch 2's row but before the backup of epoch 2: that epoch is trained again
+    log = tmp_path / "training_log.csv"
+    log.write_text("epoch,accuracy,loss\n0,0.5,0.9\n1,0.6,0.8\n2,0.7,0.7\n")
+    resume.keep_log_rows(log, 2)
+    assert log.read_text() == "epoch,accuracy,loss\n0,0.5,0.9\n1,0.6,0.8\n"
+    resume.keep_log_rows(tmp_path / "absent.csv", 2)  # no log yet: nothing to cut
+    assert not (tmp_path / "absent.csv").exists()
+
+
 def test_a_backup_written_when_training_had_already_stopped_only_finishes_it(tmp_path):
     train_ds, valid_ds = tiny_data(0), tiny_data(1)
     schedule = schedules.TimeBudgetSchedule(0.1, seconds=None, epochs=2, steps_per_epoch=4)

@@ -13,7 +13,7 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
     time limit stops training first. This one measures progress as the
     larger of the time used and the steps taken (out of `seconds` and
     `epochs`), so whichever runs out first, the learning rate has decayed to
-    `final_fraction` of its peak when training stops. Training stops (in the
+    0 when training stops. Training stops (in the
     middle of an epoch if need be; Keras still validates that epoch) once
     progress reaches 1. Each epoch's last learning rate goes into the logs as
     `learning_rate`, so `TrainingRun.history` holds the schedule as it ran.
@@ -25,11 +25,9 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
         steps_per_epoch: training batches per epoch.
         warmup_fraction: share of the budget spent rising from a tenth of
             the peak to the peak.
-        final_fraction: the learning rate at the end, as a share of the peak.
     """
 
-    def __init__(self, peak_learning_rate, seconds, epochs, steps_per_epoch, warmup_fraction=0.05,
-                 final_fraction=0.0):
+    def __init__(self, peak_learning_rate, seconds, epochs, steps_per_epoch, warmup_fraction=0.05):
         super().__init__()
         if seconds is not None and seconds <= 0:
             raise ValueError(f"seconds={seconds}: give the time budget in seconds (more than 0), or None.")
@@ -37,7 +35,7 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
             raise ValueError(f"warmup_fraction={warmup_fraction}: use a share between 0 and 1.")
         self.peak_learning_rate, self.seconds = peak_learning_rate, seconds
         self.total_steps = max(1, epochs * steps_per_epoch)
-        self.warmup_fraction, self.final_fraction = warmup_fraction, final_fraction
+        self.warmup_fraction = warmup_fraction
 
     def learning_rate(self, progress):
         """The learning rate at `progress` (0 at the start, 1 at the end of the budget)."""
@@ -45,8 +43,7 @@ class TimeBudgetSchedule(keras.callbacks.Callback):
         if progress < self.warmup_fraction:
             return self.peak_learning_rate * (0.1 + 0.9 * progress / self.warmup_fraction)
         decay = (progress - self.warmup_fraction) / (1 - self.warmup_fraction)
-        final = self.final_fraction * self.peak_learning_rate
-        return final + (self.peak_learning_rate - final) * 0.5 * (1 + math.cos(math.pi * decay))
+        return self.peak_learning_rate * 0.5 * (1 + math.cos(math.pi * decay))
 
     def progress(self):
         """The share of the budget used: time or steps, whichever is further along."""
