@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import socket
 import stat
 import subprocess
@@ -141,6 +142,9 @@ def test_launch_creates_one_safe_tagged_box(aws):
     result = gpubox_cli(env, *LAUNCH)
     assert result.returncode == 0, result.stderr
     assert "Estimated cost" in result.stdout and "/hour" in result.stdout
+    # $0.526 an hour (the kit's list price), 120 GB gp3 at $0.08 a month (730 h), $0.005 an hour for the address
+    assert "  running: $0.544/hour (g4dn.xlarge $0.5260, 120 GB gp3 disk, public IPv4)\n" in result.stdout
+    assert "  stopped: $9.60/month for the disk only; teardown: $0\n" in result.stdout
     assert result.stdout.index("Estimated cost") < result.stdout.index("launched")
 
     (instance,) = tagged_instances(ec2)
@@ -205,6 +209,9 @@ def test_stop_start_status_and_moving_ip(aws):
     assert shown.returncode == 0, shown.stderr
     assert "running" in shown.stdout and "g4dn.xlarge" in shown.stdout
     assert "cost       ~$" in shown.stdout and "idle stop  after 60" in shown.stdout
+    uptime = float(re.search(r"uptime     ([0-9.]+) h", shown.stdout).group(1))
+    cost, hourly = map(float, re.search(r"cost       ~\$([0-9.]+) so far .*\(\$([0-9.]+)/h", shown.stdout).groups())
+    assert hourly == 0.526 and cost == pytest.approx(uptime * hourly, abs=0.006)  # hours x price, rounded to cents
     assert "120 GB gp3" in shown.stdout
 
     stopped = gpubox_cli(env, "stop", "--box", "alice", "--no-wait")
@@ -892,6 +899,16 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
     assert refused.returncode == 1 and "holds 1 run not yet copied to this machine (last synced 20" in refused.stderr
     assert "20261201-100000-full\n" in refused.stdout and "20261201-120000-full   NOT SYNCED" in refused.stdout
+
+    assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
+    box = put(pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]), "cnn-course-kit/x", "").parent
+    put(box, "build/lessons/04_vgg16_finetune.ipynb", "an executed lesson: in no run folder")
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "holds 1 file not yet copied to this machine" in refused.stderr
+    put(box, f"{LESSON}/runs/20261201-100000-full/model.keras", "weights changed on the box after the sync")
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "holds 1 run not yet copied to this machine" in refused.stderr
+    assert "20261201-100000-full   NOT SYNCED" in refused.stdout and len(tagged_instances(ec2)) == 1
 
     assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
