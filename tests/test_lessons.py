@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,8 +192,13 @@ def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     assert copies.clean(path) is False  # a second run changes nothing
 
 
-def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, capsys):
+def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, capsys, monkeypatch):
+    # on a copy of the lessons folder: were the refusal broken, the real lessons would stay as they are
+    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.chdir(tmp_path)
+    paths.NOTEBOOKS.mkdir()
     lesson = paths.NOTEBOOKS / "01_convolution_filters.ipynb"
+    shutil.copy(paths.ROOT / "notebooks" / lesson.name, lesson)
     before = lesson.read_bytes()
     for out in (paths.NOTEBOOKS, paths.NOTEBOOKS / "executed", "notebooks"):
         assert lessons.main(["run", str(lesson), "--out", str(out)]) == 2
