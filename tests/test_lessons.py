@@ -133,6 +133,20 @@ def test_a_run_removes_the_unfinished_copy_a_killed_run_left_and_leaves_a_live_r
         live.wait()
 
 
+def test_another_users_unfinished_copy_is_left_alone(tmp_path, monkeypatch):
+    # as root, os.kill never refuses; another user's live process answers PermissionError
+    mine, theirs = tmp_path / ".01_lesson.running-11.ipynb", tmp_path / ".01_lesson.running-22.ipynb"
+    for left in (mine, theirs):
+        left.write_text("{}")
+
+    def kill(pid, signal_number):
+        raise ProcessLookupError if pid == 11 else PermissionError
+
+    monkeypatch.setattr(os, "kill", kill)
+    copies.remove_stale_running(tmp_path / "01_lesson.ipynb")
+    assert not mine.exists() and theirs.exists()
+
+
 def test_a_progress_bar_leaves_one_line_in_the_executed_copy_and_its_page(tmp_path):
     path = make_notebook(tmp_path / "01_lesson.ipynb",
                          "import sys, tqdm\nfor _ in tqdm.tqdm(range(50), desc='drawing', mininterval=0, file=sys.stdout):\n"
