@@ -66,6 +66,8 @@ def test_the_best_full_run_is_kept_by_its_score(models):
     index = json.loads((models / "03_cnn_from_scratch" / "runs.json").read_text())
     assert index["best"] == f"runs/{better.name}" and index["best_score"] == 0.95
     assert index["best_by"] == "test_accuracy"
+    fake_run(sample=False, score=0.95)  # a tie: the run that scored it first stays the best
+    assert runs.best("03_cnn_from_scratch").folder == better.folder
 
 
 def test_without_a_full_run_the_latest_sample_run_is_used_and_said_so(models):
