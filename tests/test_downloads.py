@@ -170,8 +170,12 @@ def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypat
     assert "does not resume downloads: starting again" in capsys.readouterr().out
 
 
-def test_checksum_mismatch_is_a_clear_error_and_extracts_nothing(server, monkeypatch, tmp_path):
-    register(monkeypatch, server, make_tgz(BIRD_FILES), checksum="md5:" + "0" * 32)
+@pytest.mark.parametrize("wrong", ["all of it", "its last digit"])
+def test_checksum_mismatch_is_a_clear_error_and_extracts_nothing(server, monkeypatch, tmp_path, wrong):
+    archive = make_tgz(BIRD_FILES)
+    right = hashlib.md5(archive).hexdigest()
+    digits = "0" * 32 if wrong == "all of it" else right[:-1] + ("0" if right[-1] != "0" else "1")
+    register(monkeypatch, server, archive, checksum="md5:" + digits)
     folder = tmp_path / "toybirds"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
