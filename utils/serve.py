@@ -44,7 +44,7 @@ ERRORS = {  # what a refused request gets back as {"error": ...}; docs/troublesh
     "too_large": "the upload is larger than this server's limit of {limit:g} MB; send a smaller photo, or start "
                  "the server with a larger --max-megabytes.",
     "no_file": 'no photo in the request: send it as a multipart form field named "file" '
-               "(curl -F file=@photo.jpg http://127.0.0.1:8000/predict).",
+               "(for example `curl -F file=@photo.jpg` to this server's /predict).",
     "bad_form": "the request's form could not be read ({reason}); send the photo as a multipart form field "
                 'named "file".',
     "empty": "{name} is empty (0 bytes); choose a photo file (JPEG, PNG, GIF or BMP) and send it again.",
