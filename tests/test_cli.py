@@ -180,3 +180,14 @@ def test_make_lab_serves_jupyterlab_on_localhost_with_a_token_as_root_too(tmp_pa
         if lab.poll() is None:
             os.killpg(lab.pid, signal.SIGTERM)
         lab.wait(timeout=60)
+
+
+def test_a_python_without_the_kits_packages_gets_one_line_not_a_traceback():
+    # `python -m utils.…` typed as the kit's messages write it, outside the kit's .venv: -S hides its packages
+    result = subprocess.run([sys.executable, "-S", "-m", "utils.data", "download", "mnist"], cwd=paths.ROOT,
+                            capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                                 if k != "PYTHONPATH"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {sys.executable} does not have the kit's packages (numpy, tqdm")
+    assert "run the command with .venv/bin/python" in line

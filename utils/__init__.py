@@ -37,3 +37,14 @@ Modules:
     slides:  which cells start a slide, and the reveal.js decks.
     serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 """
+
+import importlib.util
+import sys
+
+_MISSING = [name for name in ("numpy", "tqdm", "PIL", "keras", "tensorflow") if importlib.util.find_spec(name) is None]
+if _MISSING and sys.argv[:1] == ["-m"]:  # `python -m utils.…` run by a Python without the kit's packages
+    print(f"error: {sys.executable} does not have the kit's packages ({', '.join(_MISSING)} missing): run the "
+          "command with .venv/bin/python, from the kit's folder (`make lessons` or `make lab` creates it), or "
+          "activate it first: `source .venv/bin/activate`.", file=sys.stderr)
+    sys.exit(2)
+
