@@ -136,6 +136,9 @@ def test_an_unreadable_dataset_folder_is_a_fail_that_names_it_and_the_rest_is_st
         f"cannot read {data / 'cifar10'} (permission denied); datasets downloaded: mnist;")
     assert "cub200" in finding.detail.split("not yet:")[1] and "cifar10" not in finding.detail.split("not yet:")[1]
     assert finding.fix.startswith(f"fix its permissions: `chmod -R u+rwX {data / 'cifar10'}`")
+    # no weights in this Keras home: the learner is told lesson 4 fetches them, not to run `download`
+    assert finding.detail.endswith("VGG16 weights: not cached yet (Keras downloads them, about 59 MB, the first "
+                                   "time lesson 4 builds VGG16)")
 
 
 def test_an_unreadable_data_folder_is_one_fail_and_the_other_checks_still_print(tmp_path, monkeypatch, capsys):

@@ -207,7 +207,8 @@ def check_downloads(data_dir=None, keras_home=None):
     partly = [f"{name} {state}" for name, state in states.items() if state.startswith("partly")]
     missing = [name for name, state in states.items() if not state]
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
-    weights = "cached" if (keras_home / "models" / VGG16_WEIGHTS).is_file() else "not yet"
+    weights = ("cached" if (keras_home / "models" / VGG16_WEIGHTS).is_file()
+               else "not cached yet (Keras downloads them, about 59 MB, the first time lesson 4 builds VGG16)")
     detail = [f"cannot read {', '.join(map(str, unreadable))} (permission denied)" if unreadable else "",
               f"datasets downloaded: {', '.join(present) or 'none'}", *partly,
               f"not yet: {', '.join(missing) or 'none'}", f"VGG16 weights: {weights}"]
