@@ -39,7 +39,7 @@ from utils import evaluate, explain, images, paths, predict, runs
 LESSON = "03_cnn_from_scratch"  # whose best model is served by default
 PAGE = pathlib.Path(__file__).with_name("serve_page.html")
 OVERLAY_SIDE = 480  # longer side of the Grad-CAM overlay sent back, in pixels: enough for the page
-MEGABYTE = 1024 * 1024
+MEGABYTE = 1_000_000  # file sizes are decimal megabytes across the kit, as file browsers show them
 ERRORS = {  # what a refused request gets back as {"error": ...}; docs/troubleshooting.md quotes each one
     "too_large": "the upload is larger than this server's limit of {limit:g} MB; send a smaller photo, or start "
                  "the server with a larger --max-megabytes.",
