@@ -96,8 +96,13 @@ def main(argv=None):
     area_shares = np.array([row["box_area_share"] for row in correct])
     density = [(row["heat_share_in_box"] / row["box_area_share"])
                / max(1e-9, (1 - row["heat_share_in_box"]) / (1 - row["box_area_share"])) for row in correct]
+    model_dir = pathlib.Path(args.model).resolve().parent  # lesson 3 keeps the baseline in a subfolder of its run
+    run_metrics = next((folder / "metrics.json" for folder in (model_dir, model_dir.parent)
+                        if (folder / "metrics.json").exists()), None)
+    network = "baseline" if model_dir.name == "baseline" else "improved"
     record = {
         "model": str(args.model), "trained_by": args.trained_by, "layer": layer,
+        "test_accuracy": json.loads(run_metrics.read_text())[network]["test_accuracy"] if run_metrics else None,
         "first_layer_kernels": kernel_matches(model), "photos": len(rows), "correctly_classified": len(correct),
         "mean_heat_share_in_box": round(float(heat_shares.mean()), 3),
         "mean_box_area_share": round(float(area_shares.mean()), 3),

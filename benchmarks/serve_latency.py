@@ -119,6 +119,8 @@ def main(argv=None):
                 "to answer read), plain and with ?explain=1 (Grad-CAM overlay); target: median under "
                 f"{TARGET_MS} ms",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_after": [round(load, 2) for load in os.getloadavg()]},
         "model": args.model,

@@ -3,7 +3,9 @@
 Runs `notebooks/06_ship_it.ipynb` top to bottom with `SAMPLE = False` on the
 validation photos of a folder lesson 3 trained on, shipping the given model,
 and writes what the lesson measured (per format: MB, accuracy, agreement with
-the Keras model, milliseconds per photo) to `benchmarks/results/ship_it.json`:
+the Keras model, milliseconds per photo), with the test accuracy lesson 3
+recorded for that model in the `metrics.json` beside it, to
+`benchmarks/results/ship_it.json`:
 
     .venv/bin/python benchmarks/real_pets.py --data ../shared/data/dogscats-dev --photos 1760 --keep
     .venv/bin/python benchmarks/ship_it.py --model /tmp/real_pets-*/models/03_cnn_from_scratch/runs/*/model.keras \\
@@ -20,6 +22,7 @@ import datetime
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -46,9 +49,16 @@ def main(argv=None):
     if result.status != "ok":
         sys.exit(f"error: the lesson failed: {result.error}")
     metrics = json.loads(next((work / "models" / "06_ship_it" / "runs").glob("*/metrics.json")).read_text())
+    trained = pathlib.Path(args.model).resolve().parent / "metrics.json"  # what lesson 3 recorded for this model
+    trained = json.loads(trained.read_text()) if trained.exists() else {}
     record = {
         "benchmark": "benchmarks/ship_it.py",
         "command": "benchmarks/ship_it.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip(),
+        "model_trained": {key: trained.get(key) for key in ("dataset", "photos", "splits", "image_size")}
+                         | {"test_accuracy": trained.get("improved", {}).get("test_accuracy"),
+                            "written": trained.get("written")},
         "lesson_seconds": round(result.seconds, 1),
         "valid_photos": metrics["valid_photos"],
         "saved_model_max_difference": metrics["saved_model_max_difference"],
