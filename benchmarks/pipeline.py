@@ -8,7 +8,7 @@ measures only how fast each one can feed a model.
 
     .venv/bin/python benchmarks/pipeline.py                 # 1,500 stand-in JPEGs
     .venv/bin/python benchmarks/pipeline.py --synth 3000 --epochs 4
-    .venv/bin/python benchmarks/pipeline.py --data data/dogscats/train
+    .venv/bin/python benchmarks/pipeline.py --data data/layouts/dogscats/seed0-XXXX/train  (from `utils.data organize`)
     .venv/bin/python benchmarks/pipeline.py --out benchmarks/results/pipeline.json   # the committed figures
 """
 
@@ -131,7 +131,7 @@ def report(folder, epochs, out=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="a folder of class subfolders of JPEGs, e.g. data/dogscats/train")
+    parser.add_argument("--data", help="a folder of class subfolders of JPEGs, e.g. the train/ folder `python -m utils.data organize` made")
     parser.add_argument("--synth", type=int, help="draw this many toy_pets JPEGs instead (default 1500)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per side (at least 2)")
     parser.add_argument("--out", help="also write the figures to this JSON file")

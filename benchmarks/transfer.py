@@ -10,7 +10,7 @@ runs offline. It also reports the peak memory growth while extracting.
 
     .venv/bin/python benchmarks/transfer.py                       # 256 drawn images at 224x224
     .venv/bin/python benchmarks/transfer.py --images 512 --batch-size 64
-    .venv/bin/python benchmarks/transfer.py --data data/dogscats/sample/train --weights imagenet
+    .venv/bin/python benchmarks/transfer.py --data data/layouts/dogscats/seed0-XXXX/sample/train --weights imagenet
     .venv/bin/python benchmarks/transfer.py --json benchmarks/results/transfer.json   # the committed figures
 """
 
