@@ -19,8 +19,7 @@ import time
 import keras
 import numpy as np
 
-from utils import hardware, safely
-from utils.runs import STARTED  # what `runs.start` writes in a run's folder when given a resume key
+from utils import hardware, runs, safely
 
 KERAS_STATE = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
                keras.callbacks.ModelCheckpoint: ("best",)}  # what `Resume` carries of Keras' own callbacks
@@ -144,7 +143,7 @@ def hold(folder, resume_key):
     """Whether `folder` was started with `resume_key` (its `started.json`) and no other live process holds it;
     if so this process now holds it (a lock on `started.json`, released when the process ends)."""
     try:
-        handle = open(folder / STARTED)
+        handle = open(folder / runs.STARTED)
     except OSError:
         return False  # not started with a resume key
     try:
