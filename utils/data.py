@@ -1,6 +1,6 @@
 """Datasets on disk: download them, and organize photos into train, validation and test folders.
 
-Lessons 3 and 4 call `pets`; from a terminal: `python -m utils.data {download,organize,check} ...`.
+Lessons 3, 4 and 6 call `pets`; from a terminal: `python -m utils.data {download,organize,check,synth} ...`.
 """
 
 import argparse
@@ -254,22 +254,22 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("download", help="fetch a dataset into data/NAME/")
     command.add_argument("name", choices=sorted(downloads.DATASETS))
-    command.add_argument("--data-dir", type=_folder, default=str(paths.DATA))
+    command.add_argument("--data-dir", type=_folder, default=str(paths.DATA), help="default data/")
     command.add_argument("--source", help="where from, for datasets with several (dogscats: microsoft, kaggle)")
     command = commands.add_parser("organize", help="lay photos out in train/valid/test folders")
     command.add_argument("source", type=_folder)
     command.add_argument("--layouts", type=_folder, help="where layouts are kept (default data/layouts)")
-    command.add_argument("--valid-fraction", type=float, default=0.15)
-    command.add_argument("--test-fraction", type=float, default=0.15)
+    command.add_argument("--valid-fraction", type=float, default=0.15, help="default 0.15")
+    command.add_argument("--test-fraction", type=float, default=0.15, help="default 0.15")
     for split, default in (("train", 400), ("valid", 100), ("test", 100)):
-        command.add_argument(f"--sample-{split}", type=int, default=default, help="per class")
-    command.add_argument("--seed", type=int, default=0)
+        command.add_argument(f"--sample-{split}", type=int, default=default, help=f"per class (default {default})")
+    command.add_argument("--seed", type=int, default=0, help="default 0")
     command = commands.add_parser("check", help="list images that are unreadable or odd")
     command.add_argument("folder", type=_folder)
-    command = commands.add_parser("synth", prog="python -m utils.synth", help="draw a stand-in (toy_pets, toy_birds)")
+    command = commands.add_parser("synth", help="draw a stand-in (toy_pets, toy_birds)")
     command.add_argument("name", choices=synth.DATASETS)
     command.add_argument("dest", type=_folder, help="folder to write into (created if missing)")
-    command.add_argument("--count", type=int, default=1500, help="number of labeled images")
+    command.add_argument("--count", type=int, default=1500, help="number of labeled images (default 1500)")
     command.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Evaluating a classifier (lesson 3, reused by lessons 4 and 5): predictions, error panels, reports, submissions."""
+"""Evaluating a classifier (lesson 3, reused by lessons 4 to 6): predictions, error panels, reports, submissions."""
 
 import dataclasses
 import pathlib

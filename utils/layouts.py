@@ -1,4 +1,4 @@
-"""Which layout of labelled photos a folder holds (lessons 3 and 4).
+"""Which layout of labelled photos a folder holds (lessons 3, 4 and 6).
 
 Photos of cats and dogs reach learners in several shapes. `find` looks at a
 folder and says which one it holds, and where each photo belongs:

@@ -241,11 +241,12 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.predict",
                                      description="Is it a bird? P(bird) for each image file.")
-    parser.add_argument("model", help="a lesson's folder (models/05_bird_classifier: its best full run) "
-                                      "or a .keras file")
+    parser.add_argument("model", help="a lesson's folder or name (models/05_bird_classifier: its best full run, else its "
+                                      "latest run, sample runs included; it says which) or a .keras file")
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), any size")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="P(bird) needed to say bird (default: the lesson's, from metrics.json)")
+                        help="P(bird) needed to say bird (default: the lesson's, from the metrics.json beside "
+                             "the model; 0.5 when there is none)")
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")

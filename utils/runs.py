@@ -1,4 +1,4 @@
-"""One folder per training run, so that no run ever replaces another (lessons 3 to 5).
+"""One folder per training run, so that no run ever replaces another (lessons 2 to 6).
 
 Each run of a training lesson writes into its own folder::
 

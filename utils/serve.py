@@ -1,7 +1,7 @@
 """`python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 
-    python -m utils.serve                      # lesson 3's best run, on http://127.0.0.1:8000
-    python -m utils.serve --model models/05_bird_classifier   # a lesson's folder: its best run, as utils.predict
+    python -m utils.serve                      # lesson 3's best full run (else its latest), on http://127.0.0.1:8000
+    python -m utils.serve --model models/05_bird_classifier   # a lesson's folder: as utils.predict chooses
     python -m utils.serve --model models/03_cnn_from_scratch/runs/<run>/model.keras --classes cats,dogs
 
 The model is loaded once. Photos are read as the lessons read theirs (`images.load_photo`); a bird classifier's
@@ -268,8 +268,8 @@ def listen(host, port):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.serve",
                                      description="A web page that asks a trained classifier about your photos.")
-    parser.add_argument("--model", help="a .keras model file, or a lesson's folder in models/ (its best run; "
-                                        f"default: the best run of models/{LESSON})")
+    parser.add_argument("--model", help="a .keras model file, or a lesson's folder in models/ (its best full run, "
+                                        f"else its latest run; default: models/{LESSON})")
     parser.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--classes", help="class names in output order, comma-separated (default: metrics.json)")

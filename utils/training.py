@@ -1,4 +1,4 @@
-"""Training helpers (lesson 3, used by lessons 4 and 5): fit with callbacks and resuming, devices, metrics files."""
+"""Training helpers (lesson 3, used by lessons 4 to 6): fit with callbacks and resuming, devices, metrics files."""
 
 import dataclasses
 import datetime
