@@ -27,7 +27,7 @@ COURSE_USER="${COURSE_USER:-${SUDO_USER:-$(id -un)}}"
 IDLE_MINUTES="${IDLE_MINUTES:-}"
 GPU_BUSY_PERCENT="${GPU_BUSY_PERCENT:-10}"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in

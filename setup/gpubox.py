@@ -1061,23 +1061,25 @@ def parse_args(argv):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--box", default="gpubox", help="your box's name, used in its tags (default gpubox)")
     common.add_argument("--region", help="AWS region (default: your AWS config's, else us-east-1)")
-    common.add_argument("--yes", action="store_true", help="do not ask before creating or deleting")
+    common.add_argument("--yes", action="store_true",
+                        help="do not ask before creating (launch) or deleting (teardown)")
     commands = parser.add_subparsers(dest="command", required=True)
     launch_parser = commands.add_parser("launch", parents=[common], help="create the box (safe to re-run)")
-    launch_parser.add_argument("--instance-type", default="g4dn.xlarge")
+    launch_parser.add_argument("--instance-type", default="g4dn.xlarge", help="default g4dn.xlarge")
     launch_parser.add_argument("--spot", action="store_true", help="spot: cheaper, may be stopped by AWS")
-    launch_parser.add_argument("--disk-gb", type=int, default=100)
+    launch_parser.add_argument("--disk-gb", type=int, default=100, help="default 100, at least 40")
     launch_parser.add_argument("--idle-minutes", type=int, default=60,
-                               help="stop the box after this many idle minutes (default 60)")
+                               help="stop the box after this many idle minutes (default 60, at least 5)")
     launch_parser.add_argument("--ami-parameter", default=DEFAULT_AMI_PARAMETER,
                                help="SSM parameter holding the AMI id")
     launch_parser.add_argument("--repo", help="URL the box clones the kit from (default: origin)")
+    launch_parser.add_argument("--ssh-timeout", type=int, default=600,
+                               help="seconds to wait for SSH on the new box (default 600)")
     for name in ("launch", "start"):
         sub = launch_parser if name == "launch" else commands.add_parser(
             "start", parents=[common], help="start a stopped box")
         sub.add_argument("--my-ip", default="auto", help="your public IPv4 for SSH, or auto")
         sub.add_argument("--no-wait", action="store_true", help="do not wait for the box")
-        sub.add_argument("--ssh-timeout", type=int, default=600)
     stop_parser = commands.add_parser("stop", parents=[common], help="stop the box (disk kept)")
     stop_parser.add_argument("--no-wait", action="store_true")
     commands.add_parser("status", parents=[common], help="state, address, uptime, cost so far")
@@ -1086,7 +1088,7 @@ def parse_args(argv):
         sub.add_argument("--print", dest="print_only", action="store_true",
                          help="print the ssh command instead of running it")
         if name == "tunnel":
-            sub.add_argument("--local-port", type=int, default=8888)
+            sub.add_argument("--local-port", type=int, default=8888, help="default 8888")
     sync_parser = commands.add_parser("sync", parents=[common],
                                       help="copy the box's models/ and build/lessons/ here (never overwrites)")
     sync_parser.add_argument("--into", help="the kit's folder to copy into (default: this one)")

@@ -119,16 +119,19 @@ def whole_number_or(default, name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=whole_number_or(60, "IDLE_MINUTES"), default=60)
-    parser.add_argument("--gpu-busy-percent", type=whole_number_or(10, "GPU_BUSY_PERCENT"), default=10)
-    parser.add_argument("--token-file", required=True)
-    parser.add_argument("--jupyter-url", default="http://127.0.0.1:8888")
-    parser.add_argument("--state-file", default=DEFAULT_STATE)
-    parser.add_argument("--nvidia-smi", default="nvidia-smi")
+    parser.add_argument("--minutes", type=whole_number_or(60, "IDLE_MINUTES"), default=60,
+                        help="idle minutes before the machine stops; 0 turns the stop off (default 60)")
+    parser.add_argument("--gpu-busy-percent", type=whole_number_or(10, "GPU_BUSY_PERCENT"), default=10,
+                        help="GPU use at or above which the machine counts as busy (default 10)")
+    parser.add_argument("--token-file", required=True, help="file holding JupyterLab's token")
+    parser.add_argument("--jupyter-url", default="http://127.0.0.1:8888", help="default http://127.0.0.1:8888")
+    parser.add_argument("--state-file", default=DEFAULT_STATE,
+                        help=f"where the last busy time is kept (default {DEFAULT_STATE})")
+    parser.add_argument("--nvidia-smi", default="nvidia-smi", help="the nvidia-smi program to ask (default nvidia-smi)")
     parser.add_argument("--dry-run", action="store_true", help="say what it would do, do not stop")
     parser.add_argument("--exit-when-idle", action="store_true",
                         help="keep checking; exit (instead of shutting down) once idle")
-    parser.add_argument("--interval", type=float, default=60, help="seconds between checks")
+    parser.add_argument("--interval", type=float, default=60, help="seconds between checks (default 60)")
     args = parser.parse_args(argv)
     while True:
         try:
