@@ -49,6 +49,8 @@ def test_random_picks_are_right_or_wrong_and_reproducible(predictions):
     assert set(correct) <= {0, 1, 4, 5} and len(correct) == 3
     assert sorted(wrong) == [2, 3, 6, 7]
     np.testing.assert_array_equal(correct, evaluate.random_correct(predictions, 3, seed=1))
+    picks = {tuple(evaluate.random_correct(predictions, 3, seed=seed)) for seed in range(10)}
+    assert len(picks) > 1, "another seed must be able to pick other photos"
 
 
 def test_error_panels_has_the_five_kinds(predictions):

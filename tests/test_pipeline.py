@@ -186,28 +186,47 @@ DISTRIBUTED = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-    from utils import pipeline
-    dataset = pipeline.image_dataset(sys.argv[1], 32, batch_size=4, seed=0,
-                                     augment=keras.layers.RandomFlip("horizontal"))
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        model = keras.Sequential([
-            keras.Input((32, 32, 3)), keras.layers.RandomRotation(0.05),
-            keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(dataset.class_names))])
-        model.compile(optimizer="adam", metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(dataset, epochs=2, verbose=0)
-    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"]}))
+    import keras, numpy as np
+    from utils import hardware, pipeline
+
+    two, one = hardware.detect(devices=["/cpu:0", "/cpu:1"]), hardware.detect()
+    plain = pipeline.image_dataset(sys.argv[1], 32, batch_size=two.global_batch(2), shuffle=False)
+    # each global batch of 4 reaches the two devices as 2 + 2 photos, together exactly the batch
+    first = next(iter(two.strategy.experimental_distribute_dataset(plain)))
+    shards = [shard.numpy() for shard in two.strategy.experimental_local_results(first[0])]
+    whole = next(iter(plain))[0].numpy()
+    keras.utils.set_random_seed(0)
+    start = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(4, 3, activation="tanh"), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(len(plain.class_names))]).get_weights()
+
+    def train(hw):  # the same batches from the pipeline, on two devices or one: the same steps
+        with hw.scope():
+            model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                                      keras.layers.Conv2D(4, 3, activation="tanh"),
+                                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(plain.class_names))])
+            model.set_weights(start)
+            model.compile(optimizer=keras.optimizers.SGD(0.5),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(plain, epochs=2, verbose=0, shuffle=False)
+        return model.get_weights(), history.history["loss"]
+
+    (mirrored, loss), (single, _) = train(two), train(one)
+    print(json.dumps({"replicas": two.replicas, "shards": [len(shard) for shard in shards],
+                      "shards_are_the_batch": bool(np.array_equal(np.concatenate(shards), whole)), "loss": loss,
+                      "moved": max(float(np.abs(a - b).max()) for a, b in zip(single, start)),
+                      "difference": max(float(np.abs(a - b).max()) for a, b in zip(mirrored, single))}))
 """)
 
 
-def test_model_fit_under_a_mirrored_strategy(zoo):
+def test_two_devices_split_each_batch_and_train_as_one_device_does(zoo):
     # Logical devices must be set before TensorFlow starts, so this runs in a fresh process.
     result = subprocess.run([sys.executable, "-c", DISTRIBUTED, str(zoo)], capture_output=True, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["replicas"] == 2
+    assert figures["shards"] == [2, 2] and figures["shards_are_the_batch"]
     assert len(figures["loss"]) == 2 and all(np.isfinite(figures["loss"]))
+    assert figures["moved"] > 1e-3  # training changed the weights, so agreeing below means something
+    assert figures["difference"] < 1e-4, figures

@@ -192,10 +192,14 @@ def test_a_model_with_other_than_one_or_two_outputs_is_refused_before_any_photo_
                      "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).\n")
 
 
-def test_a_sigmoid_model_with_one_output_still_answers(tmp_path, photos, capsys):
-    model = saved_model(tmp_path / "sigmoid.keras", (32, 32, 3), 1, activation="sigmoid")
-    assert predict.main([str(model), str(photos[0])]) == 0
-    assert capsys.readouterr().out.startswith(f"{photos[0]}: ")
+@pytest.mark.parametrize("p, verdict", [(0.8, "bird"), (0.3, "not a bird")])
+def test_a_sigmoid_model_with_one_output_answers_with_its_probability(tmp_path, photos, capsys, p, verdict):
+    inputs = keras.Input((32, 32, 3))
+    output = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",  # P(bird) = p for any photo
+                                bias_initializer=keras.initializers.Constant(np.log(p / (1 - p))))
+    keras.Model(inputs, output(keras.layers.GlobalAveragePooling2D()(inputs))).save(tmp_path / "sigmoid.keras")
+    assert predict.main([str(tmp_path / "sigmoid.keras"), str(photos[0])]) == 0
+    assert capsys.readouterr().out == f"{photos[0]}: {verdict} (P(bird) = {p:.1%}, threshold 0.50)\n"
 
 
 def test_a_model_for_gray_images_is_refused_in_one_line(tmp_path, photos, capsys):

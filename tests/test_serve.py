@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from utils import cli, images, paths, serve
+from utils import cli, explain, images, paths, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -147,15 +147,23 @@ def test_a_photo_gets_the_models_own_answer(server, classifier, photo_file):
     assert not list(server[0].state.upload_dir.iterdir()), "the upload's temporary file was left behind"
 
 
-def test_explain_adds_the_grad_cam_overlay_as_a_png(server, photo_file):
+def test_explain_adds_the_grad_cam_overlay_of_the_answered_class_as_a_png(server, classifier, photo_file):
     status, answer = post(server[1], photo_file.read_bytes(), query="?explain=1")
     assert status == 200, answer
     prefix = "data:image/png;base64,"
     assert answer["heatmap"].startswith(prefix)
     overlay = Image.open(io.BytesIO(base64.b64decode(answer["heatmap"][len(prefix):])))
     assert overlay.format == "PNG" and overlay.size == (120, 90) and overlay.mode == "RGB"
-    colours = np.asarray(overlay, dtype=float)
-    assert colours.std() > 10  # a picture, not a blank
+    # the map of the class the server answered, over the photo: worked out here from the model itself
+    pixels = images.load_photo(photo_file, (32, 32))[None]
+    answered = ["cats", "dogs"].index(answer["label"])
+    heat = explain.grad_cam(classifier.model, pixels, answered)[0]
+    assert heat.max() > 0, "a blank map would not tell a right overlay from a wrong one"
+    expected = np.round(explain.overlay(np.asarray(Image.open(photo_file).convert("RGB")), heat) * 255)
+    np.testing.assert_allclose(np.asarray(overlay, dtype=float), expected, atol=1)
+    other = np.round(explain.overlay(np.asarray(Image.open(photo_file).convert("RGB")),
+                                     explain.grad_cam(classifier.model, pixels, 1 - answered)[0]) * 255)
+    assert np.abs(other - expected).max() > 2, "the two classes' maps must differ for this to test the class"
 
 
 def test_a_phone_portrait_is_turned_upright_before_the_model_sees_it(server, classifier, tmp_path):

@@ -75,8 +75,19 @@ def test_the_messages_every_command_shares_are_there_too():
 
 
 def test_the_check_would_catch_a_message_that_changed(tmp_path):
-    changed = ast.parse('raise ValueError(f"no folder {x}: fetch the data first")').body[0]
-    assert template(changed.exc.args[0]) not in DOC.read_text()
+    module = tmp_path / "changed.py"  # absolute: `messages` reads it as it reads the kit's modules
+    module.write_text('import sys\n'
+                      'def f(x):\n'
+                      '    print(f"no photos in {x}: fetch them first", file=sys.stderr)\n'
+                      '    raise ValueError(f"no folder {x}: fetch the data first")\n')
+    found = dict(messages(str(module)))
+    assert found == {3: "no photos in …: fetch them first", 4: "no folder …: fetch the data first"}
+    assert not any(text in DOC.read_text() for text in found.values())
+
+
+def test_the_check_finds_the_kits_messages():
+    """A floor: if `messages` stopped seeing them, every page check above would pass with nothing to check."""
+    assert sum(1 for module in MODULES for _ in messages(module)) >= 150
 
 
 def test_the_check_reads_messages_kept_in_constants_and_printed_ones():
