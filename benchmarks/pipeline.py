@@ -131,7 +131,8 @@ def report(folder, epochs, out=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="a folder of class subfolders of JPEGs, e.g. the train/ folder `python -m utils.data organize` made")
+    parser.add_argument("--data", help="a folder of class subfolders of JPEGs, e.g. the train/ folder "
+                                         "`python -m utils.data organize` made")
     parser.add_argument("--synth", type=int, help="draw this many toy_pets JPEGs instead (default 1500)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per side (at least 2)")
     parser.add_argument("--out", help="also write the figures to this JSON file")

@@ -195,16 +195,17 @@ DISTRIBUTED = textwrap.dedent("""
     first = next(iter(two.strategy.experimental_distribute_dataset(plain)))
     shards = [shard.numpy() for shard in two.strategy.experimental_local_results(first[0])]
     whole = next(iter(plain))[0].numpy()
+    def network():
+        return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.Conv2D(4, 3, activation="tanh"), keras.layers.GlobalAveragePooling2D(),
+                                 keras.layers.Dense(len(plain.class_names))])
+
     keras.utils.set_random_seed(0)
-    start = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
-                              keras.layers.Conv2D(4, 3, activation="tanh"), keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(len(plain.class_names))]).get_weights()
+    start = network().get_weights()
 
     def train(hw):  # the same batches from the pipeline, on two devices or one: the same steps
         with hw.scope():
-            model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
-                                      keras.layers.Conv2D(4, 3, activation="tanh"),
-                                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(plain.class_names))])
+            model = network()
             model.set_weights(start)
             model.compile(optimizer=keras.optimizers.SGD(0.5),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -256,7 +256,8 @@ def command(argv):
                             help="set a parameter, e.g. -p EPOCHS 3")
     run_parser.add_argument("--out", type=pathlib.Path, default=paths.BUILD / "lessons",
                             help="folder for executed notebooks and HTML (default build/lessons)")
-    run_parser.add_argument("--smoke", action="store_true", help="tiny data and few epochs (each lesson's course.smoke settings): checks that a lesson runs")
+    run_parser.add_argument("--smoke", action="store_true",
+                            help="tiny data and few epochs (each lesson's course.smoke settings): checks that it runs")
     run_parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     clean_parser = commands.add_parser("clean", help="strip outputs before committing")
     clean_parser.add_argument("notebooks", nargs="+", type=pathlib.Path)

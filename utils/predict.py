@@ -241,8 +241,8 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.predict",
                                      description="Is it a bird? P(bird) for each image file.")
-    parser.add_argument("model", help="a lesson's folder or name (models/05_bird_classifier: its best full run, else its "
-                                      "latest run, sample runs included; it says which) or a .keras file")
+    parser.add_argument("model", help="a lesson's folder or name (models/05_bird_classifier: its best full run, "
+                                      "else its latest run, sample runs included; it says which) or a .keras file")
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...), any size")
     parser.add_argument("--threshold", type=float, default=None,
                         help="P(bird) needed to say bird (default: the lesson's, from the metrics.json beside "

@@ -1,4 +1,4 @@
-"""Stand-in datasets the kit draws, so every lesson runs offline: `toy_pets` (lessons 3, 4, 6) and `toy_birds` (lesson 5).
+"""Stand-in datasets the kit draws, so every lesson runs offline: `toy_pets` (lessons 3, 4, 6), `toy_birds` (lesson 5).
 
 Image `i` depends only on the seed, its class and `i`. From a terminal (as `python -m utils.data synth`):
 `python -m utils.synth toy_pets data/toy_pets --count 1500 --seed 0`.
