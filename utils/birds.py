@@ -5,7 +5,6 @@ Introduced in lesson 5 (`05_bird_classifier`); the assembled arrays are cached i
 
 import dataclasses
 import json
-import os
 import pathlib
 import pickle
 
@@ -13,7 +12,7 @@ import numpy as np
 import tqdm
 
 from utils import images as image_files
-from utils import paths
+from utils import paths, synth
 
 CLASS_NAMES = ("not bird", "bird")
 IMAGE_SIZE = 32
@@ -113,7 +112,7 @@ def assemble(data_dir=paths.DATA, progress=True):
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(cache.stem + ".part.npz")
     np.savez(partial, images=images, labels=labels, sources=json.dumps(sources))
-    os.replace(partial, cache)  # a finished cache or none: an interrupted run leaves no half file
+    partial.replace(cache)  # a finished cache or none: an interrupted run leaves no half file
     print(f"Assembled {len(labels):,} images from {' and '.join(names)}; cached in {cache}")
     return images, labels, sources
 
@@ -178,7 +177,6 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     assembled = assemble(data_dir, progress)
     real = assembled is not None
     if not real:
-        from utils import synth  # the stand-in datasets' own module
         folder = paths.DATA / f"toy_birds_{standin_count}"  # drawn with seed 0: `seed` picks the split
         print(f"No CIFAR-10 in {paths.resolve(data_dir) / 'cifar10'}: using the toy_birds stand-in, "
               f"{standin_count} cartoon birds and not-birds drawn by the kit.\nResults on it say "

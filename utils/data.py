@@ -25,26 +25,16 @@ NOTHING_FOUND = f"{LOOKED_FOR} To download real photos (no account needed): `pyt
 
 @dataclasses.dataclass
 class Layout:
-    """An organized dataset: `train/`, `valid/`, `test/` and `sample/` folders of class folders.
-
-    Attributes:
-        kind: what the photos came as: a `layouts.Found` kind or "toy_pets stand-in".
-        real: True for photos, False for the drawn stand-in.
-        dataset: "dogscats" for cats and dogs, else the source folder's name.
-        counts: `{split: {class: images}}`.
-        skipped: `{file: reason}` for the files left out.
-        converted: how many images in odd modes were written as RGB JPEGs.
-        created: files this call wrote (0 when the layout was already there).
-    """
+    """An organized dataset: `train/`, `valid/`, `test/` and `sample/` folders of class folders."""
 
     root: pathlib.Path
-    kind: str
-    real: bool
-    dataset: str
-    counts: dict
-    skipped: dict = dataclasses.field(default_factory=dict)
-    converted: int = 0
-    created: int = 0
+    kind: str  # what the photos came as: a `layouts.Found` kind or "toy_pets stand-in"
+    real: bool  # True for photos, False for the drawn stand-in
+    dataset: str  # "dogscats" for cats and dogs, else the source folder's name
+    counts: dict  # {split: {class: images}}
+    skipped: dict = dataclasses.field(default_factory=dict)  # {file: reason} for the files left out
+    converted: int = 0  # how many images in odd modes were written as RGB JPEGs
+    created: int = 0  # files this call wrote (0 when the layout was already there)
 
     def folder(self, sample):
         """The folder holding `train/`, `valid/` and `test/`: the sample split's or the full one."""

@@ -112,7 +112,7 @@ def _is_ready(folder, dataset):
     return ready
 
 
-def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
+def fetch(url, target, checksum="", attempts=3):
     """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`.
 
     Args:
@@ -135,7 +135,7 @@ def fetch(url, target, checksum="", attempts=3, chunk_size=1 << 16):
                 with open(part, "ab" if offset else "wb") as file, tqdm.tqdm.wrapattr(
                         file, "write", total=total, initial=offset, bytes=False, unit="B", unit_scale=True,
                         desc=part.stem) as progress:
-                    shutil.copyfileobj(response, progress, chunk_size)
+                    shutil.copyfileobj(response, progress)
             if total is not None and part.stat().st_size < total:
                 raise ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
             break
@@ -214,8 +214,7 @@ def extract(archive, folder, inner_zips=False):
                     "Fix the cause, then run the same command again.") from error
             raise DownloadError(f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
                                 "command again to download it afresh.") from error
-        clashes = [name for name in entries if (folder / name).exists()]
-        if clashes:
+        if clashes := [name for name in entries if (folder / name).exists()]:
             raise DownloadError(f"{folder} already holds {', '.join(clashes)}, which {archive.name} would replace. "
                                 "Move them elsewhere and run the command again.")
         for name, entry in entries.items():
