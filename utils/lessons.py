@@ -91,9 +91,8 @@ def declared_defaults(notebook):
                 value = ast.literal_eval(node.value)
             except ValueError:
                 value = ...
-            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                if isinstance(target, ast.Name):
-                    defaults[target.id] = value
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defaults.update({target.id: value for target in targets if isinstance(target, ast.Name)})
     return defaults
 
 
@@ -159,22 +158,18 @@ def check_out_dir(out_dir, notebooks=(), html=True):
             pathlib.Path(path).resolve().parent == out_dir for path in notebooks):
         raise LessonError(f"--out {out_dir} would overwrite the lesson notebooks themselves with executed "
                           f"copies: choose another folder (the default is {paths.BUILD / 'lessons'}).")
-    for lesson in notebooks:
-        name = pathlib.Path(lesson).name
-        for target in [given / name, (given / name).with_suffix(".html")][:2 if html else 1]:
-            try:
+    for lesson in map(pathlib.Path, notebooks):
+        try:
+            for target in [given / lesson.name, (given / lesson.name).with_suffix(".html")][:2 if html else 1]:
                 copies.check_replaceable(target, shown(lesson))
-            except copies.NotReplaceable as refusal:
-                raise LessonError(str(refusal)) from None
+        except copies.NotReplaceable as refusal:
+            raise LessonError(str(refusal)) from None
 
 
 def shown(path):
     """`path` as a learner would type it here: relative to the current folder when it is inside it."""
-    path = pathlib.Path(path)
-    try:
-        return path.resolve().relative_to(pathlib.Path.cwd())
-    except ValueError:
-        return path
+    path, here = pathlib.Path(path), pathlib.Path.cwd()
+    return path.resolve().relative_to(here) if path.resolve().is_relative_to(here) else path
 
 
 def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, html=True, progress=True):
@@ -234,18 +229,14 @@ def format_table(results):
     return "\n".join([lines[0], "-" * max(len(line) for line in lines), *lines[1:]])
 
 
-def check_parameter_names(argv):
-    """Refuses `-p NAME=VALUE`: argparse would take the next argument (a notebook) as its value."""
+def command(argv):
+    """`python -m utils.lessons run|clean ...` (see the module docstring); returns the exit status."""
+    # -p NAME=VALUE is refused first: argparse would take the next argument (a notebook) as its value
     for arg, following in zip(argv, [*argv[1:], ""]):
         option = re.fullmatch(r"(?:-p|--parameter=?)(.*)", arg)
         name, equals, value = ((option[1] or following) if option else "").partition("=")
         if equals:
             raise LessonError(f"-p takes a name and a value: write -p {name} {value}, not -p {name}={value}.")
-
-
-def command(argv):
-    """`python -m utils.lessons run|clean ...` (see the module docstring); returns the exit status."""
-    check_parameter_names(argv)  # before argparse, which would take the next argument as the value
     parser = argparse.ArgumentParser(prog="python -m utils.lessons", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -44,27 +44,21 @@ def find_model(path):
                          "models/05_bird_classifier), its name, or a .keras model file.")
     resolved = paths.resolve(path)
     in_models = resolved.parent.resolve() == paths.MODELS.resolve()
-    if resolved.is_dir():
-        if not in_models:
-            raise ValueError(f"{resolved} is a folder, not a lesson's folder in {paths.MODELS}: pass a lesson's "
-                             "folder (such as models/05_bird_classifier), its name, or a .keras model file.")
-        return bird_lesson_model(resolved.name)
     if resolved.is_file():
         if resolved.suffix != ".keras":
             raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
                              "the model.keras of one of its runs.")
         return resolved, str(resolved)
-    if resolved.suffix == ".keras":
+    if resolved.is_dir() and not in_models:
+        raise ValueError(f"{resolved} is a folder, not a lesson's folder in {paths.MODELS}: pass a lesson's "
+                         "folder (such as models/05_bird_classifier), its name, or a .keras model file.")
+    if not resolved.is_dir() and resolved.suffix == ".keras":
         raise FileNotFoundError(f"no model at {resolved}: run lesson 5 (notebooks/05_bird_classifier.ipynb) "
                                 "first, then pass models/05_bird_classifier.")
     if len(pathlib.Path(path).parts) > 1 and not in_models:
         raise FileNotFoundError(f"{resolved} does not exist: pass a lesson's folder in models/ (such as "
                                 "models/05_bird_classifier), its name, or a .keras model file.")
-    return bird_lesson_model(resolved.name)
-
-
-def bird_lesson_model(lesson):
-    """`lesson_model` for lesson 5 only: another lesson's models are not bird classifiers."""
+    lesson = resolved.name  # a lesson's folder in models/, or its name: lesson 5's only
     if lesson == LESSON:
         return lesson_model(lesson)
     if (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
@@ -123,15 +117,6 @@ def recorded_classes(model_file):
     return [str(name) for name in names] or None
 
 
-def model_lesson(model_file):
-    """The lesson whose folder in `models/` holds `model_file` ("03_cnn_from_scratch"), or None."""
-    try:
-        lesson = pathlib.Path(model_file).resolve().relative_to(paths.MODELS.resolve()).parts[0]
-    except (ValueError, IndexError):  # not in models/
-        return None
-    return lesson if (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file() else None
-
-
 def check_bird_classes(model_file):
     """True when `model_file` is known to classify "not bird" / "bird" (in that order), False when nothing says.
 
@@ -142,14 +127,18 @@ def check_bird_classes(model_file):
     Raises:
         ValueError: the model is another classifier, such as lesson 3's or 4's cats and dogs.
     """
-    classes, lesson = recorded_classes(model_file), model_lesson(model_file)
+    classes = recorded_classes(model_file)
     if classes is not None:
         if tuple(classes) == birds.CLASS_NAMES:
             return True
         raise ValueError(f"{model_file} is a classifier of {', '.join(classes)} (its metrics.json says), not of "
                          "not bird and bird: utils.predict needs lesson 5's bird classifier: pass "
                          "models/05_bird_classifier, or the model.keras of one of its runs.")
-    if lesson is None:
+    try:  # the lesson whose folder in models/ holds it
+        lesson = pathlib.Path(model_file).resolve().relative_to(paths.MODELS.resolve()).parts[0]
+    except (ValueError, IndexError):  # not in models/
+        return False
+    if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
         return False
     if lesson == LESSON:
         return True
