@@ -147,18 +147,6 @@ def check_kaggle(home=None):
     return Finding("OK", "kaggle", f"{token} (mode {mode:o})")
 
 
-def download_state(name, data_dir):
-    """"downloaded", "partly downloaded (N MB)" or "" (not yet) for a dataset of `utils.downloads`."""
-    folder = pathlib.Path(data_dir) / name
-    variants = [downloads.DATASETS[name]] + [d for (n, _), d in downloads.OTHER_SOURCES.items() if n == name]
-    if any(all((folder / file).exists() for file in variant.files) for variant in variants):
-        return "downloaded"
-    parts = list(folder.glob("*.part")) if folder.is_dir() else []
-    if parts:
-        return f"partly downloaded ({sum(p.stat().st_size for p in parts) / 1e6:.0f} MB)"
-    return ""
-
-
 def unreadable_path(path):
     """The folder whose permissions stop `path` being read (after `chmod 000 data/cifar10`, data/cifar10)."""
     path = pathlib.Path(path)
@@ -194,18 +182,22 @@ def check_downloads(data_dir=None, keras_home=None):
     """Which datasets are downloaded (whole, partly, not yet), and VGG16's weights. A dataset folder it may not
     read is a FAIL naming it, the rest still listed; an unreadable `data_dir` raises, for `readable` to report."""
     data_dir = pathlib.Path(data_dir or paths.DATA)
-    states, unreadable = {}, []
-    for name in downloads.DATASETS:
+    present, partly, missing, unreadable = [], [], [], []
+    for name, dataset in downloads.DATASETS.items():
+        folder = data_dir / name
+        variants = [dataset] + [other for (key, _), other in downloads.OTHER_SOURCES.items() if key == name]
         try:
-            states[name] = download_state(name, data_dir)
+            if any(all((folder / file).exists() for file in variant.files) for variant in variants):
+                present.append(name)
+            elif folder.is_dir() and (parts := list(folder.glob("*.part"))):
+                partly.append(f"{name} partly downloaded ({sum(part.stat().st_size for part in parts) / 1e6:.0f} MB)")
+            else:
+                missing.append(name)
         except PermissionError as error:  # chmod 000 data/NAME: say which, check the others
-            folder = unreadable_path(error.filename or data_dir / name)
+            folder = unreadable_path(error.filename or folder)
             if data_dir not in folder.parents:
                 raise  # data/ itself or above it: nothing under it can be seen, `readable` says which
             unreadable.append(folder)  # data/NAME or a folder in it: one for each dataset at most
-    present = [name for name, state in states.items() if state == "downloaded"]
-    partly = [f"{name} {state}" for name, state in states.items() if state.startswith("partly")]
-    missing = [name for name, state in states.items() if not state]
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
     weights = ("cached" if (keras_home / "models" / VGG16_WEIGHTS).is_file()
                else "not cached yet (Keras downloads them, about 59 MB, the first time lesson 4 builds VGG16)")
@@ -220,15 +212,6 @@ def check_downloads(data_dir=None, keras_home=None):
                    "; ".join(filter(None, fixes)))
 
 
-def run_checks():
-    """Runs every check; returns the list of `Finding`s."""
-    findings = [check_python(), *check_frameworks()]
-    gpu_findings, gpu_details = check_gpus()
-    return findings + gpu_findings + [
-        check_nvidia_smi(), check_mixed_precision(gpu_details), readable("disk", check_disk),
-        readable("kaggle", check_kaggle), readable("downloads", check_downloads)]
-
-
 def report(findings):
     """The findings as aligned lines, each fix on a line of its own below."""
     return "\n".join(f"{f.status:<5} {f.name:<16} {f.detail}" + (f"\n{'':<22}fix: {f.fix}" if f.fix else "")
@@ -241,7 +224,10 @@ def main(argv=None):
                                      "the course: Python, TensorFlow, GPUs, disk, Kaggle credentials and downloads "
                                      "(exits 1 when a check FAILs).")
     parser.parse_args(argv)
-    findings = run_checks()
+    findings = [check_python(), *check_frameworks()]
+    gpu_findings, gpu_details = check_gpus()
+    findings += [*gpu_findings, check_nvidia_smi(), check_mixed_precision(gpu_details), readable("disk", check_disk),
+                 readable("kaggle", check_kaggle), readable("downloads", check_downloads)]
     print(report(findings))
     counts = collections.Counter(finding.status for finding in findings)
     print(f"\n{len(findings)} checks: {counts['FAIL']} FAIL, {counts['WARN']} WARN")

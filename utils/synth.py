@@ -40,6 +40,7 @@ def _oval(cx, cy, rx, ry, angle=0.0, points=28):
 def _background(rng, width, height):
     """A gradient, blotchy noise, stripes or a plain colour, with grain."""
     a, b = (np.array(_colour(rng, tuple(rng.integers(0, 256, 3)), 0), float) for _ in range(2))
+    t = np.zeros((height, width))  # kind 3 below: a plain colour
     kind = rng.integers(4)
     if kind == 0:
         angle = rng.uniform(0, np.pi)
@@ -53,8 +54,6 @@ def _background(rng, width, height):
         period = rng.integers(12, 60)
         xx = np.arange(width) if rng.random() < 0.5 else np.arange(height)[:, None]
         t = np.broadcast_to((xx // period) % 2, (height, width)) * rng.uniform(0.2, 0.7)
-    else:
-        t = np.zeros((height, width))
     image = a + (b - a) * t[..., None] + rng.normal(0, rng.uniform(2, 14), (height, width, 1))
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
@@ -270,9 +269,8 @@ def generate(name, dest, count, seed=0, progress=True):
     if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted:
         return json.loads(marker.read_text())["counts"]
     if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"{dest} already holds files that are not this stand-in ({name}, {count} images, "
-                         f"seed {seed}); "
-                         "choose an empty folder, or move the old one away yourself")
+        raise ValueError(f"{dest} already holds files that are not this stand-in ({name}, {count} images, seed "
+                         f"{seed}); choose an empty folder, or move the old one away yourself")
     if name == "toy_pets":
         counts = toy_pets(dest, count, seed, progress=progress)
     else:
