@@ -6,8 +6,7 @@ import pathlib
 import numpy as np
 import sklearn.metrics
 
-from utils import images as image_files, safely
-from utils import explain, plots
+from utils import explain, images as image_files, plots, safely
 
 
 @dataclasses.dataclass

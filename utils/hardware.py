@@ -153,7 +153,8 @@ def detect(mixed_precision="auto", xla="auto", gpus=None, details=None, devices=
     if worker_count() > 1:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = cluster().get("task", {})
-        where = f"{worker_count()} machines (this one {task.get('type', 'worker')} {task.get('index', 0)}), each {where}"
+        where = (f"{worker_count()} machines (this one {task.get('type', 'worker')} {task.get('index', 0)}), "
+                 f"each {where}")
     elif devices is not None and len(devices) > 1:
         strategy = tf.distribute.MirroredStrategy(list(devices))
         where = f"{len(devices)} devices ({', '.join(devices)})"

@@ -120,22 +120,18 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
 
     Returns:
         The matplotlib Figure; its Axes' patches are all groups' first bars, then all second bars, and so on.
-
-    Raises:
-        ValueError: no values, or a group with a different number of values than `series`.
     """
     if not values:
         raise ValueError("bar_chart got no values to show")
-    labels = list(values)
-    rows = [np.atleast_1d(np.asarray(values[label], dtype=float)) for label in labels]
+    rows = {label: np.atleast_1d(np.asarray(value, dtype=float)) for label, value in values.items()}
     names = list(series) if series is not None else [None]
-    for label, row in zip(labels, rows):
+    for label, row in rows.items():
         if row.ndim != 1 or len(row) != len(names):
             raise ValueError(f"{label!r} has {row.size} values but there are {len(names)} "
                              f"series {names}: give one number per series")
-    heights = np.stack(rows)
+    heights = np.stack(list(rows.values()))
     width = 0.8 / len(names)
-    positions = np.arange(len(labels))
+    positions = np.arange(len(rows))
     figure, axis = plt.subplots(figsize=(7, 3.5), layout="constrained")
     for index, name in enumerate(names):
         offsets = positions + (index - (len(names) - 1) / 2) * width
@@ -143,7 +139,7 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
         axis.bar_label(bars, fmt=fmt, fontsize=9, padding=2)
     if reference is not None:
         axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
-    axis.set_xticks(positions, [str(label) for label in labels])
+    axis.set_xticks(positions, [str(label) for label in rows])
     if ylim is not None:
         axis.set_ylim(*ylim)
     axis.set_ylabel(ylabel or "")

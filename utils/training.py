@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from utils import hardware, resume, safely
+from utils import hardware as hardware_module, resume, safely  # `fit` has an argument named `hardware`
 
 OUT_OF_MEMORY_ADVICE = (
     "The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
@@ -75,22 +75,6 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _announce(model, on, verbose):
-    """Checks the model's outputs are float32 and prints what it trains on (`on`, a `hardware.Hardware`)."""
-    hardware.check_output_float32(model)
-    if on is not None and verbose != 0:
-        print("Training on", on)
-
-
-def _train(model, train_ds, valid_ds, epochs, callbacks, verbose):
-    """`model.fit`, or on several machines `hardware.fit_on_workers`, which Keras 3's `fit` cannot do there."""
-    if hardware.on_several_machines(model):
-        return hardware.fit_on_workers(model, train_ds, valid_ds, epochs, callbacks, verbose)
-    # shuffle=False: a tf.data dataset shuffles itself (see utils.pipeline); Keras' shuffling is for NumPy arrays.
-    return model.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
-                     shuffle=False)
-
-
 def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
         time_limit=None, verbose="auto", callbacks=(), hardware=None):
     """Trains a compiled model with early stopping, a checkpoint, a CSV log and a backup (lesson 3).
@@ -116,7 +100,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     Raises:
         RuntimeError: the GPU ran out of memory (the message says what to change).
     """
-    _announce(model, hardware, verbose)
+    hardware_module.check_output_float32(model)
+    if hardware is not None and verbose != 0:
+        print("Training on", hardware)
     mode = "max" if "acc" in monitor else "min"
     callbacks = [EpochTimer(), *callbacks]
     if patience is not None:
@@ -142,7 +128,11 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     batch_size = getattr(train_ds, "batch_size", None)
     start = time.perf_counter()
     try:
-        history = _train(model, train_ds, valid_ds, epochs, callbacks, verbose)
+        if hardware_module.on_several_machines(model):  # where Keras 3's `fit` cannot train
+            history = hardware_module.fit_on_workers(model, train_ds, valid_ds, epochs, callbacks, verbose)
+        else:  # shuffle=False: a tf.data dataset shuffles itself (see utils.pipeline); Keras' is for NumPy arrays.
+            history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=callbacks,
+                                verbose=verbose, shuffle=False)
     except tf.errors.ResourceExhaustedError as error:
         half = max(1, batch_size // 2) if batch_size else "half its value"
         raise RuntimeError(OUT_OF_MEMORY_ADVICE.format(half=half)) from error
@@ -184,7 +174,6 @@ def write_metrics(path, **figures):
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
         "device": devices(),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     safely.write_text(path, json.dumps(record, indent=2) + "\n")
     return record
