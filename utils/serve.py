@@ -225,7 +225,7 @@ def create_app(classifier, max_megabytes=20):
     async def predict_photo(request: Request, explain: bool = False):
         try:
             form = await request.form(max_files=1, max_fields=10)
-        except HTTPException as error:  # not multipart, two files, ...
+        except HTTPException as error:  # two files, too many fields, a broken multipart body
             return refuse(400, "bad_form", reason=error.detail)
         except ClientDisconnect:  # no one is left to read the answer
             return refuse(400, "bad_form", reason="the upload stopped before its end")
