@@ -28,6 +28,7 @@ LATER_CAPABILITIES = {
     "exercises": "self-checking exercises (for instructors)",
     "publish": "learner copies, slides and the course site (for instructors)",
     "slides": "slide structure and reveal.js decks (for instructors)",
+    "outputs": "what decks and site pages show: no solutions, stderr or local paths (for instructors)",
     "hardware": "CPU, GPUs or several machines, mixed precision (GPU-ready and beyond one machine)",
     "resume": "backing training up every epoch and resuming (GPU-ready and beyond one machine)",
 }

@@ -5,12 +5,13 @@ import copy
 import os
 import pathlib
 import re
+import tempfile
 import urllib.parse
 
 import nbformat
 import pytest
 
-from utils import cli, copies, lessons, paths, publish, slides
+from utils import cli, copies, lessons, outputs, paths, publish, slides
 
 LESSONS = lessons.all_lessons()
 CHROMIUM = "/usr/bin/chromium"
@@ -139,7 +140,7 @@ def test_learner_copies_keep_every_cell_but_the_solutions(tmp_path, capsys):
     assert publish.build_exercises([lesson, *LESSONS], out) == [out / path.name for path in [lesson, *LESSONS]]
     for path in [lesson, *LESSONS]:
         original, copy = (nbformat.read(file, as_version=4) for file in (path, out / path.name))
-        kept = [(cell.cell_type, cell.source.replace(f" {slides.SOLUTION_NOTE}", ""), cell.metadata.get("tags", []))
+        kept = [(cell.cell_type, cell.source.replace(f" {outputs.SOLUTION_NOTE}", ""), cell.metadata.get("tags", []))
                 for cell in original.cells if "solution" not in cell.metadata.get("tags", [])]
         assert [(cell.cell_type, cell.source, cell.metadata.get("tags", [])) for cell in copy.cells] == kept
         assert not any(cell.get("outputs") or cell.get("execution_count") for cell in copy.cells)
@@ -279,7 +280,7 @@ def executed_lesson(folder):
              markdown("## 1. Figures\n\nFour figures from one cell."),
              code("print('hello')  # " + "a comment that runs far beyond the right edge of a slide " * 2),
              markdown(prose), code("\n".join(f"value_{line} = {line}" for line in range(40))),
-             markdown("## Exercises\n\nWrite your answer, then run the check cell below it. " + slides.SOLUTION_NOTE),
+             markdown("## Exercises\n\nWrite your answer, then run the check cell below it. " + outputs.SOLUTION_NOTE),
              markdown("**Exercise 9.1**"), code("kernel = None", "exercise"),
              code("kernel = sobel_diagonal()", "solution"),
              code("check_answer(kernel)", "check")]
@@ -327,7 +328,7 @@ def estimated_pieces(cell):
 
 def test_fit_to_slides_moves_what_does_not_fit_to_sub_slides_and_keeps_all_of_it(tmp_path):
     _, done = executed_lesson(tmp_path)
-    notebook = slides.without_stderr(slides.without_solutions(slides.mark_slides(nbformat.read(done, as_version=4))))
+    notebook = outputs.without_stderr(outputs.without_solutions(slides.mark_slides(nbformat.read(done, as_version=4))))
     before = copy_cells(notebook.cells)
     fitted = slides.fit_to_slides(notebook)
     assert len(fitted.cells) > len(before)
@@ -365,6 +366,28 @@ def test_a_sections_heading_is_never_a_slide_of_its_own(tmp_path):
     notebook.cells[2].outputs = [tall]
     groups = slide_groups(slides.fit_to_slides(notebook))
     assert [cell.source.split("\n")[0] for cell in groups[1]][:2] == ["## 9. Record the run", "x0 = 0"]
+
+
+def test_a_long_log_shows_its_end_on_a_slide_and_local_paths_are_written_from_the_kits_root():
+    log = "".join(f"Epoch {epoch}/60 - loss: 0.{epoch:02d} - val_accuracy: 0.9\n" for epoch in range(1, 61))
+    tall = slides.ending(nbformat.v4.new_output("stream", name="stdout", text=log + "validation accuracy 96.2%\n"))
+    shown = tall.text.rstrip("\n").split("\n")
+    assert shown[-1] == "validation accuracy 96.2%" and shown[-2] == "Epoch 60/60 - loss: 0.60 - val_accuracy: 0.9"
+    assert re.fullmatch(r"\[(\d+) lines above, in the lesson\]", shown[0])
+    assert int(shown[0][1:].split()[0]) + len(shown) - 1 == 61 and len(shown) > 10
+    assert slides.text_height(tall.text, 90, 19) <= slides.OUTPUT_HEIGHT
+    short = nbformat.v4.new_output("stream", name="stdout", text="one line\n")
+    assert slides.ending(copy.deepcopy(short)) == short
+
+    run = f"{paths.MODELS}/03_cnn_from_scratch/runs/20261205-215958-sample"
+    photo = pathlib.Path(tempfile.gettempdir()) / "tmpk7yd64i4" / "chelsea.jpg"
+    cell = code("print(run)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"This run saves into {run}\n{photo}: cat\n"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": repr(f"{paths.ROOT}/notebooks/x")})]
+    outputs.without_stderr(notebook_of(cell))
+    assert cell.outputs[0].text == ("This run saves into models/03_cnn_from_scratch/runs/20261205-215958-sample\n"
+                                    "chelsea.jpg: cat\n")
+    assert cell.outputs[1].data["text/plain"] == "'notebooks/x'"
 
 
 def test_a_display_formula_and_the_sentence_it_belongs_to_stay_on_one_slide():

@@ -35,6 +35,7 @@ Modules:
     exercises: the lessons' self-checking exercises (`exercises.check`).
     publish: `make exercises`, `make slides`, `make site`: learner copies, decks and the course site.
     slides:  which cells start a slide, and the reveal.js decks.
+    outputs: what decks and site pages show of a lesson: no solutions, stderr or local paths.
     serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
 """
 

@@ -28,7 +28,7 @@ import sys
 
 import nbformat
 
-from utils import cli, copies, lessons, paths, safely, slides
+from utils import cli, copies, lessons, outputs, paths, safely, slides
 
 GUIDES = [paths.ROOT / "docs" / "teaching.md", paths.ROOT / "docs" / "troubleshooting.md"]
 
@@ -90,12 +90,12 @@ def relink(page, ids, own):
 def build_site(pairs, out_dir=paths.BUILD / "site", guides=GUIDES):
     """Writes the course site into `out_dir`: index.html (contents, each lesson with its sections), a page per
     (lesson, executed copy) and per guide (markdown), each with a navigation bar. Returns index.html's path.
-    A lesson's page is what learners may see: no solutions, no check outputs, no stderr (`utils.slides`)."""
+    A lesson's page is what learners may see: no solutions, no check outputs, no stderr, no local paths (`utils.outputs`)."""
     out_dir = pathlib.Path(out_dir)
     slides.copy_static(out_dir, ["mathjax"])
     pages = []  # (file name, title, notebook, folder for its images)
     for lesson, done in pairs:
-        notebook = slides.without_stderr(slides.without_solutions(nbformat.read(done, as_version=4)))
+        notebook = outputs.without_stderr(outputs.without_solutions(nbformat.read(done, as_version=4)))
         pages.append((f"{lesson.stem}.html", slides.title(notebook, lesson.stem), notebook, lesson.parent))
     for guide in guides:
         if not guide.is_file():
@@ -159,12 +159,12 @@ def keep_reason(target, cells_sha256):
 
 def build_exercises(lesson_paths, out_dir=paths.BUILD / "exercises"):
     """Writes a learner copy of each lesson into `out_dir`: no cell tagged `solution` (nor the Exercises' sentence
-    about them, `slides.SOLUTION_NOTE`), no outputs. A file there
+    about them, `outputs.SOLUTION_NOTE`), no outputs. A file there
     that this did not write, or that was changed since, is kept as it is. Returns the paths written."""
     out_dir, written = pathlib.Path(out_dir), []
     out_dir.mkdir(parents=True, exist_ok=True)
     for lesson in lesson_paths:
-        notebook = slides.without_solutions(lessons.read_notebook(lesson))
+        notebook = outputs.without_solutions(lessons.read_notebook(lesson))
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.update(outputs=[], execution_count=None)

@@ -4,7 +4,7 @@
 too): a slide per section (the title, each `## `), a sub-slide per `### ` and per code cell over LONG_CODE lines,
 solutions skipped. A deck, built from an executed copy, also gets `fit_to_slides`: a sub-slide wherever the next
 cell, paragraph or output would not fit on the 960 x 700 slide. Decks and site pages show what learners may see
-(`without_solutions`, `without_stderr`), by nbconvert's templates, offline: reveal.js and MathJax are in `_static/`.
+(`utils.outputs`), by nbconvert's templates, offline: reveal.js and MathJax are in `_static/`.
 """
 
 import base64
@@ -18,7 +18,7 @@ import sys
 
 import nbformat
 
-from utils import paths, safely
+from utils import outputs, paths, safely
 
 WEB = pathlib.Path(sys.prefix) / "share" / "course-web"  # filled by the Makefile (reveal.js/, mathjax/)
 LONG_CODE = 15  # a code cell longer than this many lines gets a sub-slide of its own
@@ -39,7 +39,7 @@ TEMPLATES = {  # nbconvert's own templates, without anything fetched from the in
 }
 # reveal.js scales a slide of 960 x 700 px to the screen: a deck's cells fill 880 x 670 of it, by estimate (below)
 SLIDE_WIDTH, SLIDE_HEIGHT = 880, 670
-FIGURE_HEIGHT, CODE_HEIGHT, OUTPUT_HEIGHT = 320, 600, 480  # the most a figure, a code box or a text output takes
+FIGURE_HEIGHT, CODE_HEIGHT, OUTPUT_HEIGHT = 420, 600, 480  # the most a figure, a code box or a text output takes
 SLIDES_CSS = f""".reveal .slides :is(h1, h2, h3) {{ text-transform: none; }}
 .reveal .slides section {{ height: 100%; overflow-y: auto; }}
 .reveal div.highlight > pre {{ white-space: pre-wrap; overflow-wrap: anywhere; max-height: {CODE_HEIGHT}px;
@@ -115,30 +115,6 @@ def only_heading(cell):
     return cell.cell_type == "markdown" and bool(re.fullmatch(r"#{1,3} [^\n]+", cell.source.strip()))
 
 
-SOLUTION_NOTE = ("In the lesson as it is committed, a cell tagged `solution` sits between the two and answers it; "
-                 "`make exercises` writes copies of the lessons without those cells to `build/exercises/`, to work in.")
-
-
-def without_solutions(notebook):
-    """`notebook` (in place; returned) as learners see it: no cell tagged `solution`, no outputs in the cells tagged
-    `check` (they ran after the solution: "correct"), no SOLUTION_NOTE (the sentence on the solution cells)."""
-    notebook.cells = [cell for cell in notebook.cells if "solution" not in cell.metadata.get("tags", [])]
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and SOLUTION_NOTE in cell.source:
-            cell.source = re.sub(rf" ?{re.escape(SOLUTION_NOTE)}", "", cell.source)
-        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
-            cell.update(outputs=[], execution_count=None)
-    return notebook
-
-
-def without_stderr(notebook):
-    """`notebook` (in place; returned) without its outputs to stderr: TensorFlow's log, progress bars, local paths."""
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [out for out in cell.outputs if not (out.output_type == "stream" and out.name == "stderr")]
-    return notebook
-
-
 def png_size(data):
     """(width, height) of a base64 PNG, from its header."""
     head = base64.b64decode("".join(data[:64].split())[:44])
@@ -191,6 +167,19 @@ def output_height(output):
             return min(OUTPUT_HEIGHT, text_height(text, 1000, 22)) + 14
         return text_height(text, 70, 37) + 14
     return min(OUTPUT_HEIGHT, text_height(data.get("text/plain", ""), 90, 19)) + 14
+
+
+def ending(output):
+    """A stream output taller than OUTPUT_HEIGHT on a slide, cut (in place; returned) to its last lines under a line
+    saying how many are left out: a deck shows how a training log ends, its result."""
+    if output.output_type != "stream" or text_height(output.text, 90, 19) <= OUTPUT_HEIGHT:
+        return output
+    lines, room, kept = output.text.rstrip("\n").split("\n"), OUTPUT_HEIGHT - 2 * 19, 0
+    for line in reversed(lines):
+        room -= max(19, text_height(line, 90, 19))
+        kept += room >= 0
+    output.text = f"[{len(lines) - kept} lines above, in the lesson]\n" + "\n".join(lines[-max(1, kept):]) + "\n"
+    return output
 
 
 def code_height(cell):
@@ -294,7 +283,10 @@ def build_slides(pairs, out_dir=paths.BUILD / "slides"):
     copy_static(out_dir, ["reveal.js", "mathjax"])
     written, export = [], exporter(slides=True)
     for lesson, done in pairs:
-        notebook = fit_to_slides(without_stderr(without_solutions(mark_slides(nbformat.read(done, as_version=4)))))
+        notebook = outputs.without_stderr(outputs.without_solutions(mark_slides(nbformat.read(done, as_version=4))))
+        for cell in (cell for cell in notebook.cells if cell.cell_type == "code"):
+            cell.outputs = [ending(output) for output in cell.outputs]
+        notebook = fit_to_slides(notebook)
         written.append(out_dir / f"{lesson.stem}.slides.html")
         safely.write_text(written[-1], render(export, notebook, title(notebook, lesson.stem), lesson.parent))
     return written
