@@ -46,7 +46,8 @@ SLIDES_CSS = f""".reveal .slides :is(h1, h2, h3) {{ text-transform: none; }}
   overflow-y: auto; }}
 .reveal div.jp-OutputArea-output {{ max-width: 100%; overflow-x: auto; }}
 .reveal div.jp-OutputArea-output img {{ max-height: {FIGURE_HEIGHT}px; width: auto; max-width: 100%; }}
-.reveal div.jp-OutputArea-output pre {{ font-size: 16px; max-height: {OUTPUT_HEIGHT}px; overflow: auto; }}"""
+.reveal div.jp-OutputArea-output pre {{ font-size: 16px; max-height: {OUTPUT_HEIGHT}px; overflow: auto; }}
+.reveal .slides table {{ font-size: 15px; }} .reveal .slides :is(td, th) {{ padding: 3px 8px; }}"""
 PAGE_CSS = """.course-nav { position: sticky; top: 0; z-index: 10; display: flex; flex-wrap: wrap; gap: 0.4em 1.5em;
   padding: 0.6em 1em; background: #f3f5f7; border-bottom: 1px solid #d0d7de; font: 15px system-ui, sans-serif; }
 .course-nav a { color: #0969da; } .course-nav span { color: #8c959f; }
