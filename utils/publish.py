@@ -90,7 +90,8 @@ def relink(page, ids, own):
 def build_site(pairs, out_dir=paths.BUILD / "site", guides=GUIDES):
     """Writes the course site into `out_dir`: index.html (contents, each lesson with its sections), a page per
     (lesson, executed copy) and per guide (markdown), each with a navigation bar. Returns index.html's path.
-    A lesson's page is what learners may see: no solutions, no check outputs, no stderr, no local paths (`utils.outputs`)."""
+    A lesson's page is what learners may see: no solutions, no check outputs, no stderr, no local paths
+    (`utils.outputs`)."""
     out_dir = pathlib.Path(out_dir)
     slides.copy_static(out_dir, ["mathjax"])
     pages = []  # (file name, title, notebook, folder for its images)

@@ -178,8 +178,11 @@ def ending(output):
     lines, room, kept = output.text.rstrip("\n").split("\n"), OUTPUT_HEIGHT - 2 * 19, 0
     for line in reversed(lines):
         room -= max(19, text_height(line, 90, 19))
-        kept += room >= 0
-    output.text = f"[{len(lines) - kept} lines above, in the lesson]\n" + "\n".join(lines[-max(1, kept):]) + "\n"
+        if room < 0:
+            break
+        kept += 1
+    kept = max(1, kept)  # a last line taller than the box is still shown, and counted as shown
+    output.text = f"[{len(lines) - kept} lines above, in the lesson]\n" + "\n".join(lines[-kept:]) + "\n"
     return output
 
 
