@@ -1,11 +1,11 @@
-"""Photos the size of Kaggle's originals, made from smaller ones, to time lesson 3 on them.
+"""Photos at least as big as Kaggle's originals, made from smaller ones, to time lesson 3 on them.
 
-Lesson 3's acceptance figures are checked on Kaggle photos at their original sizes (most are 500 pixels on
-their longer side), while the dev set here was resized to 200x200. A 500x375 JPEG has 4.7 times the pixels to
+Learners train lesson 3 on Kaggle's photos at their original sizes (an estimate, not measured here: up to about
+500 pixels on a side), while the dev set here was resized to 200x200. A 500x375 JPEG has 4.7 times the pixels to
 decode of a 200x200 one, and lesson 3 decodes every photo once before it caches them. This script
-writes `--photos` of them (half cats, half dogs; the last ones of each class, not those `real_pets.py` picks
-first) into DEST as Kaggle's flat `train/cat.N.jpg`, each enlarged (Lanczos) to 500 pixels on one side and
-280 to 500 on the other, landscape 7 times in 10, JPEG quality 90:
+writes `--photos` photos of SOURCE (half cats, half dogs; the last ones of each class by number, while `real_pets.py`
+picks at random: 791 of the 1,760 are among the benchmark's) into DEST as Kaggle's flat `train/cat.N.jpg`, each enlarged
+(Lanczos) to 500 pixels on one side and 280 to 500 on the other, landscape 7 times in 10, JPEG quality 90:
 
     .venv/bin/python benchmarks/enlarge_photos.py ../shared/data/dogscats-dev /tmp/enlarged --photos 1760
     .venv/bin/python benchmarks/real_pets.py --data /tmp/enlarged --photos 1760 \\
