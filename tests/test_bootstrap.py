@@ -33,6 +33,13 @@ def shutdowns(tmp_path, monkeypatch):
     return record
 
 
+@pytest.fixture(autouse=True)
+def booted_a_day_ago(monkeypatch):
+    """This machine's own uptime must not decide a test: a last-busy time from before the boot is ignored, so on a
+    machine up for less than an hour "idle for 61 minutes" would read as 0 (as it did in CI once)."""
+    monkeypatch.setattr(idle_stop, "boot_time", lambda: time.time() - 24 * 3600)
+
+
 def shell_scripts():
     """Every shell script in the kit: *.sh, and files with a sh/bash shebang."""
     found = []
@@ -480,6 +487,19 @@ def test_without_dry_run_an_idle_machine_is_shut_down_once_and_a_busy_one_never(
         assert not shutdowns.exists()
     else:
         assert shutdowns.read_text() == "-h now course idle auto-stop\n"
+
+
+def test_after_a_restart_the_idle_minutes_count_from_the_boot(tmp_path, jupyter, capsys, shutdowns, monkeypatch):
+    FakeJupyter.kernels = []
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 61 * 60:.0f}\n")  # last busy 61 minutes ago, before a boot 5 minutes ago
+    monkeypatch.setattr(idle_stop, "boot_time", lambda: time.time() - 5 * 60)
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    assert idle_stop.main(["--minutes", "60", "--token-file", str(token), "--jupyter-url", jupyter,
+                           "--state-file", str(state), "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n")]) == 0
+    assert "idle for 0 of 60 min" in capsys.readouterr().out
+    assert not shutdowns.exists()
 
 
 def test_a_state_file_that_cannot_be_written_is_one_line_in_the_log(tmp_path, jupyter, capsys):
