@@ -6,6 +6,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+for _name in ("NO_PROXY", "no_proxy"):  # the tests' servers are on 127.0.0.1: never through a proxy the host sets
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1,localhost"]))
 
 import matplotlib  # noqa: E402
 

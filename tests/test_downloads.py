@@ -350,6 +350,15 @@ def test_mnist_lands_where_lesson_2_reads_it(server, monkeypatch, tmp_path):
     np.testing.assert_array_equal(loaded.y_test, arrays["y_test"])
 
 
+@pytest.fixture(autouse=True)
+def no_host_kaggle_credentials(tmp_path, monkeypatch):
+    """The host's Kaggle token (a kaggle.json in HOME, KAGGLE_* variables) never reaches a test: an empty config."""
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "no-kaggle-config").mkdir()
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle-config"))
+
+
 class FakeKaggleApi:
     """Stands in for `kaggle.api.kaggle_api_extended.KaggleApi` at its boundary."""
 

@@ -50,6 +50,9 @@ def free_port():
         return probe.getsockname()[1]
 
 
+HOST_AWS_SETTINGS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")  # a host's, never a test's
+
+
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory):
     """Starts moto in server mode on 127.0.0.1 with the fake AMI list; yields its URL."""
@@ -60,7 +63,8 @@ def moto_server(tmp_path_factory):
                                      virtualization_type="hvm", hypervisor="xen",
                                      description=ami["name"]) for ami in FAKE_AMIS]))
     port = free_port()
-    env = dict(os.environ, MOTO_AMIS_PATH=str(amis))
+    env = {name: value for name, value in os.environ.items() if name not in HOST_AWS_SETTINGS}  # moto reads them too
+    env.update(MOTO_AMIS_PATH=str(amis), AWS_EC2_METADATA_DISABLED="true")
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -102,6 +106,14 @@ def stand_in_ssh(folder):
     return script
 
 
+@pytest.fixture(autouse=True)
+def no_host_aws_settings(monkeypatch):
+    """The host's AWS profile, session token or instance role (from EC2's metadata service) never reach a test."""
+    for name in HOST_AWS_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture()
 def aws(moto_server, tmp_path, monkeypatch):
     """A clean emulator, fake credentials and a temporary HOME; yields (env, ec2 client)."""
@@ -112,6 +124,7 @@ def aws(moto_server, tmp_path, monkeypatch):
            "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
            "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+           "AWS_EC2_METADATA_DISABLED": "true",  # an EC2 runner's instance role is no credential here
            "GPUBOX_SSH": str(stand_in_ssh(tmp_path)), "GPUBOX_TEST_BOX_HOME": str(tmp_path / "box")}
     (tmp_path / "box").mkdir()  # the box's home: empty, so teardown finds nothing to lose
     for key, value in env.items():

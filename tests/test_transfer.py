@@ -239,6 +239,7 @@ def empty_server(tmp_path, monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    monkeypatch.delenv("KERAS_HOME", raising=False)  # the advice names ~/.keras/models, as on a learner's machine
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
