@@ -42,7 +42,8 @@ def engine():
     `ZMQError` traceback, and nbclient's tasks still waiting for the cell report a dead kernel. Here the kernel
     is interrupted first (as Jupyter's stop button does) and gets `PATIENCE` seconds to stop the cell, running
     its `finally:` blocks; nbclient's waiting tasks are finished, and only then does nbclient shut the kernel
-    down: gracefully, or at once (`shutdown_kernel = "immediate"`) if it did not stop or Ctrl-C came again.
+    down, at once (`shutdown_kernel = "immediate"`): a graceful shutdown races ipykernel's own closing of its
+    sockets, and ipykernel 7.4.0 can still print that `ZMQError` traceback while it handles the request.
     """
     from jupyter_core.utils import ensure_async, ensure_event_loop
     from papermill.clientwrap import PapermillNotebookClient
@@ -81,8 +82,8 @@ def engine():
                 try:
                     loop.run_until_complete(asyncio.wait_for(stop(), PATIENCE))
                 except (KeyboardInterrupt, TimeoutError):  # Ctrl-C again, or the cell does not stop
-                    self.shutdown_kernel = "immediate"
                     self.finish_tasks(loop)
+                self.shutdown_kernel = "immediate"  # its cell is over: a graceful shutdown could print a ZMQError
 
         @staticmethod
         def finish_tasks(loop):
