@@ -927,7 +927,8 @@ def check_nothing_is_lost(ec2, instance, args):
     runs, missing = run_folders(files), unsynced(files, record)
     new_runs = run_folders(missing)
     last = f"last synced {record['synced']}" if record else "never synced"
-    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} under {' and '.join(SYNCED)} ({last}):")
+    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} "
+          f"under {' and '.join(SYNCED)} ({last}):")
     for run in runs:
         print(f"  {run}{'   NOT SYNCED' if run in new_runs else ''}")
     if missing and not args.force:

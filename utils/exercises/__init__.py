@@ -70,4 +70,5 @@ def array(value, what, shape=None):
     return value, None
 
 
-from utils.exercises import lesson_1, lesson_2, lesson_3, lesson_4, lesson_5, lesson_6  # noqa: E402,F401  registers the checks
+# Importing the lessons' modules registers their checks.
+from utils.exercises import lesson_1, lesson_2, lesson_3, lesson_4, lesson_5, lesson_6  # noqa: E402,F401

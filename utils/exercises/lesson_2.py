@@ -1,4 +1,4 @@
-"""Checks for lesson 2's exercises (fully connected against convolutional networks); registered with `utils.exercises.checker`."""
+"""Checks for lesson 2's exercises (fully connected vs convolutional); registered with `utils.exercises.checker`."""
 
 import numpy as np
 
@@ -23,7 +23,8 @@ def weight_counts(dense_weights, conv_weights):
         conv.build((None, 32, 32, channels))
         got = answered(conv_weights(kernel_size, channels, filters), "`conv_weights` returns None: write its body")
         if got != conv.count_params():
-            return f"conv_weights({kernel_size}, {channels}, {filters}) gives {got}; Keras counts {conv.count_params():,}."
+            return (f"conv_weights({kernel_size}, {channels}, {filters}) gives {got}; "
+                    f"Keras counts {conv.count_params():,}.")
     return None
 
 
@@ -54,7 +55,8 @@ def shift_digits(function, images):
     for image in images[:20]:
         for rows, columns in [(0, 0), (1, 0), (0, -2), (3, 2), (-2, -3)]:
             expected = scipy.ndimage.shift(image.astype(float), (rows, columns), order=0, cval=0)
-            got = np.asarray(answered(function(image, rows, columns), "`shift` returns None: write its body"), dtype=float)
+            got = np.asarray(answered(function(image, rows, columns), "`shift` returns None: write its body"),
+                             dtype=float)
             if got.shape != image.shape:
                 return f"shift(...) returns shape {got.shape}; it must keep the image's shape {image.shape}."
             if not np.allclose(got, expected):
@@ -62,5 +64,6 @@ def shift_digits(function, images):
                     return "pixels pushed out on one side come back on the other (that is np.roll): fill with 0."
                 if np.allclose(got, scipy.ndimage.shift(image.astype(float), (-rows, -columns), order=0, cval=0)):
                     return "it moves the digit the wrong way: positive rows move it down, positive columns right."
-                return f"shift(image, {rows}, {columns}) does not move the digit {rows} rows down and {columns} columns right."
+                return (f"shift(image, {rows}, {columns}) does not move the digit {rows} rows down and "
+                        f"{columns} columns right.")
     return None

@@ -12,7 +12,8 @@ def stopping_epoch(function):
     answered(function, "`stopped_after`: a function of (val_losses, patience)")
     rng = np.random.default_rng(0)
     cases = [([0.9, 0.8, 0.7, 0.6], 2), ([0.9, 0.8, 0.85, 0.86, 0.87, 0.5], 3), ([0.5, 0.5, 0.5, 0.5], 2),
-             ([0.7, 0.8, 0.6, 0.65, 0.66], 2), *((list(rng.uniform(0.3, 0.9, 12)), int(rng.integers(1, 5))) for _ in range(20))]
+             ([0.7, 0.8, 0.6, 0.65, 0.66], 2),
+             *((list(rng.uniform(0.3, 0.9, 12)), int(rng.integers(1, 5))) for _ in range(20))]
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     for losses, patience in cases:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
@@ -79,7 +80,8 @@ def flip_averaged(function, model, images):
                                  keras.layers.Dense(2, activation="softmax")])
     for network in (model, lopsided):
         plain = network.predict(images, verbose=0)
-        got = np.asarray(answered(function(network, images), "`predict_with_flip` returns None: write its body"), dtype=float)
+        got = np.asarray(answered(function(network, images), "`predict_with_flip` returns None: write its body"),
+                         dtype=float)
         if got.shape != plain.shape:
             return f"it returns shape {got.shape}; the model's probabilities have shape {plain.shape}."
         if np.allclose(got, (plain + network.predict(images[:, :, ::-1], verbose=0)) / 2, rtol=1e-4, atol=1e-6):

@@ -12,7 +12,8 @@ def vgg_preprocessing(function, images):
     answered(function, "`vgg_preprocess`: a function of a batch of RGB photos, 0-255")
     images = np.asarray(images, dtype="float32")
     expected = keras.applications.vgg16.preprocess_input(images.copy())
-    got = np.asarray(answered(function(images.copy()), "`vgg_preprocess` returns None: write its body"), dtype="float32")
+    got = np.asarray(answered(function(images.copy()), "`vgg_preprocess` returns None: write its body"),
+                     dtype="float32")
     if got.shape != expected.shape:
         return f"it returns shape {got.shape}; it should keep the batch's shape {expected.shape}."
     if np.allclose(got, expected, atol=1e-3):
@@ -41,7 +42,8 @@ def unfreezing(function):
             should = layer.name.split("_")[0] in wanted and bool(layer.weights)
             if bool(layer.trainable and layer.weights) != should:
                 return (f"after unfreeze_from(base, '{first}'), layer {layer.name} is "
-                        f"{'trainable' if layer.trainable else 'frozen'}; it should be {'trainable' if should else 'frozen'}.")
+                        f"{'trainable' if layer.trainable else 'frozen'}; "
+                        f"it should be {'trainable' if should else 'frozen'}.")
     return None
 
 

@@ -12,7 +12,8 @@ def threshold_for_recall(function, labels, scores):
     cases = [(labels, scores), (rng.integers(0, 2, 300), rng.random(300))]
     for case_labels, case_scores in cases:
         for target in (0.5, 0.8, 0.9, 0.95, 0.99):
-            threshold = float(answered(function(case_labels, case_scores, target), "`threshold_for_recall` returns None: write its body"))
+            threshold = float(answered(function(case_labels, case_scores, target),
+                                       "`threshold_for_recall` returns None: write its body"))
             found = np.mean(case_scores[case_labels == 1] >= threshold)
             if found < target:
                 return f"at your threshold for recall {target:.0%} it finds only {found:.1%} of the birds."
@@ -51,5 +52,6 @@ def balanced_weights(class_weight, labels):
         return (f"with these weights the non-birds count {total[0]:,.0f} in all and the birds {total[1]:,.0f}: "
                 "balanced weights make the two classes count the same.")
     if not np.isclose(sum(total.values()), len(labels), rtol=1e-6):
-        return "the ratio is right; scale them so that the weighted count equals the number of images (as sklearn does)."
+        return ("the ratio is right; scale them so that the weighted count equals the number of images "
+                "(as sklearn does).")
     return None

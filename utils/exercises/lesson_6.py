@@ -16,7 +16,8 @@ def agreement(function, first, second):
         if not np.isclose(got, expected):
             if np.isclose(got, np.mean(np.isclose(a, b).all(axis=1))):
                 return "it counts identical probabilities; two models agree when they choose the same class."
-            return f"it gives {got:.3f} for a pair of models that choose the same class on {expected:.1%} of the photos."
+            return (f"it gives {got:.3f} for a pair of models that choose the same class on {expected:.1%} "
+                    "of the photos.")
     return None
 
 
@@ -24,7 +25,8 @@ def agreement(function, first, second):
 def quantize(function, photos, scale, zero_point, dtype):
     answered(function, "`quantize`: a function of (values, scale, zero_point, dtype)")
     cases = [(np.asarray(photos, dtype="float32"), scale, zero_point, dtype),  # the lesson's model and photos
-             (np.linspace(-300, 600, 181, dtype="float32"), 0.5, 3, np.uint8), (np.linspace(-20, 20, 81), 0.1, -10, np.int8)]
+             (np.linspace(-300, 600, 181, dtype="float32"), 0.5, 3, np.uint8),
+             (np.linspace(-20, 20, 81), 0.1, -10, np.int8)]
     for values, value_scale, value_zero, value_type in cases:
         info = np.iinfo(value_type)
         expected = np.clip(np.round(values / value_scale) + value_zero, info.min, info.max).astype(value_type)
@@ -42,11 +44,13 @@ def quantize(function, photos, scale, zero_point, dtype):
 def dequantize(function, photos, scale, zero_point, dtype):
     answered(function, "`dequantize`: a function of (quantized, scale, zero_point)")
     info = np.iinfo(dtype)
-    photos = np.clip(np.round(np.asarray(photos, dtype="float32") / scale) + zero_point, info.min, info.max).astype(dtype)
+    photos = np.clip(np.round(np.asarray(photos, dtype="float32") / scale) + zero_point, info.min, info.max)
+    photos = photos.astype(dtype)
     cases = [(photos, scale, zero_point), (np.arange(-128, 128, dtype="int8").reshape(-1, 2), 0.02, -5)]
     for values, value_scale, value_zero in cases:
         expected = (values.astype("float32") - value_zero) * value_scale
-        got = np.asarray(answered(function(values, value_scale, value_zero), "`dequantize` returns None"), dtype="float32")
+        got = np.asarray(answered(function(values, value_scale, value_zero), "`dequantize` returns None"),
+                         dtype="float32")
         if got.shape != expected.shape:
             return f"it returns shape {got.shape}; it should keep the shape {expected.shape}."
         if not np.allclose(got, expected, atol=1e-6):
