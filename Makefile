@@ -24,11 +24,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:  ## show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# The version check comes first, so that another Python never leaves a half-made .venv behind.
+# The version and machine checks come first, so that another Python, or a machine TensorFlow 2.21 has no build
+# for, never leaves a half-made .venv behind.
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "error: the kit \
 	needs Python 3.11, and '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found'). Install Python 3.11, \
 	then run: make $(or $(MAKECMDGOALS),help) PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) setup/check_machine.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 

@@ -1,6 +1,8 @@
 """Every command line ends with one line and a non-zero status, never a traceback (utils.cli)."""
 
+import importlib.util
 import os
+import platform
 import re
 import shutil
 import signal
@@ -128,6 +130,58 @@ def test_make_refuses_another_python_in_one_line_before_creating_anything(tmp_pa
         "make lessons PYTHON=python3.11")
     assert not (tmp_path / ".venv").exists()
     assert "python3.13 -m venv" not in finished.stdout
+
+
+def run_check_machine(monkeypatch, capsys, system, machine):
+    """setup/check_machine.py's main, as it runs on `system` / `machine`: (exit status, stderr)."""
+    spec = importlib.util.spec_from_file_location("check_machine", paths.ROOT / "setup" / "check_machine.py")
+    check_machine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_machine)
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    return check_machine.main(), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("system, machine", [("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "arm64")])
+def test_the_machines_tensorflow_publishes_for_pass_the_check(monkeypatch, capsys, system, machine):
+    assert run_check_machine(monkeypatch, capsys, system, machine) == (0, "")
+
+
+@pytest.mark.parametrize("system, machine, advice", [
+    ("Darwin", "x86_64", "install an arm64 Python 3.11 (python.org's macOS installer) instead of an Intel one "
+                         "running under Rosetta; the last TensorFlow for Intel Macs was 2.16.2"),
+    ("Windows", "AMD64", "run the kit inside WSL: `wsl --install` once in PowerShell"),
+    ("MINGW64_NT-10.0-22631", "x86_64", "run the kit inside WSL"),
+    ("Linux", "armv7l", "use a Linux machine on x86-64 or ARM64 (aarch64), or follow the course on a rented cloud "
+                        "GPU box (setup/README.md)."),
+    ("FreeBSD", "amd64", "use a Linux machine on x86-64 or ARM64"),
+])
+def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, capsys, system, machine, advice):
+    status, stderr = run_check_machine(monkeypatch, capsys, system, machine)
+    assert status == 1 and len(stderr.splitlines()) == 1
+    assert stderr.startswith(f"error: TensorFlow 2.21, which the kit runs on, has no build for this machine "
+                             f"({system} on {machine}, as {sys.executable} sees it): ")
+    assert advice in stderr
+
+
+def test_make_refuses_a_machine_without_tensorflow_in_one_line_before_creating_anything(tmp_path):
+    for name in ("Makefile", "requirements.txt", "pyproject.toml", "setup/check_machine.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(paths.ROOT / name, tmp_path / name)
+    intel_mac = tmp_path / "intel-mac"  # the kit's Python 3.11, told by a sitecustomize that it runs on an Intel Mac
+    intel_mac.mkdir()
+    (intel_mac / "sitecustomize.py").write_text(
+        'import platform\nplatform.system = lambda: "Darwin"\nplatform.machine = lambda: "x86_64"\n')
+    python = tmp_path / "python3.11"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={intel_mac} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    finished = learner_make("lessons", f"PYTHON={python}", cwd=tmp_path)
+    assert finished.returncode != 0
+    assert finished.stderr.splitlines()[0].startswith(
+        "error: TensorFlow 2.21, which the kit runs on, has no build for this machine (Darwin on x86_64, as ")
+    assert "Rosetta" in finished.stderr.splitlines()[0]
+    assert not (tmp_path / ".venv").exists()
+    assert "-m venv" not in finished.stdout
 
 
 def test_make_accepts_python_3_11(tmp_path):

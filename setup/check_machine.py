@@ -1,0 +1,39 @@
+"""Can the kit's TensorFlow be installed here? `make` asks this before it creates .venv/.
+
+TensorFlow 2.21 publishes builds (wheels) for Linux on x86-64 and ARM64, macOS on Apple silicon and
+Windows, and no source to build from. The kit's Makefile and `.venv/bin/` need Linux or macOS, so on
+Windows the kit runs inside WSL. Anywhere else pip would fail after minutes with "No matching
+distribution found for tensorflow==2.21.0"; this says what to do instead, in one line, and exits 1.
+
+Run by the Python that will create .venv/: `python3.11 setup/check_machine.py`.
+"""
+
+import platform
+import sys
+
+SUPPORTED = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "arm64")}
+CLOUD = "or follow the course on a rented cloud GPU box (setup/README.md)"
+WINDOWS = ("run the kit inside WSL: `wsl --install` once in PowerShell, then clone the kit and run make in the "
+           "Ubuntu terminal it opens")
+MAC = ("on an Apple silicon Mac, install an arm64 Python 3.11 (python.org's macOS installer) instead of an "
+       "Intel one running under Rosetta; the last TensorFlow for Intel Macs was 2.16.2, so on one "
+       f"use a Linux machine {CLOUD}")
+
+
+def main():
+    system, machine = platform.system(), platform.machine()
+    if (system, machine) in SUPPORTED:
+        return 0
+    if system.startswith(("Windows", "CYGWIN", "MSYS", "MINGW")):
+        advice = WINDOWS
+    elif system == "Darwin":
+        advice = MAC
+    else:
+        advice = f"use a Linux machine on x86-64 or ARM64 (aarch64), {CLOUD}"
+    print(f"error: TensorFlow 2.21, which the kit runs on, has no build for this machine ({system} on {machine}, "
+          f"as {sys.executable} sees it): {advice}.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
