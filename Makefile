@@ -55,9 +55,12 @@ $(TOOLS): Makefile | $(BIN)/python
 
 # Only the files the pages load (npm checks each package against the registry's checksum); a change here
 # fetches them again, into a new folder that replaces the old one only once it is complete (offline, the
-# copy that works stays). Debian's npm is installed where there is none.
+# copy that works stays). Without npm, root on Debian or Ubuntu gets Debian's; anyone else is told how to install it.
 $(WEB)/.installed: Makefile | $(BIN)/python
-	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; } || { echo "make: slides and the site need npm \
+	(Node.js) once, to fetch reveal.js and MathJax from the npm registry: install Node.js (Debian or Ubuntu: sudo \
+	apt install npm; macOS: brew install node; or nodejs.org), then run the same command again." >&2; exit 1; }
 	rm -rf $(WEB).new && mkdir -p $(WEB).new/npm $(WEB).new/reveal.js $(WEB).new/mathjax
 	(cd $(WEB).new/npm && npm pack --loglevel=error reveal.js@$(REVEAL_JS_VERSION) mathjax@$(MATHJAX_VERSION) >/dev/null) || \
 		(echo "make: could not fetch reveal.js and MathJax from the npm registry (slides and the site need them" \

@@ -184,6 +184,25 @@ def test_make_refuses_a_machine_without_tensorflow_in_one_line_before_creating_a
     assert "-m venv" not in finished.stdout
 
 
+def test_make_slides_without_npm_says_how_to_install_it_in_one_line(tmp_path):
+    """On a Mac, or as a learner who is not root, there is no apt-get to fetch npm with: say what to install."""
+    shutil.copy(paths.ROOT / "Makefile", tmp_path)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").touch()  # the venv exists; only npm is missing
+    tools = tmp_path / "tools"  # a PATH with `id` but neither npm nor apt-get
+    tools.mkdir()
+    (tools / "id").symlink_to(shutil.which("id"))
+    env = {name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    finished = subprocess.run([shutil.which("make"), ".venv/share/course-web/.installed"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env={**env, "PATH": str(tools)})
+    assert finished.returncode != 0
+    assert finished.stderr.splitlines()[0] == (
+        "make: slides and the site need npm (Node.js) once, to fetch reveal.js and MathJax from the npm registry: "
+        "install Node.js (Debian or Ubuntu: sudo apt install npm; macOS: brew install node; or nodejs.org), then run "
+        "the same command again.")
+    assert sorted(path.name for path in (tmp_path / ".venv").iterdir()) == ["bin"]
+
+
 def test_make_accepts_python_3_11(tmp_path):
     shutil.copy(paths.ROOT / "Makefile", tmp_path)
     finished = learner_make("-n", ".venv/bin/python", f"PYTHON={sys.executable}", cwd=tmp_path)
