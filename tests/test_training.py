@@ -128,7 +128,7 @@ def test_the_time_budget_schedule_ends_its_decay_when_time_runs_out(tmp_path):
     assert schedule.stopped_by_time and 1 < run.epochs < 1000  # the time budget, not the epochs, ended it
     assert run.seconds < 3.0 + 1.5
     peak = max(learning_rates)
-    assert 0.06 < peak <= 0.1 + 1e-9  # batches sample the curve near its peak
+    assert 0.06 < peak <= 0.1 + 1e-6  # batches sample the curve near its peak (a float32: 0.1 is 0.10000000149)
     assert learning_rates[0] < 0.2 * peak  # the warm-up starts low
     assert learning_rates[-1] < 0.02 * peak  # and the decay has ended when training stops
     after_peak = learning_rates[learning_rates.index(peak):]
