@@ -8,6 +8,8 @@ broken files it holds), plain class folders, and layouts the kit organized.
 import hashlib
 import json
 import os
+import pathlib
+import unicodedata
 
 import keras
 import numpy as np
@@ -256,6 +258,58 @@ def test_copies_when_hard_links_are_not_possible(kaggle, tmp_path, monkeypatch):
     copied = layout.root / "train" / "cats" / names(layout.root / "train" / "cats")[0]
     assert not os.path.samefile(copied, kaggle / "train" / copied.name)
     assert copied.read_bytes() == (kaggle / "train" / copied.name).read_bytes()
+
+
+def test_names_a_mac_or_windows_disk_takes_for_one_get_targets_of_their_own(tmp_path, monkeypatch):
+    """A Mac's disk (and Windows') ignores case and accent encoding: IMG_0.JPG is img_0.jpg, and "é" is one name
+    whether written as one character or as e and a combining accent. Two photos from different subfolders with
+    such names must land in different files, or the second would be linked or copied onto the first."""
+    source = tmp_path / "pets"
+    for class_name in ("cats", "dogs"):
+        for i in range(30):
+            write_image(source / class_name / f"{i}.jpg", i)
+    photos = [source / "cats" / folder / name for folder, name in [
+        ("phone", "IMG_0.JPG"), ("camera", "img_0.jpg"), ("phone", "IMG_1.JPG"), ("camera", "img_1.jpg"),
+        ("a", "caf\u00e9.jpg"), ("b", "cafe\u0301.jpg"), ("a", "cr\u00e8me.jpg"), ("b", "cre\u0300me.jpg")]]
+    for seed, photo in enumerate(photos, 100):
+        write_image(photo, seed)
+    before = snapshot(source)
+
+    def folded(path):
+        path = pathlib.Path(path)
+        return path.parent, unicodedata.normalize("NFC", path.name).casefold()
+
+    real_link = os.link
+
+    def link_as_a_mac_disk_would(source_file, target):  # refuses a name the folder already holds, folded
+        parent, name = folded(target)
+        if parent.is_dir() and any(folded(other)[1] == name for other in parent.iterdir()):
+            raise FileExistsError(17, "File exists", str(target))
+        real_link(source_file, target)
+
+    monkeypatch.setattr(os, "link", link_as_a_mac_disk_would)
+    layout = data.organize(source, tmp_path / "layouts", valid_fraction=0.01, test_fraction=0.01)
+    files = json.loads((layout.root / "layout.json").read_text())["files"]
+    assert len({folded(target) for target in files}) == len(files)  # no two targets one name on such a disk
+    assert sum(layout.counts[split]["cats"] for split in ("train", "valid", "test")) == 38
+    for target, photo in files.items():
+        assert (layout.root / target).read_bytes() == (source / photo).read_bytes()
+    assert snapshot(source) == before
+
+
+def test_a_target_already_there_is_never_copied_over(kaggle, tmp_path, monkeypatch):
+    """A link refused because its name is taken must not fall back to a copy: the file there may be a hard
+    link to another of the learner's photos, which the copy would overwrite."""
+    before = snapshot(kaggle)
+
+    def taken(source_file, target):
+        raise FileExistsError(17, "File exists", str(target))
+
+    monkeypatch.setattr(os, "link", taken)
+    with pytest.raises(FileExistsError):
+        data.organize(kaggle, tmp_path / "layouts")
+    assert snapshot(kaggle) == before
+    assert not list((tmp_path / "layouts").rglob("*.jpg")) and not list((tmp_path / "layouts").rglob("layout.json"))
 
 
 def test_linked_photos_are_followed_and_linked_folders_are_not_extra_classes(tmp_path, capsys):

@@ -6,6 +6,7 @@ Lessons 3, 4 and 6 call `pets`; from a terminal: `python -m utils.data {download
 import argparse
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import pathlib
 import random
 import shutil
 import sys
+import unicodedata
 
 import tqdm
 
@@ -110,7 +112,9 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
                 real = os.path.realpath(path)  # a symlink is linked as the file it points to, never as a link
                 try:
                     os.link(real, building / target)
-                except OSError:  # another filesystem, or linking not allowed: copy
+                except OSError as error:  # another filesystem, or linking not allowed: copy
+                    if error.errno == errno.EEXIST:  # never copy into a target: it may be a link to a source photo
+                        raise
                     shutil.copy2(real, building / target)
             record = {"format": layouts.LAYOUT_FORMAT, "kind": found.kind, "source": str(root), "dataset": dataset,
                       "settings": settings, "counts": counts, "skipped": skipped,
@@ -169,6 +173,7 @@ def _digest(text):
 def _plan(found, bad, odd, settings):
     """`{target path in the layout: source path}` and `{split: {class: images}}`, the same for the same input."""
     plan, counts = {}, {split: {} for split in (*SPLITS, "unlabelled")}
+    taken = set()  # targets as a Mac's or Windows' disk compares names: IMG_0.JPG is img_0.jpg, é is e + ´
 
     def usable(groups, class_name):
         return [path for path in (groups or {}).get(class_name, []) if path not in bad]
@@ -180,8 +185,9 @@ def _plan(found, bad, odd, settings):
                 name = "__".join(parts[-count:])
                 if path in odd and not name.lower().endswith((".jpg", ".jpeg")):
                     name = name.rsplit(".", 1)[0] + ".jpg"  # written as an RGB JPEG
-                if f"{folder}/{name}" not in plan:
+                if unicodedata.normalize("NFC", f"{folder}/{name}").casefold() not in taken:
                     break
+            taken.add(unicodedata.normalize("NFC", f"{folder}/{name}").casefold())
             plan[f"{folder}/{name}"] = path
 
     sampled = {p.name for split in (found.sample or {}).values() for ps in split.values() for p in ps if p not in bad}
