@@ -567,3 +567,39 @@ def test_extraction_never_replaces_a_folder_already_there(server, monkeypatch, t
         downloads.download("toybirds", data_dir=tmp_path)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["BIRDS", *mine, "birds.tgz"]
     assert all((folder / name).read_text() == "mine" for name in mine)
+
+
+CERTIFICATES_SEEN = """
+import os, ssl, sys
+sys.platform = {platform!r}
+found = ssl.get_default_verify_paths()
+ssl.get_default_verify_paths = lambda: found._replace(openssl_cafile={cafile!r})
+import utils
+print(os.environ.get("SSL_CERT_FILE", "unset"))
+print(ssl.create_default_context().cert_store_stats()["x509_ca"])
+"""
+
+
+def certificates_seen(platform, cafile, **environment):
+    """What `import utils` leaves in SSL_CERT_FILE, and how many authorities a new TLS context then trusts."""
+    env = {name: value for name, value in os.environ.items() if name not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    result = subprocess.run([sys.executable, "-c", CERTIFICATES_SEEN.format(platform=platform, cafile=cafile)],
+                            capture_output=True, text=True, timeout=120, check=True,
+                            env={**env, "PYTHONPATH": str(paths.ROOT), **environment})
+    cert_file, authorities = result.stdout.split()
+    return cert_file, int(authorities)
+
+
+def test_a_mac_python_without_certificate_authorities_uses_certifis(tmp_path):
+    """python.org's Python for macOS has no CA file until "Install Certificates.command" is run: every HTTPS
+    download would fail. The kit then trusts certifi's authorities, as pip and requests do."""
+    import certifi
+    bundle = certifi.where()
+    in_bundle = open(bundle).read().count("-----BEGIN CERTIFICATE-----")
+    assert certificates_seen("darwin", str(tmp_path / "no-cert.pem")) == (bundle, in_bundle) and in_bundle > 100
+    learners = tmp_path / "company.pem"  # a learner's own bundle (a network that inspects HTTPS) is kept
+    learners.write_text(open(bundle).read().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    assert certificates_seen("darwin", str(tmp_path / "no-cert.pem"), SSL_CERT_FILE=str(learners)) == (
+        str(learners), 1)
+    assert certificates_seen("darwin", bundle)[0] == "unset"  # its certificates were installed: nothing to do
+    assert certificates_seen("linux", str(tmp_path / "no-cert.pem"))[0] == "unset"  # not a Mac: nothing to do

@@ -40,6 +40,8 @@ Modules:
 """
 
 import importlib.util
+import os
+import ssl
 import sys
 
 _MISSING = [name for name in ("numpy", "tqdm", "PIL", "keras", "tensorflow") if importlib.util.find_spec(name) is None]
@@ -49,3 +51,10 @@ if _MISSING and sys.argv[:1] == ["-m"]:  # `python -m utils.…` run by a Python
           "activate it first: `source .venv/bin/activate`.", file=sys.stderr)
     sys.exit(2)
 
+# python.org's Python for macOS has no certificate authorities until its "Install Certificates.command" is run, so
+# every HTTPS download (datasets, VGG16's weights) would fail with CERTIFICATE_VERIFY_FAILED. Use certifi's, as pip
+# and requests do (and as that command would); a learner's own SSL_CERT_FILE or SSL_CERT_DIR is left alone.
+if (sys.platform == "darwin" and not os.environ.get("SSL_CERT_FILE") and not os.environ.get("SSL_CERT_DIR")
+        and not os.path.exists(ssl.get_default_verify_paths().openssl_cafile) and importlib.util.find_spec("certifi")):
+    import certifi
+    os.environ["SSL_CERT_FILE"] = certifi.where()
