@@ -1,7 +1,7 @@
 """Can the kit's TensorFlow be installed here? `make` asks this before it creates .venv/.
 
-TensorFlow 2.21 publishes builds (wheels) for Linux on x86-64 and ARM64, macOS on Apple silicon and
-Windows, and no source to build from. The kit's Makefile and `.venv/bin/` need Linux or macOS, so on
+TensorFlow 2.21 publishes builds (wheels) for 64-bit Python on Linux on x86-64 and ARM64, macOS on Apple
+silicon and Windows, and no source to build from. The kit's Makefile and `.venv/bin/` need Linux or macOS, so on
 Windows the kit runs inside WSL. Anywhere else pip would fail after minutes with "No matching
 distribution found for tensorflow==2.21.0"; this says what to do instead, in one line, and exits 1.
 
@@ -9,6 +9,7 @@ Run by the Python that will create .venv/: `python3.11 setup/check_machine.py`.
 """
 
 import platform
+import struct
 import sys
 
 SUPPORTED = {("Linux", "x86_64"), ("Linux", "aarch64"), ("Darwin", "arm64")}
@@ -21,17 +22,21 @@ MAC = ("on an Apple silicon Mac, install an arm64 Python 3.11 (python.org's macO
 
 
 def main():
-    system, machine = platform.system(), platform.machine()
-    if (system, machine) in SUPPORTED:
+    system, machine = platform.system(), platform.machine()  # the kernel's: a 32-bit Python may run on it
+    bits = struct.calcsize("P") * 8
+    if (system, machine) in SUPPORTED and bits == 64:
         return 0
-    if system.startswith(("Windows", "CYGWIN", "MSYS", "MINGW")):
+    if (system, machine) in SUPPORTED:
+        advice = ("TensorFlow needs a 64-bit Python, and this one is a 32-bit program (on a Raspberry Pi: install "
+                  "the 64-bit Raspberry Pi OS)")
+    elif system.startswith(("Windows", "CYGWIN", "MSYS", "MINGW")):
         advice = WINDOWS
     elif system == "Darwin":
         advice = MAC
     else:
         advice = f"use a Linux machine on x86-64 or ARM64 (aarch64), {CLOUD}"
     print(f"error: TensorFlow 2.21, which the kit runs on, has no build for this machine ({system} on {machine}, "
-          f"as {sys.executable} sees it): {advice}.", file=sys.stderr)
+          f"{bits}-bit, as {sys.executable} sees it): {advice}.", file=sys.stderr)
     return 1
 
 

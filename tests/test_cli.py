@@ -132,13 +132,14 @@ def test_make_refuses_another_python_in_one_line_before_creating_anything(tmp_pa
     assert "python3.13 -m venv" not in finished.stdout
 
 
-def run_check_machine(monkeypatch, capsys, system, machine):
-    """setup/check_machine.py's main, as it runs on `system` / `machine`: (exit status, stderr)."""
+def run_check_machine(monkeypatch, capsys, system, machine, bits=64):
+    """setup/check_machine.py's main, as a `bits`-bit Python runs it on `system` / `machine`: (status, stderr)."""
     spec = importlib.util.spec_from_file_location("check_machine", paths.ROOT / "setup" / "check_machine.py")
     check_machine = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check_machine)
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(check_machine.struct, "calcsize", lambda code: {"P": bits // 8}[code])
     return check_machine.main(), capsys.readouterr().err
 
 
@@ -147,20 +148,22 @@ def test_the_machines_tensorflow_publishes_for_pass_the_check(monkeypatch, capsy
     assert run_check_machine(monkeypatch, capsys, system, machine) == (0, "")
 
 
-@pytest.mark.parametrize("system, machine, advice", [
-    ("Darwin", "x86_64", "install an arm64 Python 3.11 (python.org's macOS installer) instead of an Intel one "
+@pytest.mark.parametrize("system, machine, bits, advice", [
+    ("Linux", "aarch64", 32, "TensorFlow needs a 64-bit Python, and this one is a 32-bit program (on a Raspberry Pi: "
+                             "install the 64-bit Raspberry Pi OS)"),
+    ("Darwin", "x86_64", 64, "install an arm64 Python 3.11 (python.org's macOS installer) instead of an Intel one "
                          "running under Rosetta; the last TensorFlow for Intel Macs was 2.16.2"),
-    ("Windows", "AMD64", "run the kit inside WSL: `wsl --install` once in PowerShell"),
-    ("MINGW64_NT-10.0-22631", "x86_64", "run the kit inside WSL"),
-    ("Linux", "armv7l", "use a Linux machine on x86-64 or ARM64 (aarch64), or follow the course on a rented cloud "
+    ("Windows", "AMD64", 64, "run the kit inside WSL: `wsl --install` once in PowerShell"),
+    ("MINGW64_NT-10.0-22631", "x86_64", 64, "run the kit inside WSL"),
+    ("Linux", "armv7l", 32, "use a Linux machine on x86-64 or ARM64 (aarch64), or follow the course on a rented cloud "
                         "GPU box (setup/README.md)."),
-    ("FreeBSD", "amd64", "use a Linux machine on x86-64 or ARM64"),
+    ("FreeBSD", "amd64", 64, "use a Linux machine on x86-64 or ARM64"),
 ])
-def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, capsys, system, machine, advice):
-    status, stderr = run_check_machine(monkeypatch, capsys, system, machine)
+def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, capsys, system, machine, bits, advice):
+    status, stderr = run_check_machine(monkeypatch, capsys, system, machine, bits)
     assert status == 1 and len(stderr.splitlines()) == 1
     assert stderr.startswith(f"error: TensorFlow 2.21, which the kit runs on, has no build for this machine "
-                             f"({system} on {machine}, as {sys.executable} sees it): ")
+                             f"({system} on {machine}, {bits}-bit, as {sys.executable} sees it): ")
     assert advice in stderr
 
 
@@ -178,7 +181,7 @@ def test_make_refuses_a_machine_without_tensorflow_in_one_line_before_creating_a
     finished = learner_make("lessons", f"PYTHON={python}", cwd=tmp_path)
     assert finished.returncode != 0
     assert finished.stderr.splitlines()[0].startswith(
-        "error: TensorFlow 2.21, which the kit runs on, has no build for this machine (Darwin on x86_64, as ")
+        "error: TensorFlow 2.21, which the kit runs on, has no build for this machine (Darwin on x86_64, 64-bit, as ")
     assert "Rosetta" in finished.stderr.splitlines()[0]
     assert not (tmp_path / ".venv").exists()
     assert "-m venv" not in finished.stdout
