@@ -4,11 +4,14 @@ TensorFlow 2.21 publishes builds (wheels) for 64-bit Python on Linux on x86-64 a
 silicon and Windows, and no source to build from. The kit's Makefile and `.venv/bin/` need Linux or macOS, so on
 Windows the kit runs inside WSL. Anywhere else pip would fail after minutes with "No matching
 distribution found for tensorflow==2.21.0"; this says what to do instead, in one line, and exits 1.
+Under WSL, a kit on a Windows drive (/mnt/c/...) gets a note: it works there, slowly.
 
 Run by the Python that will create .venv/: `python3.11 setup/check_machine.py`.
 """
 
+import os
 import platform
+import re
 import struct
 import sys
 
@@ -25,6 +28,11 @@ def main():
     system, machine = platform.system(), platform.machine()  # the kernel's: a 32-bit Python may run on it
     bits = struct.calcsize("P") * 8
     if (system, machine) in SUPPORTED and bits == 64:
+        if "microsoft" in platform.release().lower() and re.match(r"/mnt/[a-zA-Z]/", os.getcwd() + "/"):  # WSL
+            print(f"note: the kit is on a Windows drive ({os.getcwd()}), which WSL reads and writes through a slow "
+                  "bridge: installing and the lessons take longer there. Microsoft advises keeping projects in WSL's "
+                  "own file system: `cd ~`, clone the kit again there and run make in it (or carry on here).",
+                  file=sys.stderr)
         return 0
     if (system, machine) in SUPPORTED:
         advice = ("TensorFlow needs a 64-bit Python, and this one is a 32-bit program (on a Raspberry Pi: install "

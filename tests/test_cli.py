@@ -167,6 +167,24 @@ def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, cap
     assert advice in stderr
 
 
+@pytest.mark.parametrize("release, folder, noted", [
+    ("6.6.87.2-microsoft-standard-WSL2", "/mnt/c/Users/ada/course", True),
+    ("6.6.87.2-microsoft-standard-WSL2", "/mnt/D/course", True),
+    ("6.6.87.2-microsoft-standard-WSL2", "/home/ada/course", False),
+    ("6.1.0-28-amd64", "/mnt/c/course", False),  # not WSL: a Linux disk mounted on /mnt/c is no slower
+])
+def test_wsl_with_the_kit_on_a_windows_drive_gets_a_note_and_goes_on(monkeypatch, capsys, release, folder, noted):
+    monkeypatch.setattr(platform, "release", lambda: release)
+    monkeypatch.setattr(os, "getcwd", lambda: folder)
+    status, stderr = run_check_machine(monkeypatch, capsys, "Linux", "x86_64")
+    assert status == 0
+    assert stderr == ("" if not noted else
+                      f"note: the kit is on a Windows drive ({folder}), which WSL reads and writes through a slow "
+                      "bridge: installing and the lessons take longer there. Microsoft advises keeping projects in "
+                      "WSL's own file system: `cd ~`, clone the kit again there and run make in it (or carry on "
+                      "here).\n")
+
+
 def test_make_refuses_a_machine_without_tensorflow_in_one_line_before_creating_anything(tmp_path):
     for name in ("Makefile", "requirements.txt", "pyproject.toml", "setup/check_machine.py"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
