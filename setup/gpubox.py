@@ -699,8 +699,8 @@ def ssh_command(ec2, box, extra):
     key = private_key_path(box, tag_value(pairs[0], TAG_KEY_ORIGIN) if pairs else None)
     program = tool("GPUBOX_SSH", "ssh")
     if shutil.which(program[0]) is None:
-        raise GpuboxError("No `ssh` command was found. Install OpenSSH (on Windows 10/11: "
-                          "Settings > Apps > Optional features > OpenSSH Client) and try again.")
+        raise GpuboxError("No `ssh` command was found. Install OpenSSH (Ubuntu, Debian and WSL on Windows: "
+                          "`sudo apt install openssh-client`; macOS has it) and try again.")
     return [*program, "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
             *extra, f"{SSH_USER}@{host}"]
 

@@ -242,6 +242,10 @@ def test_stop_start_status_and_moving_ip(aws):
     printed = gpubox_cli({k: v for k, v in env.items() if k != "GPUBOX_SSH"}, "ssh", "--box", "alice", "--print")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.startswith("ssh -i ") and f"ubuntu@{instance['PublicIpAddress']}" in printed.stdout
+    no_ssh = gpubox_cli({**env, "GPUBOX_SSH": "/nonexistent/ssh"}, "ssh", "--box", "alice", "--print")
+    assert no_ssh.returncode == 1 and "Traceback" not in no_ssh.stderr
+    assert ("No `ssh` command was found. Install OpenSSH (Ubuntu, Debian and WSL on Windows: `sudo apt install "
+            "openssh-client`; macOS has it) and try again.") in no_ssh.stderr
     tunnel = gpubox_cli(env, "tunnel", "--box", "alice", "--print")
     assert "-L 8888:127.0.0.1:8888" in tunnel.stdout and "cat .course/jupyter-token" in tunnel.stdout
     # a local port already taken (say by `make lab`) ends ssh with its message, not a tunnel to nowhere
