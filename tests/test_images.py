@@ -2,6 +2,7 @@
 and organize leaving the broken ones out and converting the odd ones."""
 
 import io
+import os
 
 import numpy as np
 import PIL.Image
@@ -317,3 +318,42 @@ def test_a_photo_without_read_permission_is_called_that_not_a_non_image(tmp_path
     monkeypatch.setattr(PIL.Image, "open", denied)
     with pytest.raises(images.PhotoError, match=r"locked.jpg cannot be read: permission denied: fix its permissions"):
         images.load_photo(tmp_path / "locked.jpg", (8, 8))
+
+
+def test_a_postscript_file_named_like_a_photo_is_refused_without_running_ghostscript(tmp_path, monkeypatch):
+    """PIL picks a decoder by a file's content, and for EPS it runs Ghostscript on it: a photo from the web, a
+    learner's folder or the web page of `utils.serve` must never get there, whatever it is called."""
+    import PIL.EpsImagePlugin
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    ghostscript = tools / "gs"  # a stand-in that only writes down that it ran
+    ghostscript.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "gs-ran"}\nexit 0\n')
+    ghostscript.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setattr(PIL.EpsImagePlugin, "gs_binary", None)  # found again, on this PATH
+    photo = tmp_path / "cat.jpg"
+    photo.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    for read in (images.open_photo, lambda path: images.load_photo(path, (8, 8)),
+                 lambda path: images.load_photo(path, (8, 8), fit="crop")):
+        with pytest.raises(images.PhotoError, match="is not an image this kit can read"):
+            read(photo)
+    assert images.inspect_image(photo)[0] == "bad" and images.exif_orientation(photo) == 1
+    assert not (tmp_path / "gs-ran").exists()
+
+
+def test_a_damaged_exif_block_leaves_the_photo_as_stored(tmp_path):
+    """PIL raises SyntaxError ("not a TIFF file") for a damaged EXIF block: the pixels are fine, so the photo is
+    used as stored (orientation 1), by every reader and by organizing, instead of stopping with a traceback."""
+    stored = np.zeros((6, 10, 3), np.uint8)
+    stored[:, :5] = (200, 30, 30)
+    photo = tmp_path / "odd.webp"
+    PIL.Image.fromarray(stored).save(photo, "WEBP", lossless=True, exif=b"Exif\x00\x00not-a-tiff-header")
+    with PIL.Image.open(photo) as image, pytest.raises(SyntaxError):
+        image.getexif()  # what PIL itself does with it
+    assert images.exif_orientation(photo) == 1
+    np.testing.assert_array_equal(np.asarray(images.open_photo(photo)), stored)
+    np.testing.assert_array_equal(images.load_photo(photo, (6, 10)), stored)
+    assert images.load_photo(photo, (4, 4), fit="crop").shape == (4, 4, 3)
+    images.to_rgb_jpeg(photo, tmp_path / "odd.jpg")
+    assert PIL.Image.open(tmp_path / "odd.jpg").size == (10, 6)

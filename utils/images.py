@@ -17,6 +17,8 @@ from utils import paths, safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads (RGB ones: see load_photo)
+# What PIL may open here, whatever a file is named: never EPS (PIL would run Ghostscript on it) or rarer formats.
+PIL_FORMATS = (*TF_FORMATS, "WEBP", "AVIF", "TIFF")  # a phone's multi-picture JPEG (MPO) opens as JPEG
 UNREADABLE = "cannot be read: permission denied"
 ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 
@@ -47,7 +49,7 @@ def inspect_image(path):
     if path.stat().st_size == 0:
         return "bad", "empty file (0 bytes)"
     try:
-        with PIL.Image.open(path) as image:
+        with PIL.Image.open(path, formats=PIL_FORMATS) as image:
             image.load()
             mode, image_format = image.mode, image.format
     except PermissionError:
@@ -114,18 +116,26 @@ def to_rgb(image):
 
 def to_rgb_jpeg(source, target):
     """Writes `source` as an upright 8-bit RGB JPEG (`to_rgb`): how organizing stores an odd training photo."""
-    with PIL.Image.open(source) as image:
+    with PIL.Image.open(source, formats=PIL_FORMATS) as image:
         partial = target.with_name(target.name + ".part")
-        to_rgb(PIL.ImageOps.exif_transpose(image)).save(partial, "JPEG", quality=95)  # as open_photo turns it
+        to_rgb(_exif_upright(image)).save(partial, "JPEG", quality=95)  # as open_photo turns it
     partial.replace(target)
+
+
+def _exif_upright(image):
+    """`PIL.ImageOps.exif_transpose`, or the image as stored when its EXIF block is damaged (as `exif_orientation`)."""
+    try:
+        return PIL.ImageOps.exif_transpose(image)
+    except SyntaxError:  # PIL's "not a TIFF file": the EXIF block, not the pixels
+        return image
 
 
 def exif_orientation(path):
     """The EXIF orientation of an image file (1 = upright, as stored), 1 when it has none."""
     try:
-        with PIL.Image.open(path) as image:
+        with PIL.Image.open(path, formats=PIL_FORMATS) as image:
             orientation = image.getexif().get(ORIENTATION_TAG, 1)
-    except (OSError, ValueError):
+    except (OSError, ValueError, SyntaxError):  # SyntaxError: a damaged EXIF block
         return 1
     return orientation if orientation in range(1, 9) else 1
 
@@ -155,7 +165,7 @@ def _opened(path):
     limit, size = PIL.Image.MAX_IMAGE_PIXELS, ""  # about 89 megapixels: a larger file is refused, not decoded
     try:
         with warnings.catch_warnings(action="ignore", category=PIL.Image.DecompressionBombWarning):  # checked below
-            image = PIL.Image.open(path)  # reads the header only
+            image = PIL.Image.open(path, formats=PIL_FORMATS)  # reads the header only
         if image.width * image.height <= limit:
             return image
         size = f"{image.width}x{image.height}, "
@@ -181,7 +191,7 @@ def open_photo(path):
     """
     with _opened(path) as image:
         try:
-            return to_rgb(PIL.ImageOps.exif_transpose(image))
+            return to_rgb(_exif_upright(image))
         except (OSError, ValueError) as error:  # truncated or damaged pixel data
             raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
 
