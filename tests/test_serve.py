@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from utils import cli, explain, images, paths, serve
+from utils import classifiers, cli, explain, images, paths, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -97,7 +97,7 @@ def running(app):
 
 @pytest.fixture(scope="module")
 def classifier(model_file):
-    return serve.Classifier(model_file, "the tiny test model")
+    return classifiers.Classifier(model_file, "the tiny test model")
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     (copied.parent / "metrics.json").write_text(json.dumps({
         "class_counts": {"train": {"not bird": 30, "bird": 10}}, "threshold": threshold}))
     (answer,), _ = predict.is_it_a_bird(model, [wide], predict.default_threshold(copied))
-    bird_classifier = serve.Classifier(copied, "a copied bird classifier")
+    bird_classifier = classifiers.Classifier(copied, "a copied bird classifier")
     served = bird_classifier.answer(str(wide))
     assert served["probabilities"]["bird"] == pytest.approx(answer.probability, abs=1e-5)
     assert served["label"] == ("bird" if answer.is_bird else "not bird")
@@ -289,8 +289,8 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     bird = float(bird_classifier.answer_pixels(photo, False)[0][-1])
     bird_classifier.threshold = bird  # P(bird) exactly at the threshold is a bird, for both
     assert bird_classifier.answer_pixels(photo, False)[1] == 1 and predict.Answer(wide, bird, bird).is_bird
-    squashed = serve.Classifier(model_file, "lesson 3 style").preparation
-    assert squashed == {} and serve.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION
+    squashed = classifiers.Classifier(model_file, "lesson 3 style").preparation
+    assert squashed == {} and classifiers.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION
 
 
 def test_at_most_two_photos_are_decoded_at_once(classifier, photo_file, monkeypatch):
@@ -329,16 +329,16 @@ def test_every_message_the_server_returns_prints_or_shows_is_in_the_troubleshoot
 
 def test_class_names_come_from_the_option_the_lessons_metrics_or_their_position(tmp_path):
     model_file = tmp_path / "model.keras"
-    assert serve.class_names(model_file, 2) == ["class 0", "class 1"]
-    assert serve.class_names(model_file, 2, "dogs, cats") == ["dogs", "cats"]
+    assert classifiers.class_names(model_file, 2) == ["class 0", "class 1"]
+    assert classifiers.class_names(model_file, 2, "dogs, cats") == ["dogs", "cats"]
     for given in ("cats", "cats,cats", "cats,,dogs", "a,b,c"):
         with pytest.raises(ValueError, match="does not give 2 different names"):
-            serve.class_names(model_file, 2, given)
+            classifiers.class_names(model_file, 2, given)
     lesson5 = {"train": {"not bird": 3, "bird": 1}, "valid": {"not bird": 1, "bird": 1}}  # in class order
     (tmp_path / "metrics.json").write_text(json.dumps({"class_counts": lesson5}))
-    assert serve.class_names(model_file, 2) == ["not bird", "bird"]
+    assert classifiers.class_names(model_file, 2) == ["not bird", "bird"]
     (tmp_path / "metrics.json").write_text(json.dumps({"class_counts": {"a": 1, "b": 2, "c": 3}}))
-    assert serve.class_names(model_file, 2) == ["class 0", "class 1"]  # not this model's classes
+    assert classifiers.class_names(model_file, 2) == ["class 0", "class 1"]  # not this model's classes
 
 
 def command(argv, capsys):

@@ -37,6 +37,7 @@ Modules:
     slides:  which cells start a slide, and the reveal.js decks.
     outputs: what decks and site pages show of a lesson: no solutions, stderr or local paths.
     serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
+    classifiers: the trained classifier behind that page: its model, class names, photo preparation and heat map.
 """
 
 import importlib.util
