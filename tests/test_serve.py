@@ -107,8 +107,8 @@ def server(classifier):
         yield app, address
 
 
-def post(address, data, name="photo.jpg", field="file", query="", chunked=False):
-    """POST /predict with `data` as a multipart file field; returns (status, JSON)."""
+def post(address, data, name="photo.jpg", field="file", query="", chunked=False, headers=None):
+    """POST /predict with `data` as a multipart file field (and `headers`); returns (status, JSON)."""
     boundary = uuid.uuid4().hex
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -118,7 +118,18 @@ def post(address, data, name="photo.jpg", field="file", query="", chunked=False)
     connection = http.client.HTTPConnection(*address, timeout=60)
     try:
         connection.request("POST", "/predict" + query, body=body,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def ask(address, path, headers):
+    """GET `path` with `headers` (a `Host` of one's own, say); returns (status, JSON)."""
+    connection = http.client.HTTPConnection(*address, timeout=60)
+    try:
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -244,6 +255,32 @@ def printed_lines(module):
             yield "python -m utils.serve: error: " + template(node.args[0])
         elif isinstance(node, ast.keyword) and node.arg == "interrupted":
             yield f"interrupted: {template(node.value)}."
+
+
+def test_only_this_servers_own_page_is_answered(server, photo_file):
+    """Any web page can make a browser post a form to 127.0.0.1; the browser then says which page sent it (Origin),
+    and a page that renamed itself to reach this computer (DNS rebinding) still asks for its own name (Host)."""
+    host, port = server[1]
+    status, answer = post(server[1], photo_file.read_bytes(), headers={"Origin": "https://evil.example"})
+    assert status == 403 and answer == {"error": serve.ERRORS["cross_site"].format(origin="https://evil.example")}
+    status, answer = post(server[1], photo_file.read_bytes(), headers={"Origin": f"http://{host}:{port}"})
+    assert status == 200 and answer["label"] in ("cats", "dogs")  # its own page
+    for name in (f"evil.example:{port}", "192.168.1.20", "[::1"):
+        assert ask(server[1], "/health", {"Host": name}) == (403, {"error": serve.ERRORS["host"].format(host=name)})
+    for name in (f"localhost:{port}", "localhost:8001", "127.0.0.1", "[::1]:8000"):  # a tunnel's port may differ
+        assert ask(server[1], "/health", {"Host": name})[0] == 200
+    status, answer = post(server[1], photo_file.read_bytes(), headers={"Host": "localhost:8001",
+                                                                        "Origin": "http://localhost:8001"})
+    assert status == 200  # the page opened through `ssh -L 8001:127.0.0.1:8000`
+
+
+def test_a_server_for_the_network_answers_any_name_but_still_only_its_own_page(classifier, photo_file):
+    with running(serve.create_app(classifier, local=False)) as address:  # `--host 0.0.0.0`
+        assert ask(address, "/health", {"Host": "laptop.lan:8000"})[0] == 200
+        headers = {"Host": "laptop.lan:8000", "Origin": "http://other.lan"}
+        assert post(address, photo_file.read_bytes(), headers=headers)[0] == 403
+        headers["Origin"] = "http://laptop.lan:8000"
+        assert post(address, photo_file.read_bytes(), headers=headers)[0] == 200
 
 
 def test_head_requests_are_answered_as_gets_are(server):

@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import tempfile
+import urllib.parse
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -44,6 +45,10 @@ ERRORS = {  # what a refused request gets back as {"error": ...}; docs/troublesh
     "query": "{where}: {reason}; ask for /predict, or for /predict?explain=1 to get the Grad-CAM overlay too.",
     "route": "{method} {path}: {reason}; this server answers GET /, GET /health and POST /predict.",
     "bug": "unexpected {kind} ({reason}): a bug in the kit; report it with the server's output.",
+    "cross_site": "a page from {origin} sent this request: this server answers only its own page (and programs "
+                  "such as curl, which send no Origin); open the page from this server's address instead.",
+    "host": "this server answers requests for 127.0.0.1 or localhost only, not for {host!r}; open "
+            "http://127.0.0.1:PORT (through an SSH tunnel on a cloud box), or start it with --host.",
 }
 PHOTO_STATUS = {"is too large to read safely": 413, "is damaged": 422}  # any other PhotoError: 415, not an image
 
@@ -76,8 +81,10 @@ def body_limit(app, max_bytes, refusal):
     return limited
 
 
-def create_app(classifier, max_megabytes=20):
-    """The FastAPI app serving `classifier`; uploads go to a private temporary folder, `app.state.upload_dir`."""
+def create_app(classifier, max_megabytes=20, local=True):
+    """The FastAPI app serving `classifier`; uploads go to a private temporary folder, `app.state.upload_dir`.
+
+    `local`: listening on this computer only, so a request for any other name is refused (see `same_site`)."""
     app = FastAPI(title="utils.serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.uploads = tempfile.TemporaryDirectory(prefix="utils-serve-")  # removed when the server stops
     app.state.upload_dir = pathlib.Path(app.state.uploads.name)
@@ -135,6 +142,22 @@ def create_app(classifier, max_megabytes=20):
             os.unlink(path)
             await form.close()
 
+    @app.middleware("http")  # runs first, before the body is read
+    async def same_site(request, call_next):
+        """Any web page may make a browser send a form to this computer: answer only this server's own page.
+        A name other than this computer's is a page that renamed itself to reach it (DNS rebinding)."""
+        host = request.headers.get("host", "")
+        try:
+            name = urllib.parse.urlsplit(f"//{host}").hostname
+        except ValueError:  # not a name at all ("[::1", say)
+            name = None
+        if local and name not in ("127.0.0.1", "localhost", "::1"):
+            return refuse(403, "host", host=host)
+        origin = request.headers.get("origin")  # sent by browsers, not by curl or requests
+        if origin is not None and origin != f"{request.url.scheme}://{host}":
+            return refuse(403, "cross_site", origin=origin)
+        return await call_next(request)
+
     return app
 
 
@@ -168,8 +191,9 @@ def main(argv=None):
     model_file, description = classifiers.find_model(args.model)
     sock = listen(args.host, args.port)
     classifier = classifiers.Classifier(model_file, description, args.classes)
-    app = create_app(classifier, args.max_megabytes)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    local = args.host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(classifier, args.max_megabytes, local)
+    if not local:
         print(f"warning: --host {args.host}: others on your network can open this page and send it photos; "
               "leave --host out to keep it to this computer.", file=sys.stderr)
     where = f"[{args.host}]" if ":" in args.host else args.host
