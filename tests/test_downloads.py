@@ -603,3 +603,21 @@ def test_a_mac_python_without_certificate_authorities_uses_certifis(tmp_path):
         str(learners), 1)
     assert certificates_seen("darwin", bundle)[0] == "unset"  # its certificates were installed: nothing to do
     assert certificates_seen("linux", str(tmp_path / "no-cert.pem"))[0] == "unset"  # not a Mac: nothing to do
+
+
+def test_a_python_without_tar_filters_still_extracts_a_checked_archive(server, monkeypatch, tmp_path):
+    """Python added `extractall(filter=...)` in 3.11.4; a distribution's older 3.11 (Debian 12 ships 3.11.2)
+    raised TypeError there, and lesson 5's CIFAR-10 and CUB never unpacked. The archive has passed its checksum."""
+    extractall = tarfile.TarFile.extractall
+
+    def without_filters(self, path=".", members=None, *, numeric_owner=False, **unknown):
+        if unknown:
+            raise TypeError(f"extractall() got an unexpected keyword argument {next(iter(unknown))!r}")
+        return extractall(self, path, members, numeric_owner=numeric_owner, filter="fully_trusted")
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.setattr(tarfile.TarFile, "extractall", without_filters)
+    register(monkeypatch, server, make_tgz(BIRD_FILES))
+    folder = downloads.download("toybirds", data_dir=tmp_path)
+    for name, content in BIRD_FILES.items():
+        assert (folder / name).read_bytes() == content
