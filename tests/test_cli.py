@@ -132,14 +132,19 @@ def test_make_refuses_another_python_in_one_line_before_creating_anything(tmp_pa
     assert "python3.13 -m venv" not in finished.stdout
 
 
-def run_check_machine(monkeypatch, capsys, system, machine, bits=64):
-    """setup/check_machine.py's main, as a `bits`-bit Python runs it on `system` / `machine`: (status, stderr)."""
+def run_check_machine(monkeypatch, capsys, system, machine, bits=64, macos="14.5", release="6.1.0-28-amd64",
+                      folder="/home/ada/course"):
+    """setup/check_machine.py's main, as a `bits`-bit Python runs it on `system` / `machine` (`macos` on a Mac),
+    under the kernel `release`, in `folder`, whatever machine runs the test: (status, stderr)."""
     spec = importlib.util.spec_from_file_location("check_machine", paths.ROOT / "setup" / "check_machine.py")
     check_machine = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check_machine)
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(check_machine.struct, "calcsize", lambda code: {"P": bits // 8}[code])
+    monkeypatch.setattr(platform, "mac_ver", lambda: (macos if system == "Darwin" else "", ("", "", ""), ""))
+    monkeypatch.setattr(platform, "release", lambda: release)
+    monkeypatch.setattr(os, "getcwd", lambda: folder)
     return check_machine.main(), capsys.readouterr().err
 
 
@@ -149,18 +154,22 @@ def test_the_machines_tensorflow_publishes_for_pass_the_check(monkeypatch, capsy
 
 
 @pytest.mark.parametrize("system, machine, bits, advice", [
-    ("Linux", "aarch64", 32, "TensorFlow needs a 64-bit Python, and this one is a 32-bit program (on a Raspberry Pi: "
-                             "install the 64-bit Raspberry Pi OS)"),
+    ("Darwin", "arm64", 64, "TensorFlow's builds for Apple silicon need macOS 12 or later, and this Mac has 11.7.10: "
+                            "update macOS."),
+    ("Linux", "aarch64", 32, "TensorFlow needs a 64-bit Python, and this one is a 32-bit program (on a Raspberry Pi "
+                             "3, 4 or 5: install the 64-bit Raspberry Pi OS)"),
     ("Darwin", "x86_64", 64, "install an arm64 Python 3.11 (python.org's macOS installer) instead of an Intel one "
-                         "running under Rosetta; the last TensorFlow for Intel Macs was 2.16.2"),
+                             "running under Rosetta. The last TensorFlow for Intel Macs was 2.16.2: on an Intel Mac, "
+                             "use a Linux machine"),
     ("Windows", "AMD64", 64, "run the kit inside WSL: `wsl --install` once in PowerShell"),
     ("MINGW64_NT-10.0-22631", "x86_64", 64, "run the kit inside WSL"),
-    ("Linux", "armv7l", 32, "use a Linux machine on x86-64 or ARM64 (aarch64), or follow the course on a rented cloud "
-                        "GPU box (setup/README.md)."),
+    ("Linux", "armv7l", 32, "use a Linux machine on x86-64 or ARM64 (aarch64) (on a Raspberry Pi 3, 4 or 5: install "
+                            "the 64-bit Raspberry Pi OS), or follow the course on a rented cloud GPU box "
+                            "(setup/README.md)."),
     ("FreeBSD", "amd64", 64, "use a Linux machine on x86-64 or ARM64"),
 ])
 def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, capsys, system, machine, bits, advice):
-    status, stderr = run_check_machine(monkeypatch, capsys, system, machine, bits)
+    status, stderr = run_check_machine(monkeypatch, capsys, system, machine, bits, macos="11.7.10")
     assert status == 1 and len(stderr.splitlines()) == 1
     assert stderr.startswith(f"error: TensorFlow 2.21, which the kit runs on, has no build for this machine "
                              f"({system} on {machine}, {bits}-bit, as {sys.executable} sees it): ")
@@ -174,9 +183,7 @@ def test_other_machines_are_told_in_one_line_what_to_do_instead(monkeypatch, cap
     ("6.1.0-28-amd64", "/mnt/c/course", False),  # not WSL: a Linux disk mounted on /mnt/c is no slower
 ])
 def test_wsl_with_the_kit_on_a_windows_drive_gets_a_note_and_goes_on(monkeypatch, capsys, release, folder, noted):
-    monkeypatch.setattr(platform, "release", lambda: release)
-    monkeypatch.setattr(os, "getcwd", lambda: folder)
-    status, stderr = run_check_machine(monkeypatch, capsys, "Linux", "x86_64")
+    status, stderr = run_check_machine(monkeypatch, capsys, "Linux", "x86_64", release=release, folder=folder)
     assert status == 0
     assert stderr == ("" if not noted else
                       f"note: the kit is on a Windows drive ({folder}), which WSL reads and writes through a slow "
