@@ -266,7 +266,8 @@ def test_only_this_servers_own_page_is_answered(server, photo_file):
     status, answer = post(server[1], photo_file.read_bytes(), headers={"Origin": f"http://{host}:{port}"})
     assert status == 200 and answer["label"] in ("cats", "dogs")  # its own page
     for name in (f"evil.example:{port}", "192.168.1.20", "[::1"):
-        assert ask(server[1], "/health", {"Host": name}) == (403, {"error": serve.ERRORS["host"].format(host=name)})
+        assert ask(server[1], "/health", {"Host": name}) == (
+            403, {"error": serve.ERRORS["host"].format(host=name, port=port)})  # the port it listens on
     for name in (f"localhost:{port}", "localhost:8001", "127.0.0.1", "[::1]:8000"):  # a tunnel's port may differ
         assert ask(server[1], "/health", {"Host": name})[0] == 200
     status, answer = post(server[1], photo_file.read_bytes(), headers={"Host": "localhost:8001",

@@ -48,8 +48,9 @@ ERRORS = {  # what a refused request gets back as {"error": ...}; docs/troublesh
     "cross_site": "a page from {origin} sent this request: this server answers only its own page (and programs "
                   "such as curl, which send no Origin); open the page from this server's address instead.",
     "host": "this server answers requests for 127.0.0.1 or localhost only, not for {host!r}; open "
-            "http://127.0.0.1:PORT (through an SSH tunnel on a cloud box), or start it with --host.",
+            "http://127.0.0.1:{port} (through an SSH tunnel on a cloud box), or start it with --host.",
 }
+THIS_COMPUTER = ("127.0.0.1", "localhost", "::1")  # the names a server listening on this computer only answers
 PHOTO_STATUS = {"is too large to read safely": 413, "is damaged": 422}  # any other PhotoError: 415, not an image
 
 
@@ -151,8 +152,8 @@ def create_app(classifier, max_megabytes=20, local=True):
             name = urllib.parse.urlsplit(f"//{host}").hostname
         except ValueError:  # not a name at all ("[::1", say)
             name = None
-        if local and name not in ("127.0.0.1", "localhost", "::1"):
-            return refuse(403, "host", host=host)
+        if local and name not in THIS_COMPUTER:
+            return refuse(403, "host", host=host, port=request.scope["server"][1])
         origin = request.headers.get("origin")  # sent by browsers, not by curl or requests
         if origin is not None and origin != f"{request.url.scheme}://{host}":
             return refuse(403, "cross_site", origin=origin)
@@ -191,7 +192,7 @@ def main(argv=None):
     model_file, description = classifiers.find_model(args.model)
     sock = listen(args.host, args.port)
     classifier = classifiers.Classifier(model_file, description, args.classes)
-    local = args.host in ("127.0.0.1", "localhost", "::1")
+    local = args.host in THIS_COMPUTER
     app = create_app(classifier, args.max_megabytes, local)
     if not local:
         print(f"warning: --host {args.host}: others on your network can open this page and send it photos; "
