@@ -297,6 +297,24 @@ def test_names_a_mac_or_windows_disk_takes_for_one_get_targets_of_their_own(tmp_
     assert snapshot(source) == before
 
 
+def test_photos_whose_paths_only_case_tells_apart_are_all_kept(tmp_path):
+    """A Linux disk may hold cats/IMG.jpg, cats/img.jpg, cats/cats__IMG.jpg and cats/cats__img.jpg: every
+    shorter name can be taken, in some order, and a layout on a Mac's disk must still give each its own file."""
+    source = tmp_path / "pets"
+    for class_name in ("cats", "dogs"):
+        for i in range(30):
+            write_image(source / class_name / f"{i}.jpg", i)
+    twins = ["IMG.jpg", "img.jpg", "cats__IMG.jpg", "cats__img.jpg"]
+    for seed, name in enumerate(twins, 100):
+        write_image(source / "cats" / name, seed)
+    for seed in range(6):  # the order the photos are placed in depends on the seed
+        layout = data.organize(source, tmp_path / "layouts", seed=seed, valid_fraction=0.01, test_fraction=0.01)
+        files = json.loads((layout.root / "layout.json").read_text())["files"]
+        targets = [target for target in files if not target.startswith("sample/")]
+        assert len({target.casefold() for target in targets}) == len(targets) == 64, seed
+        assert {f"cats/{name}" for name in twins} <= set(files.values())
+
+
 def test_a_target_already_there_is_never_copied_over(kaggle, tmp_path, monkeypatch):
     """A link refused because its name is taken must not fall back to a copy: the file there may be a hard
     link to another of the learner's photos, which the copy would overwrite."""

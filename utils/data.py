@@ -187,6 +187,8 @@ def _plan(found, bad, odd, settings):
                     name = name.rsplit(".", 1)[0] + ".jpg"  # written as an RGB JPEG
                 if unicodedata.normalize("NFC", f"{folder}/{name}").casefold() not in taken:
                     break
+            else:  # paths that only case tells apart (cats/A.jpg, cats/a.jpg on a Linux disk): numbered
+                name = f"{len(taken)}__{name}"
             taken.add(unicodedata.normalize("NFC", f"{folder}/{name}").casefold())
             plan[f"{folder}/{name}"] = path
 
