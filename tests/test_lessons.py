@@ -183,6 +183,16 @@ def test_the_failing_cell_is_numbered_as_in_the_lesson_when_parameters_are_injec
     assert f"cell {index} (`values = [1, 2]`) raised IndexError" in capsys.readouterr().err
 
 
+@pytest.mark.notebook
+def test_a_long_error_is_reported_in_the_one_line_that_says_why(tmp_path, capsys):
+    """TensorFlow's errors put a stack trace and a graph node's name around their reason."""
+    path = make_notebook(tmp_path / "01_lesson.ipynb", "raise ValueError('Graph execution error:\\n\\n  File \"x.py\", "
+                         "line 1\\nReceived a label value of 2\\n\\t [[{{node loss}}]] [Op:step]')")
+    assert lessons.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-html"]) == 1
+    error = capsys.readouterr().err
+    assert error.split("raised ValueError: ")[1].startswith("Received a label value of 2\n  see ")
+
+
 def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
     assert lessons.main(["clean", str(tmp_path / "missing.ipynb")]) == 2
     error = capsys.readouterr().err

@@ -208,7 +208,9 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
                 index -= 1
             first_line = next((line.strip() for line in failure.source.splitlines() if line.strip()), "")
             result.status = "failed"
-            result.error = f"cell {index} (`{first_line}`) raised {failure.ename}: {failure.evalue}"
+            said = [line.strip() for line in failure.evalue.splitlines() if line.strip()[:2] not in ("", "[[")]
+            # one line: TensorFlow's errors end with their reason, after a stack trace and the graph node's name
+            result.error = f"cell {index} (`{first_line}`) raised {failure.ename}: {said[-1] if said else ''}"
         result.seconds = time.perf_counter() - start
         executed = copies.write(output, html, executed_into=running)
     finally:
