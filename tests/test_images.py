@@ -129,6 +129,22 @@ def test_check_command_lists_bad_and_odd_files(mixed_folder, capsys):
     assert "cat.11.jpg: empty file" in printed and "dog.10.jpg: mode CMYK" in printed
 
 
+def test_check_leaves_out_hidden_files_as_organize_does(mixed_folder, capsys):
+    (mixed_folder / "._cat.0.jpg").write_bytes(b"\x00\x05\x16\x07")  # a Mac's AppleDouble file on a USB disk
+    (mixed_folder / ".thumbnails").mkdir()
+    (mixed_folder / ".thumbnails" / "cat.0.jpg").write_bytes(b"")
+    data.main(["check", str(mixed_folder)])
+    printed = capsys.readouterr().out
+    assert "16 images checked: 3 bad, 4 odd" in printed and "._cat" not in printed and ".thumbnails" not in printed
+
+
+def test_a_damaged_photo_of_a_known_format_is_called_damaged_not_an_unknown_format(tmp_path):
+    noise = jpeg_bytes(PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)))
+    (tmp_path / "cut.jpg").write_bytes(noise[:30])  # the header itself is cut short
+    with pytest.raises(images.PhotoError, match=r"cut\.jpg is damaged \(.*\); pass another photo\.$"):
+        images.load_photo(tmp_path / "cut.jpg", (8, 8))
+
+
 def test_check_images_on_a_missing_folder_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         images.check_images(tmp_path / "nowhere")
@@ -266,7 +282,7 @@ def test_a_png_whose_text_chunk_is_too_large_is_refused_in_one_line(tmp_path):
     info.add_text("comment", "a" * 2 * PIL.PngImagePlugin.MAX_TEXT_CHUNK, zip=True)  # a few kilobytes on disk
     PIL.Image.new("RGB", (8, 8)).save(tmp_path / "ztxt.png", pnginfo=info)
     for fit in ("squash", "crop"):
-        with pytest.raises(images.PhotoError, match=r"ztxt.png is not an image this kit can read \(Decompressed"):
+        with pytest.raises(images.PhotoError, match=r"ztxt.png is damaged \(Decompressed"):
             images.load_photo(tmp_path / "ztxt.png", (8, 8), fit=fit)
 
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import unicodedata
 
 import keras
@@ -553,3 +554,107 @@ def test_petimages_beside_class_folders_is_refused_not_made_a_class(tmp_path):
             write_image(tmp_path / "pets" / class_name / f"{i}.jpg", i)
     with pytest.raises(ValueError, match="holds class folders and Microsoft's PetImages/ side by side"):
         data.organize(tmp_path / "pets", tmp_path / "layouts", quiet=True)
+
+
+# A learner's own photos: more classes, other formats, empty folders, stray files, links
+
+
+def test_webp_and_tiff_photos_in_class_folders_are_used_as_jpegs(tmp_path):
+    source = tmp_path / "mine"
+    for i in range(8):
+        write_image(source / "cats" / f"{i}.jpg", i)
+        pixels = np.random.default_rng(i).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        (source / "dogs").mkdir(exist_ok=True)
+        PIL.Image.fromarray(pixels).save(source / "dogs" / f"{i}.{'webp' if i % 2 else 'TIFF'}")
+    layout = data.organize(source, tmp_path / "layouts", quiet=True)
+    assert sum(layout.counts[split]["dogs"] for split in ("train", "valid", "test")) == 8
+    placed = sorted((layout.root / "train" / "dogs").iterdir())
+    assert placed and all(path.suffix == ".jpg" and PIL.Image.open(path).format == "JPEG" for path in placed)
+    assert keras.utils.image_dataset_from_directory(layout.root / "train", image_size=(8, 8)).class_names == [
+        "cats", "dogs"]
+
+
+def test_one_class_with_photos_is_refused_in_one_line_that_says_what_the_others_hold(tmp_path, capsys):
+    source = tmp_path / "mine"
+    for i in range(6):
+        write_image(source / "cats" / f"{i}.jpg", i)
+        (source / "dogs").mkdir(exist_ok=True)
+        (source / "dogs" / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")  # an iPhone's photos
+    (source / "birds").mkdir()
+    (source / "dogs" / "Thumbs.db").write_bytes(b"x")  # Windows' own: not worth a word
+    with pytest.raises(ValueError) as refused:
+        data.organize(source, tmp_path / "layouts", quiet=True)
+    message = str(refused.value)
+    assert "\n" not in message and "photos of one class only, cats" in message
+    assert f"left out {source / 'birds'}: no photos in it" in message
+    assert f"left out 6 files in {source / 'dogs'} that are not photos the kit reads" in message
+    assert "such as IMG_0.HEIC" in message and "Thumbs.db" not in message
+    assert not (tmp_path / "layouts").exists()
+    assert data.main(["organize", str(source), "--layouts", str(tmp_path / "layouts")]) == 2
+    assert "photos of one class only" in capsys.readouterr().err
+
+
+def test_three_classes_an_empty_folder_and_unbalanced_counts_are_said(tmp_path, capsys):
+    source = tmp_path / "mine"
+    for class_name, count in (("cats", 40), ("dogs", 10), ("horse", 10)):
+        for i in range(count):
+            write_image(source / class_name / f"{i}.jpg", i)
+    (source / "zebras").mkdir()
+    layout = data.organize(source, tmp_path / "layouts", sample_train=3, sample_valid=2, sample_test=2)
+    printed = capsys.readouterr().out
+    assert set(layout.counts["train"]) == {"cats", "dogs", "horse"}
+    assert layout.dataset == "mine"  # cats and dogs among others: not Kaggle's dogs-vs-cats
+    assert f"left out {source / 'zebras'}: no photos in it" in printed
+    test = layout.counts["test"]
+    share = test["cats"] / sum(test.values())
+    assert f"always answering 'cats' is right on {share:.0%} of the test photos" in printed
+
+
+def test_balanced_classes_get_no_unbalanced_note(kaggle, tmp_path, capsys):
+    for i in range(60, 100):
+        write_image(kaggle / "train" / f"dog.{i}.jpg", i)
+    data.organize(kaggle, tmp_path / "layouts")
+    assert "Unbalanced" not in capsys.readouterr().out
+
+
+def test_a_long_class_name_keeps_the_table_in_line(tmp_path, capsys):
+    source = tmp_path / "mine"
+    for class_name in ("Other Things From Home", "cats"):
+        for i in range(10):
+            write_image(source / class_name / f"{i}.jpg", i)
+    data.organize(source, tmp_path / "layouts", sample_train=3, sample_valid=2, sample_test=2)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("split ", "train "))]
+    header, train = rows
+    ends = [header.index(name) + len(name) for name in ("Other Things From Home", "cats")]
+    assert ends == [match.end() for match in re.finditer(r"\d+", train)]  # each count under its class's name
+    assert header[header.index("cats") - 1] == " "
+
+
+def test_stray_phone_photos_beside_class_folders_do_not_pass_for_kaggle_names(tmp_path):
+    source = tmp_path / "mine"
+    for class_name in ("cats", "dogs"):
+        for i in range(10):
+            write_image(source / class_name / f"{i}.jpg", i)
+    write_image(source / "PXL_20240101_101010101.MP.jpg", 1)
+    write_image(source / "PXL_20240102_111111111.MP.jpg", 2)
+    layout = data.organize(source, tmp_path / "layouts", sample_train=3, sample_valid=2, sample_test=2, quiet=True)
+    assert layout.kind == "class folders" and set(layout.counts["train"]) == {"cats", "dogs"}
+
+
+@pytest.mark.parametrize("link", [os.symlink, os.link])
+def test_a_second_name_of_a_photo_is_left_out_so_it_never_lands_in_training_and_test(tmp_path, link):
+    source = tmp_path / "mine"
+    for class_name in ("cats", "dogs"):
+        for i in range(10):
+            write_image(source / class_name / f"{i}.jpg", i)
+    link(source / "dogs" / "3.jpg", source / "dogs" / "again.jpg")
+    before = snapshot(source)
+    for seed in range(8):
+        layout = data.organize(source, tmp_path / "layouts", seed=seed, quiet=True)
+        sources = json.loads((layout.root / "layout.json").read_text())["files"]
+        held = {split: {name for target, name in sources.items() if target.startswith(f"{split}/")}
+                for split in ("train", "valid", "test")}
+        assert "dogs/again.jpg" not in set().union(*held.values())
+        assert layout.skipped == {"dogs/again.jpg": "the same photo as dogs/3.jpg"}
+        assert sum(layout.counts[split]["dogs"] for split in ("train", "valid", "test")) == 10
+    assert snapshot(source) == before

@@ -501,7 +501,7 @@ def test_the_page_in_a_real_browser(model_file, photo_file, tmp_path):
         page.set_input_files("#file", str(tmp_path / "notes.txt"))
         expect(page.locator("#error")).to_be_visible(timeout=30_000)
         expect(page.locator("#error")).to_contain_text(
-            re.compile(r"^notes\.txt is not an image this kit can read \(.*\); pass a JPEG, PNG, GIF or BMP photo\.$"))
+            re.compile(r"^notes\.txt is not an image this kit can read \(.*\); pass a JPEG, PNG, GIF, BMP, WebP, TIFF or AVIF photo\.$"))
         expect(page.locator("#result")).to_be_hidden()
 
         page.evaluate("""(bytes) => {  // drop the photo on the drop area, as a file dragged from the desktop

@@ -72,7 +72,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     if found is None:
         raise NothingFound(f"no photos found in {source}. {NOTHING_FOUND}")
     root = found.root
-    dataset = "dogscats" if {"cats", "dogs"} <= set(found.classes) else root.name
+    dataset = "dogscats" if set(found.classes) == {"cats", "dogs"} else root.name
     if found.kind == "organized":  # used as it is, and counted as it is now
         counts = {split: {p.name: len(layouts.image_files(p)) for p in sorted((root / split).iterdir()) if p.is_dir()}
                   for split in SPLITS if (root / split).is_dir()}
@@ -87,7 +87,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
                          "default is data/layouts).")
     files = found.all_files()
     report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}.json")
-    bad = {pathlib.Path(path): reason for path, reason in report.bad.items()}
+    bad = {pathlib.Path(path): reason for path, reason in report.bad.items()} | found.duplicates
     odd = {pathlib.Path(path) for path in report.odd}
     settings = {"seed": seed, "valid_fraction": valid_fraction, "test_fraction": test_fraction,
                 "sample_train": sample_train, "sample_valid": sample_valid, "sample_test": sample_test}
@@ -224,11 +224,15 @@ def _print_summary(layout, description):
     counts, skipped, converted = layout.counts, layout.skipped, layout.converted
     class_names = sorted({name for split, group in counts.items() for name in group if split != "unlabelled"})
     print(f"Photos: {description}.")
+    width = max(10, *(len(name) + 2 for name in class_names))
     for split in ("split", *SPLITS):  # a header, then one row per split
         row = class_names if split == "split" else [counts.get(split, {}).get(name, 0) for name in class_names]
-        print(f"{split:<14}" + "".join(f"{value:>10}" for value in row))
+        print(f"{split:<14}" + "".join(f"{value:>{width}}" for value in row))
     if counts.get("unlabelled"):
-        print(f"{'unlabelled':<14}{counts['unlabelled']['unknown']:>10}")
+        print(f"{'unlabelled':<14}{counts['unlabelled']['unknown']:>{width}}")
+    if (test := counts.get("test", {})) and max(test.values()) > 1.5 * min(test.values()):  # 50% is no guess then
+        print(f"Unbalanced classes: always answering {max(test, key=test.get)!r} is right on "
+              f"{max(test.values()) / sum(test.values()):.0%} of the test photos; judge accuracy against that.")
     for path, reason in list(skipped.items())[:10]:
         print(f"left out {path}: {reason}")
     if len(skipped) > 10:
@@ -277,13 +281,7 @@ def main(argv=None):
             organize(args.source, args.layouts, args.valid_fraction, args.test_fraction, args.sample_train,
                      args.sample_valid, args.sample_test, args.seed)
         elif args.command == "check":
-            report = images.check_images(args.folder)
-            for path, reason in sorted(report.bad.items()):
-                print(f"bad  {path}: {reason}")
-            for path, mode in sorted(report.odd.items()):
-                print(f"odd  {path}: mode {mode}")
-            print(f"{report.checked} images checked: {len(report.bad)} bad, {len(report.odd)} "
-                  "odd (organize leaves bad ones out and converts odd ones).")
+            print(images.check_images(args.folder))
         else:
             counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
             print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))

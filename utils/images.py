@@ -15,7 +15,7 @@ from tqdm.contrib.concurrent import thread_map
 
 from utils import paths, safely
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif")  # organize: JPEG
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads (RGB ones: see load_photo)
 # What PIL may open here, whatever a file is named: never EPS (PIL would run Ghostscript on it) or rarer formats.
 PIL_FORMATS = (*TF_FORMATS, "WEBP", "AVIF", "TIFF")  # a phone's multi-picture JPEG (MPO) opens as JPEG
@@ -41,6 +41,12 @@ class ImageReport:
     checked: int = 0
     bad: dict = dataclasses.field(default_factory=dict)
     odd: dict = dataclasses.field(default_factory=dict)
+
+    def __str__(self):  # what `python -m utils.data check` prints
+        lines = [f"bad  {path}: {reason}" for path, reason in sorted(self.bad.items())]
+        lines += [f"odd  {path}: mode {mode}" for path, mode in sorted(self.odd.items())]
+        return "\n".join([*lines, f"{self.checked} images checked: {len(self.bad)} bad, {len(self.odd)} odd (organize "
+                                  "leaves bad ones out and converts odd ones)."])
 
 
 def inspect_image(path):
@@ -69,7 +75,8 @@ def check_images(folder):
     folder = paths.resolve(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder: pass the folder of images to check.")
-    return check_files(sorted(p for p in folder.rglob("*") if is_image_name(p)))
+    return check_files(sorted(p for p in folder.rglob("*") if is_image_name(p)  # not hidden (a Mac's ._cat.jpg)
+                              and not any(part.startswith(".") for part in p.relative_to(folder).parts)))
 
 
 def check_files(files, cache=None):
@@ -175,9 +182,11 @@ def _opened(path):
     except PermissionError:
         raise PhotoError(f"{path} cannot be read: permission denied: fix its permissions (chmod u+r), or copy "
                          "it somewhere you can read it.") from None
-    except (PIL.UnidentifiedImageError, OSError, ValueError) as error:  # ValueError: a PNG chunk too large
-        raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF or BMP "
-                         "photo.") from None
+    except PIL.UnidentifiedImageError as error:
+        raise PhotoError(f"{path} is not an image this kit can read ({error}); pass a JPEG, PNG, GIF, BMP, WebP, "
+                         "TIFF or AVIF photo.") from None
+    except (OSError, ValueError) as error:  # a known format, damaged (ValueError: a PNG chunk too large)
+        raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
     raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
                      "save a smaller copy and use that.")
 

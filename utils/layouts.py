@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 
 from utils import images, synth
 
@@ -28,6 +29,9 @@ LAYOUT_FORMAT = 2
 UNLABELLED_FOLDERS = ("test", "test1")
 SKIPPED_FOLDERS = ("__MACOSX", "models", "tmp", ".ipynb_checkpoints")
 NOT_CLASSES = ("test", "test1", "sample", "unlabelled", "valid")  # beside class folders
+NOT_PHOTOS = ("Thumbs.db", "desktop.ini")  # what Windows leaves in a folder of photos: not worth a word
+KAGGLE_NAME = re.compile(r"([A-Za-z]+)\.\d+\.\w+")  # cat.0.jpg; a phone's PXL_1.MP.jpg names no class
+READS = "JPEG, PNG, GIF, BMP, WebP, TIFF or AVIF"
 LOOKED_FOR = (
     "a layout made by `python -m utils.data organize` (layout.json)",
     "Kaggle's flat train/cat.0.jpg, train/dog.0.jpg, ...",
@@ -59,6 +63,7 @@ class Found:
             brings (fast.ai's `sample/`), or None.
         unlabelled: unlabelled photos (Kaggle's `test/`), possibly empty.
         drawn: True for a layout organized from the kit's drawn stand-in.
+        duplicates: `{path: reason}` for second names of a photo already in `classes`, left out.
     """
 
     kind: str
@@ -69,6 +74,7 @@ class Found:
     sample: dict | None = None
     unlabelled: list = dataclasses.field(default_factory=list)
     drawn: bool = False
+    duplicates: dict = dataclasses.field(default_factory=dict)
 
     @property
     def description(self):
@@ -91,8 +97,9 @@ def class_name(name):
     return name
 
 
-def image_files(folder, recursive=True):
-    """The image files in `folder` (and below, not following linked folders), sorted."""
+def image_files(folder, recursive=True, others=None):
+    """The image files in `folder` (and below, not following linked folders), sorted; the other files, but
+    hidden ones and `NOT_PHOTOS`, are added to the list `others` if one is given."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         return []
@@ -101,7 +108,9 @@ def image_files(folder, recursive=True):
     found = []
     for parent, folders, files in os.walk(folder, onerror=_unreadable):  # followlinks=False: no loops
         folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in SKIPPED_FOLDERS)
-        found += [pathlib.Path(parent, name) for name in files if not name.startswith(".")]
+        found += [pathlib.Path(parent, name) for name in files if not name.startswith(".") and name not in NOT_PHOTOS]
+    if others is not None:
+        others += sorted(p for p in found if not images.is_image_name(p))
     return sorted(p for p in found if images.is_image_name(p))
 
 
@@ -111,20 +120,27 @@ def _unreadable(error):
                           f"left out: fix its permissions (chmod -R u+rX {error.filename}) or move it out.")
 
 
-def _class_folders(folder):
-    """`{class: [images]}` for each subfolder of `folder` holding images, or {}."""
-    classes = {}
+def _class_folders(folder, left_out=None):
+    """`{class: [images]}` for each subfolder of `folder` holding images, or {}; what is not used is added to
+    the list `left_out`, a line each, if one is given."""
+    classes, left_out = {}, [] if left_out is None else left_out
     if not folder.is_dir():
         return classes
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if sub.name in SKIPPED_FOLDERS:
+        if sub.name in SKIPPED_FOLDERS or sub.name in NOT_CLASSES:
             continue
         if sub.is_symlink():  # a second name for a folder: its photos would count twice, or loop
-            print(f"left out {sub}: a link to {os.path.realpath(sub)}, not a class of its own")
+            left_out.append(f"left out {sub}: a link to {os.path.realpath(sub)}, not a class of its own")
             continue
-        files = image_files(sub)
+        others = []
+        files = image_files(sub, others=others)
         if files:
             classes.setdefault(class_name(sub.name), []).extend(files)
+        if others:  # an iPhone's HEIC photos, say: never dropped without a word
+            left_out.append(f"left out {len(others)} files in {sub} that are not photos the kit reads ({READS}), "
+                            f"such as {others[0].name}")
+        elif not files:
+            left_out.append(f"left out {sub}: no photos in it")
     return classes
 
 
@@ -132,8 +148,8 @@ def _kaggle_classes(folder):
     """`{class: [images]}` from flat names like cat.0.jpg, or {} when there are none."""
     classes = {}
     for path in image_files(folder, recursive=False):
-        if path.name.count(".") >= 2:
-            classes.setdefault(class_name(path.name.split(".")[0]), []).append(path)
+        if match := KAGGLE_NAME.fullmatch(path.name):
+            classes.setdefault(class_name(match[1]), []).append(path)
     return classes
 
 
@@ -176,14 +192,15 @@ def _find_here(folder):
         return Found("fastai", folder, train, valid if set(valid) == set(train) else None,
                      test if set(test) == set(train) else None,
                      sample if set(sample["train"]) == set(train) else None, _unlabelled(folder))
-    classes = {name: files for name, files in _class_folders(folder).items()
-               if name not in NOT_CLASSES}
+    left_out = []
+    classes = _class_folders(folder, left_out)
     if "PetImages" in classes and len(classes) > 1:
         raise ValueError(f"{folder} holds class folders and Microsoft's PetImages/ side by side, so PetImages "
                          "would become a class of its own: move PetImages/ (or the other folders) elsewhere.")
     if len(classes) >= 2:
-        kind = "petimages" if folder.name == "PetImages" else "class folders"
-        return Found(kind, folder, classes)
+        for line in left_out:
+            print(line)
+        return Found("petimages" if folder.name == "PetImages" else "class folders", folder, classes)
     return None
 
 
@@ -215,13 +232,30 @@ def find(folder):
     folder = pathlib.Path(folder)
     check_folder(folder)
     found = _find_here(folder)
-    if found:
-        return found
     subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
                   and p.name not in SKIPPED_FOLDERS]
     wrappers = [p for p in subfolders if p.name == "PetImages"] or (subfolders if len(subfolders) == 1 else [])
-    for wrapper in wrappers:
+    for wrapper in [] if found else wrappers:
         found = _find_here(wrapper)
         if found:
-            return found
-    return None
+            break
+    if found is None and len(classes := _class_folders(folder, left_out := [])) == 1 and left_out:
+        raise ValueError(f"{folder} holds photos of one class only, {next(iter(classes))} ({'; '.join(left_out)}): "
+                         "a classifier needs photos of two classes or more, each class in a subfolder of its own.")
+    return _once(found) if found and found.kind != "organized" else found
+
+
+def _once(found):
+    """Leaves out second names of a photo (a link, or a hard link, to one already found): else one photo
+    could be split into training and test. They go to `found.duplicates`."""
+    seen = {}
+    for name, files in found.classes.items():
+        kept = []
+        for path in files:
+            first = seen.setdefault((path.stat().st_dev, path.stat().st_ino), path)
+            if first is path:
+                kept.append(path)
+            else:
+                found.duplicates[path] = f"the same photo as {first.relative_to(found.root).as_posix()}"
+        found.classes[name] = kept
+    return found

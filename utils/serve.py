@@ -41,7 +41,8 @@ ERRORS = {  # what a refused request gets back as {"error": ...}; docs/troublesh
                "(for example `curl -F file=@photo.jpg` to this server's /predict).",
     "bad_form": "the request's form could not be read ({reason}); send the photo as a multipart form field "
                 'named "file".',
-    "empty": "{name} is empty (0 bytes); choose a photo file (JPEG, PNG, GIF or BMP) and send it again.",
+    "empty": "{name} is empty (0 bytes); choose a photo file (JPEG, PNG, GIF, BMP, WebP, TIFF or AVIF) and send "
+             "it again.",
     "query": "{where}: {reason}; ask for /predict, or for /predict?explain=1 to get the Grad-CAM overlay too.",
     "route": "{method} {path}: {reason}; this server answers GET /, GET /health and POST /predict.",
     "bug": "unexpected {kind} ({reason}): a bug in the kit; report it with the server's output.",
