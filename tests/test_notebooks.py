@@ -208,3 +208,30 @@ def test_lesson_6_measures_lesson_3s_run_on_that_runs_own_validation_photos(tmp_
                       for output in cell.get("outputs", []))
     assert "with SEED = 1: measuring on its validation photos, whatever DATA_DIR and SEED say here." in printed
     assert f"Using {trained['data_dir']} (already organized" in printed  # the very layout lesson 3 trained from
+
+
+@pytest.mark.notebook
+def test_lesson_3_trains_on_a_learners_own_folder_of_three_classes(tmp_path, monkeypatch):
+    """`make_baseline` and `make_improved` have one output per class folder, not two for cats and dogs."""
+    import numpy as np
+    import PIL.Image
+
+    from utils import synth
+
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    drawn, mine = tmp_path / "drawn", tmp_path / "mine"
+    synth.toy_pets(drawn, 60, test_count=0, progress=False)
+    for path in sorted((drawn / "train").iterdir()):
+        (mine / f"{path.name.split('.')[0]}s").mkdir(parents=True, exist_ok=True)
+        path.rename(mine / f"{path.name.split('.')[0]}s" / path.name)
+    birds, labels = synth.toy_birds(60, progress=False)
+    (mine / "birds").mkdir()
+    for index in np.flatnonzero(labels)[:15]:
+        PIL.Image.fromarray(birds[index]).save(mine / "birds" / f"{index}.png")
+    result = lessons.run(paths.NOTEBOOKS / "03_cnn_from_scratch.ipynb", {"DATA_DIR": str(mine)},
+                         out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
+    assert result.status == "ok", result.error
+    metrics = json.loads((runs.latest("03_cnn_from_scratch").folder / "metrics.json").read_text())
+    assert sorted(metrics["class_counts"]) == ["birds", "cats", "dogs"] and metrics["dataset"] == "mine"
