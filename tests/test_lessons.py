@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -191,6 +192,21 @@ def test_a_long_error_is_reported_in_the_one_line_that_says_why(tmp_path, capsys
     assert lessons.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-html"]) == 1
     error = capsys.readouterr().err
     assert error.split("raised ValueError: ")[1].startswith("Received a label value of 2\n  see ")
+
+
+@pytest.mark.notebook
+def test_a_kernel_that_dies_is_reported_in_one_line_and_the_next_lesson_still_runs(tmp_path, capsys):
+    """Linux's out-of-memory killer ends a kernel with SIGKILL: no Python error, no traceback."""
+    dies = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+                         "print('never')")
+    fine = make_notebook(tmp_path / "02_lesson.ipynb", "print('fine')")
+    assert lessons.main(["run", str(dies), str(fine), "--out", str(tmp_path / "out"), "--no-html"]) == 1
+    captured = capsys.readouterr()
+    assert ("FAILED: cell 2 (`import os, signal`) stopped: the kernel died, killed by the system; on Linux that is "
+            "most often memory running out") in captured.err and "Traceback" not in captured.err
+    assert re.search(r"01_lesson\s+failed", captured.out) and re.search(r"02_lesson\s+ok", captured.out)
+    executed = json.loads((tmp_path / "out" / "01_lesson.ipynb").read_text())
+    assert executed["cells"][1]["outputs"] == [] or executed["cells"][1]["source"].startswith("x = 1")
 
 
 def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):

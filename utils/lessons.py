@@ -22,6 +22,8 @@ from utils import cli, copies, interrupts, paths  # nbformat and papermill load 
 
 HEADLINE_MIMETYPE = "application/vnd.cnn-course.headline+json"
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+DIED = ("stopped: the kernel died, killed by the system; on Linux that is most often memory running out "
+        "(docs/troubleshooting.md, \"The kernel died\", says what to do)")
 INTERRUPTED = ("nothing in notebooks/ was changed, and each executed copy and its HTML are still those of the last "
                "run that ended; run the same command again: the lesson runs again from the top, and training "
                "resumes from its last finished epoch")
@@ -183,6 +185,8 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
         LessonError: the path is not a notebook, a parameter is unknown or of the wrong type, or `out_dir`
             cannot take the copies (see `check_out_dir`).
     """
+    import nbclient
+    import nbformat
     import papermill
 
     path = pathlib.Path(path).resolve()
@@ -202,15 +206,19 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
         try:
             papermill.execute_notebook(str(path), str(running), parameters=parameters, kernel_name="python3",
                                        engine_name=interrupts.engine(), progress_bar=progress, cwd=str(path.parent))
-        except papermill.PapermillExecutionError as failure:  # kept, with the error in place: see the report
-            index = failure.cell_index  # less the cell papermill injects after the parameters cell, if any
+        except (papermill.PapermillExecutionError, nbclient.exceptions.DeadKernelError) as failure:  # see the report
+            cells = nbformat.read(running, as_version=4).cells
+            started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
+            index = getattr(failure, "cell_index", started[-1])  # a dead kernel: the last cell papermill started
+            source = getattr(failure, "source", None) or cells[index].source
+            first_line = next((line.strip() for line in source.splitlines() if line.strip()), "")
             if parameters and tagged(notebook, "injected-parameters") < 0 and index > tagged(notebook, "parameters"):
-                index -= 1
-            first_line = next((line.strip() for line in failure.source.splitlines() if line.strip()), "")
-            result.status = "failed"
-            said = [line.strip() for line in failure.evalue.splitlines() if line.strip()[:2] not in ("", "[[")]
-            # one line: TensorFlow's errors end with their reason, after a stack trace and the graph node's name
-            result.error = f"cell {index} (`{first_line}`) raised {failure.ename}: {said[-1] if said else ''}"
+                index -= 1  # less the cell papermill injects after the parameters cell, if any
+            result.status, why = "failed", DIED
+            if hasattr(failure, "ename"):  # one line: TensorFlow's errors end with their reason, after a stack trace
+                said = [line.strip() for line in failure.evalue.splitlines() if line.strip()[:2] not in ("", "[[")]
+                why = f"raised {failure.ename}: {said[-1] if said else ''}"
+            result.error = f"cell {index} (`{first_line}`) {why}"
         result.seconds = time.perf_counter() - start
         executed = copies.write(output, html, executed_into=running)
     finally:
