@@ -296,3 +296,99 @@ def test_a_run_another_live_process_trains_in_is_not_taken(models):
         holder.communicate("", timeout=30)
     second_look = runs.start("03_test", sample=True, resume_key=key)  # the newest unfinished run, now free
     assert second_look.folder.name > first.folder.name
+
+
+# A cell run twice in JupyterLab, or stopped: no silent second training, nothing finished written again
+
+
+class StopIn(keras.callbacks.Callback):
+    """Presses Ctrl-C (raises KeyboardInterrupt) in the middle of epoch `epoch` (1-based)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch_now == self.epoch and batch == 1:
+            raise KeyboardInterrupt
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_now = epoch + 1
+
+
+def test_fitting_an_already_trained_model_again_is_refused_before_anything_is_written(tmp_path):
+    model = tiny_model(0.1)
+    training.fit(model, tiny_data(0), tiny_data(1), epochs=2, model_dir=tmp_path / "first", patience=None, verbose=0)
+    with pytest.raises(ValueError, match=r"has already trained 8 steps in this session, and no backup .* run the cell "
+                                         r"that builds and compiles it again first") as refused:
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=2, model_dir=tmp_path / "again", verbose=0)
+    assert "\n" not in str(refused.value) and not (tmp_path / "again").exists()
+    with pytest.raises(ValueError, match="already trained"):
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=2, verbose=0)  # with no folder too
+    fresh = tiny_model(0.1)  # the build-and-compile cell run again
+    assert training.fit(fresh, tiny_data(0), tiny_data(1), epochs=2, model_dir=tmp_path / "again",
+                        patience=None, verbose=0).epochs == 2
+
+
+def test_a_training_stopped_after_a_backup_says_so_in_one_line_and_the_same_cell_resumes_it(tmp_path):
+    model = tiny_model(0.1)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=4, model_dir=tmp_path, patience=None, verbose=0,
+                     callbacks=[StopIn(3)])
+    assert str(stopped.value).startswith("training stopped in epoch 3: the model in memory is part-trained. Run "
+                                         "this cell again to resume from epoch 3")
+    assert stopped.value.__suppress_context__ and "\n" not in str(stopped.value)
+    run = training.fit(model, tiny_data(0), tiny_data(1), epochs=4, model_dir=tmp_path, patience=None, verbose=0,
+                       callbacks=[StopIn(99)])  # the same cell: the same callbacks, of the same kinds
+    assert run.epochs == 4 and len(run.history["loss"]) == 4
+
+
+def test_a_training_stopped_before_any_backup_asks_for_the_model_to_be_built_again(tmp_path):
+    model = tiny_model(0.1)
+    with pytest.raises(KeyboardInterrupt, match="before an epoch was backed up: .* Run the cell that builds and "
+                                                "compiles it again, then this one"):
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=3, model_dir=tmp_path, verbose=0, callbacks=[StopIn(1)])
+    with pytest.raises(ValueError, match="already trained 2 steps"):  # part-trained weights are no fresh start
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=3, model_dir=tmp_path, verbose=0)
+
+
+def test_a_checkpoint_interrupted_while_it_saves_leaves_the_best_model_so_far_whole(tmp_path, monkeypatch):
+    keras.utils.set_random_seed(0)
+    model, saves = tiny_model(0.1), []
+    real_save = keras.Model.save
+
+    def save_then_stop(self, filepath, *args, **kwargs):
+        saves.append(pathlib.Path(filepath))
+        if len(saves) == 2:  # Ctrl-C halfway through writing the second one
+            pathlib.Path(filepath).write_bytes(b"PK\x03\x04 half a zip")
+            raise KeyboardInterrupt
+        return real_save(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, tiny_data(0), tiny_data(1), epochs=3, model_dir=tmp_path, patience=None, verbose=0)
+    assert all(path.parent == tmp_path and path.name.startswith(".") for path in saves)  # never in place
+    monkeypatch.undo()
+    first = keras.models.load_model(tmp_path / "model.keras")  # epoch 1's, whole
+    assert first.count_params() == model.count_params()
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file() and path.suffix == ".keras") == [
+        "model.keras"]
+
+
+def test_nothing_in_a_finished_runs_folder_is_written_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    run = runs.start("03_cnn_from_scratch", sample=True)
+    training.fit(tiny_model(0.1), tiny_data(0), tiny_data(1), epochs=2, model_dir=run.folder, verbose=0)
+    training.write_metrics(run.folder / "metrics.json", test_accuracy=0.5)
+    runs.finish(run, 0.5, "val_accuracy")
+    before = {path: path.read_bytes() for path in run.folder.rglob("*") if path.is_file()}
+    refusal = rf"{run.folder.name} is a finished run, whose files are never written again: run the cell that starts"
+    with pytest.raises(ValueError, match=refusal):
+        training.fit(tiny_model(0.1), tiny_data(0), tiny_data(1), epochs=2, model_dir=run.folder, verbose=0)
+    with pytest.raises(ValueError, match=refusal):
+        training.fit(tiny_model(0.1), tiny_data(0), tiny_data(1), epochs=2, model_dir=run.folder / "frozen", verbose=0)
+    with pytest.raises(ValueError, match=refusal):
+        training.write_metrics(run.folder / "metrics.json", test_accuracy=0.9)
+    with pytest.raises(ValueError, match=refusal):
+        runs.finish(run, 0.9, "val_accuracy")
+    assert {path: path.read_bytes() for path in run.folder.rglob("*") if path.is_file()} == before

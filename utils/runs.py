@@ -9,7 +9,7 @@ Each run of a training lesson writes into its own folder::
         metrics.json                   a copy of the latest full run's metrics.json
 
 A sample (or smoke) run never becomes the best run, and nothing in an earlier
-run's folder is ever written again, with one exception: a run that was
+run's folder is ever written again (`check_unfinished`), but in a run that was
 interrupted before it finished. `start(..., resume_key=PARAMETERS)` records
 the parameters in the new folder (`started.json`), and a later `start` with
 the same lesson, mode and parameters goes on in the latest such unfinished
@@ -113,6 +113,14 @@ def start(lesson, sample, resume_key=None):
     raise RuntimeError(f"could not create a new run folder in {runs_folder}")
 
 
+def check_unfinished(folder):
+    """Refuses `folder` when it is (in) a finished run's folder, which is never written again: a cell run twice."""
+    for run_folder in (folder, *folder.parents):
+        if (run_folder / RECORD).is_file():
+            raise ValueError(f"{run_folder.name} is a finished run, whose files are never written again: run the "
+                             "cell that starts a run (`runs.start`) again first, then this one, for a new run.")
+
+
 def finish(run, score, score_name, stand_in=False):
     """Records a finished run: it becomes the latest, and the best if it is the best full run.
 
@@ -134,6 +142,7 @@ def finish(run, score, score_name, stand_in=False):
     Returns:
         The index, `{"latest": ..., "best": ..., ...}`, as written to `runs.json`.
     """
+    check_unfinished(run.folder)
     record = {"mode": run.mode, "score": float(score), "score_name": score_name, "stand_in": bool(stand_in),
               "finished": datetime.datetime.now().isoformat(timespec="microseconds")}
     safely.write_text(run.folder / RECORD, json.dumps(record, indent=1) + "\n")  # the index can be rebuilt from it
@@ -161,12 +170,8 @@ def _count(index, lesson, name, record):
 
 
 def _read_index(lesson):
-    """The lesson's index, never trusted blindly.
-
-    A missing index is worked out again from the run folders. A damaged one
-    (not JSON, or a field of the wrong kind) is moved aside to
-    `runs.json.damaged-<time>`, worked out again and saved, with a note.
-    """
+    """The lesson's index, never trusted blindly: a missing one is worked out again from the run folders, a damaged
+    one (not JSON, or a field of the wrong kind) is moved aside to `runs.json.damaged-<time>`, then the same."""
     path = lesson_folder(lesson) / INDEX
     text = b""
     try:

@@ -3,6 +3,7 @@
 import dataclasses
 import datetime
 import json
+import os
 import pathlib
 import platform
 import time
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from utils import hardware as hardware_module, resume, safely  # `fit` has an argument named `hardware`
+from utils import hardware as hardware_module, resume, runs, safely  # `fit` has an argument named `hardware`
 
 OUT_OF_MEMORY_ADVICE = (
     "The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
@@ -75,6 +76,25 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class WholeCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' `ModelCheckpoint`, written whole: Keras writes the file in place, so a Ctrl-C or a full disk while it
+    saves would spoil the best model so far; this one saves a hidden copy first and renames it over the last."""
+
+    def _get_file_path(self, epoch, batch, logs):
+        path = pathlib.Path(self.filepath)
+        return str(path.with_name(f".{path.stem}.part{path.suffix}"))
+
+    def _save_model(self, epoch, batch, logs):
+        partial = pathlib.Path(self._get_file_path(epoch, batch, logs))
+        partial.unlink(missing_ok=True)
+        try:
+            super()._save_model(epoch, batch, logs)
+            if partial.exists():  # saved: the best epoch so far
+                os.replace(partial, self.filepath)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
 def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
         time_limit=None, verbose="auto", callbacks=(), hardware=None):
     """Trains a compiled model with early stopping, a checkpoint, a CSV log and a backup (lesson 3).
@@ -99,8 +119,12 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
 
     Raises:
         RuntimeError: the GPU ran out of memory (the message says what to change).
+        ValueError: the model has trained already and there is no backup to resume from (a cell run again), or
+            `model_dir` is in a finished run's folder.
+        KeyboardInterrupt: you stopped it; the message says how to go on.
     """
     hardware_module.check_output_float32(model)
+    trained = int(model.optimizer.iterations) if getattr(model, "optimizer", None) is not None else 0
     if hardware is not None and verbose != 0:
         print("Training on", hardware)
     mode = "max" if "acc" in monitor else "min"
@@ -111,17 +135,23 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
     checkpoint = backup = None
+    record = {"epoch": 0}
     if model_dir is not None:
+        runs.check_unfinished(pathlib.Path(model_dir))
         checkpoint = pathlib.Path(model_dir) / "model.keras"
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
         backup = resume.Resume(checkpoint.parent / "backup")
-        record, log = backup.record() or {"epoch": 0}, checkpoint.parent / "training_log.csv"
+        record, log = backup.record() or record, checkpoint.parent / "training_log.csv"
+    if trained and not record["epoch"]:  # else the backup's weights replace these
+        raise ValueError(f"the model {model.name!r} has already trained {trained} steps in this session, and no "
+                         "backup of them is there to resume from: run the cell that builds and compiles it again "
+                         "first, so that this training starts from fresh weights (and is measured as one).")
+    if model_dir is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if record["epoch"]:
             resume.keep_log_rows(log, record["epoch"])
             print(f"resuming training from epoch {record['epoch'] + 1} (backup in {backup.backup_dir})"
                   if not record["stopped"] else f"training had ended after epoch {record['epoch']}: finishing it")
-        callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, mode=mode,
-                                                      save_best_only=patience is not None),
+        callbacks += [WholeCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=patience is not None),
                       keras.callbacks.CSVLogger(log, append=bool(record["epoch"]))]
         backup.carried = list(callbacks)
         callbacks.append(backup)  # last: it backs up the others' state after their epoch ends
@@ -136,6 +166,13 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     except tf.errors.ResourceExhaustedError as error:
         half = max(1, batch_size // 2) if batch_size else "half its value"
         raise RuntimeError(OUT_OF_MEMORY_ADVICE.format(half=half)) from error
+    except KeyboardInterrupt:  # one line, not TensorFlow's hundreds
+        done = (backup.record() or {"epoch": 0})["epoch"] if backup is not None else 0
+        raise KeyboardInterrupt(
+            f"training stopped in epoch {done + 1}: the model in memory is part-trained. Run this cell again to "
+            f"resume from epoch {done + 1} (the backup in {backup.backup_dir})" if done else
+            "training stopped before an epoch was backed up: the model in memory is part-trained. Run the cell "
+            "that builds and compiles it again, then this one, to train it afresh") from None
     earlier = backup.earlier if backup is not None else {"history": {}, "seconds": 0.0}  # before an interruption
     seconds = earlier["seconds"] + time.perf_counter() - start
     values = {name: earlier["history"].get(name, []) + [float(value) for value in history.history.get(name, [])]
@@ -170,6 +207,7 @@ def write_metrics(path, **figures):
             return value.item()
         return str(value) if isinstance(value, pathlib.Path) else value
 
+    runs.check_unfinished(pathlib.Path(path).parent)
     record = plain(figures) | {
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
         "device": devices(),
