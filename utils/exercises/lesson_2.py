@@ -11,7 +11,7 @@ def weight_counts(dense_weights, conv_weights):
 
     answered(dense_weights, "`dense_weights`: a function of (height, width, channels, units)")
     answered(conv_weights, "`conv_weights`: a function of (kernel_size, channels, filters)")
-    for height, width, channels, units in [(8, 8, 1, 32), (28, 28, 1, 100), (256, 256, 3, 1000), (7, 5, 4, 3)]:
+    for height, width, channels, units in [(8, 8, 1, 32), (28, 28, 1, 100), (96, 96, 3, 100), (7, 5, 4, 3)]:
         dense = keras.Sequential([keras.Input((height, width, channels)), keras.layers.Flatten(),
                                   keras.layers.Dense(units)])
         got = answered(dense_weights(height, width, channels, units), "`dense_weights` returns None: write its body")
