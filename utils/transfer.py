@@ -140,22 +140,26 @@ def bottleneck_features(base, dataset, path, progress=True):
     header = {"descr": np.dtype(np.float16).str, "fortran_order": False,
               "shape": (len(file_paths), *base.output_shape[1:])}
     start = time.perf_counter()
-    with open(partial, "wb") as file, tqdm.tqdm(total=len(file_paths), desc=f"features {path.name}",
-                                                 unit="photo", disable=not progress) as bar:
-        # The .npy header, then each batch with a plain write: the features do not stay in our memory.
-        np.lib.format.write_array_header_1_0(file, header)
-        for images, batch_labels in dataset:
-            batch_labels = np.asarray(batch_labels)
-            end = count + len(batch_labels)
-            if end > len(file_paths) or (expected is not None and (expected[count:end] != batch_labels).any()):
-                raise ValueError("the dataset's labels do not follow its file_paths: it is shuffled. "
-                                 "Make it with shuffle=False (and no augmentation) for features.")
-            file.write(keras.ops.convert_to_numpy(base.predict_on_batch(images)).astype(np.float16).tobytes())
-            labels[count:end] = batch_labels
-            count = end
-            bar.update(len(batch_labels))
-    if count != len(file_paths):
-        raise ValueError(f"the dataset gave {count} images but lists {len(file_paths)} files.")
+    try:
+        with open(partial, "wb") as file, tqdm.tqdm(total=len(file_paths), desc=f"features {path.name}",
+                                                     unit="photo", disable=not progress) as bar:
+            # The .npy header, then each batch with a plain write: the features do not stay in our memory.
+            np.lib.format.write_array_header_1_0(file, header)
+            for images, batch_labels in dataset:
+                batch_labels = np.asarray(batch_labels)
+                end = count + len(batch_labels)
+                if end > len(file_paths) or (expected is not None and (expected[count:end] != batch_labels).any()):
+                    raise ValueError("the dataset's labels do not follow its file_paths: it is shuffled. "
+                                     "Make it with shuffle=False (and no augmentation) for features.")
+                file.write(keras.ops.convert_to_numpy(base.predict_on_batch(images)).astype(np.float16).tobytes())
+                labels[count:end] = batch_labels
+                count = end
+                bar.update(len(batch_labels))
+        if count != len(file_paths):
+            raise ValueError(f"the dataset gave {count} images but lists {len(file_paths)} files.")
+    except BaseException:  # Ctrl-C, a full disk, a shuffled dataset: no partial file left taking the space
+        partial.unlink(missing_ok=True)
+        raise
     seconds = time.perf_counter() - start
     os.replace(partial, path / "features.npy")
     np.save(path / "labels.npy", labels)
