@@ -3,7 +3,10 @@
 Runs every lesson in notebooks/ top to bottom with its default parameters
 (sample mode) through the kit's own runner, `utils.lessons.run`, exactly as
 `make lessons` does (executed copy and HTML), and writes the seconds the
-runner measured per lesson and in all to `benchmarks/results/lesson_times.json`:
+runner measured per lesson and in all to `benchmarks/results/lesson_times.json`,
+with each lesson's peak memory (`peak_memory_gb`: the resident memory of the
+runner, its kernel and whatever the kernel starts, summed, sampled every 0.2 s)
+and the size of the run folder it left in models/ (`run_folder_mb`):
 
     .venv/bin/python benchmarks/lesson_times.py
 
@@ -30,9 +33,39 @@ import pathlib
 import platform
 import sys
 import tempfile
+import threading
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+class PeakMemory:
+    """The largest resident memory of this process and all its children together while the block runs, in GB."""
+
+    def __enter__(self):
+        import psutil
+
+        self.peak, self.done = 0, threading.Event()
+
+        def sample():
+            me = psutil.Process()
+            while not self.done.wait(0.2):
+                total = 0
+                for process in [me, *me.children(recursive=True)]:
+                    try:
+                        total += process.memory_info().rss
+                    except psutil.Error:  # it ended meanwhile
+                        pass
+                self.peak = max(self.peak, total)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        self.gb = round(self.peak / 1e9, 2)
 
 
 def main(argv=None):
@@ -46,7 +79,7 @@ def main(argv=None):
     if args.p and args.out == parser.get_default("out"):  # a variant's times would replace the defaults' in it
         parser.error("-p times a variant: give --out FILE, so that lesson_times.json keeps the default times")
 
-    from utils import lessons
+    from utils import lessons, paths
 
     parameters = {name: lessons.parse_value(value) for name, value in args.p} or None
 
@@ -54,16 +87,22 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="lesson_times-") as folder:
         for path in args.notebooks or lessons.all_lessons():
             print(f"=== {path.name}", flush=True)
-            result = lessons.run(path, parameters, out_dir=pathlib.Path(folder), progress=False)
+            with PeakMemory() as memory:
+                result = lessons.run(path, parameters, out_dir=pathlib.Path(folder), progress=False)
+            run_folders = sorted((paths.MODELS / path.stem / "runs").glob("*"), key=lambda f: f.stat().st_mtime)
+            size = sum(f.stat().st_size for f in run_folders[-1].rglob("*") if f.is_file()) if run_folders else 0
             results[path.stem] = {"status": result.status, "seconds": round(result.seconds, 1),
+                                  "peak_memory_gb": memory.gb, "run_folder_mb": round(size / 1e6, 1),
                                   "headline": result.headline, "error": result.error,
                                   "date": datetime.datetime.now().isoformat(timespec="seconds")}
-            print(f"{result.status} in {result.seconds:.0f} s: {result.headline or result.error}", flush=True)
+            print(f"{result.status} in {result.seconds:.0f} s, at most {memory.gb} GB: "
+                  f"{result.headline or result.error}", flush=True)
     report = {
         "benchmark": "benchmarks/lesson_times.py",
         "command": "python " + " ".join(["benchmarks/lesson_times.py"] + list(argv or sys.argv[1:])),
         "what": "every lesson in sample mode with its default parameters (but `parameters`), through utils.lessons.run "
-                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum",
+                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum; peak_memory_gb: the "
+                "runner's, its kernel's and their children's resident memory together, at its highest",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "parameters": parameters or {},
         "lessons": dict(sorted(results.items())),
