@@ -124,7 +124,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         KeyboardInterrupt: you stopped it; the message says how to go on.
     """
     hardware_module.check_output_float32(model)
-    trained = int(model.optimizer.iterations) if getattr(model, "optimizer", None) is not None else 0
+    optimizer = getattr(model, "optimizer", None)  # its steps: a mirrored variable under a distribution strategy
+    trained = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0
     if hardware is not None and verbose != 0:
         print("Training on", hardware)
     mode = "max" if "acc" in monitor else "min"
