@@ -292,3 +292,21 @@ def test_a_python_without_the_kits_packages_gets_one_line_not_a_traceback():
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: {sys.executable} does not have the kit's packages (numpy, tqdm")
     assert "run the command with .venv/bin/python" in line
+
+
+def test_an_error_message_is_cut_to_the_line_that_says_why():
+    import keras
+    import numpy as np
+
+    from utils import cli
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError) as wrapped:  # Keras: "Exception encountered when calling ...", the reason, arguments
+        model(np.zeros((2, 5)))
+    said = cli.reason(str(wrapped.value))
+    assert "\x1b" not in said and "incompatible" in said and "Arguments received" not in said
+    graph = ('Graph execution error:\n\nDetected at node x defined at (most recent call last):\n  File "a.py", line 1\n'
+             "Received a label value of 2 which is outside the valid range of [0, 2).\n\t [[{{node loss}}]] [Op:step]")
+    assert cli.reason(graph) == "Received a label value of 2 which is outside the valid range of [0, 2)."
+    assert cli.reason("no photos found in x: look in y.") == "no photos found in x: look in y."
+    assert cli.message(ValueError("first line\nsecond line")) == "first line"

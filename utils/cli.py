@@ -8,6 +8,7 @@ errors the kit expected keep their one line.
 """
 
 import errno
+import re
 import sys
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
@@ -34,7 +35,19 @@ def message(error):
         where = f": {error.filename}" if error.filename else ""
         also = f" -> {error.filename2}" if error.filename2 else ""
         return f"{error.strerror}{where}{also}; {NEXT_STEP.get(error.errno, 'check the path and try again')}."
-    return str(error)
+    return reason(str(error))
+
+
+def reason(text):
+    """The line of an error message that says what went wrong: the first, but for TensorFlow's (the last, after a
+    stack trace) and Keras' wrapped ones (the second, before the arguments), without terminal colours."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("[[")]  # [[{{node ...}}]]: TensorFlow's graph
+    if lines and lines[0].startswith("Graph execution error"):
+        return lines[-1]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        return lines[1]
+    return lines[0] if lines else ""
 
 
 def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the same command again to carry on"):
@@ -64,6 +77,6 @@ def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the sa
     except Exception as error:  # a bug: say so in one line, and how to see more
         if debug:
             raise
-        print(f"error: unexpected {type(error).__name__}: {error}. Run the same command with --debug to "
+        print(f"error: unexpected {type(error).__name__}: {reason(str(error))}. Run the same command with --debug to "
               "see where it happened, and report it to the course.", file=sys.stderr)
         return 1

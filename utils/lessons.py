@@ -22,8 +22,8 @@ from utils import cli, copies, interrupts, paths  # nbformat and papermill load 
 
 HEADLINE_MIMETYPE = "application/vnd.cnn-course.headline+json"
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
-DIED = ("stopped: the kernel died, killed by the system; on Linux that is most often memory running out "
-        "(docs/troubleshooting.md, \"The kernel died\", says what to do)")
+DIED = ("stopped: the kernel died, with no Python error; on Linux that is most often the system killing it when "
+        "memory ran out (docs/troubleshooting.md, \"The kernel died\", says what to do)")
 INTERRUPTED = ("nothing in notebooks/ was changed, and each executed copy and its HTML are still those of the last "
                "run that ended; run the same command again: the lesson runs again from the top, and training "
                "resumes from its last finished epoch")
@@ -214,10 +214,8 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
             first_line = next((line.strip() for line in source.splitlines() if line.strip()), "")
             if parameters and tagged(notebook, "injected-parameters") < 0 and index > tagged(notebook, "parameters"):
                 index -= 1  # less the cell papermill injects after the parameters cell, if any
-            result.status, why = "failed", DIED
-            if hasattr(failure, "ename"):  # one line: TensorFlow's errors end with their reason, after a stack trace
-                said = [line.strip() for line in failure.evalue.splitlines() if line.strip()[:2] not in ("", "[[")]
-                why = f"raised {failure.ename}: {said[-1] if said else ''}"
+            result.status = "failed"
+            why = f"raised {failure.ename}: {cli.reason(failure.evalue)}" if hasattr(failure, "ename") else DIED
             result.error = f"cell {index} (`{first_line}`) {why}"
         result.seconds = time.perf_counter() - start
         executed = copies.write(output, html, executed_into=running)
