@@ -116,6 +116,23 @@ def test_submission_has_one_sorted_clipped_row_per_image(tmp_path):
         assert all(float(row[1]) == pytest.approx(0.02) for row in list(csv.reader(file))[1:])
 
 
+def test_a_submission_is_never_written_into_a_finished_runs_folder(tmp_path, monkeypatch):
+    from utils import paths, runs
+
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    (tmp_path / "test").mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "test" / "1.jpg")
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    run = runs.start("03_cnn_from_scratch", sample=True)
+    assert evaluate.submission(model, tmp_path / "test", run.folder / "submission.csv") == 1
+    runs.finish(run, 0.5, "val_accuracy")
+    before = (run.folder / "submission.csv").read_bytes()
+    with pytest.raises(ValueError, match="is a finished run, whose files are never written again"):
+        evaluate.submission(model, tmp_path / "test", run.folder / "submission.csv")  # the cell run again
+    assert (run.folder / "submission.csv").read_bytes() == before
+
+
 def test_submission_rejects_missing_or_misnamed_images(tmp_path):
     with pytest.raises(ValueError, match="no test images"):
         evaluate.submission(None, tmp_path, tmp_path / "s.csv")

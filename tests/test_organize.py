@@ -658,3 +658,30 @@ def test_a_second_name_of_a_photo_is_left_out_so_it_never_lands_in_training_and_
         assert layout.skipped == {"dogs/again.jpg": "the same photo as dogs/3.jpg"}
         assert sum(layout.counts[split]["dogs"] for split in ("train", "valid", "test")) == 10
     assert snapshot(source) == before
+
+
+def test_class_folders_that_are_links_are_named_when_nothing_else_is_found(tmp_path, capsys):
+    for class_name in ("cats", "dogs"):
+        for i in range(6):
+            write_image(tmp_path / "elsewhere" / class_name / f"{i}.jpg", i)
+        (tmp_path / "mine").mkdir(exist_ok=True)
+        os.symlink(tmp_path / "elsewhere" / class_name, tmp_path / "mine" / class_name)
+    with pytest.raises(data.NothingFound):
+        data.organize(tmp_path / "mine", tmp_path / "layouts", quiet=True)
+    printed = capsys.readouterr().out
+    assert f"left out {tmp_path / 'mine' / 'cats'}: a link to {tmp_path / 'elsewhere' / 'cats'}" in printed
+    assert f"left out {tmp_path / 'mine' / 'dogs'}: a link to" in printed
+
+
+def test_kaggle_style_names_of_any_class_are_read_and_phone_names_are_not(tmp_path):
+    for i in range(8):
+        write_image(tmp_path / "breeds" / "train" / f"golden_retriever.{i}.jpg", i)
+        write_image(tmp_path / "breeds" / "train" / f"pug.{i}.jpg", i + 50)
+    write_image(tmp_path / "breeds" / "train" / "pug.3 (1).jpg", 99)  # a browser's second download of pug.3.jpg
+    layout = data.organize(tmp_path / "breeds", tmp_path / "layouts", sample_train=2, sample_valid=1, sample_test=1,
+                           quiet=True)
+    assert layout.kind == "kaggle" and set(layout.counts["train"]) == {"golden_retriever", "pug"}
+    assert sum(layout.counts[split]["pug"] for split in ("train", "valid", "test")) == 9
+    assert not layouts.KAGGLE_NAME.fullmatch("PXL_20240101_101010101.MP.jpg")
+    assert not layouts.KAGGLE_NAME.fullmatch("IMG_0001.HEIC.jpg")
+    assert not layouts.KAGGLE_NAME.fullmatch("Screen Shot 2024-01-01 at 10.00.00.png")

@@ -338,6 +338,8 @@ def test_a_training_stopped_after_a_backup_says_so_in_one_line_and_the_same_cell
     assert str(stopped.value).startswith("training stopped in epoch 3: the model in memory is part-trained. Run "
                                          "this cell again to resume from epoch 3")
     assert stopped.value.__suppress_context__ and "\n" not in str(stopped.value)
+    recorded = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["callbacks"]
+    assert "ModelCheckpoint" in [entry["class"] for entry in recorded]  # as kits before wrote: their backups resume
     run = training.fit(model, tiny_data(0), tiny_data(1), epochs=4, model_dir=tmp_path, patience=None, verbose=0,
                        callbacks=[StopIn(99)])  # the same cell: the same callbacks, of the same kinds
     assert run.epochs == 4 and len(run.history["loss"]) == 4

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import sklearn.metrics
 
-from utils import explain, images as image_files, plots, safely
+from utils import explain, images as image_files, plots, runs, safely
 
 
 @dataclasses.dataclass
@@ -178,6 +178,7 @@ def submission(model, test_folder, path):
         dogs = as_probabilities(model.predict_on_batch(batch))[:, 1]
         positive = np.clip(dogs, 0.02, 0.98)  # Kaggle's log loss punishes a confident mistake without limit
         lines += [f"{int(p.stem)},{value:.4f}" for p, value in zip(chunk, positive)]
+    runs.check_unfinished(pathlib.Path(path).parent)  # a finished run's folder is never written again
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     safely.write_text(path, "".join(f"{line}\r\n" for line in lines))  # CSV's line ending (RFC 4180)
     return len(lines) - 1

@@ -30,7 +30,7 @@ UNLABELLED_FOLDERS = ("test", "test1")
 SKIPPED_FOLDERS = ("__MACOSX", "models", "tmp", ".ipynb_checkpoints")
 NOT_CLASSES = ("test", "test1", "sample", "unlabelled", "valid")  # beside class folders
 NOT_PHOTOS = ("Thumbs.db", "desktop.ini")  # what Windows leaves in a folder of photos: not worth a word
-KAGGLE_NAME = re.compile(r"([A-Za-z]+)\.\d+\.\w+")  # cat.0.jpg; a phone's PXL_1.MP.jpg names no class
+KAGGLE_NAME = re.compile(r"([^.]+)\.\d+[^.]*\.\w+")  # cat.0.jpg, cat.0 (1).jpg; a phone's PXL_1.MP.jpg is not
 READS = "JPEG, PNG, GIF, BMP, WebP, TIFF or AVIF"
 LOOKED_FOR = (
     "a layout made by `python -m utils.data organize` (layout.json)",
@@ -239,10 +239,16 @@ def find(folder):
         found = _find_here(wrapper)
         if found:
             break
-    if found is None and len(classes := _class_folders(folder, left_out := [])) == 1 and left_out:
-        raise ValueError(f"{folder} holds photos of one class only, {next(iter(classes))} ({'; '.join(left_out)}): "
-                         "a classifier needs photos of two classes or more, each class in a subfolder of its own.")
-    return _once(found) if found and found.kind != "organized" else found
+    if found is None:
+        left_out = []
+        classes = _class_folders(folder, left_out)
+        if len(classes) == 1 and left_out:
+            raise ValueError(f"{folder} holds photos of one class only, {next(iter(classes))} ({'; '.join(left_out)}): "
+                             "a classifier needs photos of two classes or more, each class in a subfolder of its own.")
+        for line in left_out:  # why nothing was found: linked or empty class folders
+            print(line)
+        return None
+    return found if found.kind == "organized" else _once(found)
 
 
 def _once(found):

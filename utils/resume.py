@@ -62,7 +62,7 @@ class Resume(keras.callbacks.BackupAndRestore):
         if record is None:
             return
         saved = [entry["class"] for entry in record["callbacks"]]
-        if saved != [type(callback).__name__ for callback in self.carried]:
+        if saved != [_kind(callback) for callback in self.carried]:
             raise ValueError(f"the backup in {folder} was made by a training with other callbacks "
                              f"({', '.join(saved)}): run it with the same ones to resume, or move {folder} "
                              "away to start again.")
@@ -91,7 +91,7 @@ class Resume(keras.callbacks.BackupAndRestore):
         for index, callback in enumerate(self.carried):
             state, weights = _get_state(callback)
             arrays.update({f"{index}_{j}": weight for j, weight in enumerate(weights)})
-            entries.append({"class": type(callback).__name__, "state": state, "arrays": len(weights)})
+            entries.append({"class": _kind(callback), "state": state, "arrays": len(weights)})
         np.savez(folder / names["arrays"], **arrays)
         earlier = self.earlier["history"]
         history = {name: earlier.get(name, []) + self.history.get(name, []) for name in {**earlier, **self.history}}
@@ -107,6 +107,12 @@ class Resume(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = None  # Keras keeps it, and would start the model's next fit there
         if hardware.is_chief():
             super().on_train_end(logs)  # deletes the backup
+
+
+def _kind(callback):
+    """The name a backup records for a callback: training's whole-file checkpoint is Keras' `ModelCheckpoint`, as
+    kits before it recorded, so that a training stopped before an update resumes after it."""
+    return "ModelCheckpoint" if isinstance(callback, keras.callbacks.ModelCheckpoint) else type(callback).__name__
 
 
 def _get_state(callback):
