@@ -20,54 +20,25 @@ import os
 import pathlib
 import platform
 import sys
-import threading
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from utils import lessons  # noqa: E402
-
-LESSON = ROOT / "notebooks" / "02_fc_vs_cnn.ipynb"
 FULL_DIGITS = 60_000  # MNIST's training digits
-
-
-def lesson_functions():
-    """`place_on_canvas` and `random_offsets`, defined by the lesson's own cells."""
-    namespace = {"np": np}
-    for cell in lessons.read_notebook(LESSON).cells:
-        if cell.cell_type == "code" and ("def place_on_canvas" in cell.source or "def random_offsets" in cell.source):
-            exec(cell.source, namespace)
-    return namespace["place_on_canvas"], namespace["random_offsets"]
-
-
-def peak_while(task):
-    """Runs `task()` and returns the peak resident memory of this process meanwhile, in bytes."""
-    process, peak, done = psutil.Process(), [0], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=sample)
-    watcher.start()
-    try:
-        task()
-    finally:
-        done.set()
-        watcher.join()
-    return peak[0]
 
 
 def measure(digits, copies, side=28):
     import keras
 
-    place_on_canvas, random_offsets = lesson_functions()
+    import gpu
+    import lesson_times
+
+    lesson = gpu.lesson_functions("02_fc_vs_cnn.ipynb", ["place_on_canvas", "random_offsets"])
+    place_on_canvas, random_offsets = lesson["place_on_canvas"], lesson["random_offsets"]
     rng = np.random.default_rng(0)
     x_train = rng.integers(0, 256, (digits, side, side), dtype=np.uint8)
     y_train = rng.integers(0, 10, digits)
@@ -86,7 +57,9 @@ def measure(digits, copies, side=28):
         model.fit(state["train"], labels, epochs=1, batch_size=64, validation_split=0.1, verbose=0, steps_per_epoch=3)
 
     before = psutil.Process().memory_info().rss
-    peak = peak_while(lesson_cells)
+    with lesson_times.PeakMemory(interval=0.05) as memory:
+        lesson_cells()
+    peak = memory.peak
     return {"digits": digits, "shifted_copies": copies, "canvases": digits * copies,
             "canvases_gb": round(state["train"].nbytes / 1e9, 3), "rss_before_gb": round(before / 1e9, 3),
             "peak_rss_gb": round(peak / 1e9, 3)}

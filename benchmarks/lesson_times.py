@@ -40,7 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 
 class PeakMemory:
-    """The largest resident memory of this process and all its children together while the block runs, in GB."""
+    """The largest resident memory of this process and all its children together while the block runs: `peak` in
+    bytes, `gb` rounded (benchmarks/lesson2_memory.py uses it too), sampled every `interval` seconds."""
+
+    def __init__(self, interval=0.2):
+        self.interval = interval
 
     def __enter__(self):
         import psutil
@@ -49,7 +53,7 @@ class PeakMemory:
 
         def sample():
             me = psutil.Process()
-            while not self.done.wait(0.2):
+            while not self.done.wait(self.interval):
                 total = 0
                 for process in [me, *me.children(recursive=True)]:
                     try:

@@ -232,13 +232,11 @@ def find(folder):
     folder = pathlib.Path(folder)
     check_folder(folder)
     found = _find_here(folder)
-    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and p.name not in SKIPPED_FOLDERS]
-    wrappers = [p for p in subfolders if p.name == "PetImages"] or (subfolders if len(subfolders) == 1 else [])
-    for wrapper in [] if found else wrappers:
-        found = _find_here(wrapper)
-        if found:
-            break
+    if found is None:
+        subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                      and p.name not in SKIPPED_FOLDERS]
+        wrappers = [p for p in subfolders if p.name == "PetImages"] or (subfolders if len(subfolders) == 1 else [])
+        found = next(filter(None, map(_find_here, wrappers)), None)
     if found is None:
         left_out = []
         classes = _class_folders(folder, left_out)
