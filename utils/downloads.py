@@ -199,17 +199,11 @@ def extract(archive, folder, inner_zips=False):
                     alone = nested.is_dir() and len(list(nested.parent.iterdir())) == 1
                     entries[inner.stem] = nested if alone else nested.parent
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
-            code = getattr(error, "errno", None)  # None: the archive's own fault (a bad gzip stream, say)
-            if code in (errno.ENOSPC, errno.EDQUOT):  # not the archive's fault: keep it
-                raise DownloadError(
-                    f"the disk is full while extracting {archive.name} into {archive.parent} "
-                    f"({shutil.disk_usage(archive.parent).free / 1e9:.1f} GB free); nothing was extracted and "
-                    f"{archive.name} is kept. Free some space (`df -h`), then run the same command again: it "
-                    "extracts without downloading again.") from error
-            if code is not None:  # permissions, a read-only disk, ...: the archive is fine
+            if getattr(error, "errno", None) is not None:  # a full disk, permissions, ...: the archive is fine
                 raise DownloadError(
                     f"could not extract {archive.name} ({error}); nothing was extracted and {archive.name} is kept. "
-                    "Fix the cause, then run the same command again.") from error
+                    "Fix the cause (a full disk: free some space, `df -h`), then run the same command again: it "
+                    "extracts without downloading again.") from error
             raise DownloadError(f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
                                 "command again to download it afresh.") from error
         if clashes := [name for name in entries if (folder / name).exists()]:
