@@ -179,25 +179,18 @@ def verify(path, checksum):
 
 
 def extract(archive, folder, inner_zips=False):
-    """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there.
-
-    Args:
-        inner_zips: unpack each .zip the archive holds into a folder of its name instead (Kaggle: train.zip -> train/).
-    """
+    """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there."""
     for leftover in folder.glob(".extracting-*"):  # the kit's own, left by a killed run (`download` holds the lock)
         shutil.rmtree(leftover, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".extracting-", dir=folder, ignore_cleanup_errors=True) as staging:
         staging = pathlib.Path(staging)
         try:
             _unpack(archive, staging)
-            entries = {entry.name: entry for entry in sorted(staging.iterdir())}
-            if inner_zips:
-                entries = {}
+            if inner_zips:  # Kaggle's: only what its train.zip and test.zip hold (their train/ and test/ folders)
                 for inner in sorted(staging.glob("*.zip")):
-                    _unpack(inner, staging / inner.stem)
-                    nested = staging / inner.stem / inner.stem  # train.zip holds train/: not train/train/
-                    alone = nested.is_dir() and len(list(nested.parent.iterdir())) == 1
-                    entries[inner.stem] = nested if alone else nested.parent
+                    _unpack(inner, staging / ".inner")
+                staging = staging / ".inner"
+            entries = sorted(staging.iterdir())
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
             if getattr(error, "errno", None) is not None:  # a full disk, permissions, ...: the archive is fine
                 raise DownloadError(
@@ -206,16 +199,15 @@ def extract(archive, folder, inner_zips=False):
                     "extracts without downloading again.") from error
             raise DownloadError(f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
                                 "command again to download it afresh.") from error
-        if clashes := [name for name in entries if (folder / name).exists()]:
+        if clashes := [entry.name for entry in entries if (folder / entry.name).exists()]:
             raise DownloadError(f"{folder} already holds {', '.join(clashes)}, which {archive.name} would replace. "
                                 "Move them elsewhere and run the command again.")
-        for name, entry in entries.items():
-            entry.rename(folder / name)
+        for entry in entries:
+            entry.rename(folder / entry.name)
 
 
 def _unpack(archive, destination):
-    """Unpacks one zip or tar archive into `destination`; a member that would land outside it is refused (in a tar,
-    by Python's filter, 3.11.4 and later: the archives extracted here have all passed their checksums)."""
+    """Unpacks one zip or tar archive into `destination`; a member that would land outside it is refused."""
     print(f"Extracting {archive.name} ...")
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zipped:
