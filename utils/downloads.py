@@ -68,11 +68,7 @@ class DownloadError(RuntimeError):
 
 
 def download(name, data_dir=paths.DATA, source=None):
-    """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder.
-
-    Args:
-        source: None for the dataset's default source, or one of its `OTHER_SOURCES` ("kaggle" for dogscats).
-    """
+    """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     sources = [DATASETS[name].source] + [s for n, s in OTHER_SOURCES if n == name]
@@ -113,12 +109,7 @@ def _is_ready(folder, dataset):
 
 
 def fetch(url, target, checksum="", attempts=3):
-    """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`.
-
-    Args:
-        checksum: "md5:HEX", "sha256:HEX" or "".
-        attempts: how often a cut connection is resumed; no network or a refused connection fails at once.
-    """
+    """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`."""
     if target.exists() and verify(target, checksum):
         return target
     part, bad = target.with_name(target.name + ".part"), target.with_name(target.name + ".bad")
