@@ -177,8 +177,7 @@ def readable(name, check):
 
 
 def check_downloads(data_dir=None, keras_home=None):
-    """Which datasets are downloaded (whole, partly, not yet), and VGG16's weights. A folder it may not read
-    raises PermissionError, for `readable` to report."""
+    """Which datasets are downloaded (whole, partly, not yet), and VGG16's weights (run it through `readable`)."""
     data_dir = pathlib.Path(data_dir or paths.DATA)
     present, partly, missing = [], [], []
     for name, dataset in downloads.DATASETS.items():
