@@ -1,6 +1,5 @@
 """Input pipelines: folders of images to augmented tf.data batches (lesson 3 writes the tf.data steps out once)."""
 
-import os
 import pathlib
 
 import keras
@@ -40,7 +39,7 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         image_size: (height, width) to resize to, or one number for squares.
         augment: a layer or callable applied to each batch with `training=True`, or None.
         shuffle: reshuffle every epoch (False for validation and test data: predictions line up with `file_paths`).
-        cache: True to keep decoded images in memory, a file path to cache them on disk, False for none.
+        cache: True to keep decoded images in memory, False to decode them again every epoch.
         seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
         interpolation: the `tf.image.resize` method ("bilinear", "area", ...).
@@ -72,14 +71,8 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
 
     dataset = images.map(_no_autograph(lambda x, y: (tf.cast(tf.round(tf.clip_by_value(x, 0, 255)), tf.uint8), y)),
                          num_parallel_calls=tf.data.AUTOTUNE)
-    if cache is True:
+    if cache:
         dataset = dataset.cache()
-    elif isinstance(cache, (str, os.PathLike)):
-        cache = paths.resolve(cache)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        dataset = dataset.cache(str(cache))
-    elif cache is not False:
-        raise ValueError(f"cache must be True (memory), False, or a file path (disk), got {cache!r}")
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer or len(file_paths), seed=seed, reshuffle_each_iteration=True)
 
