@@ -1,5 +1,5 @@
-"""check_images on the kinds of broken and odd files the real cats-and-dogs data holds,
-and organize leaving the broken ones out and converting the odd ones."""
+"""Checking image files (`python -m utils.data check`) on the kinds of broken and odd files the real cats-and-dogs
+data holds, and organize leaving the broken ones out and converting the odd ones."""
 
 import io
 import os
@@ -10,7 +10,7 @@ import PIL.ImageOps
 import pytest
 import tensorflow as tf
 
-from utils import data, images
+from utils import data, images, layouts
 
 
 def jpeg_bytes(image, **options):
@@ -48,8 +48,13 @@ BAD = {"cat.10.jpg": "truncated image", "cat.11.jpg": "empty file (0 bytes)",
 ODD = {"dog.10.jpg": "CMYK", "dog.11.png": "RGBA", "cat.13.png": "I;16", "cat.14.jpg": "L"}
 
 
+def check_images(folder):
+    """What `python -m utils.data check` reports on `folder`."""
+    return images.check_files(layouts.image_files(folder))
+
+
 def test_check_images_classifies_each_file(mixed_folder):
-    report = images.check_images(mixed_folder)
+    report = check_images(mixed_folder)
     assert report.checked == 16
     bad = {pathname.rsplit("/", 1)[-1]: reason for pathname, reason in report.bad.items()}
     assert sorted(bad) == sorted(BAD)
@@ -63,7 +68,7 @@ def test_every_file_check_images_passes_decodes_in_tensorflow_as_training_reads_
     """The reference is TensorFlow's own decoder, the one training uses, not PIL (which `check_images` uses)."""
     import tensorflow as tf
 
-    report = images.check_images(mixed_folder)
+    report = check_images(mixed_folder)
     refused = []
     for path in sorted(mixed_folder.iterdir()):
         try:
@@ -145,9 +150,12 @@ def test_a_damaged_photo_of_a_known_format_is_called_damaged_not_an_unknown_form
         images.load_photo(tmp_path / "cut.jpg", (8, 8))
 
 
-def test_check_images_on_a_missing_folder_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a folder"):
-        images.check_images(tmp_path / "nowhere")
+def test_check_on_a_missing_folder_or_a_file_says_so(tmp_path, capsys):
+    (tmp_path / "cat.jpg").write_bytes(b"")
+    assert data.main(["check", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere does not exist: check the path" in capsys.readouterr().err
+    assert data.main(["check", str(tmp_path / "cat.jpg")]) == 2
+    assert "cat.jpg is a file: pass a folder of photos" in capsys.readouterr().err
 
 
 # images.load_photo and open_photo: one photo file as model input

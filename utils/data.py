@@ -281,7 +281,8 @@ def main(argv=None):
             organize(args.source, args.layouts, args.valid_fraction, args.test_fraction, args.sample_train,
                      args.sample_valid, args.sample_test, args.seed)
         elif args.command == "check":
-            print(images.check_images(args.folder))
+            layouts.check_folder(pathlib.Path(args.folder))  # the files organize would read: not hidden ones
+            print(images.check_files(layouts.image_files(args.folder)))
         else:
             counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
             print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))

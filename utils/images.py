@@ -13,7 +13,7 @@ import PIL.ImageOps
 from tqdm import tqdm
 from tqdm.contrib.concurrent import thread_map
 
-from utils import paths, safely
+from utils import safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif")  # organize: JPEG
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads (RGB ones: see load_photo)
@@ -30,7 +30,7 @@ def is_image_name(path):
 
 @dataclasses.dataclass
 class ImageReport:
-    """What `check_images` found.
+    """What `check_files` found.
 
     Attributes:
         checked: how many files with an image extension were read.
@@ -68,15 +68,6 @@ def inspect_image(path):
     if image_format not in TF_FORMATS:
         return "odd", f"{mode} {image_format}"
     return ("ok", mode) if mode == "RGB" else ("odd", mode)
-
-
-def check_images(folder):
-    """An `ImageReport` of the files with an image extension in `folder` and below that are bad or odd."""
-    folder = paths.resolve(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder: pass the folder of images to check.")
-    return check_files(sorted(p for p in folder.rglob("*") if is_image_name(p)  # not hidden (a Mac's ._cat.jpg)
-                              and not any(part.startswith(".") for part in p.relative_to(folder).parts)))
 
 
 def check_files(files, cache=None):
