@@ -298,7 +298,7 @@ def test_load_photo_refuses_a_huge_photo_before_decoding_it(tmp_path, monkeypatc
     PIL.Image.new("RGB", (300, 200)).save(tmp_path / "huge.jpg")
     monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 50_000)
     for fit in ("squash", "crop"):
-        with pytest.raises(images.PhotoError, match=r"huge.jpg is too large to read safely \(300x200, over 0 mega"):
+        with pytest.raises(images.PhotoError, match=r"huge.jpg is too large to read safely \(over 0 megapixels\)"):
             images.load_photo(tmp_path / "huge.jpg", (32, 32), fit=fit)
     monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 20_000)  # PIL itself now calls it a bomb
     with pytest.raises(images.PhotoError, match="too large to read safely"):

@@ -160,16 +160,12 @@ def _opened(path):
         raise PhotoError(f"{path} is a folder, not a photo: name a photo in it (or, for utils.predict, {path}/*.jpg).")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; check the path.")
-    limit, size = PIL.Image.MAX_IMAGE_PIXELS, ""  # about 89 megapixels: a larger file is refused, not decoded
-    try:
-        with warnings.catch_warnings(action="ignore", category=PIL.Image.DecompressionBombWarning):  # checked below
-            image = PIL.Image.open(path, formats=PIL_FORMATS)  # reads the header only
-        if image.width * image.height <= limit:
-            return image
-        size = f"{image.width}x{image.height}, "
-        image.close()
-    except PIL.Image.DecompressionBombError:  # over twice the limit: PIL refuses to open it
-        pass
+    try:  # PIL warns of a file over MAX_IMAGE_PIXELS (about 89 megapixels): refused, not decoded
+        with warnings.catch_warnings(action="error", category=PIL.Image.DecompressionBombWarning):
+            return PIL.Image.open(path, formats=PIL_FORMATS)  # reads the header only
+    except (PIL.Image.DecompressionBombWarning, PIL.Image.DecompressionBombError):
+        raise PhotoError(f"{path} is too large to read safely (over {PIL.Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         "megapixels); save a smaller copy and use that.") from None
     except PermissionError:
         raise PhotoError(f"{path} cannot be read: permission denied: fix its permissions (chmod u+r), or copy "
                          "it somewhere you can read it.") from None
@@ -178,8 +174,6 @@ def _opened(path):
                          "TIFF or AVIF photo.") from None
     except (OSError, ValueError) as error:  # a known format, damaged (ValueError: a PNG chunk too large)
         raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
-    raise PhotoError(f"{path} is too large to read safely ({size}over {limit / 1e6:.0f} megapixels); "
-                     "save a smaller copy and use that.")
 
 
 def open_photo(path):
