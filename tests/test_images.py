@@ -240,7 +240,7 @@ def test_load_photo_reads_formats_tensorflow_cannot_decode(tmp_path):
 
 def test_16_bit_grey_is_scaled_to_8_bits_not_shifted_or_clipped():
     values = np.array([[0, 257, 1000, 40000, 51460, 65535]], np.uint16)
-    converted = np.asarray(images.to_rgb(PIL.Image.fromarray(values)))
+    converted = np.asarray(images.upright_rgb(PIL.Image.fromarray(values)))
     expected = values.astype(np.int64) * 255 // 65535  # 65535 is 255: the full 16-bit range onto the 8-bit one
     np.testing.assert_array_equal(converted, np.repeat(expected[..., None], 3, axis=-1))
     assert expected.tolist() == [[0, 1, 3, 155, 200, 255]]
@@ -248,7 +248,7 @@ def test_16_bit_grey_is_scaled_to_8_bits_not_shifted_or_clipped():
 
 @pytest.mark.parametrize("fit", ["squash", "crop"])
 def test_an_odd_photo_is_read_as_organizing_converted_it_for_training(tmp_path, fit):
-    """Transparency over white and 16 bits scaled to 8 (`images.to_rgb`), not TensorFlow's or PIL's plain RGB."""
+    """Transparency over white and 16 bits scaled to 8 (`images.upright_rgb`), not TensorFlow's or PIL's plain RGB."""
     PIL.Image.new("RGBA", (12, 12), (255, 0, 0, 128)).save(tmp_path / "logo.png")
     PIL.Image.fromarray(np.full((12, 12), 40000, np.uint16)).save(tmp_path / "scan.png")
     expected = {"logo.png": [255, 127, 127], "scan.png": [round(40000 / 257)] * 3}

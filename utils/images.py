@@ -1,5 +1,6 @@
 """Image files: finding the ones that crash training, and turning one photo into model input (lessons 1, 3 to 5)."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -102,8 +103,11 @@ def check_files(files, cache=None):
     return report
 
 
-def to_rgb(image):
-    """A PIL image as 8-bit RGB: transparency over white, 16 bits scaled to 8 (not clipped to white)."""
+def upright_rgb(image):
+    """A PIL image turned upright by its EXIF orientation, as 8-bit RGB: transparency over white, 16 bits scaled to
+    8 (not clipped to white). A damaged EXIF block (PIL's SyntaxError "not a TIFF file") leaves it as stored."""
+    with contextlib.suppress(SyntaxError):  # as `exif_orientation` does
+        image = PIL.ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         grey = np.asarray(image).astype(np.float64) / 257.0
         image = PIL.Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
@@ -113,19 +117,11 @@ def to_rgb(image):
 
 
 def to_rgb_jpeg(source, target):
-    """Writes `source` as an upright 8-bit RGB JPEG (`to_rgb`): how organizing stores an odd training photo."""
+    """Writes `source` as an upright 8-bit RGB JPEG (`upright_rgb`): how organizing stores an odd training photo."""
     with PIL.Image.open(source, formats=PIL_FORMATS) as image:
         partial = target.with_name(target.name + ".part")
-        to_rgb(_exif_upright(image)).save(partial, "JPEG", quality=95)  # as open_photo turns it
+        upright_rgb(image).save(partial, "JPEG", quality=95)  # as open_photo reads it
     partial.replace(target)
-
-
-def _exif_upright(image):
-    """`PIL.ImageOps.exif_transpose`, or the image as stored when its EXIF block is damaged (as `exif_orientation`)."""
-    try:
-        return PIL.ImageOps.exif_transpose(image)
-    except SyntaxError:  # PIL's "not a TIFF file": the EXIF block, not the pixels
-        return image
 
 
 def exif_orientation(path):
@@ -177,7 +173,7 @@ def _opened(path):
 
 
 def open_photo(path):
-    """An image file as an upright 8-bit RGB `PIL.Image` (`to_rgb`), to look at or to filter (lesson 1).
+    """An image file as an upright 8-bit RGB `PIL.Image` (`upright_rgb`), to look at or to filter (lesson 1).
 
     Raises:
         FileNotFoundError: no such file.
@@ -185,7 +181,7 @@ def open_photo(path):
     """
     with _opened(path) as image:
         try:
-            return to_rgb(_exif_upright(image))
+            return upright_rgb(image)
         except (OSError, ValueError) as error:  # truncated or damaged pixel data
             raise PhotoError(f"{path} is damaged ({error}); pass another photo.") from None
 
