@@ -31,17 +31,11 @@ def is_image_name(path):
 
 @dataclasses.dataclass
 class ImageReport:
-    """What `check_files` found.
+    """What `check_files` found."""
 
-    Attributes:
-        checked: how many files with an image extension were read.
-        bad: `{path: reason}` for files that cannot be decoded.
-        odd: `{path: mode}` for images that are not 8-bit RGB or not in a format TensorFlow decodes.
-    """
-
-    checked: int = 0
-    bad: dict = dataclasses.field(default_factory=dict)
-    odd: dict = dataclasses.field(default_factory=dict)
+    checked: int = 0  # how many files were read
+    bad: dict = dataclasses.field(default_factory=dict)  # {path: reason}: they cannot be decoded
+    odd: dict = dataclasses.field(default_factory=dict)  # {path: mode}: not 8-bit RGB, or not a format TF decodes
 
     def __str__(self):  # what `python -m utils.data check` prints
         lines = [f"bad  {path}: {reason}" for path, reason in sorted(self.bad.items())]
@@ -72,18 +66,12 @@ def inspect_image(path):
 
 
 def check_files(files, cache=None):
-    """Runs `inspect_image` on image `files` in parallel: an `ImageReport`.
-
-    Args:
-        cache: a JSON file of verdicts by size and modification time, so only new or changed files are decoded;
-            None for no cache.
-    """
-    files = [pathlib.Path(path) for path in files]
+    """Runs `inspect_image` on image `files` (paths) in parallel: an `ImageReport`. `cache`, a JSON file of verdicts
+    by size and modification time, or None, spares decoding the files that did not change."""
     try:
-        known = json.loads(pathlib.Path(cache).read_text()) if cache else {}
+        known = json.loads(cache.read_text()) if cache else {}
     except (OSError, ValueError):
         known = {}
-    known = known if isinstance(known, dict) else {}
     stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
     todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
     results = thread_map(inspect_image, todo, max_workers=os.cpu_count(), desc="checking images", unit="image",
@@ -92,8 +80,8 @@ def check_files(files, cache=None):
     for path, verdict in verdicts.items():
         if not verdict[1].startswith(UNREADABLE):  # permissions change without touching the file
             known[str(path)] = stamps[path] + list(verdict)
-    if cache is not None and todo:
-        pathlib.Path(cache).parent.mkdir(parents=True, exist_ok=True)
+    if cache and todo:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         safely.write_text(cache, json.dumps(known))
     report = ImageReport(checked=len(files))
     for path in files:
@@ -146,7 +134,8 @@ def upright(image, orientation):
 
 
 class PhotoError(ValueError):
-    """A photo file that cannot be used; the message says why and what to do."""
+    """A photo file that cannot be used (a folder, not an image, damaged, too large): the message says why and what
+    to do. `open_photo` and `load_photo` raise it, or FileNotFoundError for no such file."""
 
 
 def _opened(path):
@@ -173,12 +162,7 @@ def _opened(path):
 
 
 def open_photo(path):
-    """An image file as an upright 8-bit RGB `PIL.Image` (`upright_rgb`), to look at or to filter (lesson 1).
-
-    Raises:
-        FileNotFoundError: no such file.
-        PhotoError: a folder, not an image, damaged, or too large to read safely.
-    """
+    """An image file as an upright 8-bit RGB `PIL.Image` (`upright_rgb`), to look at or to filter (lesson 1)."""
     with _opened(path) as image:
         try:
             return upright_rgb(image)
@@ -193,18 +177,12 @@ def shrink(photo, box, image_size, resample="lanczos"):
 
 
 def load_photo(path, image_size, fit="squash", resample="bilinear"):
-    """One photo file as model input, upright: float32 (height, width, 3), pixel values 0-255.
+    """One photo file as model input of `image_size` (height, width), upright: float32 (height, width, 3), 0-255.
 
     Args:
-        path: an image file of up to `PIL.Image.MAX_IMAGE_PIXELS` (about 89 megapixels).
-        image_size: (height, width) of the model's input.
         fit: "squash" as `pipeline.image_dataset` reads photos (lessons 3, 4), or "crop" to the centre square,
             shrunk with PIL by `shrink` as `utils.birds` prepared the CUB photos (lesson 5).
         resample: for "squash" a `tf.image.resize` method ("bilinear", "area", ...); for "crop" a PIL filter name.
-
-    Raises:
-        FileNotFoundError: no such file.
-        PhotoError: a folder, not an image, damaged, or too large.
     """
     if fit not in ("squash", "crop"):
         raise ValueError(f"fit must be 'squash' or 'crop', not {fit!r}")
