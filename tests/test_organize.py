@@ -442,10 +442,9 @@ def test_photos_in_no_known_layout_are_refused_not_replaced_by_the_stand_in(tmp_
 
 
 def test_bad_input_gets_a_message_with_the_next_step(kaggle, tmp_path):
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        data.organize(kaggle, tmp_path / "layouts", valid_fraction=1.5)
-    with pytest.raises(ValueError, match="leave photos to train on"):
-        data.organize(kaggle, tmp_path / "layouts", valid_fraction=0.5, test_fraction=0.5)
+    for fractions in ({"valid_fraction": 1.5}, {"test_fraction": 0}, {"valid_fraction": 0.5, "test_fraction": 0.5}):
+        with pytest.raises(ValueError, match=r"valid_fraction=.*: each must be more than 0, and both less than 1"):
+            data.organize(kaggle, tmp_path / "layouts", **fractions)
     with pytest.raises(FileNotFoundError, match="does not exist: check the path.*utils.data download dogscats"):
         data.organize(tmp_path / "missing", tmp_path / "layouts")
     few = tmp_path / "few"

@@ -61,11 +61,9 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
         sample_train, sample_valid, sample_test: images per class in each split of `sample/`.
     """
     source = paths.resolve(source)
-    for name, fraction in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
-        if not 0 < fraction < 1:
-            raise ValueError(f"{name}={fraction}: use a number between 0 and 1.")
-    if valid_fraction + test_fraction >= 1:
-        raise ValueError("valid_fraction + test_fraction must leave photos to train on: use less than 1 in all.")
+    if not (valid_fraction > 0 and test_fraction > 0 and valid_fraction + test_fraction < 1):
+        raise ValueError(f"valid_fraction={valid_fraction}, test_fraction={test_fraction}: each must be more than 0, "
+                         "and both less than 1 in all, to leave photos to train on.")
     if min(sample_train, sample_valid, sample_test) < 1:
         raise ValueError("sample_train, sample_valid and sample_test count images per class: use 1 or more.")
     found = layouts.find(source)
@@ -138,11 +136,9 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
     Args:
         data_dir: the photos (a lesson's DATA_DIR). A folder in the kit's `data/` that is not there yet (the
             default, before a download) counts as one with no image; elsewhere it must exist (a typo fails).
-        standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all.
+        standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all; images in
+            no labelled layout are refused, not replaced by cartoons.
         seed, settings: passed to `organize`.
-
-    Raises:
-        FileNotFoundError, ValueError: `data_dir` is missing outside `data/`, a file, or has no labelled layout.
     """
     data_dir = paths.resolve(data_dir)
     if data_dir.exists() or not any(data_dir.resolve().is_relative_to(folder.resolve())
