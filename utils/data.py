@@ -6,7 +6,6 @@ Lessons 3, 4 and 6 call `pets`; from a terminal: `python -m utils.data {download
 import argparse
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import json
 import os
@@ -110,9 +109,9 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
                 real = os.path.realpath(path)  # a symlink is linked as the file it points to, never as a link
                 try:
                     os.link(real, building / target)
-                except OSError as error:  # another filesystem, or linking not allowed: copy
-                    if error.errno == errno.EEXIST:  # never copy into a target: it may be a link to a source photo
-                        raise
+                except FileExistsError:  # never copy into a target: it may be a link to a source photo
+                    raise
+                except OSError:  # another filesystem, or linking not allowed: copy
                     shutil.copy2(real, building / target)
             record = {"format": layouts.LAYOUT_FORMAT, "kind": found.kind, "source": str(root), "dataset": dataset,
                       "settings": settings, "counts": counts, "skipped": skipped,

@@ -45,8 +45,7 @@ class ImageReport:
 
 
 def inspect_image(path):
-    """Decodes one file fully with PIL: `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`."""
-    path = pathlib.Path(path)
+    """Decodes one file (a path) fully with PIL: `("ok", "RGB")`, `("odd", mode)` or `("bad", reason)`."""
     if path.stat().st_size == 0:
         return "bad", "empty file (0 bytes)"
     try:
@@ -109,7 +108,7 @@ def to_rgb_jpeg(source, target):
     with PIL.Image.open(source, formats=PIL_FORMATS) as image:
         partial = target.with_name(target.name + ".part")
         upright_rgb(image).save(partial, "JPEG", quality=95)  # as open_photo reads it
-    partial.replace(target)
+    partial.replace(target)  # a new name, never written through: a target already there may link to a source photo
 
 
 def exif_orientation(path):

@@ -40,7 +40,6 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         augment: a layer or callable applied to each batch with `training=True`, or None.
         shuffle: reshuffle every epoch (False for validation and test data: predictions line up with `file_paths`).
         cache: True to keep decoded images in memory, False to decode them again every epoch.
-        seed: random seed for the shuffle order.
         shuffle_buffer: images in the shuffle buffer (default: all of them).
         interpolation: the `tf.image.resize` method ("bilinear", "area", ...).
 
