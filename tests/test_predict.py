@@ -132,9 +132,10 @@ def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, photos, ca
     assert "damaged: a .keras file is a zip archive" in error and "File not found" not in error
 
 
-def test_a_missing_model_says_how_to_make_one(tmp_path, photos, capsys):
+def test_a_missing_model_says_what_to_pass_instead(tmp_path, photos, capsys):
     assert predict.main([str(tmp_path / "none.keras"), str(photos[0])]) == 2
-    assert "run lesson 5" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: no model at {tmp_path / 'none.keras'}: pass a .keras model file, or a "
+                                       "lesson's folder in models/ (such as models/05_bird_classifier) or its name.\n")
 
 
 def test_the_command_line_entry_point(model_path, photos):
@@ -206,30 +207,31 @@ def test_a_model_for_gray_images_is_refused_in_one_line(tmp_path, photos, capsys
     model = saved_model(tmp_path / "gray.keras", (28, 28, 1), 2)
     code, error = one_error_line([str(model), str(photos[0])], capsys)
     assert code == 2
-    assert error.startswith(f"error: {model} takes (28, 28, 1) input, not RGB photos;")
+    assert error.startswith(f"error: {model} takes input of shape (None, 28, 28, 1), not fixed-size colour photos:")
 
 
 def test_a_model_without_a_fixed_input_size_is_refused_in_one_line(tmp_path, photos, capsys):
     model = saved_model(tmp_path / "anysize.keras", (None, None, 3), 2)
     code, error = one_error_line([str(model), str(photos[0])], capsys)
     assert code == 2
-    assert error.startswith(f"error: {model} takes images of any size ((None, None, 3));")
+    assert error.startswith(f"error: {model} takes input of shape (None, None, None, 3), not fixed-size colour "
+                            "photos:")
 
 
-def test_a_folder_that_is_not_a_lessons_folder_is_called_a_folder(tmp_path, photos, capsys):
+def test_a_folder_that_is_not_a_lessons_folder_or_a_file_of_another_kind_is_refused(tmp_path, photos, capsys):
     (tmp_path / "folder.keras").mkdir()
-    code, error = one_error_line([str(tmp_path / "folder.keras"), str(photos[0])], capsys)
-    assert code == 2
-    assert error.startswith(f"error: {tmp_path / 'folder.keras'} is a folder, not a lesson's folder in ")
-    assert "no model at" not in error
+    for given in (tmp_path / "folder.keras", photos[0]):
+        code, error = one_error_line([str(given), str(photos[0])], capsys)
+        assert code == 2
+        assert error.startswith(f"error: {given} is neither a .keras model file nor a lesson's folder in ")
+        assert "no model at" not in error
 
 
 def test_a_name_that_is_not_a_lesson_suggests_lesson_5_only(photos, capsys):
     code, error = one_error_line(["05_bird_clasifier", str(photos[0])], capsys)
     assert code == 2
-    assert error == ("error: no lesson called 05_bird_clasifier: utils.predict answers \"is it a bird?\" with "
-                     "lesson 5's model: pass 05_bird_classifier, its folder models/05_bird_classifier, or a .keras "
-                     "model file.\n")
+    assert error == ("error: no lesson called 05_bird_clasifier: pass 05_bird_classifier (or its folder in models/), "
+                     "or a .keras model file.\n")
     assert "03_cnn_from_scratch" not in error and "04_vgg16_finetune" not in error
 
 

@@ -390,9 +390,10 @@ def test_the_command_ends_in_one_line_when_there_is_no_model_to_serve(model_file
     (tmp_path / "model.h5").write_text("an old format")
     monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
     cases = [([], "no finished run of 03_cnn_from_scratch"),
-             (["--model", str(tmp_path / "missing.keras")], "no model file at"),
+             (["--model", str(tmp_path / "missing.keras")], "no model at"),
              (["--model", str(tmp_path / "damaged.keras")], "is not a Keras model this version can load"),
-             (["--model", str(tmp_path / "model.h5")], "is not a .keras model file"),
+             (["--model", str(tmp_path / "model.h5")], "is neither a .keras model file nor a lesson's folder"),
+             (["--model", "no_such_lesson"], "no lesson called no_such_lesson: pass 03_cnn_from_scratch or "),
              (["--model", str(model_file), "--classes", "cats,dogs,birds"], "does not give 2 different names")]
     for argv, words in cases:
         status, lines = command(argv + ["--port", str(free_port())], capsys)
@@ -447,9 +448,9 @@ def test_a_folder_that_is_no_lessons_or_a_lesson_without_a_run_is_refused_in_one
     monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
     (tmp_path / "models" / "04_vgg16_finetune").mkdir(parents=True)
     (tmp_path / "photos").mkdir()
-    cases = [(tmp_path / "photos", f"error: {tmp_path / 'photos'} is a folder, not a lesson's folder in "
-                                   f"{tmp_path / 'models'}: pass --model a lesson's folder (such as "
-                                   "models/03_cnn_from_scratch) or the model.keras of a training run."),
+    cases = [(tmp_path / "photos", f"error: {tmp_path / 'photos'} is neither a .keras model file nor a lesson's folder "
+                                   f"in {tmp_path / 'models'}: pass a .keras model file, or a lesson's folder (such "
+                                   "as models/05_bird_classifier) or its name."),
              (tmp_path / "models" / "04_vgg16_finetune",
               f"error: no finished run of 04_vgg16_finetune in {tmp_path / 'models' / '04_vgg16_finetune'}: run the "
               "lesson (notebooks/04_vgg16_finetune.ipynb) first, or pass a .keras model file.")]

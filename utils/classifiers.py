@@ -7,59 +7,20 @@ are prepared (as `utils.predict` prepares them), and the Grad-CAM overlay of an 
 
 import base64
 import io
-import pathlib
 import threading
 
 import numpy as np
 import PIL.Image
 
-from utils import evaluate, explain, images, paths, predict, runs
+from utils import evaluate, explain, images, predict
 
 LESSON = "03_cnn_from_scratch"  # whose best model is served by default
 OVERLAY_SIDE = 480  # longer side of the Grad-CAM overlay sent back, in pixels: enough for the page
 
 
 def find_model(path=None):
-    """`(model_file, description)`: the `.keras` file `path`, else lesson 3's best run's model. `path` may be a
-    lesson's folder in `models/` or its name: its best full run, else its latest (`predict.lesson_model`)."""
-    if path is None:
-        model_file, note = runs.best_model(LESSON)
-        if model_file is None:
-            raise FileNotFoundError(f"{note}: run lesson 3 (notebooks/{LESSON}.ipynb) first, or pass --model "
-                                    "with a .keras model file.")
-        return pathlib.Path(model_file), f"{model_file} ({note})"
-    model_file = pathlib.Path(path).expanduser().resolve()
-    if not model_file.exists() and path.strip():  # a lesson's name, or models/<lesson> from another folder
-        given = pathlib.Path(path).expanduser()
-        in_models = paths.MODELS / given if len(given.parts) == 1 else paths.resolve(given)
-        model_file = in_models.resolve() if in_models.is_dir() else model_file
-    if model_file.is_dir():
-        if model_file.parent == paths.MODELS.resolve():
-            return predict.lesson_model(model_file.name)
-        raise ValueError(f"{model_file} is a folder, not a lesson's folder in {paths.MODELS}: pass --model a "
-                         "lesson's folder (such as models/03_cnn_from_scratch) or the model.keras of a training run.")
-    if not model_file.is_file():
-        raise FileNotFoundError(f"no model file at {model_file}: pass --model with the model.keras of a "
-                                "training run (models/<lesson>/runs/<run>/model.keras), or a lesson's folder "
-                                "(models/<lesson>: its best run).")
-    if model_file.suffix != ".keras":
-        raise ValueError(f"{model_file} is not a .keras model file: pass --model with the model.keras of a "
-                         "training run.")
-    return model_file, str(model_file)
-
-
-def load_model(model_file):
-    """The Keras model in `model_file`, refused in one line unless it classifies fixed-size RGB photos."""
-    model = predict.read_model(model_file)
-    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
-    if not (isinstance(inputs, tuple) and len(inputs) == 4 and inputs[3] == 3
-            and all(isinstance(size, int) for size in inputs[1:3])):
-        raise ValueError(f"{model_file} takes input of shape {inputs}; utils.serve needs a model of "
-                         "fixed-size colour photos, (batch, height, width, 3), such as lesson 3's.")
-    if not (isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[1], int)):
-        raise ValueError(f"{model_file} gives outputs of shape {outputs}; utils.serve needs a classifier "
-                         "with one softmax output per class, or one sigmoid unit.")
-    return model
+    """`(model_file, description)` for `--model` (see `predict.find_model`); by default lesson 3's best run's model."""
+    return predict.find_model(LESSON if path is None else path)
 
 
 def class_names(model_file, count, given=None):
@@ -79,7 +40,7 @@ class Classifier:
     """A loaded model, its class names and how photos are prepared for it; one photo at a time."""
 
     def __init__(self, model_file, description, classes=None):
-        self.model, self.description = load_model(model_file), description
+        self.model, self.description = predict.read_model(model_file), description
         self.classes = class_names(model_file, max(self.model.output_shape[1], 2), classes)
         self.size, self.lock = self.model.input_shape[1:3], threading.Lock()
         self.preparation, self.threshold = predict.bird_settings(model_file)  # lesson 5's: as utils.predict

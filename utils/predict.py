@@ -31,55 +31,41 @@ class Answer:
         return f"{self.path}: {verdict} (P(bird) = {self.probability:.1%}, threshold {self.threshold:.2f})"
 
 
-def find_model(path):
-    """`(model_file, description)`: the `.keras` file to load for `path`, and which run it comes from.
+def find_model(path, birds_only=False):
+    """`(model_file, description)`: the `.keras` file `path`, else the model of the lesson `path` names (its folder in
+    `models/`, or its name): its best full run's, else its latest run's. utils.serve takes any lesson's.
+
+    A relative path is taken from the shell's folder when it is there, else as `paths.resolve` takes it.
 
     Args:
-        path: a `.keras` file, or lesson 5's folder in `models/` or its name ("05_bird_classifier"): that
-            lesson's best full run, else its latest run. Another lesson's folder or name is refused: its
-            models are not bird classifiers (`check_bird_classes` checks a `.keras` file's own classes).
+        birds_only: refuse another lesson's folder or name (utils.predict): only lesson 5's models are bird
+            classifiers (`check_bird_classes` checks a `.keras` file's own classes).
     """
     if not str(path).strip():
         raise ValueError("an empty model name: pass a lesson's folder in models/ (such as "
                          "models/05_bird_classifier), its name, or a .keras model file.")
-    resolved = paths.resolve(path)
-    in_models = resolved.parent.resolve() == paths.MODELS.resolve()
-    if resolved.is_file():
-        if resolved.suffix != ".keras":
-            raise ValueError(f"{resolved} is not a .keras model file: pass the lesson's folder in models/, or "
-                             "the model.keras of one of its runs.")
+    typed = pathlib.Path(path).expanduser()
+    resolved = (typed if typed.exists() else paths.resolve(typed)).resolve()
+    if resolved.is_file() and resolved.suffix == ".keras":
         return resolved, str(resolved)
-    if resolved.is_dir() and not in_models:
-        raise ValueError(f"{resolved} is a folder, not a lesson's folder in {paths.MODELS}: pass a lesson's "
-                         "folder (such as models/05_bird_classifier), its name, or a .keras model file.")
-    if not resolved.is_dir() and resolved.suffix == ".keras":
-        raise FileNotFoundError(f"no model at {resolved}: run lesson 5 (notebooks/05_bird_classifier.ipynb) "
-                                "first, then pass models/05_bird_classifier.")
-    if len(pathlib.Path(path).parts) > 1 and not in_models:
-        raise FileNotFoundError(f"{resolved} does not exist: pass a lesson's folder in models/ (such as "
-                                "models/05_bird_classifier), its name, or a .keras model file.")
-    lesson = resolved.name  # a lesson's folder in models/, or its name: lesson 5's only
-    if lesson == LESSON:
-        return lesson_model(lesson)
-    if (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
+    a_name = len(typed.parts) == 1 and typed.suffix != ".keras" and not resolved.exists()
+    if resolved.is_file() or not (a_name or resolved.parent == paths.MODELS.resolve()):
+        if not resolved.exists():
+            raise FileNotFoundError(f"no model at {resolved}: pass a .keras model file, or a lesson's folder in "
+                                    "models/ (such as models/05_bird_classifier) or its name.")
+        raise ValueError(f"{resolved} is neither a .keras model file nor a lesson's folder in {paths.MODELS}: pass "
+                         "a .keras model file, or a lesson's folder (such as models/05_bird_classifier) or its name.")
+    lesson = resolved.name  # a lesson's folder in models/, or its name
+    is_a_lesson = (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file()
+    if birds_only and is_a_lesson and lesson != LESSON:
         raise ValueError(f"{paths.MODELS / lesson} holds lesson {lesson}'s models, not a bird classifier: "
                          "utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
                          "models/05_bird_classifier (or its name), or the model.keras of one of its runs.")
-    raise FileNotFoundError(f"no lesson called {lesson}: utils.predict answers \"is it a bird?\" with lesson 5's "
-                            "model: pass 05_bird_classifier, its folder models/05_bird_classifier, or a .keras "
-                            "model file.")
-
-
-def lesson_model(lesson):
-    """`(model_file, description)` for a lesson's name: its best full run's model, else its latest run's.
-
-    Any lesson that saves a model (utils.serve serves lesson 3's, 4's or 5's); `find_model` takes lesson 5's only.
-    """
-    if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
-        with_a_model = [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
-                        if "training.fit(" in notebook.read_text(errors="replace")]  # they save a model
-        raise FileNotFoundError(f"no lesson called {lesson}; lessons with a model: {', '.join(with_a_model)}. "
-                                "Pass one of them, its folder in models/, or a .keras model file.")
+    if not is_a_lesson:
+        choices = [LESSON] if birds_only else [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+                                               if "training.fit(" in notebook.read_text(errors="replace")]
+        raise FileNotFoundError(f"no lesson called {lesson}: pass {' or '.join(choices)} (or its folder in "
+                                "models/), or a .keras model file.")
     model_file, note = runs.best_model(lesson)
     if model_file is None:
         raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
@@ -88,18 +74,11 @@ def lesson_model(lesson):
 
 
 def load_model(path):
-    """Loads the classifier `path` names (see `find_model`).
-
-    Raises:
-        FileNotFoundError: there is no such model.
-        ValueError: a model of other classes than "not bird" and "bird" (see `check_bird_classes`), a file
-            Keras cannot load, or a model `is_it_a_bird` cannot use (see `check_classifier`).
-    """
-    model_file = find_model(path)[0]
+    """Loads lesson 5's bird classifier that `path` names (see `find_model`), refused in one line (ValueError,
+    FileNotFoundError) when it is another classifier (see `check_bird_classes`) or one `is_it_a_bird` cannot use."""
+    model_file = find_model(path, birds_only=True)[0]
     check_bird_classes(model_file)
-    model = read_model(model_file)
-    check_classifier(model, model_file)
-    return model
+    return read_model(model_file, birds_only=True)
 
 
 def recorded_classes(model_file):
@@ -138,20 +117,19 @@ def check_bird_classes(model_file):
         lesson = pathlib.Path(model_file).resolve().relative_to(paths.MODELS.resolve()).parts[0]
     except (ValueError, IndexError):  # not in models/
         return False
-    if not (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
-        return False
-    if lesson == LESSON:
-        return True
-    raise ValueError(f"{model_file} is a model of lesson {lesson}, not a bird classifier: utils.predict needs "
-                     "lesson 5's: pass models/05_bird_classifier, or the model.keras of one of its runs.")
+    if lesson != LESSON and (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file():
+        raise ValueError(f"{model_file} is a model of lesson {lesson}, not a bird classifier: utils.predict needs "
+                         "lesson 5's: pass models/05_bird_classifier, or the model.keras of one of its runs.")
+    return lesson == LESSON
 
 
-def read_model(model_file):
-    """`keras.models.load_model`, with one line instead of Keras' error for a damaged or foreign file."""
+def read_model(model_file, birds_only=False):
+    """The Keras model in `model_file` (see `check_classifier`), with one line instead of Keras' error for a damaged
+    or foreign file."""
     import keras
 
     try:
-        return keras.models.load_model(model_file)
+        model = keras.models.load_model(model_file)
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         first_line = (str(error).splitlines() or [""])[0][:200]
         if first_line.startswith("File not found") and pathlib.Path(model_file).is_file():  # Keras' words for it
@@ -159,33 +137,26 @@ def read_model(model_file):
         raise ValueError(f"{model_file} is not a Keras model this version can load ({type(error).__name__}: "
                          f"{first_line}); run the lesson again to save a new one, or pass another run's "
                          "model.keras.") from None
+    check_classifier(model, model_file, birds_only)
+    return model
 
 
-def check_classifier(model, name):
-    """Raises a ValueError calling the model `name` unless it takes fixed-size RGB images and gives P(bird):
-    1 output (sigmoid) or 2 (softmax, "bird" second)."""
-    inputs, outputs = _shape(model, "input_shape"), _shape(model, "output_shape")
-    per_image = "an unknown" if inputs is None else str(inputs[1:])
-    if inputs is None or len(inputs) != 4 or inputs[3] != 3:
-        raise ValueError(f"{name} takes {per_image} input, not RGB photos; utils.predict needs a model "
-                         "of (height, width, 3) colour images, such as lesson 5's (models/05_bird_classifier).")
-    if None in inputs[1:3]:
-        raise ValueError(f"{name} takes images of any size ({per_image}); utils.predict needs a model "
-                         "with a fixed input size, such as lesson 5's (models/05_bird_classifier).")
-    if outputs is None or outputs[1:] not in ((1,), (2,)):
-        described = ("an unknown number of outputs" if outputs is None else f"{outputs[1]} outputs"
-                     if len(outputs) == 2 else f"outputs of shape {outputs[1:]}")
-        raise ValueError(f"{name} gives {described} per image; utils.predict needs a bird classifier with 1 "
-                         "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).")
-
-
-def _shape(model, attribute):
-    """`model.input_shape` or `.output_shape` as a tuple (batch first), or None when it is not one shape."""
+def check_classifier(model, name, birds_only=False):
+    """Raises a ValueError calling the model `name` unless it takes fixed-size RGB photos and gives one probability
+    per class (softmax) or one sigmoid unit: with `birds_only`, P(bird) from 1 output or 2 ("bird" second)."""
     try:
-        shape = tuple(getattr(model, attribute))
+        inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
     except (AttributeError, TypeError, ValueError):  # a model not built, or a Keras that does not say
-        return None
-    return shape if shape and all(size is None or isinstance(size, int) for size in shape) else None
+        inputs = outputs = None
+    if not (inputs and len(inputs) == 4 and inputs[3] == 3 and all(isinstance(side, int) for side in inputs[1:3])):
+        raise ValueError(f"{name} takes input of shape {inputs}, not fixed-size colour photos: pass a model of "
+                         "(batch, height, width, 3) images, such as lesson 3's or lesson 5's.")
+    if not (outputs and len(outputs) == 2 and isinstance(outputs[1], int)):
+        raise ValueError(f"{name} gives outputs of shape {outputs}, not one probability per class: pass a "
+                         "classifier with one softmax output per class, or one sigmoid unit.")
+    if birds_only and outputs[1] > 2:
+        raise ValueError(f"{name} gives {outputs[1]} outputs per image; utils.predict needs a bird classifier with 1 "
+                         "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).")
 
 
 def bird_settings(model_file):
@@ -213,7 +184,7 @@ def is_it_a_bird(model, image_paths, threshold=0.5):
     Returns:
         `(answers, errors)`: a list of `Answer`, and {path: message} for the files that could not be read.
     """
-    check_classifier(model, f"the model {model.name!r}")
+    check_classifier(model, f"the model {model.name!r}", birds_only=True)
     loaded, errors = {}, {}
     for path in map(pathlib.Path, image_paths):
         try:
@@ -239,11 +210,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
-    typed = pathlib.Path(args.model).expanduser()
-    # from the shell's folder, else a lesson name ("" would be the shell's folder: find_model refuses it)
-    where = str(typed.resolve()) if args.model.strip() and typed.exists() else args.model
     try:
-        model_file, description = find_model(where)
+        model_file, description = find_model(args.model, birds_only=True)
         model = load_model(model_file)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
