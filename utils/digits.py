@@ -45,9 +45,6 @@ def load(data_dir="data/mnist", max_train=None, max_test=None, seed=0):
         max_train: keep at most this many training digits (a random subset), or None for all of them.
         max_test: the same for the test digits.
         seed: seed for the scikit-learn split and the subsets.
-
-    Raises:
-        ValueError: `mnist.npz` is not Keras' MNIST file, or a limit is not a positive number.
     """
     for limit in (max_train, max_test):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -64,14 +61,10 @@ def _read_mnist(path):
     """Reads Keras' `mnist.npz` (keys x_train, y_train, x_test, y_test)."""
     try:
         with np.load(path) as archive:
-            arrays = {key: archive[key] for key in MNIST_KEYS if key in archive.files}
-    except (OSError, EOFError, ValueError) as error:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable .npz file ({error}). "
-                         f"Move it away and run `{DOWNLOAD_COMMAND}`.") from error
-    missing = [key for key in MNIST_KEYS if key not in arrays]
-    if missing:
-        raise ValueError(f"{path} has no {', '.join(missing)}: it is not Keras' "
-                         f"mnist.npz. Move it away and run `{DOWNLOAD_COMMAND}`.")
+            arrays = {key: archive[key] for key in MNIST_KEYS}
+    except (OSError, EOFError, ValueError, KeyError) as error:  # a truncated or foreign file, or another .npz
+        raise ValueError(f"{path} is not Keras' mnist.npz ({error}). Move it away and run "
+                         f"`{DOWNLOAD_COMMAND}`.") from error
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if images.ndim != 3 or images.shape[1] != images.shape[2] or len(images) != len(labels):
