@@ -165,9 +165,6 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
         valid_fraction: share of the non-test images kept for validation.
         seed: the seed of the sampling and the split.
         standin_count: toy_birds images to draw when CIFAR-10 is missing.
-
-    Returns:
-        A `Birds`.
     """
     if limit is not None and limit < 10:
         raise ValueError(f"limit={limit} is too few images to split three ways: use at least 10, "
@@ -201,9 +198,5 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     test, rest = _stratified_split(labels, HELD_OUT / FULL_SIZE, rng)
     valid, train = _stratified_split(labels[rest], valid_fraction, rng)
     valid, train = rest[valid], rest[train]
-    birds = Birds(images[train], labels[train], images[valid], labels[valid], images[test],
-                  labels[test], real, sources, origin[test])
-    print(f"{'split':<8}" + "".join(f"{name:>10}" for name in CLASS_NAMES))
-    for split, counts in birds.class_counts.items():
-        print(f"{split:<8}" + "".join(f"{counts[name]:>10,}" for name in CLASS_NAMES))
-    return birds
+    return Birds(images[train], labels[train], images[valid], labels[valid], images[test], labels[test], real,
+                 sources, origin[test])
