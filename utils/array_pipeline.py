@@ -12,7 +12,6 @@ def dataset(images, labels, batch_size=64, augment=None, shuffle=True, seed=None
         labels: int class ids [N].
         augment: a layer called on each batch with `training=True`, or None.
         shuffle: reshuffle every epoch (False keeps the order, for predictions).
-        seed: the shuffle seed.
         class_names: names of the classes in label order (default "0", "1", ...).
 
     Returns:
