@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import images, paths, predict
+from utils import cli, images, paths, predict
 
 
 def redness_model():
@@ -126,14 +126,14 @@ def test_a_half_written_metrics_file_falls_back_to_the_default_threshold(model_p
 
 def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, photos, capsys):
     (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 half a zip")
-    assert predict.main([str(tmp_path / "broken.keras"), str(photos[0])]) == 2
+    assert cli.run(predict.main, [str(tmp_path / "broken.keras"), str(photos[0])]) == 2
     error = capsys.readouterr().err
     assert "is not a Keras model" in error and "no model at" not in error and "Traceback" not in error
     assert "damaged: a .keras file is a zip archive" in error and "File not found" not in error
 
 
 def test_a_missing_model_says_what_to_pass_instead(tmp_path, photos, capsys):
-    assert predict.main([str(tmp_path / "none.keras"), str(photos[0])]) == 2
+    assert cli.run(predict.main, [str(tmp_path / "none.keras"), str(photos[0])]) == 2
     assert capsys.readouterr().err == (f"error: no model at {tmp_path / 'none.keras'}: pass a .keras model file, or a "
                                        "lesson's folder in models/ (such as models/05_bird_classifier) or its name.\n")
 
@@ -150,7 +150,7 @@ def test_a_lesson_folder_gives_its_best_full_run_and_says_which(photos, tmp_path
     from utils import runs
 
     monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
-    assert predict.main(["05_bird_classifier", str(photos[0])]) == 2
+    assert cli.run(predict.main, ["05_bird_classifier", str(photos[0])]) == 2
     assert "no finished run of 05_bird_classifier" in capsys.readouterr().err
     full = runs.start("05_bird_classifier", sample=False)
     redness_model().save(full.model_path)
@@ -176,8 +176,6 @@ def saved_model(path, input_shape, outputs, activation="softmax"):
 
 def one_error_line(argv, capsys):
     """Runs the command line as `python -m utils.predict` would; returns (exit status, its one stderr line)."""
-    from utils import cli
-
     code = cli.run(predict.main, argv)
     captured = capsys.readouterr()
     assert captured.out == "" and "Traceback" not in captured.err and "\x1b[" not in captured.err

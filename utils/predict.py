@@ -210,12 +210,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
-    try:
-        model_file, description = find_model(args.model, birds_only=True)
-        model = load_model(model_file)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model_file, description = find_model(args.model, birds_only=True)  # cli.run says what is wrong in one line
+    model = load_model(model_file)
     print(f"using {description}", file=sys.stderr)
     if not check_bird_classes(model_file):
         print(f"note: nothing records the classes of {model_file} (no class_counts in a metrics.json beside it, "
