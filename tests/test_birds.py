@@ -118,7 +118,7 @@ def test_load_cub_refuses_an_image_without_a_box(fake_downloads):
 
 def test_bird_dataset_labels_counts_and_cache(fake_downloads, capsys):
     data_dir, cifar_images, cifar_labels, _ = fake_downloads
-    data = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    data = birds.bird_dataset(data_dir, seed=1, progress=False)
     assert data.real and data.sources == {"cifar10": 17, "cub200": 3}
     labels = np.concatenate([data.train_labels, data.valid_labels, data.test_labels])
     images = np.concatenate([data.train_images, data.valid_images, data.test_images])
@@ -135,14 +135,14 @@ def test_bird_dataset_labels_counts_and_cache(fake_downloads, capsys):
                               "bird": round(8 * birds.HELD_OUT / birds.FULL_SIZE)}
     assert (data_dir / "birds" / "birds_cifar10+cub200.npz").is_file()
     assert "Assembled 20 images from cifar10 and cub200" in capsys.readouterr().out
-    again = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    again = birds.bird_dataset(data_dir, seed=1, progress=False)
     assert "Loaded the assembled birds" in capsys.readouterr().out
     np.testing.assert_array_equal(again.test_images, data.test_images)
 
 
 def test_each_held_out_image_knows_its_source(fake_downloads):
     data_dir, cifar_images, _, photos = fake_downloads
-    data = birds.bird_dataset(data_dir, valid_fraction=0.2, seed=1, progress=False)
+    data = birds.bird_dataset(data_dir, seed=1, progress=False)
     assert len(data.test_sources) == len(data.test_labels)
     for image, source in zip(data.test_images, data.test_sources):
         from_cifar = (cifar_images == image).all(axis=(1, 2, 3)).any()

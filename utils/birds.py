@@ -18,6 +18,7 @@ CLASS_NAMES = ("not bird", "bird")
 IMAGE_SIZE = 32
 HELD_OUT = 15_000       # the original's held-out images ...
 FULL_SIZE = 71_788      # ... out of CIFAR-10's 60,000 plus CUB's 11,788
+VALID_FRACTION = 0.1    # the share of the other images kept for validation (lesson 6 rebuilds lesson 5's split)
 CIFAR_FILES = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
 CIFAR_BIRD = 2  # CIFAR-10's classes: airplane, automobile, bird, ...
 
@@ -153,8 +154,7 @@ def _stratified_split(labels, fraction, rng):
     return tuple(np.sort(np.concatenate(side)) for side in zip(*halves))
 
 
-def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, standin_count=3000,
-                 progress=True):
+def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, progress=True):
     """The bird / not-bird images, split into train, valid and held-out test (lesson 5).
 
     The test split keeps the original's share (15,000 of 71,788); both splits keep each class's share.
@@ -162,15 +162,12 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
     Args:
         data_dir: the folder holding `cifar10/` (and `cub200/`) downloads.
         limit: use only this many images, drawn at random (sample mode); None: all.
-        valid_fraction: share of the non-test images kept for validation.
         seed: the seed of the sampling and the split.
         standin_count: toy_birds images to draw when CIFAR-10 is missing.
     """
     if limit is not None and limit < 10:
         raise ValueError(f"limit={limit} is too few images to split three ways: use at least 10, "
                          "or None for all of them.")
-    if not 0 < valid_fraction < 1:
-        raise ValueError(f"valid_fraction={valid_fraction}: use a number between 0 and 1.")
     assembled = assemble(data_dir, progress)
     real = assembled is not None
     if not real:
@@ -196,7 +193,7 @@ def bird_dataset(data_dir=paths.DATA, limit=None, valid_fraction=0.1, seed=0, st
         chosen, _ = _stratified_split(labels, limit / len(labels), rng)
         images, labels, origin = images[chosen], labels[chosen], origin[chosen]
     test, rest = _stratified_split(labels, HELD_OUT / FULL_SIZE, rng)
-    valid, train = _stratified_split(labels[rest], valid_fraction, rng)
+    valid, train = _stratified_split(labels[rest], VALID_FRACTION, rng)
     valid, train = rest[valid], rest[train]
     return Birds(images[train], labels[train], images[valid], labels[valid], images[test], labels[test], real,
                  sources, origin[test])
