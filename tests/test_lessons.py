@@ -77,9 +77,9 @@ def test_runner_rejects_a_path_that_is_not_a_notebook(tmp_path, capsys):
     text_file = tmp_path / "notes.txt"
     text_file.write_text("hello")
     assert lessons.main(["run", str(text_file)]) == 2
-    assert "is not a notebook" in capsys.readouterr().err
+    assert f"no notebook at {text_file}: give the path of a lesson's .ipynb file" in capsys.readouterr().err
     assert lessons.main(["run", str(tmp_path / "missing.ipynb")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert f"no notebook at {tmp_path / 'missing.ipynb'}" in capsys.readouterr().err
 
 
 def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
@@ -214,7 +214,7 @@ def test_a_kernel_that_dies_is_reported_in_one_line_and_the_next_lesson_still_ru
 def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
     assert lessons.main(["clean", str(tmp_path / "missing.ipynb")]) == 2
     error = capsys.readouterr().err
-    assert "does not exist" in error and "Traceback" not in error
+    assert "no notebook at" in error and "Traceback" not in error
 
 
 def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
@@ -282,13 +282,13 @@ def test_clean_on_a_read_only_notebook_leaves_it_and_says_so_in_one_line(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["01_lesson.ipynb"]  # no .part left behind
 
 
-def test_a_folder_named_like_a_notebook_is_called_a_folder(tmp_path, capsys):
+def test_a_folder_named_like_a_notebook_is_refused_in_one_line(tmp_path, capsys):
     folder = tmp_path / "03_cnn_from_scratch.ipynb"
     folder.mkdir()
     for command in (["run", str(folder), "--out", str(tmp_path / "out")], ["clean", str(folder)]):
         assert lessons.main(command) == 2
         error = capsys.readouterr().err
-        assert f"{folder} is a folder, not a notebook" in error and "does not exist" not in error
+        assert f"no notebook at {folder}: give the path of a lesson's .ipynb file" in error
         assert error.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
@@ -310,8 +310,8 @@ def test_out_that_is_a_file_is_refused_before_anything_runs(tmp_path, capsys):
     path = make_notebook(tmp_path / "01_lesson.ipynb", "x = 1")
     file = tmp_path / "results.txt"
     file.write_text("mine")
-    for out, expected in ((file, f"--out {file} is a file; give a folder for the executed copies"),
-                          (file / "sub", f"--out {file / 'sub'} is inside {file}, which is a file; "
+    for out, expected in ((file, f"--out {file}: {file} is a file; give a folder for the executed copies"),
+                          (file / "sub", f"--out {file / 'sub'}: {file} is a file; "
                                          "give a folder for the executed copies")):
         assert lessons.main(["run", str(path), "--out", str(out)]) == 2
         captured = capsys.readouterr()

@@ -62,13 +62,9 @@ def all_lessons():
 def read_notebook(path):
     """Reads a notebook, with an error that says what is wrong with the path."""
     path = pathlib.Path(path)
-    if path.is_dir():
-        raise LessonError(f"{path} is a folder, not a notebook: pass a lesson's .ipynb file "
+    if path.suffix != ".ipynb" or not path.is_file():  # a folder named like one, a typo, a .py file
+        raise LessonError(f"no notebook at {path}: give the path of a lesson's .ipynb file "
                           f"(the lessons are in {paths.NOTEBOOKS}).")
-    if path.suffix != ".ipynb":
-        raise LessonError(f"{path} is not a notebook: lesson files end in .ipynb (try `ls {paths.NOTEBOOKS}`).")
-    if not path.is_file():
-        raise LessonError(f"{path} does not exist (the lessons are in {paths.NOTEBOOKS}).")
     import nbformat
 
     try:
@@ -117,9 +113,7 @@ def check_type(name, value, default):
                 whole and isinstance(value, float) and not value.is_integer()):
             raise refuse("a whole number" if whole else "a number", default)
         return type(default)(value)
-    if isinstance(default, (tuple, list)) and not isinstance(value, (tuple, list)):
-        raise refuse(f"a {type(default).__name__}", repr(default).replace(" ", ""))
-    return type(default)(value) if isinstance(default, (str, tuple, list)) else value
+    return str(value) if isinstance(default, str) else value
 
 
 def parse_value(text):
@@ -142,19 +136,11 @@ def lesson_parameters(path, notebook, overrides, smoke):
 
 
 def check_out_dir(out_dir, notebooks=(), html=True):
-    """Refuses an output folder the executed copies of `notebooks` cannot go to, before anything runs.
-
-    Raises:
-        LessonError: `out_dir` is (inside) a file or `notebooks/`, or holds one of `notebooks`, or a file there
-            that a copy would replace is not the runner's to replace (see `copies.check_replaceable`).
-    """
+    """Refuses (LessonError) an output folder the executed copies of `notebooks` cannot go to, before anything runs."""
     given = pathlib.Path(out_dir)
-    if given.exists() and not given.is_dir():
-        raise LessonError(f"--out {given} is a file; give a folder for the executed copies.")
-    ancestor = next((parent for parent in given.parents if parent.exists() and not parent.is_dir()), None)
-    if ancestor is not None:
-        raise LessonError(f"--out {given} is inside {ancestor}, which is a file; give a folder for the executed "
-                          "copies.")
+    blocker = next((folder for folder in (given, *given.parents) if folder.exists() and not folder.is_dir()), None)
+    if blocker is not None:  # --out itself, or one of its parents
+        raise LessonError(f"--out {given}: {blocker} is a file; give a folder for the executed copies.")
     out_dir = given.resolve()
     if out_dir == paths.NOTEBOOKS or paths.NOTEBOOKS in out_dir.parents or any(
             pathlib.Path(path).resolve().parent == out_dir for path in notebooks):
@@ -179,11 +165,8 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
 
     `parameters` overrides the notebook's defaults (for example {"EPOCHS": 1}); `smoke` also applies its smoke
     parameters (metadata `course.smoke`). Returns a `LessonResult`: a failing cell gives status "failed" and an
-    error naming the cell as numbered in the lesson, not an exception.
-
-    Raises:
-        LessonError: the path is not a notebook, a parameter is unknown or of the wrong type, or `out_dir`
-            cannot take the copies (see `check_out_dir`).
+    error naming the cell as numbered in the lesson, not an exception; a bad path, parameter or `out_dir` raises a
+    LessonError before anything runs.
     """
     import nbclient
     import nbformat
