@@ -101,8 +101,6 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
 
     Args:
         model: a compiled Keras model, whose outputs must be float32.
-        train_ds: batched training dataset of (images, labels); `valid_ds` likewise.
-        epochs: the most epochs to train.
         model_dir: folder for `model.keras` (the model returned), `training_log.csv` and, while it trains,
             `backup/`: the same call run again after an interruption resumes from the last finished epoch.
             None keeps nothing on disk.
@@ -110,18 +108,11 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
             weights; None: no early stopping, the last weights are kept.
         monitor: the validation figure that decides "best".
         time_limit: seconds; training stops after the last epoch that fits (judged by the average epoch).
-        verbose: Keras' progress display: "auto", 1 (a bar per epoch), 2 (a line).
         callbacks: extra Keras callbacks; with a `model_dir` their state (`get_state()`) is backed up too.
         hardware: the `utils.hardware.Hardware` the model was built for, printed in one line.
 
-    Returns:
-        A `TrainingRun`.
-
-    Raises:
-        RuntimeError: the GPU ran out of memory (the message says what to change).
-        ValueError: the model has trained already and there is no backup to resume from (a cell run again), or
-            `model_dir` is in a finished run's folder.
-        KeyboardInterrupt: you stopped it; the message says how to go on.
+    Refuses (ValueError) a model that has trained already with no backup to resume from (a cell run again) and a
+    `model_dir` in a finished run's folder; running out of GPU memory or Ctrl-C end in one line saying what to do.
     """
     hardware_module.check_output_float32(model)
     optimizer = getattr(model, "optimizer", None)  # its steps: a mirrored variable under a distribution strategy
