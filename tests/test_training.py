@@ -66,13 +66,11 @@ def test_fit_restores_best_weights_and_writes_checkpoint_and_log(tmp_path):
     assert len(run.history["seconds"]) == 3
 
 
-def test_fit_monitoring_accuracy_picks_the_highest(tmp_path):
-    model = tiny_model(learning_rate=0.5)
-    run = training.fit(model, tiny_data(0), tiny_data(1), epochs=3, monitor="val_accuracy",
-                       verbose=0)
-    accuracy = run.history["val_accuracy"]
-    assert run.best("val_accuracy") == max(accuracy) and run.checkpoint is None
-    assert accuracy.index(max(accuracy)) + 1 == run.best_epoch
+def test_fit_without_a_folder_keeps_nothing_and_the_best_epoch_has_the_lowest_validation_loss():
+    run = training.fit(tiny_model(learning_rate=0.5), tiny_data(0), tiny_data(1), epochs=3, verbose=0)
+    losses = run.history["val_loss"]
+    assert run.checkpoint is None and losses.index(min(losses)) + 1 == run.best_epoch
+    assert run.best("val_accuracy") == pytest.approx(run.history["val_accuracy"][run.best_epoch - 1])
 
 
 def test_out_of_memory_is_reraised_with_the_fix(monkeypatch):

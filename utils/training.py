@@ -95,8 +95,8 @@ class WholeCheckpoint(keras.callbacks.ModelCheckpoint):
             partial.unlink(missing_ok=True)
 
 
-def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="val_loss",
-        time_limit=None, verbose="auto", callbacks=(), hardware=None):
+def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limit=None, verbose="auto",
+        callbacks=(), hardware=None):
     """Trains a compiled model with early stopping, a checkpoint, a CSV log and a backup (lesson 3).
 
     Args:
@@ -104,9 +104,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
         model_dir: folder for `model.keras` (the model returned), `training_log.csv` and, while it trains,
             `backup/`: the same call run again after an interruption resumes from the last finished epoch.
             None keeps nothing on disk.
-        patience: epochs without improvement of `monitor` before stopping and restoring the best epoch's
-            weights; None: no early stopping, the last weights are kept.
-        monitor: the validation figure that decides "best".
+        patience: epochs without a lower validation loss (the best epoch's) before stopping and restoring the
+            best epoch's weights; None: no early stopping, the last weights are kept.
         time_limit: seconds; training stops after the last epoch that fits (judged by the average epoch).
         callbacks: extra Keras callbacks; with a `model_dir` their state (`get_state()`) is backed up too.
         hardware: the `utils.hardware.Hardware` the model was built for, printed in one line.
@@ -119,11 +118,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     trained = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0
     if hardware is not None and verbose != 0:
         print("Training on", hardware)
-    mode = "max" if "acc" in monitor else "min"
     callbacks = [EpochTimer(), *callbacks]
     if patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                                       restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
     if time_limit is not None:
         callbacks.append(TimeLimit(time_limit))
     checkpoint = backup = None
@@ -143,7 +140,7 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
             resume.keep_log_rows(log, record["epoch"])
             print(f"resuming training from epoch {record['epoch'] + 1} (backup in {backup.backup_dir})"
                   if not record["stopped"] else f"training had ended after epoch {record['epoch']}: finishing it")
-        callbacks += [WholeCheckpoint(checkpoint, monitor=monitor, mode=mode, save_best_only=patience is not None),
+        callbacks += [WholeCheckpoint(checkpoint, save_best_only=patience is not None),
                       keras.callbacks.CSVLogger(log, append=bool(record["epoch"]))]
         backup.carried = list(callbacks)
         callbacks.append(backup)  # last: it backs up the others' state after their epoch ends
@@ -169,7 +166,7 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, monitor="
     seconds = earlier["seconds"] + time.perf_counter() - start
     values = {name: earlier["history"].get(name, []) + [float(value) for value in history.history.get(name, [])]
               for name in {**earlier["history"], **history.history}}
-    best_epoch = int((np.argmax if mode == "max" else np.argmin)(values[monitor])) + 1
+    best_epoch = int(np.argmin(values["val_loss"])) + 1
     per_epoch = getattr(train_ds, "num_images", None) or sum(int(tf.shape(x)[0]) for x, _ in train_ds)
     images = sum(min(per_epoch, steps * batch_size) if batch_size else per_epoch
                  for steps in values["steps"])  # the last epoch may have stopped early
