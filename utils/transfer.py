@@ -23,10 +23,9 @@ class WeightsUnavailable(RuntimeError):
     """The ImageNet weights are not cached and cannot be downloaded (no internet)."""
 
 
-def weights_file(include_top=False):
-    """Where Keras keeps (and looks for) VGG16's ImageNet weights file."""
-    home = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")).expanduser()
-    return home / "models" / WEIGHT_FILES[include_top][0]
+def keras_models():
+    """Where Keras keeps (and looks for) the weights and class names it downloads: $KERAS_HOME/models."""
+    return pathlib.Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models"
 
 
 @keras.saving.register_keras_serializable(package="course")
@@ -38,18 +37,10 @@ class VggPreprocess(keras.layers.Layer):
 
 
 def vgg16(weights="imagenet", image_size=224, include_top=False):
-    """Builds VGG16 with its preprocessing inside: it takes RGB images with pixels 0-255.
+    """Builds VGG16 with its preprocessing inside (layer "preprocess"): it takes RGB images with pixels 0-255.
 
-    Args:
-        weights: "imagenet", None for random weights, or the path of a weights file.
-        image_size: height and width; ignored with the top and pretrained weights (224).
-        include_top: keep the 1000-way ImageNet classifier.
-
-    Returns:
-        A `keras.Model` named "vgg16" whose first layer after the input is `VggPreprocess`.
-
-    Raises:
-        WeightsUnavailable: the ImageNet weights are not cached and the download failed.
+    `weights` and `include_top` are Keras' `VGG16`'s; `image_size` (height and width) is 224 with the top and
+    pretrained weights. Offline, with the ImageNet weights not cached, it raises `WeightsUnavailable`.
     """
     if include_top and weights is not None:
         image_size = 224
@@ -65,10 +56,10 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
             raise
         name, size = WEIGHT_FILES[include_top]
         raise WeightsUnavailable(
-            f"VGG16's ImageNet weights ({name}, {size}) are not in {weights_file(include_top).parent} "
+            f"VGG16's ImageNet weights ({name}, {size}) are not in {keras_models()} "
             f"and cannot be downloaded here ({error}). On a machine with internet, run "
             f"`python -c \"import keras; keras.applications.VGG16(include_top={include_top})\"` "
-            f"once, or fetch {WEIGHTS_URL}{name} and copy it to {weights_file(include_top)} "
+            f"once, or fetch {WEIGHTS_URL}{name} and copy it to {keras_models() / name} "
             "(Keras checks its checksum). Or pass weights=None to run with random weights, "
             "whose results mean nothing.") from error
 
@@ -115,9 +106,6 @@ def bottleneck_features(base, dataset, path, progress=True):
         base: the frozen convolutional base, e.g. `vgg16("imagenet", 224)`.
         dataset: a batched, unshuffled, unaugmented dataset of (images, int labels) that
             lists its `file_paths`, e.g. `pipeline.image_dataset(..., shuffle=False)`.
-
-    Returns:
-        A `Features`.
     """
     file_paths = [str(file) for file in getattr(dataset, "file_paths", None) or []]
     if not file_paths:
@@ -207,6 +195,6 @@ def imagenet_top5(model, images):
         if "URL fetch failure" not in str(error):
             raise
         raise WeightsUnavailable(
-            f"ImageNet's class names (imagenet_class_index.json) are not in {weights_file().parent} "
+            f"ImageNet's class names (imagenet_class_index.json) are not in {keras_models()} "
             f"and cannot be downloaded here ({error}).") from error
     return [[(name, float(probability)) for _, name, probability in row] for row in decoded]
