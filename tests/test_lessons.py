@@ -342,7 +342,7 @@ def test_the_runner_refuses_to_replace_files_it_did_not_write(tmp_path, capsys):
     del before["01_lesson.ipynb"]
     assert lessons.main(["run", str(path), "--out", str(out)]) == 2
     assert f"{out / '01_lesson.html'} is not an executed copy" in capsys.readouterr().err
-    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+    with pytest.raises(copies.NotReplaceable, match="is not an executed copy"):
         lessons.run(path, out_dir=out, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing ran, nothing was written
 
@@ -354,10 +354,10 @@ def test_a_copy_moved_elsewhere_or_a_folder_in_its_place_is_not_replaced(tmp_pat
     notebook.metadata["course_kit"] = {"executed_copy": True, "written_to": str(written)}
     (tmp_path / "mine").mkdir()
     nbformat.write(notebook, tmp_path / "mine" / "01_lesson.ipynb")  # the learner kept a copy to work on
-    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+    with pytest.raises(copies.NotReplaceable, match="is not an executed copy"):
         lessons.check_out_dir(tmp_path / "mine", [path])
     (tmp_path / "folder" / "01_lesson.ipynb").mkdir(parents=True)
-    with pytest.raises(lessons.LessonError, match="is not an executed copy"):
+    with pytest.raises(copies.NotReplaceable, match="is not an executed copy"):
         lessons.check_out_dir(tmp_path / "folder", [path])
 
 
@@ -376,7 +376,7 @@ def test_copies_an_earlier_runner_left_are_still_its_own(tmp_path, monkeypatch):
         lessons.check_out_dir(out, [path])  # no error
     notebook.metadata["papermill"]["output_path"] = str(tmp_path / "elsewhere" / "01_lesson.ipynb")
     nbformat.write(notebook, copy)
-    with pytest.raises(lessons.LessonError, match="01_lesson.ipynb is not an executed copy"):
+    with pytest.raises(copies.NotReplaceable, match="01_lesson.ipynb is not an executed copy"):
         lessons.check_out_dir(out, [path])
 
 

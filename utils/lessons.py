@@ -136,7 +136,8 @@ def lesson_parameters(path, notebook, overrides, smoke):
 
 
 def check_out_dir(out_dir, notebooks=(), html=True):
-    """Refuses (LessonError) an output folder the executed copies of `notebooks` cannot go to, before anything runs."""
+    """Refuses an output folder the executed copies of `notebooks` cannot go to, before anything runs: a LessonError,
+    or `copies.NotReplaceable` for a file there that is not the runner's to replace."""
     given = pathlib.Path(out_dir)
     blocker = next((folder for folder in (given, *given.parents) if folder.exists() and not folder.is_dir()), None)
     if blocker is not None:  # --out itself, or one of its parents
@@ -147,11 +148,8 @@ def check_out_dir(out_dir, notebooks=(), html=True):
         raise LessonError(f"--out {out_dir} would overwrite the lesson notebooks themselves with executed "
                           f"copies: choose another folder (the default is {paths.BUILD / 'lessons'}).")
     for lesson in map(pathlib.Path, notebooks):
-        try:
-            for target in [given / lesson.name, (given / lesson.name).with_suffix(".html")][:2 if html else 1]:
-                copies.check_replaceable(target, shown(lesson))
-        except copies.NotReplaceable as refusal:
-            raise LessonError(str(refusal)) from None
+        for target in [given / lesson.name, (given / lesson.name).with_suffix(".html")][:2 if html else 1]:
+            copies.check_replaceable(target, shown(lesson))
 
 
 def shown(path):
@@ -166,7 +164,7 @@ def run(path, parameters=None, out_dir=paths.BUILD / "lessons", smoke=False, htm
     `parameters` overrides the notebook's defaults (for example {"EPOCHS": 1}); `smoke` also applies its smoke
     parameters (metadata `course.smoke`). Returns a `LessonResult`: a failing cell gives status "failed" and an
     error naming the cell as numbered in the lesson, not an exception; a bad path, parameter or `out_dir` raises a
-    LessonError before anything runs.
+    LessonError (or `copies.NotReplaceable`) before anything runs.
     """
     import nbclient
     import nbformat
