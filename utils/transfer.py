@@ -66,23 +66,15 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
 
 @dataclasses.dataclass
 class Features:
-    """What `bottleneck_features` returns.
+    """What `bottleneck_features` returns: each image's features, class index and file, in the same order."""
 
-    Attributes:
-        features: (images, ...) float16 array, memory-mapped from disk.
-        labels, file_paths: each image's class index and file, in the same order.
-        seconds: time this call spent extracting (0 when reused).
-        reused: True when the cache on disk was up to date.
-        extraction_seconds: how long the extraction took when it was done.
-    """
-
-    features: np.ndarray
+    features: np.ndarray  # (images, ...) float16, memory-mapped from disk
     labels: np.ndarray
     file_paths: list
     class_names: list
-    seconds: float
-    reused: bool
-    extraction_seconds: float
+    seconds: float  # the time this call spent extracting: 0 when reused
+    reused: bool  # the cache on disk was up to date
+    extraction_seconds: float  # how long the extraction took when it was done
 
 
 def fingerprint(base, dataset, file_paths):
