@@ -14,11 +14,6 @@ import tensorflow as tf
 
 from utils import hardware as hardware_module, resume, runs, safely  # `fit` has an argument named `hardware`
 
-OUT_OF_MEMORY_ADVICE = (
-    "The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
-    "or IMAGE_SIZE in the lesson's Parameters cell, restart the kernel and run again. "
-    "Other notebooks still open on the same GPU also hold memory: shut their kernels down.")
-
 
 @dataclasses.dataclass
 class TrainingRun:
@@ -154,7 +149,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limi
                                 verbose=verbose, shuffle=False)
     except tf.errors.ResourceExhaustedError as error:
         half = max(1, batch_size // 2) if batch_size else "half its value"
-        raise RuntimeError(OUT_OF_MEMORY_ADVICE.format(half=half)) from error
+        raise RuntimeError(f"The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
+                           "or IMAGE_SIZE in the lesson's Parameters cell, restart the kernel and run again. Other "
+                           "notebooks still open on the same GPU also hold memory: shut their kernels down.") from error
     except KeyboardInterrupt:  # one line, not TensorFlow's hundreds
         done = (backup.record() or {"epoch": 0})["epoch"] if backup is not None else 0
         raise KeyboardInterrupt(
