@@ -16,7 +16,6 @@ from utils import paths, safely
 
 WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 59 MB"),
                 True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 553 MB")}
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 
 
 class WeightsUnavailable(RuntimeError):
@@ -59,7 +58,7 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
             f"VGG16's ImageNet weights ({name}, {size}) are not in {keras_models()} "
             f"and cannot be downloaded here ({error}). On a machine with internet, run "
             f"`python -c \"import keras; keras.applications.VGG16(include_top={include_top})\"` "
-            f"once, or fetch {WEIGHTS_URL}{name} and copy it to {keras_models() / name} "
+            f"once, or fetch the file at that URL and copy it to {keras_models() / name} "
             "(Keras checks its checksum). Or pass weights=None to run with random weights, "
             "whose results mean nothing.") from error
 
