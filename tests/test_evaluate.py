@@ -28,36 +28,38 @@ def test_a_sigmoid_output_becomes_two_columns():
 
 
 def test_most_uncertain_is_closest_to_one_half(predictions):
-    np.testing.assert_array_equal(evaluate.most_uncertain(predictions, 3), [3, 2, 7])
+    np.testing.assert_array_equal(evaluate.error_panels(predictions, 3)["most uncertain"], [3, 2, 7])
 
 
 def test_most_confident_incorrect_per_predicted_class(predictions):
+    panels = evaluate.error_panels(predictions)
     # wrongly called dogs: image 6 (0.72) before image 2 (0.55)
-    np.testing.assert_array_equal(evaluate.most_confident_incorrect(predictions, 1), [6, 2])
+    np.testing.assert_array_equal(panels["most confident incorrect: predicted dogs"], [6, 2])
     # wrongly called cats: image 7 (P(cat) 0.70) before image 3 (0.52)
-    np.testing.assert_array_equal(evaluate.most_confident_incorrect(predictions, 0), [7, 3])
+    np.testing.assert_array_equal(panels["most confident incorrect: predicted cats"], [7, 3])
 
 
 def test_most_confident_correct_per_class(predictions):
-    np.testing.assert_array_equal(evaluate.most_confident_correct(predictions, 1), [5, 0])
-    np.testing.assert_array_equal(evaluate.most_confident_correct(predictions, 0), [4, 1])
+    panels = evaluate.error_panels(predictions)
+    np.testing.assert_array_equal(panels["most confident correct: dogs"], [5, 0])
+    np.testing.assert_array_equal(panels["most confident correct: cats"], [4, 1])
 
 
 def test_random_picks_are_right_or_wrong_and_reproducible(predictions):
-    correct = evaluate.random_correct(predictions, 3, seed=1)
-    wrong = evaluate.random_incorrect(predictions, 10, seed=1)
+    correct = evaluate.error_panels(predictions, 3, seed=1)["random correct"]
+    wrong = evaluate.error_panels(predictions, 10, seed=1)["random incorrect"]
     assert set(correct) <= {0, 1, 4, 5} and len(correct) == 3
     assert sorted(wrong) == [2, 3, 6, 7]
-    np.testing.assert_array_equal(correct, evaluate.random_correct(predictions, 3, seed=1))
-    picks = {tuple(evaluate.random_correct(predictions, 3, seed=seed)) for seed in range(10)}
+    np.testing.assert_array_equal(correct, evaluate.error_panels(predictions, 3, seed=1)["random correct"])
+    picks = {tuple(evaluate.error_panels(predictions, 3, seed=seed)["random correct"]) for seed in range(10)}
     assert len(picks) > 1, "another seed must be able to pick other photos"
 
 
 def test_error_panels_has_the_five_kinds(predictions):
     titles = list(evaluate.error_panels(predictions))
-    assert titles[:2] == ["random correct", "random incorrect"] and titles[-1] == "most uncertain"
-    assert "most confident correct: cats" in titles
-    assert "most confident incorrect: predicted dogs" in titles
+    assert titles == ["random correct", "random incorrect", "most confident correct: cats",
+                      "most confident correct: dogs", "most confident incorrect: predicted cats",
+                      "most confident incorrect: predicted dogs", "most uncertain"]
 
 
 def test_report_matches_sklearn(predictions):

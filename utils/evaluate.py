@@ -67,49 +67,29 @@ def predict(model, dataset, class_names=None):
     return Predictions(probabilities, labels.astype(int), class_names, file_paths or None)
 
 
-def _first(candidates, order, count):
-    """The first `count` indices in `order` where `candidates` (a boolean mask) is True."""
-    return order[candidates[order]][:count]
-
-
-def random_correct(predictions, count=4, seed=0):
-    """Indices of `count` random correctly classified images (the same ones for the same `seed`)."""
-    return _first(predictions.correct, np.random.default_rng(seed).permutation(len(predictions.labels)), count)
-
-
-def random_incorrect(predictions, count=4, seed=0):
-    """Indices of `count` random misclassified images (the same ones for the same `seed`)."""
-    return _first(~predictions.correct, np.random.default_rng(seed).permutation(len(predictions.labels)), count)
-
-
-def most_confident_correct(predictions, class_index, count=4):
-    """Correct predictions of `class_index`, highest probability first."""
-    order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
-    return _first(predictions.correct & (predictions.labels == class_index), order, count)
-
-
-def most_confident_incorrect(predictions, class_index, count=4):
-    """Images predicted as `class_index` that are something else, most confident first."""
-    order = np.argsort(-predictions.probabilities[:, class_index], kind="stable")
-    return _first(~predictions.correct & (predictions.predicted == class_index), order, count)
-
-
-def most_uncertain(predictions, count=4):
-    """Images whose top two class probabilities are closest, most uncertain first."""
-    top_two = np.sort(predictions.probabilities, axis=1)[:, -2:]
-    return np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[:count]
-
-
 def error_panels(predictions, count=4, seed=0):
-    """The five error-analysis selections, as {title: indices}."""
-    names = predictions.class_names
-    return {"random correct": random_correct(predictions, count, seed),
-            "random incorrect": random_incorrect(predictions, count, seed),
-            **{f"most confident correct: {name}": most_confident_correct(predictions, index, count)
-               for index, name in enumerate(names)},
-            **{f"most confident incorrect: predicted {name}": most_confident_incorrect(predictions, index, count)
-               for index, name in enumerate(names)},
-            "most uncertain": most_uncertain(predictions, count)}
+    """The five error-analysis selections (lesson 3), as {title: indices of up to `count` images}.
+
+    Random correct and random incorrect images (the same ones for the same `seed`); per class, its correct images
+    and the images wrongly called it, both highest probability of that class first; and the images whose top two
+    class probabilities are closest, most uncertain first.
+    """
+    correct, labels, predicted = predictions.correct, predictions.labels, predictions.predicted
+    probabilities = predictions.probabilities
+    shuffled = np.random.default_rng(seed).permutation(len(correct))
+    by_class = np.argsort(-probabilities, axis=0, kind="stable").T  # row c: images by P(class c), highest first
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
+
+    def first(candidates, order):  # the first `count` indices in `order` where the mask `candidates` is True
+        return order[candidates[order]][:count]
+
+    return {"random correct": first(correct, shuffled),
+            "random incorrect": first(~correct, shuffled),
+            **{f"most confident correct: {name}": first(correct & (labels == c), by_class[c])
+               for c, name in enumerate(predictions.class_names)},
+            **{f"most confident incorrect: predicted {name}": first(~correct & (predicted == c), by_class[c])
+               for c, name in enumerate(predictions.class_names)},
+            "most uncertain": np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[:count]}
 
 
 def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
