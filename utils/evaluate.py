@@ -92,12 +92,11 @@ def error_panels(predictions, count=4, seed=0):
             "most uncertain": np.argsort(top_two[:, 1] - top_two[:, 0], kind="stable")[:count]}
 
 
-def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
+def show_panel(predictions, indices, title, size=2.5, model=None):
     """Shows selected images with "true → predicted (probability)" titles.
 
     Args:
-        predictions: a `Predictions` with `file_paths`, or pass `images`.
-        images: an array of all images in prediction order (for in-memory data).
+        predictions: `Predictions` with `file_paths` (made on an unshuffled dataset).
         size: inches per image.
         model: the model that made the predictions: each image gets its Grad-CAM overlay underneath.
 
@@ -107,22 +106,17 @@ def show_panel(predictions, indices, title, images=None, size=2.5, model=None):
     if len(indices) == 0:
         print(f"{title}: none")
         return None
-    if images is None:
-        if predictions.file_paths is None:
-            raise ValueError("these predictions have no file paths: predict on a dataset made "
-                             "with shuffle=False, or pass images=")
-        images = {i: np.asarray(image_files.open_photo(predictions.file_paths[i])) for i in indices}  # upright
+    if predictions.file_paths is None:
+        raise ValueError("these predictions have no file paths: predict on a dataset made with shuffle=False")
+    photos = [np.asarray(image_files.open_photo(predictions.file_paths[i])) for i in indices]  # upright
     names = predictions.class_names
     titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
               f"p={predictions.confidence[i]:.2f}" for i in indices]
     if model is None:
-        return plots.show_images([images[i] for i in indices], titles=titles, rows=1, size=size, suptitle=title)
-    if predictions.file_paths is None:  # in-memory images are already what the model takes
-        batch = np.stack([images[i] for i in indices])
-    else:
-        batch = np.stack([image_files.load_photo(predictions.file_paths[i], model.input_shape[1:3]) for i in indices])
+        return plots.show_images(photos, titles=titles, rows=1, size=size, suptitle=title)
+    batch = np.stack([image_files.load_photo(predictions.file_paths[i], model.input_shape[1:3]) for i in indices])
     heatmaps = explain.grad_cam(model, batch, class_index=predictions.predicted[indices])
-    return explain.show_grad_cam([images[i] for i in indices], heatmaps, titles, suptitle=title, size=size)
+    return explain.show_grad_cam(photos, heatmaps, titles, suptitle=title, size=size)
 
 
 def report(predictions):
