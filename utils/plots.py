@@ -12,8 +12,7 @@ def _as_displayable(image):
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.dtype.kind == "f" and image.ndim == 3 and (image.min() < 0 or image.max() > 1):
-        low, high = image.min(), image.max()
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        image = plt.Normalize()(image)  # to 0–1 (a constant image becomes 0)
     return image
 
 
@@ -140,9 +139,7 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if reference is not None:
         axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
     axis.set_xticks(positions, [str(label) for label in rows])
-    if ylim is not None:
-        axis.set_ylim(*ylim)
-    axis.set_ylabel(ylabel or "")
+    axis.set(ylabel=ylabel or "", ylim=ylim)  # ylim None: the limits that fit the bars
     axis.set_title(title or "", pad=14)  # room for the value written on a bar that reaches the top
     if series is not None or reference_label:
         figure.legend(fontsize=9, loc="outside lower center", ncol=3, frameon=False)  # under the axes: clear of bars
