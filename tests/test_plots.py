@@ -36,8 +36,8 @@ def test_show_images_rejects_mismatched_titles_and_no_images():
         plots.show_images([])
 
 
-def test_compare_shows_original_and_filtered_side_by_side():
-    figure = plots.compare(np.zeros((10, 10)), np.ones((8, 8)), titles=["original", "blurred"])
+def test_one_row_shows_original_and_filtered_side_by_side():
+    figure = plots.show_images([np.zeros((10, 10)), np.ones((8, 8))], titles=["original", "blurred"], rows=1, size=4)
     assert [axis.get_title() for axis in figure.axes] == ["original", "blurred"]
     first, second = (axis.get_position() for axis in figure.axes)
     assert first.x0 < second.x0 and abs(first.y0 - second.y0) < 1e-6

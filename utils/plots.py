@@ -48,11 +48,6 @@ def show_images(images, titles=None, rows=None, size=2.5, suptitle=None, colorba
     return figure
 
 
-def compare(original, filtered, titles=("original", "filtered")):
-    """Shows an image and its filtered version side by side, 4 inches each (lesson 1)."""
-    return show_images([original, filtered], titles=list(titles), rows=1, size=4)
-
-
 def matrix(values, title=None, size=0.45):
     """Shows a small 2-D array as whole numbers on a gray image, `size` inches per cell (lesson 1)."""
     values = np.asarray(values)
