@@ -138,14 +138,16 @@ def fetch(url, target, checksum="", attempts=3):
                     f"the server answered {error.code} {error.reason} for {url}: the file is not there (any more). "
                     "Check for an update of the kit (`git pull`), or report it to the course.") from None
             kept = part.exists() and part.stat().st_size > 0
-            reason = getattr(error, "reason", error)  # a URLError wraps the socket's error: no network, or refused
-            if isinstance(reason, (socket.gaierror, ConnectionRefusedError)) or getattr(reason, "errno", None) in (
-                    errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN):
+            reason = getattr(error, "reason", error)  # a URLError wraps the socket's error
+            code, said = getattr(reason, "errno", None), f" ({urllib.parse.urlsplit(url).hostname}: {reason})"
+            offline = isinstance(reason, socket.gaierror) or code in (errno.ENETUNREACH, errno.ENETDOWN)
+            if offline or isinstance(reason, ConnectionRefusedError) or code in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
+                problem = ("there is no network connection" if offline else "the server cannot be reached") + said
                 resumes = f" (the partial file {part} is kept: it resumes from there)" if kept else ""
                 raise DownloadError(
-                    f"cannot download {url}: the server cannot be reached ({reason}); check the internet connection "
-                    f"(and any proxy or firewall) and run the same command again{resumes}, or download it on another "
-                    f"machine and copy it to {target}, then run the same command again.") from None
+                    f"cannot download {url}: {problem}; check the internet connection (and any proxy or firewall) "
+                    f"and run the same command again{resumes}, or download it on another machine and copy it to "
+                    f"{target}, then run the same command again.") from None
             if attempt == attempts:
                 advice = (f"the partial file {part} is kept: run the same command again to resume" if kept
                           else "check the internet connection and run the same command again")
