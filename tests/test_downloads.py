@@ -444,6 +444,19 @@ def test_kaggle_success_unzips_the_flat_train_and_test_folders(monkeypatch, tmp_
     assert len(fake.calls) == 1
 
 
+def test_inner_zips_without_a_top_folder_still_unpack_each_into_its_own(tmp_path):
+    # Kaggle's zips hold train/ and test/ today; one packed without them must not mix training and test photos
+    inner = {"train.zip": make_zip({"cat.0.jpg": b"train", "1.jpg": b"train"}),
+             "test.zip": make_zip({"1.jpg": b"test"})}
+    archive = tmp_path / "competition.zip"
+    archive.write_bytes(make_zip(inner))
+    (tmp_path / "out").mkdir()
+    downloads.extract(archive, tmp_path / "out", inner_zips=True)
+    assert sorted(path.relative_to(tmp_path / "out").as_posix() for path in (tmp_path / "out").rglob("*.jpg")) == [
+        "test/1.jpg", "train/1.jpg", "train/cat.0.jpg"]
+    assert (tmp_path / "out" / "test" / "1.jpg").read_bytes() == b"test"
+
+
 def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp_path):
     fake = FakeKaggleApi(tmp_path, credentials=False)
     monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)

@@ -179,11 +179,14 @@ def extract(archive, folder, inner_zips=False):
         staging = pathlib.Path(staging)
         try:
             _unpack(archive, staging)
-            if inner_zips:  # Kaggle's: only what its train.zip and test.zip hold (their train/ and test/ folders)
+            entries = {entry.name: entry for entry in sorted(staging.iterdir())}
+            if inner_zips:  # Kaggle's: each inner zip into a folder of its name (train.zip -> train/)
+                entries = {}
                 for inner in sorted(staging.glob("*.zip")):
-                    _unpack(inner, staging / ".inner")
-                staging = staging / ".inner"
-            entries = sorted(staging.iterdir())
+                    _unpack(inner, staging / inner.stem)
+                    nested = staging / inner.stem / inner.stem  # train.zip holds train/: not train/train/
+                    alone = nested.is_dir() and len(list(nested.parent.iterdir())) == 1
+                    entries[inner.stem] = nested if alone else nested.parent
         except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
             if getattr(error, "errno", None) is not None:  # a full disk, permissions, ...: the archive is fine
                 raise DownloadError(
@@ -192,11 +195,11 @@ def extract(archive, folder, inner_zips=False):
                     "extracts without downloading again.") from error
             raise DownloadError(f"{archive} is damaged ({error}); nothing was extracted. Delete it and run the "
                                 "command again to download it afresh.") from error
-        if clashes := [entry.name for entry in entries if (folder / entry.name).exists()]:
+        if clashes := [name for name in entries if (folder / name).exists()]:
             raise DownloadError(f"{folder} already holds {', '.join(clashes)}, which {archive.name} would replace. "
                                 "Move them elsewhere and run the command again.")
-        for entry in entries:
-            entry.rename(folder / entry.name)
+        for name, entry in entries.items():
+            entry.rename(folder / name)
 
 
 def _unpack(archive, destination):
