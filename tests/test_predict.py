@@ -187,8 +187,8 @@ def test_a_model_with_other_than_one_or_two_outputs_is_refused_before_any_photo_
     model = saved_model(tmp_path / "ten.keras", (32, 32, 3), 10)
     code, error = one_error_line([str(model), *(str(tmp_path / f"{name}.jpg") for name in "abc")], capsys)
     assert code == 2
-    assert error == (f"error: {model} gives 10 outputs per image; utils.predict needs a bird classifier with 1 "
-                     "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).\n")
+    assert error == (f"error: {model} gives outputs of shape (None, 10): pass a bird classifier with 1 (sigmoid) "
+                     "or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).\n")
 
 
 @pytest.mark.parametrize("p, verdict", [(0.8, "bird"), (0.3, "not a bird")])
@@ -205,7 +205,8 @@ def test_a_model_for_gray_images_is_refused_in_one_line(tmp_path, photos, capsys
     model = saved_model(tmp_path / "gray.keras", (28, 28, 1), 2)
     code, error = one_error_line([str(model), str(photos[0])], capsys)
     assert code == 2
-    assert error.startswith(f"error: {model} takes input of shape (None, 28, 28, 1), not fixed-size colour photos:")
+    assert error == (f"error: {model} takes input of shape (None, 28, 28, 1), not fixed-size colour photos: pass a "
+                     "model of (batch, height, width, 3) images, such as lesson 5's (models/05_bird_classifier).\n")
 
 
 def test_a_model_without_a_fixed_input_size_is_refused_in_one_line(tmp_path, photos, capsys):

@@ -398,6 +398,12 @@ def test_the_command_ends_in_one_line_when_there_is_no_model_to_serve(model_file
     for argv, words in cases:
         status, lines = command(argv + ["--port", str(free_port())], capsys)
         assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    (tmp_path / "copied" / "03_cnn_from_scratch").mkdir(parents=True)  # the default is never the shell's folder
+    monkeypatch.chdir(tmp_path / "copied")
+    status, lines = command(["--port", str(free_port())], capsys)
+    lesson = tmp_path / "models" / "03_cnn_from_scratch"
+    assert status == 2 and lines == [f"error: no finished run of 03_cnn_from_scratch in {lesson}: run the lesson "
+                                     "(notebooks/03_cnn_from_scratch.ipynb) first, or pass a .keras model file."], lines
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import PIL.Image
 
-from utils import evaluate, explain, images, predict
+from utils import evaluate, explain, images, paths, predict
 
 LESSON = "03_cnn_from_scratch"  # whose best model is served by default
 OVERLAY_SIDE = 480  # longer side of the Grad-CAM overlay sent back, in pixels: enough for the page
@@ -20,7 +20,7 @@ OVERLAY_SIDE = 480  # longer side of the Grad-CAM overlay sent back, in pixels: 
 
 def find_model(path=None):
     """`(model_file, description)` for `--model` (see `predict.find_model`); by default lesson 3's best run's model."""
-    return predict.find_model(LESSON if path is None else path)
+    return predict.find_model(paths.MODELS / LESSON if path is None else path)  # not a folder of the shell's
 
 
 def class_names(model_file, count, given=None):

@@ -46,15 +46,16 @@ def find_model(path, birds_only=False):
                          "models/05_bird_classifier), its name, or a .keras model file.")
     typed = pathlib.Path(path).expanduser()
     resolved = (typed if typed.exists() else paths.resolve(typed)).resolve()
+    in_models = resolved.parent == paths.MODELS.resolve()
     if resolved.is_file() and resolved.suffix == ".keras":
         return resolved, str(resolved)
-    a_name = len(typed.parts) == 1 and typed.suffix != ".keras" and not resolved.exists()
-    if resolved.is_file() or not (a_name or resolved.parent == paths.MODELS.resolve()):
-        if not resolved.exists():
-            raise FileNotFoundError(f"no model at {resolved}: pass a .keras model file, or a lesson's folder in "
-                                    "models/ (such as models/05_bird_classifier) or its name.")
+    if resolved.is_file() or (resolved.is_dir() and not in_models):
         raise ValueError(f"{resolved} is neither a .keras model file nor a lesson's folder in {paths.MODELS}: pass "
                          "a .keras model file, or a lesson's folder (such as models/05_bird_classifier) or its name.")
+    a_name = len(typed.parts) == 1 and typed.suffix != ".keras"  # not there: a lesson's name, or a typo
+    if not (in_models or a_name):
+        raise FileNotFoundError(f"no model at {resolved}: pass a .keras model file, or a lesson's folder in "
+                                "models/ (such as models/05_bird_classifier) or its name.")
     lesson = resolved.name  # a lesson's folder in models/, or its name
     is_a_lesson = (paths.NOTEBOOKS / f"{lesson}.ipynb").is_file()
     if birds_only and is_a_lesson and lesson != LESSON:
@@ -62,8 +63,11 @@ def find_model(path, birds_only=False):
                          "utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
                          "models/05_bird_classifier (or its name), or the model.keras of one of its runs.")
     if not is_a_lesson:
-        choices = [LESSON] if birds_only else [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
-                                               if "training.fit(" in notebook.read_text(errors="replace")]
+        if birds_only:
+            choices = [LESSON]
+        else:  # the lessons that save a model
+            choices = [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+                       if "training.fit(" in notebook.read_text(errors="replace")]
         raise FileNotFoundError(f"no lesson called {lesson}: pass {' or '.join(choices)} (or its folder in "
                                 "models/), or a .keras model file.")
     model_file, note = runs.best_model(lesson)
@@ -148,15 +152,14 @@ def check_classifier(model, name, birds_only=False):
         inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
     except (AttributeError, TypeError, ValueError):  # a model not built, or a Keras that does not say
         inputs = outputs = None
+    example = "lesson 5's (models/05_bird_classifier)" if birds_only else "lesson 3's or lesson 5's"
     if not (inputs and len(inputs) == 4 and inputs[3] == 3 and all(isinstance(side, int) for side in inputs[1:3])):
         raise ValueError(f"{name} takes input of shape {inputs}, not fixed-size colour photos: pass a model of "
-                         "(batch, height, width, 3) images, such as lesson 3's or lesson 5's.")
-    if not (outputs and len(outputs) == 2 and isinstance(outputs[1], int)):
-        raise ValueError(f"{name} gives outputs of shape {outputs}, not one probability per class: pass a "
-                         "classifier with one softmax output per class, or one sigmoid unit.")
-    if birds_only and outputs[1] > 2:
-        raise ValueError(f"{name} gives {outputs[1]} outputs per image; utils.predict needs a bird classifier with 1 "
-                         "(sigmoid) or 2 (softmax) outputs, such as lesson 5's (models/05_bird_classifier).")
+                         f"(batch, height, width, 3) images, such as {example}.")
+    if not (outputs and len(outputs) == 2 and isinstance(outputs[1], int)) or (birds_only and outputs[1] > 2):
+        wanted = ("a bird classifier with 1 (sigmoid) or 2 (softmax) outputs" if birds_only
+                  else "a classifier with one softmax output per class, or one sigmoid unit")
+        raise ValueError(f"{name} gives outputs of shape {outputs}: pass {wanted}, such as {example}.")
 
 
 def bird_settings(model_file):
