@@ -77,9 +77,9 @@ def test_runner_rejects_a_path_that_is_not_a_notebook(tmp_path, capsys):
     text_file = tmp_path / "notes.txt"
     text_file.write_text("hello")
     assert lessons.main(["run", str(text_file)]) == 2
-    assert f"no notebook at {text_file}: give the path of a lesson's .ipynb file" in capsys.readouterr().err
+    assert f"{text_file} is not a notebook file: give the path of a lesson's .ipynb file" in capsys.readouterr().err
     assert lessons.main(["run", str(tmp_path / "missing.ipynb")]) == 2
-    assert f"no notebook at {tmp_path / 'missing.ipynb'}" in capsys.readouterr().err
+    assert f"{tmp_path / 'missing.ipynb'} does not exist: give the path" in capsys.readouterr().err
 
 
 def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
@@ -214,7 +214,7 @@ def test_a_kernel_that_dies_is_reported_in_one_line_and_the_next_lesson_still_ru
 def test_clean_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
     assert lessons.main(["clean", str(tmp_path / "missing.ipynb")]) == 2
     error = capsys.readouterr().err
-    assert "no notebook at" in error and "Traceback" not in error
+    assert "missing.ipynb does not exist" in error and "Traceback" not in error
 
 
 def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
@@ -288,7 +288,7 @@ def test_a_folder_named_like_a_notebook_is_refused_in_one_line(tmp_path, capsys)
     for command in (["run", str(folder), "--out", str(tmp_path / "out")], ["clean", str(folder)]):
         assert lessons.main(command) == 2
         error = capsys.readouterr().err
-        assert f"no notebook at {folder}: give the path of a lesson's .ipynb file" in error
+        assert f"{folder} is not a notebook file: give the path of a lesson's .ipynb file" in error
         assert error.count("\n") == 1
     assert not (tmp_path / "out").exists()
 

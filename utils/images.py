@@ -71,6 +71,7 @@ def check_files(files, cache=None):
         known = json.loads(cache.read_text()) if cache else {}
     except (OSError, ValueError):
         known = {}
+    known = known if isinstance(known, dict) else {}
     stamps = {path: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
     todo = [path for path in files if (known.get(str(path)) or [])[:2] != stamps[path]]
     results = thread_map(inspect_image, todo, max_workers=os.cpu_count(), desc="checking images", unit="image",

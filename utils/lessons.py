@@ -62,9 +62,12 @@ def all_lessons():
 def read_notebook(path):
     """Reads a notebook, with an error that says what is wrong with the path."""
     path = pathlib.Path(path)
-    if path.suffix != ".ipynb" or not path.is_file():  # a folder named like one, a typo, a .py file
-        raise LessonError(f"no notebook at {path}: give the path of a lesson's .ipynb file "
-                          f"(the lessons are in {paths.NOTEBOOKS}).")
+    if not path.exists():
+        raise LessonError(f"{path} does not exist: give the path of a lesson's .ipynb file (the lessons are in "
+                          f"{paths.NOTEBOOKS}).")
+    if path.suffix != ".ipynb" or not path.is_file():  # a folder named like one, a .py file
+        raise LessonError(f"{path} is not a notebook file: give the path of a lesson's .ipynb file (the lessons are "
+                          f"in {paths.NOTEBOOKS}).")
     import nbformat
 
     try:

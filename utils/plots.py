@@ -134,7 +134,9 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if reference is not None:
         axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
     axis.set_xticks(positions, [str(label) for label in rows])
-    axis.set(ylabel=ylabel or "", ylim=ylim)  # ylim None: the limits that fit the bars
+    if ylim is not None:
+        axis.set_ylim(*ylim)
+    axis.set_ylabel(ylabel or "")
     axis.set_title(title or "", pad=14)  # room for the value written on a bar that reaches the top
     if series is not None or reference_label:
         figure.legend(fontsize=9, loc="outside lower center", ncol=3, frameon=False)  # under the axes: clear of bars
