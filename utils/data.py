@@ -140,8 +140,7 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
         seed, settings: passed to `organize`.
     """
     data_dir = paths.resolve(data_dir)
-    if data_dir.exists() or not any(data_dir.resolve().is_relative_to(folder.resolve())
-                                    for folder in (paths.DATA, paths.ROOT / "data")):
+    if not any(data_dir.resolve().is_relative_to(folder.resolve()) for folder in (paths.DATA, paths.ROOT / "data")):
         layouts.check_folder(data_dir)  # a mistyped DATA_DIR stops the lesson: it never trains on cartoons
     with contextlib.suppress(NothingFound):
         if data_dir.exists():  # else a folder in data/ not downloaded yet: no image at all
