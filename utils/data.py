@@ -69,11 +69,12 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     if found is None:
         raise NothingFound(f"no photos found in {source}. {NOTHING_FOUND}")
     root = found.root
-    dataset = "dogscats" if set(found.classes) == {"cats", "dogs"} else root.name
+    drawn = found.drawn or (root / synth.MARKER).is_file()  # the kit's cartoons, or a layout organized from them
+    dataset = "toy_pets stand-in" if drawn else "dogscats" if set(found.classes) == {"cats", "dogs"} else root.name
     if found.kind == "organized":  # used as it is, and counted as it is now
         counts = {split: {p.name: len(layouts.image_files(p)) for p in sorted((root / split).iterdir()) if p.is_dir()}
                   for split in SPLITS if (root / split).is_dir()}
-        layout = Layout(root, "organized", not found.drawn, "toy_pets stand-in" if found.drawn else dataset, counts)
+        layout = Layout(root, "organized", not drawn, dataset, counts)
         if not quiet:
             _print_summary(layout, found.description)
         return layout
@@ -94,7 +95,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     key = _digest(json.dumps([2, str(root), settings, {t: str(p) for t, p in plan.items()}, stamps]))
     dest = layouts_dir / root.name / f"seed{seed}-{key}"
     skipped = {path.relative_to(root).as_posix(): reason for path, reason in sorted(bad.items())}
-    layout = Layout(dest, found.kind, True, dataset, counts, skipped, len(odd))
+    layout = Layout(dest, "toy_pets stand-in" if drawn else found.kind, not drawn, dataset, counts, skipped, len(odd))
     building = dest.with_name(f".building-{dest.name}")  # renamed to `dest` once complete: never half a layout
     complete = (dest / layouts.LAYOUT_FILE).is_file()  # renamed into place whole: a shared read-only copy needs no lock
     with contextlib.nullcontext() if complete else safely.locked(dest, "organizing these photos"):
@@ -121,7 +122,8 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
             building.rename(dest)
             layout.created = len(plan)
     if not quiet:
-        _print_summary(layout, f"{found.description}, in {root}")
+        description = "the toy_pets stand-in, drawn in Kaggle's flat layout" if drawn else found.description
+        _print_summary(layout, f"{description}, in {root}")
     return layout
 
 
@@ -137,7 +139,6 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
             default, before a download) counts as one with no image; elsewhere it must exist (a typo fails).
         standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all; images in
             no labelled layout are refused, not replaced by cartoons.
-        seed, settings: passed to `organize`.
     """
     data_dir = paths.resolve(data_dir)
     if not any(data_dir.resolve().is_relative_to(folder.resolve()) for folder in (paths.DATA, paths.ROOT / "data")):
@@ -153,11 +154,7 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
           f"cartoon cats and dogs (+{standin_count // 10} unlabelled) drawn by the kit: not a test of real photos.")
     standin = paths.DATA / f"toy_pets_{standin_count}"
     synth.generate("toy_pets", standin, count=standin_count, seed=0)  # drawn once; SEED picks the split
-    layout = dataclasses.replace(organize(standin, seed=seed, **{**settings, "quiet": True}),
-                                 kind="toy_pets stand-in", real=False, dataset="toy_pets stand-in")
-    if not settings.get("quiet"):
-        _print_summary(layout, f"the toy_pets stand-in, drawn in Kaggle's flat layout in {standin}")
-    return layout
+    return organize(standin, seed=seed, **settings)  # which knows the stand-in by synth's marker
 
 
 def _digest(text):
