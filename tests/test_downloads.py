@@ -20,7 +20,7 @@ import PIL.Image
 import pytest
 import requests
 
-from utils import data, digits, downloads, paths
+from utils import cli, data, digits, downloads, paths
 
 
 class ArchiveHandler(http.server.BaseHTTPRequestHandler):
@@ -264,7 +264,8 @@ def test_no_network_or_an_unreachable_server_fails_at_once_in_one_line(monkeypat
                       (f"http://127.0.0.1:{closed_port()}/birds.tgz", "cannot be reached")):
         monkeypatch.setitem(downloads.DATASETS, "toybirds", downloads.Dataset(
             "toybirds", "http", url, ("BIRDS/images.txt", "BIRDS/images"), checksum))
-        assert data.main(["download", "toybirds", "--data-dir", str(tmp_path)]) == 2
+        assert cli.run(data.main, ["download", "toybirds", "--data-dir", str(tmp_path)],
+                       expected=data.EXPECTED) == 2
         printed = capsys.readouterr()
         out, message = printed.out, printed.err
         assert message.startswith("error: ") and said in message and message.count("\n") == 1, message
@@ -532,7 +533,8 @@ def test_download_command(server, monkeypatch, tmp_path, capsys):
     assert f"toybirds is ready in {tmp_path / 'toybirds'}" in capsys.readouterr().out
     monkeypatch.setattr(downloads, "kaggle_api", lambda: FakeKaggleApi(tmp_path, refuse=True))
     capsys.readouterr()
-    assert data.main(["download", "dogscats", "--source", "kaggle", "--data-dir", str(tmp_path)]) == 2
+    assert cli.run(data.main, ["download", "dogscats", "--source", "kaggle", "--data-dir", str(tmp_path)],
+                   expected=data.EXPECTED) == 2
     assert capsys.readouterr().err.startswith("error: Kaggle refused the download")
 
 

@@ -10,7 +10,7 @@ import PIL.ImageOps
 import pytest
 import tensorflow as tf
 
-from utils import data, images, layouts
+from utils import cli, data, images, layouts
 
 
 def jpeg_bytes(image, **options):
@@ -152,9 +152,9 @@ def test_a_damaged_photo_of_a_known_format_is_called_damaged_not_an_unknown_form
 
 def test_check_on_a_missing_folder_or_a_file_says_so(tmp_path, capsys):
     (tmp_path / "cat.jpg").write_bytes(b"")
-    assert data.main(["check", str(tmp_path / "nowhere")]) == 2
+    assert cli.run(data.main, ["check", str(tmp_path / "nowhere")], expected=data.EXPECTED) == 2
     assert "nowhere does not exist: check the path" in capsys.readouterr().err
-    assert data.main(["check", str(tmp_path / "cat.jpg")]) == 2
+    assert cli.run(data.main, ["check", str(tmp_path / "cat.jpg")], expected=data.EXPECTED) == 2
     assert "cat.jpg is a file: pass a folder of photos" in capsys.readouterr().err
 
 

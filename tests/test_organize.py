@@ -17,7 +17,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from utils import data, layouts, paths, safely
+from utils import cli, data, layouts, paths, safely
 
 
 def write_image(path, seed=0, size=(12, 16)):
@@ -414,8 +414,6 @@ def test_a_data_dir_that_is_a_file_is_refused_and_left_as_it_is(tmp_path, monkey
 
 
 def test_organize_command_says_a_path_does_not_exist_or_is_a_file(tmp_path, capsys):
-    from utils import cli
-
     photo = tmp_path / "cat.0.jpg"
     write_image(photo)
     before = photo.read_bytes()
@@ -466,7 +464,8 @@ def test_organize_command_prints_the_table_and_where_the_layout_is(kaggle, tmp_p
     assert table[7].split() == ["unlabelled", "10"]
     assert any(line.startswith(f"Organized into {tmp_path / 'layouts' / 'dogscats'}") for line in lines)
     (tmp_path / "nothing").mkdir()
-    assert data.main(["organize", str(tmp_path / "nothing"), "--layouts", str(tmp_path / "layouts")]) == 2
+    assert cli.run(data.main, ["organize", str(tmp_path / "nothing"), "--layouts", str(tmp_path / "layouts")],
+                   expected=data.EXPECTED) == 2
     assert capsys.readouterr().err.startswith("error: no photos found in")
 
 
@@ -589,7 +588,8 @@ def test_one_class_with_photos_is_refused_in_one_line_that_says_what_the_others_
     assert f"left out 6 files in {source / 'dogs'} that are not photos the kit reads" in message
     assert "such as IMG_0.HEIC" in message and "Thumbs.db" not in message
     assert not (tmp_path / "layouts").exists()
-    assert data.main(["organize", str(source), "--layouts", str(tmp_path / "layouts")]) == 2
+    assert cli.run(data.main, ["organize", str(source), "--layouts", str(tmp_path / "layouts")],
+                   expected=data.EXPECTED) == 2
     assert "photos of one class only" in capsys.readouterr().err
 
 

@@ -22,6 +22,7 @@ from utils import cli, downloads, images, layouts, paths, safely, synth
 SPLITS = ("train", "valid", "test", "sample/train", "sample/valid", "sample/test")
 LOOKED_FOR = "Looked for: " + "; ".join(layouts.LOOKED_FOR) + "."  # what `pets` and `organize` recognize
 NOTHING_FOUND = f"{LOOKED_FOR} To download real photos (no account needed): `python -m utils.data download dogscats`."
+EXPECTED = (ValueError, OSError, downloads.DownloadError)  # `main`'s errors that say what to do: one line through cli
 
 
 @dataclasses.dataclass
@@ -265,24 +266,21 @@ def main(argv=None):
     command.add_argument("--count", type=int, default=1500, help="number of labeled images (default 1500)")
     command.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        if args.command == "download":
-            downloads.download(args.name, args.data_dir, source=args.source)
-        elif args.command == "organize":
-            organize(args.source, args.layouts, args.valid_fraction, args.test_fraction, args.sample_train,
-                     args.sample_valid, args.sample_test, args.seed)
-        elif args.command == "check":
-            layouts.check_folder(pathlib.Path(args.folder))  # the files organize would read: not hidden ones
-            print(images.check_files(layouts.image_files(args.folder)))
-        else:
-            counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
-            print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
-    except (ValueError, OSError, downloads.DownloadError) as error:
-        print(f"error: {cli.message(error)}", file=sys.stderr)  # one line and status 2, as `cli.run` ends
-        return 2
+    if args.command == "download":
+        downloads.download(args.name, args.data_dir, source=args.source)
+    elif args.command == "organize":
+        organize(args.source, args.layouts, args.valid_fraction, args.test_fraction, args.sample_train,
+                 args.sample_valid, args.sample_test, args.seed)
+    elif args.command == "check":
+        layouts.check_folder(pathlib.Path(args.folder))  # the files organize would read: not hidden ones
+        print(images.check_files(layouts.image_files(args.folder)))
+    else:
+        counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
+        print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, interrupted="nothing you downloaded or organized was changed; run the same "
-                                       "command again: a download resumes, a layout is built afresh"))
+    sys.exit(cli.run(main, expected=EXPECTED,
+                     interrupted="nothing you downloaded or organized was changed; run the same "
+                                 "command again: a download resumes, a layout is built afresh"))
