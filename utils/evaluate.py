@@ -31,11 +31,6 @@ class Predictions:
         return self.probabilities.argmax(axis=1)
 
     @property
-    def confidence(self):
-        """The probability of each image's predicted class."""
-        return self.probabilities.max(axis=1)
-
-    @property
     def correct(self):
         """True where the prediction matches the label."""
         return self.predicted == self.labels
@@ -111,7 +106,7 @@ def show_panel(predictions, indices, title, size=2.5, model=None):
     photos = [np.asarray(image_files.open_photo(predictions.file_paths[i])) for i in indices]  # upright
     names = predictions.class_names
     titles = [f"{names[predictions.labels[i]]} → {names[predictions.predicted[i]]}\n"
-              f"p={predictions.confidence[i]:.2f}" for i in indices]
+              f"p={predictions.probabilities[i].max():.2f}" for i in indices]
     if model is None:
         return plots.show_images(photos, titles=titles, rows=1, size=size, suptitle=title)
     batch = np.stack([image_files.load_photo(predictions.file_paths[i], model.input_shape[1:3]) for i in indices])
