@@ -11,19 +11,12 @@ from utils import explain, images as image_files, plots, runs, safely
 
 @dataclasses.dataclass
 class Predictions:
-    """A model's class probabilities for a dataset, with the true labels.
+    """A model's class probabilities for a dataset, with the true labels."""
 
-    Attributes:
-        probabilities: (images, classes) array; rows sum to 1.
-        labels: the true class index of each image.
-        class_names: names of the classes, in index order.
-        file_paths: the image files in the same order, when known.
-    """
-
-    probabilities: np.ndarray
-    labels: np.ndarray
-    class_names: list
-    file_paths: list | None = None
+    probabilities: np.ndarray  # (images, classes); rows sum to 1
+    labels: np.ndarray  # the true class index of each image
+    class_names: list  # in index order
+    file_paths: list | None = None  # the image files in the same order, when known
 
     @property
     def predicted(self):
