@@ -120,13 +120,7 @@ def assemble(data_dir=paths.DATA, progress=True):
 
 @dataclasses.dataclass
 class Birds:
-    """The lesson 5 data: uint8 [N, 32, 32, 3] images and labels (1 = bird) per split.
-
-    Attributes:
-        real: True for CIFAR-10 (+ CUB) photos, False for the toy_birds stand-in.
-        sources: images per source before any sampling, e.g. {"cifar10": 60000}.
-        test_sources: the source of each held-out image ("cifar10", "cub200", ...).
-    """
+    """The lesson 5 data: uint8 [N, 32, 32, 3] images and labels (1 = bird) per split."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -134,9 +128,9 @@ class Birds:
     valid_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
-    real: bool
-    sources: dict
-    test_sources: np.ndarray = None
+    real: bool  # True for CIFAR-10 (+ CUB) photos, False for the toy_birds stand-in
+    sources: dict  # images per source before any sampling, e.g. {"cifar10": 60000}
+    test_sources: np.ndarray  # the source of each held-out image ("cifar10", "cub200", ...)
     class_names: tuple = CLASS_NAMES
 
     @property
