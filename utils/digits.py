@@ -17,15 +17,10 @@ DOWNLOAD_COMMAND = "python -m utils.data download mnist"
 
 @dataclasses.dataclass
 class Digits:
-    """A train/test split of square grayscale digits: uint8 images (count, side, side), values 0–255, labels 0–9.
+    """A train/test split of square grayscale digits: uint8 images (count, side, side), values 0–255, labels 0–9."""
 
-    Attributes:
-        name: "mnist" or "sklearn_digits".
-        description: one sentence saying where the digits came from.
-    """
-
-    name: str
-    description: str
+    name: str  # "mnist" or "sklearn_digits"
+    description: str  # one sentence saying where the digits came from
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
