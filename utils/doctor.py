@@ -131,14 +131,13 @@ def check_kaggle(home=None):
     for variables in (["KAGGLE_API_TOKEN"], ["KAGGLE_USERNAME", "KAGGLE_KEY"]):
         if all(os.environ.get(variable) for variable in variables):
             return Finding("OK", "kaggle", f"credentials in {' / '.join(variables)}")
-    candidates = downloads.kaggle_token_paths(home)
-    token = next((path for path in candidates if path.is_file()), None)
-    if token is None:
-        return Finding("OK", "kaggle", f"no {candidates[0]}: not needed (dogs vs cats downloads from Microsoft "
+    token = downloads.kaggle_token(home)
+    if not token.is_file():
+        return Finding("OK", "kaggle", f"no {token}: not needed (dogs vs cats downloads from Microsoft "
                        "without an account). For Kaggle's unlabelled test photos (`download dogscats --source "
-                       "kaggle`): kaggle.com > Settings > API > Create New Token, save it as "
-                       f"{candidates[0]}, then `chmod 600 {candidates[0]}`")
-    if downloads.malformed_kaggle_token(home) is not None:
+                       f"kaggle`): kaggle.com > Settings > API > Create New Token, save it as {token}, then "
+                       f"`chmod 600 {token}`")
+    if not downloads.valid_kaggle_token(token):
         return Finding("WARN", "kaggle", f'{token} is not a Kaggle token (it needs JSON with "username" and "key")',
                        "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")
     mode = token.stat().st_mode & 0o777

@@ -220,24 +220,22 @@ def kaggle_api():
     return kaggle_api_extended.KaggleApi()
 
 
-def kaggle_token_paths(home=None):
-    """Where the `kaggle` package looks for kaggle.json, in its order."""
+def kaggle_token(home=None):
+    """The kaggle.json the `kaggle` package reads: the first there is where it looks, else where to save one."""
     home = pathlib.Path(home or pathlib.Path.home())
     if os.environ.get("KAGGLE_CONFIG_DIR"):
-        return [pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"]
-    return [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
+        return pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    candidates = [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
-def malformed_kaggle_token(home=None):
-    """The kaggle.json the `kaggle` package would read, if it is not a valid token; else None."""
-    token = next((path for path in kaggle_token_paths(home) if path.is_file()), None)
-    if token is None:
-        return None
+def valid_kaggle_token(token):
+    """Whether the file `token` holds a Kaggle token: JSON with a "username" and a "key"."""
     try:
         record = json.loads(token.read_text())
     except (OSError, ValueError):
-        return token
-    return None if isinstance(record, dict) and record.get("username") and record.get("key") else token
+        return False
+    return isinstance(record, dict) and bool(record.get("username") and record.get("key"))
 
 
 def fetch_kaggle(competition, folder):
@@ -245,10 +243,10 @@ def fetch_kaggle(competition, folder):
     rules = f"https://www.kaggle.com/c/{competition}/rules"
     new_token = "kaggle.com > Settings > API > 'Create New Token' downloads a new kaggle.json"
     if not (os.environ.get("KAGGLE_API_TOKEN") or os.environ.get("KAGGLE_USERNAME")):  # else kaggle.json is not read
-        broken = malformed_kaggle_token()
-        if broken is not None:
-            raise DownloadError(f"{broken} is not a valid Kaggle token (it needs JSON with \"username\" and "
-                                f"\"key\"): {new_token}; save it over {broken}, then run the command again.")
+        token = kaggle_token()
+        if token.is_file() and not valid_kaggle_token(token):
+            raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and "
+                                f"\"key\"): {new_token}; save it over {token}, then run the command again.")
     archive = folder / f"{competition}.zip"
     if archive.is_file():  # downloaded before, not yet unpacked (a full disk, say): unpack it again
         return archive
@@ -258,7 +256,7 @@ def fetch_kaggle(competition, folder):
             api = kaggle_api()
             api.authenticate()
     except (SystemExit, OSError):
-        where = getattr(api, "config", None) or kaggle_token_paths()[0]
+        where = getattr(api, "config", None) or kaggle_token()
         raise DownloadError(
             f"Kaggle credentials not found. {new_token}: put it at {where} and run `chmod 600 {where}`; or set the "
             "environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). Accept the competition "
