@@ -159,20 +159,16 @@ def unreadable_path(path):
     return path
 
 
-def permissions_fix(folder):
-    """What to run so that this user may read `folder` again."""
-    quoted = shlex.quote(str(folder))
-    return f"fix its permissions: `chmod -R u+rwX {quoted}` (if another user owns it: `sudo chown -R $USER {quoted}`)"
-
-
 def readable(name, check):
     """Runs `check()`; a folder it may not read makes it a FAIL named `name`, and the other checks go on."""
     try:
         return check()
     except PermissionError as error:
         where = unreadable_path(error.filename) if error.filename else None
+        quoted = shlex.quote(str(where))
         return Finding("FAIL", name, f"cannot read {where or error} (permission denied)",
-                       permissions_fix(where) if where else "fix the permissions of the kit's folders")
+                       f"fix its permissions: `chmod -R u+rwX {quoted}` (if another user owns it: `sudo chown -R "
+                       f"$USER {quoted}`)" if where else "fix the permissions of the kit's folders")
 
 
 def check_downloads(data_dir=None, keras_home=None):
