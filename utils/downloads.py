@@ -68,7 +68,11 @@ class DownloadError(RuntimeError):
 
 
 def download(name, data_dir=paths.DATA, source=None):
-    """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder."""
+    """Fetches dataset `name` (a key of `DATASETS`) into `data_dir/NAME/` unless it is there; returns that folder.
+
+    Args:
+        source: None for the dataset's default source, or one of its `OTHER_SOURCES` ("kaggle" for dogscats).
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     sources = [DATASETS[name].source] + [s for n, s in OTHER_SOURCES if n == name]
@@ -109,7 +113,12 @@ def _is_ready(folder, dataset):
 
 
 def fetch(url, target, checksum="", attempts=3):
-    """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`."""
+    """Downloads `url` to the path `target` through `target.part`, resuming that when it exists; returns `target`.
+
+    Args:
+        checksum: "md5:HEX", "sha256:HEX" or "".
+        attempts: how often a cut connection is resumed; no network or a refused connection fails at once.
+    """
     if target.exists() and verify(target, checksum):
         return target
     part, bad = target.with_name(target.name + ".part"), target.with_name(target.name + ".bad")
@@ -172,7 +181,11 @@ def verify(path, checksum):
 
 
 def extract(archive, folder, inner_zips=False):
-    """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there."""
+    """Extracts a .zip, .tar.gz or .tgz into the path `folder`, all or nothing, replacing nothing there.
+
+    Args:
+        inner_zips: unpack each .zip the archive holds into a folder of its name instead (Kaggle: train.zip -> train/).
+    """
     for leftover in folder.glob(".extracting-*"):  # the kit's own, left by a killed run (`download` holds the lock)
         shutil.rmtree(leftover, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".extracting-", dir=folder, ignore_cleanup_errors=True) as staging:
@@ -180,7 +193,7 @@ def extract(archive, folder, inner_zips=False):
         try:
             _unpack(archive, staging)
             entries = {entry.name: entry for entry in sorted(staging.iterdir())}
-            if inner_zips:  # Kaggle's: each inner zip into a folder of its name (train.zip -> train/)
+            if inner_zips:
                 entries = {}
                 for inner in sorted(staging.glob("*.zip")):
                     _unpack(inner, staging / inner.stem)

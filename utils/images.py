@@ -65,8 +65,12 @@ def inspect_image(path):
 
 
 def check_files(files, cache=None):
-    """Runs `inspect_image` on image `files` (paths) in parallel: an `ImageReport`. `cache`, a JSON file of verdicts
-    by size and modification time, or None, spares decoding the files that did not change."""
+    """Runs `inspect_image` on image `files` (paths) in parallel: an `ImageReport`.
+
+    Args:
+        cache: a JSON file of verdicts by size and modification time, so only new or changed files are decoded;
+            None for no cache.
+    """
     try:
         known = json.loads(cache.read_text()) if cache else {}
     except (OSError, ValueError):

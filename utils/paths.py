@@ -12,8 +12,12 @@ BUILD = ROOT / "build"
 
 
 def resolve(path):
-    """Turns a path from a lesson's parameters (a string or path; `~` is expanded) into an absolute `pathlib.Path`."""
-    if not str(path).strip():  # it would mean the kit's own folder
+    """Turns a path from a lesson's parameters (a string or path; `~` is expanded) into an absolute `pathlib.Path`.
+
+    A relative path is taken from the kit's root folder, except that `data/...` and `models/...` go to `DATA` and
+    `MODELS`. An empty path raises ValueError (it would mean the kit's own folder).
+    """
+    if not str(path).strip():
         raise ValueError(f"an empty path ({str(path)!r}): give the folder or file to use, for example data/dogscats.")
     path = pathlib.Path(path).expanduser()
     if path.is_absolute():

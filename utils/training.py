@@ -92,6 +92,8 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limi
 
     Args:
         model: a compiled Keras model, whose outputs must be float32.
+        train_ds: batched training dataset of (images, labels); `valid_ds` likewise.
+        epochs: the most epochs to train.
         model_dir: folder for `model.keras` (the model returned), `training_log.csv` and, while it trains,
             `backup/`: the same call run again after an interruption resumes from the last finished epoch.
             None keeps nothing on disk.
@@ -100,6 +102,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limi
         time_limit: seconds; training stops after the last epoch that fits (judged by the average epoch).
         callbacks: extra Keras callbacks; with a `model_dir` their state (`get_state()`) is backed up too.
         hardware: the `utils.hardware.Hardware` the model was built for, printed in one line.
+
+    Returns:
+        A `TrainingRun`.
 
     Refuses (ValueError) a model that has trained already with no backup to resume from (a cell run again) and a
     `model_dir` in a finished run's folder; running out of GPU memory or Ctrl-C end in one line saying what to do.

@@ -36,10 +36,16 @@ class VggPreprocess(keras.layers.Layer):
 
 
 def vgg16(weights="imagenet", image_size=224, include_top=False):
-    """Builds VGG16 with its preprocessing inside (layer "preprocess"): it takes RGB images with pixels 0-255.
+    """Builds VGG16 with its preprocessing inside: it takes RGB images with pixels 0-255 (lesson 4).
 
-    `weights` and `include_top` are Keras' `VGG16`'s; `image_size` (height and width) is 224 with the top and
-    pretrained weights. Offline, with the ImageNet weights not cached, it raises `WeightsUnavailable`.
+    Args:
+        weights: "imagenet", None for random weights, or the path of a weights file.
+        image_size: height and width; ignored with the top and pretrained weights (224).
+        include_top: keep the 1000-way ImageNet classifier.
+
+    Returns:
+        A `keras.Model` named "vgg16" whose first layer after the input is `VggPreprocess` ("preprocess"). Offline,
+        with the ImageNet weights not cached, it raises `WeightsUnavailable`.
     """
     if include_top and weights is not None:
         image_size = 224
@@ -97,6 +103,9 @@ def bottleneck_features(base, dataset, path, progress=True):
         base: the frozen convolutional base, e.g. `vgg16("imagenet", 224)`.
         dataset: a batched, unshuffled, unaugmented dataset of (images, int labels) that
             lists its `file_paths`, e.g. `pipeline.image_dataset(..., shuffle=False)`.
+
+    Returns:
+        A `Features`.
     """
     file_paths = [str(file) for file in getattr(dataset, "file_paths", None) or []]
     if not file_paths:
