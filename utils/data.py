@@ -140,6 +140,7 @@ def pets(data_dir="data/dogscats", standin_count=1000, seed=0, **settings):
             default, before a download) counts as one with no image; elsewhere it must exist (a typo fails).
         standin_count: cartoons drawn into `data/toy_pets_<count>/` when `data_dir` holds no image at all; images in
             no labelled layout are refused, not replaced by cartoons.
+        seed, settings: passed to `organize`.
     """
     data_dir = paths.resolve(data_dir)
     if not any(data_dir.resolve().is_relative_to(folder.resolve()) for folder in (paths.DATA, paths.ROOT / "data")):
