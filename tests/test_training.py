@@ -54,7 +54,8 @@ def test_fit_restores_best_weights_and_writes_checkpoint_and_log(tmp_path):
     assert run.best_epoch == 1 and run.epochs == 3  # stopped after two worse epochs
     for restored, best in zip(model.get_weights(), spoiler.first_weights):
         np.testing.assert_allclose(restored, best)
-    assert model.evaluate(valid_ds, verbose=0)[0] == pytest.approx(min(run.history["val_loss"]), rel=1e-5)
+    assert run.best("val_loss") == pytest.approx(min(run.history["val_loss"]))
+    assert model.evaluate(valid_ds, verbose=0)[0] == pytest.approx(run.best("val_loss"), rel=1e-5)
 
     reloaded = keras.models.load_model(tmp_path / "model.keras")
     for saved, best in zip(reloaded.get_weights(), spoiler.first_weights):
@@ -69,6 +70,7 @@ def test_fit_without_a_folder_keeps_nothing_and_the_best_epoch_has_the_lowest_va
     run = training.fit(tiny_model(learning_rate=0.5), tiny_data(0), tiny_data(1), epochs=3, verbose=0)
     losses = run.history["val_loss"]
     assert run.checkpoint is None and losses.index(min(losses)) + 1 == run.best_epoch
+    assert run.best("val_accuracy") == pytest.approx(run.history["val_accuracy"][run.best_epoch - 1])
 
 
 def test_out_of_memory_is_reraised_with_the_fix(monkeypatch):

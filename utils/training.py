@@ -26,6 +26,10 @@ class TrainingRun:
     best_epoch: int
     checkpoint: pathlib.Path | None
 
+    def best(self, metric):
+        """The value of `metric` (e.g. "val_accuracy") at the best epoch."""
+        return float(self.history[metric][self.best_epoch - 1])
+
     def final(self, metric):
         """The value of `metric` at the last epoch trained."""
         return float(self.history[metric][-1])
