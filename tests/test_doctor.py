@@ -29,7 +29,7 @@ def test_doctor_runs_here_and_warns_plainly_about_the_missing_gpu():
 
 
 def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN"):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     missing = doctor.check_kaggle(home=tmp_path)
     assert missing.status == "OK" and "not needed" in missing.detail and "Create New Token" in missing.detail
@@ -45,7 +45,7 @@ def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
 
 
 def test_kaggle_tokens_wherever_the_kaggle_package_finds_them_and_malformed_ones(tmp_path, monkeypatch):
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN"):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     token = tmp_path / ".config" / "kaggle" / "kaggle.json"
     token.parent.mkdir(parents=True)
@@ -56,6 +56,9 @@ def test_kaggle_tokens_wherever_the_kaggle_package_finds_them_and_malformed_ones
     token.write_text('{"username": "learner", "ke')  # cut short
     broken = doctor.check_kaggle(home=tmp_path)
     assert broken.status == "WARN" and "is not a Kaggle token" in broken.detail and "Create New Token" in broken.fix
+    (tmp_path / ".kaggle").mkdir()  # the package then reads ~/.kaggle/kaggle.json only, as the kit's check does
+    missing = doctor.check_kaggle(home=tmp_path)
+    assert missing.detail.startswith(f"no {tmp_path / '.kaggle' / 'kaggle.json'}: not needed")
     monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123")
     assert doctor.check_kaggle(home=tmp_path).detail == "credentials in KAGGLE_API_TOKEN"
 

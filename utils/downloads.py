@@ -10,6 +10,7 @@ import os
 import pathlib
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -234,12 +235,14 @@ def kaggle_api():
 
 
 def kaggle_token(home=None):
-    """The kaggle.json the `kaggle` package reads: the first there is where it looks, else where to save one."""
+    """The kaggle.json the `kaggle` package reads, by its own rule: in $KAGGLE_CONFIG_DIR, else in ~/.kaggle when that
+    folder exists (and always off Linux), else in $XDG_CONFIG_HOME/kaggle or ~/.config/kaggle."""
     home = pathlib.Path(home or pathlib.Path.home())
     if os.environ.get("KAGGLE_CONFIG_DIR"):
         return pathlib.Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
-    candidates = [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    if (home / ".kaggle").exists() or not sys.platform.startswith("linux"):
+        return home / ".kaggle" / "kaggle.json"
+    return pathlib.Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle" / "kaggle.json"
 
 
 def valid_kaggle_token(token):
