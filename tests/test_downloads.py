@@ -220,7 +220,8 @@ def test_two_downloads_of_one_dataset_at_once_the_second_waits_then_finds_it_rea
         downloads.DATASETS["toybirds"] = downloads.Dataset(
             "toybirds", "http", {server.base + "/birds.tgz"!r}, ("BIRDS/images.txt", "BIRDS/images"),
             {"md5:" + hashlib.md5(archive).hexdigest()!r})
-        sys.exit(cli.run(data.main, ["download", "toybirds", "--data-dir", {str(tmp_path)!r}]))
+        sys.exit(cli.run(data.main, ["download", "toybirds", "--data-dir", {str(tmp_path)!r}],
+                         expected=data.EXPECTED))
     """)
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

@@ -3,8 +3,7 @@
 Every `python -m utils.<command>` runs its `main` through `run`: an
 interruption (Ctrl-C) or an error ends with one line on stderr and a non-zero
 exit status, never a traceback. `--debug` anywhere on the command line shows
-the traceback of an unexpected error (a bug) instead, for reporting it;
-errors the kit expected keep their one line.
+the traceback instead, for reporting a bug.
 """
 
 import errno

@@ -285,5 +285,5 @@ def generate(name, dest, count, seed=0, progress=True):
 if __name__ == "__main__":
     from utils import cli, data
 
-    raise SystemExit(cli.run(lambda argv: data.main(["synth", *argv]),
+    raise SystemExit(cli.run(lambda argv: data.main(["synth", *argv]), expected=data.EXPECTED,
                              interrupted="the stand-in's folder is unfinished: move it away, then run this again"))
