@@ -70,12 +70,12 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     if found is None:
         raise NothingFound(f"no photos found in {source}. {NOTHING_FOUND}")
     root = found.root
-    drawn = found.drawn or (root / synth.MARKER).is_file()  # the kit's cartoons, or a layout organized from them
-    dataset = "toy_pets stand-in" if drawn else "dogscats" if set(found.classes) == {"cats", "dogs"} else root.name
+    dataset = "dogscats" if set(found.classes) == {"cats", "dogs"} else root.name
+    dataset = "toy_pets stand-in" if found.drawn else dataset  # the kit's cartoons, or a layout organized from them
     if found.kind == "organized":  # used as it is, and counted as it is now
         counts = {split: {p.name: len(layouts.image_files(p)) for p in sorted((root / split).iterdir()) if p.is_dir()}
                   for split in SPLITS if (root / split).is_dir()}
-        layout = Layout(root, "organized", not drawn, dataset, counts)
+        layout = Layout(root, "organized", not found.drawn, dataset, counts)
         if not quiet:
             _print_summary(layout, found.description)
         return layout
@@ -96,7 +96,8 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     key = _digest(json.dumps([2, str(root), settings, {t: str(p) for t, p in plan.items()}, stamps]))
     dest = layouts_dir / root.name / f"seed{seed}-{key}"
     skipped = {path.relative_to(root).as_posix(): reason for path, reason in sorted(bad.items())}
-    layout = Layout(dest, "toy_pets stand-in" if drawn else found.kind, not drawn, dataset, counts, skipped, len(odd))
+    kind = "toy_pets stand-in" if found.drawn else found.kind
+    layout = Layout(dest, kind, not found.drawn, dataset, counts, skipped, len(odd))
     building = dest.with_name(f".building-{dest.name}")  # renamed to `dest` once complete: never half a layout
     complete = (dest / layouts.LAYOUT_FILE).is_file()  # renamed into place whole: a shared read-only copy needs no lock
     with contextlib.nullcontext() if complete else safely.locked(dest, "organizing these photos"):
@@ -123,8 +124,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
             building.rename(dest)
             layout.created = len(plan)
     if not quiet:
-        description = "the toy_pets stand-in, drawn in Kaggle's flat layout" if drawn else found.description
-        _print_summary(layout, f"{description}, in {root}")
+        _print_summary(layout, f"{found.description}, in {root}")
     return layout
 
 

@@ -62,7 +62,7 @@ class Found:
         sample: `{"train": {...}, "valid": {...}}`, a small sample split it
             brings (fast.ai's `sample/`), or None.
         unlabelled: unlabelled photos (Kaggle's `test/`), possibly empty.
-        drawn: True for a layout organized from the kit's drawn stand-in.
+        drawn: True for the kit's drawn stand-in (synth's marker beside it), or a layout organized from it.
         duplicates: `{path: reason}` for second names of a photo already in `classes`, left out.
     """
 
@@ -78,7 +78,8 @@ class Found:
 
     @property
     def description(self):
-        return DESCRIPTIONS[self.kind]
+        drawn = self.drawn and self.kind != "organized"
+        return "the toy_pets stand-in, drawn in Kaggle's flat layout" if drawn else DESCRIPTIONS[self.kind]
 
     def all_files(self):
         """Every photo found, labelled or not."""
@@ -184,7 +185,8 @@ def _find_here(folder):
     for train in (folder / "train", folder):
         kaggle = _kaggle_classes(train)
         if len(kaggle) >= 2:
-            return Found("kaggle", folder, kaggle, unlabelled=_unlabelled(folder) if train != folder else [])
+            return Found("kaggle", folder, kaggle, unlabelled=_unlabelled(folder) if train != folder else [],
+                         drawn=(folder / synth.MARKER).is_file())
     train, valid = _class_folders(folder / "train"), _class_folders(folder / "valid")
     if len(train) >= 2:
         test = _class_folders(folder / "test")
