@@ -164,11 +164,14 @@ def readable(name, check):
     try:
         return check()
     except PermissionError as error:
-        where = unreadable_path(error.filename) if error.filename else None
-        quoted = shlex.quote(str(where))
-        return Finding("FAIL", name, f"cannot read {where or error} (permission denied)",
+        if not error.filename:
+            return Finding("FAIL", name, f"cannot read {error} (permission denied)",
+                           "fix the permissions of the kit's folders")
+        folder = unreadable_path(error.filename)
+        quoted = shlex.quote(str(folder))
+        return Finding("FAIL", name, f"cannot read {folder} (permission denied)",
                        f"fix its permissions: `chmod -R u+rwX {quoted}` (if another user owns it: `sudo chown -R "
-                       f"$USER {quoted}`)" if where else "fix the permissions of the kit's folders")
+                       f"$USER {quoted}`)")
 
 
 def check_downloads(data_dir=None, keras_home=None):

@@ -44,8 +44,10 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
         include_top: keep the 1000-way ImageNet classifier.
 
     Returns:
-        A `keras.Model` named "vgg16" whose first layer after the input is `VggPreprocess` ("preprocess"). Offline,
-        with the ImageNet weights not cached, it raises `WeightsUnavailable`.
+        A `keras.Model` named "vgg16" whose first layer after the input is `VggPreprocess` ("preprocess").
+
+    Raises:
+        WeightsUnavailable: the ImageNet weights are not cached and cannot be downloaded.
     """
     if include_top and weights is not None:
         image_size = 224
