@@ -362,3 +362,17 @@ def test_a_mistake_on_the_command_line_is_told_before_tensorflow_loads():
         "error: " + str(paths.MODELS / "03_cnn_from_scratch") + " holds lesson 03_cnn_from_scratch's models, not a "
         "bird classifier: utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
         "models/05_bird_classifier (or its name), or the model.keras of one of its runs."]
+
+
+def test_lesson_4s_model_with_its_own_preprocessing_layer_loads_in_a_fresh_process(tmp_path):
+    from utils import transfer
+
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D()(transfer.VggPreprocess(name="preprocess")(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features)).save(tmp_path / "model.keras")
+    # a new Python, which has not imported utils.transfer (utils.serve and lesson 6 load models through read_model)
+    code = "import sys; from utils import predict; print(predict.read_model(sys.argv[1]).layers[1].name)"
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True,
+                            text=True, cwd=paths.ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "preprocess"

@@ -132,8 +132,10 @@ def read_model(model_file, birds_only=False):
     or foreign file."""
     import keras
 
-    try:
-        model = keras.models.load_model(model_file)
+    from utils import transfer
+
+    try:  # lesson 4's models hold its own layer, VggPreprocess: Keras loads it only when given the class
+        model = keras.models.load_model(model_file, custom_objects={"VggPreprocess": transfer.VggPreprocess})
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         first_line = (str(error).splitlines() or [""])[0][:200]
         if first_line.startswith("File not found") and pathlib.Path(model_file).is_file():  # Keras' words for it
