@@ -74,7 +74,11 @@ def test_without_a_full_run_the_latest_sample_run_is_used_and_said_so(models):
     assert runs.best_model("03_cnn_from_scratch")[0] is None
     sample = fake_run(sample=True, score=0.7)
     path, note = runs.best_model("03_cnn_from_scratch")
-    assert path == sample.model_path and "sample" in note
+    assert path == sample.model_path and "sample" in note and "stand-in" not in note
+    drawn = fake_run(sample=True, score=0.99)
+    (drawn.folder / "metrics.json").write_text(json.dumps({"dataset": "toy_pets stand-in"}))  # as lesson 3 records it
+    path, note = runs.best_model("03_cnn_from_scratch")  # utils.predict and utils.serve print it
+    assert path == drawn.model_path and note.endswith("(sample mode), on the drawn stand-in")
 
 
 def test_a_model_from_before_run_folders_is_still_found(models):

@@ -292,7 +292,8 @@ def best_model(lesson):
     """
     for run, which in ((best(lesson), "the best full run"), (latest(lesson), "the latest run")):
         if run is not None and run.model_path.is_file():
-            return run.model_path, f"{which}, {run.name}" + (" (sample mode)" if run.mode == "sample" else "")
+            drawn = ", on the drawn stand-in" if "stand-in" in str(run.metrics().get("dataset", "")) else ""
+            return run.model_path, f"{which}, {run.name}" + (" (sample mode)" if run.mode == "sample" else "") + drawn
     legacy = lesson_folder(lesson) / "best.keras"  # saved by kits before run folders
     if legacy.is_file():
         return legacy, "a model saved by an earlier version of the kit"
