@@ -293,6 +293,25 @@ def test_a_folder_named_like_a_notebook_is_refused_in_one_line(tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command, wanted", [
+    (["run", ""], "the path is empty: give the path of a lesson's .ipynb file"),
+    (["clean", " "], "the path is empty: give the path of a lesson's .ipynb file"),
+    (["run", "LESSON", "--out", ""], "the path is empty: give a folder"),
+])
+def test_an_empty_notebook_path_or_out_is_refused_not_taken_for_the_current_folder(tmp_path, capsys, monkeypatch,
+                                                                                   command, wanted):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "here").mkdir()
+    lesson = make_notebook(tmp_path / "notebooks" / "01_lesson.ipynb")
+    monkeypatch.chdir(tmp_path / "here")  # "" would be this folder: the executed copies would land here
+    with pytest.raises(SystemExit) as exited:
+        lessons.main([str(lesson) if arg == "LESSON" else arg for arg in command])
+    error = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in error
+    assert error.splitlines()[-1].endswith(f": {wanted}"), error
+    assert not any((tmp_path / "here").iterdir())
+
+
 @pytest.mark.parametrize("where", ["middle", "end"])
 def test_a_parameter_written_name_equals_value_is_refused_at_once(tmp_path, capsys, where):
     path = make_notebook(tmp_path / "03_lesson.ipynb")

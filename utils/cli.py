@@ -6,7 +6,10 @@ exit status, never a traceback. `--debug` anywhere on the command line shows
 the traceback instead, for reporting a bug.
 """
 
+import argparse
 import errno
+import os
+import pathlib
 import re
 import sys
 
@@ -47,6 +50,21 @@ def reason(text):
     if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
         return lines[1]
     return lines[0] if lines else ""
+
+
+def folder(text):
+    """An argparse type: a folder typed in a shell, taken from the folder the shell is in; an empty one is refused
+    (it would mean that folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty: give a folder")
+    return os.path.abspath(os.path.expanduser(text))
+
+
+def notebook(text):
+    """An argparse type: a lesson notebook's path; an empty one is refused (it would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty: give the path of a lesson's .ipynb file")
+    return pathlib.Path(text)
 
 
 def run(main, argv=None, expected=(ValueError, OSError), interrupted="run the same command again to carry on"):

@@ -236,34 +236,27 @@ def _print_summary(layout, description):
           else f"Using {layout.root} (already organized with these settings).")
 
 
-def _folder(text):
-    """A path typed in a shell, taken from the folder the shell is in; an empty one is refused."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the path is empty: give a folder")
-    return os.path.abspath(os.path.expanduser(text))
-
-
 def main(argv=None):
     """The command line: `python -m utils.data {download,organize,check,synth} ...`."""
     parser = argparse.ArgumentParser(prog="python -m utils.data", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("download", help="fetch a dataset into data/NAME/")
     command.add_argument("name", choices=sorted(downloads.DATASETS))
-    command.add_argument("--data-dir", type=_folder, default=str(paths.DATA), help="default data/")
+    command.add_argument("--data-dir", type=cli.folder, default=str(paths.DATA), help="default data/")
     command.add_argument("--source", help="where from, for datasets with several (dogscats: microsoft, kaggle)")
     command = commands.add_parser("organize", help="lay photos out in train/valid/test folders")
-    command.add_argument("source", type=_folder)
-    command.add_argument("--layouts", type=_folder, help="where layouts are kept (default data/layouts)")
+    command.add_argument("source", type=cli.folder)
+    command.add_argument("--layouts", type=cli.folder, help="where layouts are kept (default data/layouts)")
     command.add_argument("--valid-fraction", type=float, default=0.15, help="default 0.15")
     command.add_argument("--test-fraction", type=float, default=0.15, help="default 0.15")
     for split, default in (("train", 400), ("valid", 100), ("test", 100)):
         command.add_argument(f"--sample-{split}", type=int, default=default, help=f"per class (default {default})")
     command.add_argument("--seed", type=int, default=0, help="default 0")
     command = commands.add_parser("check", help="list images that are unreadable or odd")
-    command.add_argument("folder", type=_folder)
+    command.add_argument("folder", type=cli.folder)
     command = commands.add_parser("synth", help="draw a stand-in (toy_pets, toy_birds)")
     command.add_argument("name", choices=synth.DATASETS)
-    command.add_argument("dest", type=_folder, help="folder to write into (created if missing)")
+    command.add_argument("dest", type=cli.folder, help="folder to write into (created if missing)")
     command.add_argument("--count", type=int, default=1500, help="number of labeled images (default 1500)")
     command.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -233,17 +233,17 @@ def command(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="execute lessons top to bottom")
-    run_parser.add_argument("notebooks", nargs="*", type=pathlib.Path,
+    run_parser.add_argument("notebooks", nargs="*", type=cli.notebook,
                             help="lesson notebooks (default: every lesson in notebooks/)")
     run_parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                             help="set a parameter, e.g. -p EPOCHS 3")
-    run_parser.add_argument("--out", type=pathlib.Path, default=paths.BUILD / "lessons",
+    run_parser.add_argument("--out", type=cli.folder, default=paths.BUILD / "lessons",
                             help="folder for executed notebooks and HTML (default build/lessons)")
     run_parser.add_argument("--smoke", action="store_true",
                             help="tiny data and few epochs (each lesson's course.smoke settings): checks that it runs")
     run_parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     clean_parser = commands.add_parser("clean", help="strip outputs before committing")
-    clean_parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    clean_parser.add_argument("notebooks", nargs="+", type=cli.notebook)
     args = parser.parse_args(argv)
     if args.command == "clean":
         for path in args.notebooks:
