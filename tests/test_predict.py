@@ -333,6 +333,15 @@ def test_an_empty_model_name_is_refused(photos, capsys):
     assert code == 2 and error.startswith("error: an empty model name:") and "main" not in error
 
 
+def test_an_empty_image_path_is_refused_before_any_photo_is_answered(model_path, photos, capsys):
+    with pytest.raises(SystemExit) as exited:
+        predict.main([str(model_path), str(photos[0]), ""])  # "" would be the current folder
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.splitlines()[-1] == ("python -m utils.predict: error: an empty image path: pass the image "
+                                             "files to ask about (JPEG, PNG, ...)")
+
+
 @pytest.mark.parametrize("damage", ["", "{\"best\": 5}", "{\"latest\": \"runs/"])
 def test_a_damaged_run_index_still_gives_the_best_full_run(photos, tmp_path, monkeypatch, capsys, damage):
     from utils import runs

@@ -215,6 +215,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    if not all(image.strip() for image in args.images):  # "" would be the current folder
+        parser.error("an empty image path: pass the image files to ask about (JPEG, PNG, ...)")
     model_file, description = find_model(args.model, birds_only=True)  # cli.run says what is wrong in one line
     model = load_model(model_file)
     print(f"using {description}", file=sys.stderr)
