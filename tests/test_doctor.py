@@ -87,6 +87,16 @@ def test_disk_thresholds(tmp_path):
     assert short.status == "FAIL" and "--disk-gb" in short.fix
 
 
+def test_a_data_folder_that_is_a_file_is_a_disk_fail_that_says_what_to_do(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.write_text("")  # COURSE_DATA_DIR=/some/file
+    monkeypatch.setattr(doctor.paths, "DATA", data)
+    for given in (None, data / "cifar10"):  # the data folder itself, or a folder inside it
+        assert doctor.check_disk(given, min_free_gb=0.001) == doctor.Finding(
+            "FAIL", "disk", f"the data folder {given or data}: {data} is a file",
+            "point COURSE_DATA_DIR at a folder, or move that file away")
+
+
 def test_mixed_precision_verdicts():
     assert doctor.check_mixed_precision([]).status == "WARN"
     assert doctor.check_mixed_precision([{"compute_capability": (7, 5)}]).status == "OK"

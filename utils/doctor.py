@@ -114,9 +114,12 @@ def check_mixed_precision(gpu_details):
 
 
 def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
-    folder = pathlib.Path(folder or paths.DATA)
+    folder = given = pathlib.Path(folder or paths.DATA)
     while not folder.exists():
         folder = folder.parent
+    if not folder.is_dir():  # nothing can be downloaded into it
+        return Finding("FAIL", "disk", f"the data folder {given}: {folder} is a file",
+                       "point COURSE_DATA_DIR at a folder, or move that file away")
     free_gb = shutil.disk_usage(folder).free / 1e9
     detail = f"{free_gb:.1f} GB free for {folder}"
     if free_gb >= min_free_gb:
