@@ -98,7 +98,7 @@ def main(argv=None):
     lesson_seconds = time.perf_counter() - start
     if result.status != "ok":
         sys.exit(f"error: the lesson failed: {result.error} (see {result.output})")
-    metrics = runs.latest("03_cnn_from_scratch").metrics()
+    metrics = json.loads((runs.latest("03_cnn_from_scratch").folder / "metrics.json").read_text())
     networks = {name: {key: metrics[name][key] for key in (
         "test_accuracy", "best_val_accuracy", "final_val_accuracy", "final_train_accuracy", "epochs",
         "train_seconds", "images_per_second",

@@ -75,10 +75,12 @@ def test_without_a_full_run_the_latest_sample_run_is_used_and_said_so(models):
     sample = fake_run(sample=True, score=0.7)
     path, note = runs.best_model("03_cnn_from_scratch")
     assert path == sample.model_path and "sample" in note and "stand-in" not in note
-    drawn = fake_run(sample=True, score=0.99)
-    (drawn.folder / "metrics.json").write_text(json.dumps({"dataset": "toy_pets stand-in"}))  # as lesson 3 records it
+    drawn = fake_run(sample=True, score=0.99, stand_in=True)
     path, note = runs.best_model("03_cnn_from_scratch")  # utils.predict and utils.serve print it
-    assert path == drawn.model_path and note.endswith("(sample mode), on the drawn stand-in")
+    assert path == drawn.model_path
+    assert note.endswith("(sample mode), a stand-in run: its answers say nothing about real photos")
+    (drawn.folder / runs.RECORD).write_text("[]")  # a record that is not one: nothing said, and no error
+    assert runs.best_model("03_cnn_from_scratch") == (drawn.model_path, f"the latest run, {drawn.name} (sample mode)")
 
 
 def test_a_model_from_before_run_folders_is_still_found(models):

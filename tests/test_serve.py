@@ -411,14 +411,14 @@ def test_the_command_ends_in_one_line_when_there_is_no_model_to_serve(model_file
     assert status == 2 and len(lines) == 1 and "cannot listen on 127.0.0.1:" in lines[0], lines
 
 
-@pytest.mark.parametrize("size", ["inf", "-inf", "nan", "0"])
+@pytest.mark.parametrize("size", ["inf", "-inf", "nan", "0", "1e-7", "1e303"])  # the last: inf bytes
 def test_a_max_megabytes_that_is_no_size_above_0_is_refused_in_one_line(size, model_file, capsys, monkeypatch):
     monkeypatch.setattr(serve, "listen", lambda host, port: socket.socket())
     with pytest.raises(SystemExit) as exited:
         cli.run(serve.main, ["--model", str(model_file), "--port", "8123", f"--max-megabytes={size}"])
     lines = capsys.readouterr().err.strip().splitlines()
     assert exited.value.code == 2 and lines[-1] == (f"python -m utils.serve: error: --max-megabytes {float(size):g}: "
-                                                    "use a size above 0"), lines
+                                                    "use a size of at least one byte (0.000001), such as 20"), lines
 
 
 def test_another_host_than_this_computer_gets_a_warning(model_file, capsys, monkeypatch):

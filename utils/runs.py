@@ -65,12 +65,12 @@ class Run:
         """Where the run keeps the lesson's final model."""
         return self.folder / MODEL_FILE
 
-    def metrics(self):
-        """The run's `metrics.json` as a dict ({} when it has none yet)."""
+    def stand_in(self):
+        """Whether `finish` recorded that the run trained on stand-in data (False when nothing says so)."""
         try:
-            return json.loads((self.folder / "metrics.json").read_text())
-        except (OSError, ValueError):
-            return {}
+            return json.loads((self.folder / RECORD).read_text()).get("stand_in") is True
+        except (OSError, ValueError, AttributeError):  # not finished, or its record is not a record
+            return False
 
 
 def lesson_folder(lesson):
@@ -292,7 +292,7 @@ def best_model(lesson):
     """
     for run, which in ((best(lesson), "the best full run"), (latest(lesson), "the latest run")):
         if run is not None and run.model_path.is_file():
-            drawn = ", on the drawn stand-in" if "stand-in" in str(run.metrics().get("dataset", "")) else ""
+            drawn = ", a stand-in run: its answers say nothing about real photos" if run.stand_in() else ""
             return run.model_path, f"{which}, {run.name}" + (" (sample mode)" if run.mode == "sample" else "") + drawn
     legacy = lesson_folder(lesson) / "best.keras"  # saved by kits before run folders
     if legacy.is_file():

@@ -188,8 +188,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port}: use a port number from 1 to 65535")
-    if not 0 < args.max_megabytes < float("inf"):  # inf (or nan) is no size: create_app counts bytes in an int
-        parser.error(f"--max-megabytes {args.max_megabytes:g}: use a size above 0")
+    if not 1 <= args.max_megabytes * MEGABYTE < float("inf"):  # create_app counts whole bytes: none, inf or nan fail
+        parser.error(f"--max-megabytes {args.max_megabytes:g}: use a size of at least one byte (0.000001), such as 20")
     model_file, description = classifiers.find_model(args.model)
     sock = listen(args.host, args.port)
     classifier = classifiers.Classifier(model_file, description, args.classes)
