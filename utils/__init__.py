@@ -18,7 +18,7 @@ Modules:
     runs:    one folder per training run; which run is the latest and the best.
     images:  find bad and odd image files; one photo file as model input (`load_photo`).
     doctor:  `python -m utils.doctor`: is this machine ready for the course?
-    cli:     how every command line ends: one line and a non-zero status, never a traceback.
+    cli:     how every command line ends: one line and a non-zero status, never a traceback; path arguments.
     hardware: CPU, one GPU, several GPUs or machines: the strategy, mixed precision and batch size.
     resume:  backing training up every epoch, so an interrupted run carries on where it stopped.
     training: fit with early stopping and checkpoints; devices; metrics files (lesson 3).

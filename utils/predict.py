@@ -134,7 +134,7 @@ def read_model(model_file, birds_only=False):
 
     from utils import transfer
 
-    try:  # lesson 4's models hold its own layer, VggPreprocess: Keras loads it only when given the class
+    try:  # lesson 4's models hold the kit's own layer, VggPreprocess: Keras loads it only when given the class
         model = keras.models.load_model(model_file, custom_objects={"VggPreprocess": transfer.VggPreprocess})
     except Exception as error:  # Keras raises several kinds for a damaged or foreign file
         first_line = (str(error).splitlines() or [""])[0][:200]
