@@ -379,7 +379,7 @@ def test_lesson_4s_model_with_its_own_preprocessing_layer_loads_in_a_fresh_proce
     inputs = keras.Input((32, 32, 3))
     features = keras.layers.GlobalAveragePooling2D()(transfer.VggPreprocess(name="preprocess")(inputs))
     keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features)).save(tmp_path / "model.keras")
-    # a new Python, which has not imported utils.transfer (utils.serve and lesson 6 load models through read_model)
+    # a new Python, which has not imported utils.transfer (utils.predict and utils.serve load models through read_model)
     code = "import sys; from utils import predict; print(predict.read_model(sys.argv[1]).layers[1].name)"
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True,
                             text=True, cwd=paths.ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
