@@ -1,7 +1,7 @@
 """Seconds per epoch: a dense head on cached VGG16 features against the same head on the frozen base.
 
 Both sides see the same images in the same batches. One side is lesson 4's
-"route 2" before unfreezing: every epoch pushes every image through VGG16's
+"route 3" before unfreezing: every epoch pushes every image through VGG16's
 frozen convolutional base and trains the head on top. The other is "route 1":
 `transfer.bottleneck_features` runs the base once and stores the features on
 disk, then each epoch trains only the head on them. Random weights
