@@ -189,20 +189,17 @@ def write_metrics(path, **figures):
         path: the file, usually `models/<lesson>/metrics.json`.
         **figures: what the lesson measured; NumPy numbers and paths are converted.
     """
-    def plain(value):
-        if isinstance(value, dict):
-            return {str(key): plain(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(item) for item in value]
-        if isinstance(value, np.generic):
-            return value.item()
-        return str(value) if isinstance(value, pathlib.Path) else value
+    def plain(value):  # what json cannot write by itself; anything else: json's own TypeError, as before
+        if isinstance(value, (np.generic, pathlib.PurePath)):
+            return value.item() if isinstance(value, np.generic) else str(value)
+        return json.JSONEncoder().default(value)
 
     runs.check_unfinished(pathlib.Path(path).parent)
-    record = plain(figures) | {
+    record = figures | {
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__},
         "device": devices(),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    text = json.dumps(record, indent=2, default=plain)
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    safely.write_text(path, json.dumps(record, indent=2) + "\n")
-    return record
+    safely.write_text(path, text + "\n")
+    return json.loads(text)
