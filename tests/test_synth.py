@@ -117,8 +117,27 @@ def test_generate_refuses_an_unknown_name(tmp_path):
         synth.generate("toy_fish", tmp_path, 4)
 
 
+def test_an_interrupted_drawing_is_drawn_afresh_not_refused(tmp_path, monkeypatch):
+    real_pet, drawn = synth._pet, []
+
+    def interrupted(rng, kind):
+        if len(drawn) == 3:
+            raise KeyboardInterrupt
+        drawn.append(kind)
+        return real_pet(rng, kind)
+
+    monkeypatch.setattr(synth, "_pet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        synth.generate("toy_pets", tmp_path / "pets", 6, progress=False)
+    assert not (tmp_path / "pets").exists()  # only the kit's hidden .drawing-pets, which the next run replaces
+    monkeypatch.setattr(synth, "_pet", real_pet)
+    assert synth.generate("toy_pets", tmp_path / "pets", 6, progress=False) == {"cat": 3, "dog": 3, "test": 0}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pets"]
+    assert len(list((tmp_path / "pets" / "train").glob("*.jpg"))) == 6
+
+
 def test_command_line_draws_toy_pets(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "utils.synth", "toy_pets", str(tmp_path / "pets"),
+    result = subprocess.run([sys.executable, "-m", "utils.data", "synth", "toy_pets", str(tmp_path / "pets"),
                              "--count", "6", "--seed", "2"], capture_output=True, text=True, check=True)
     assert re.search(r"cat 3, dog 3, test 0", result.stdout)
     assert len(list((tmp_path / "pets" / "train").glob("*.jpg"))) == 6

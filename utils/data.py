@@ -277,4 +277,4 @@ def main(argv=None):
 if __name__ == "__main__":
     sys.exit(cli.run(main, expected=EXPECTED,
                      interrupted="nothing you downloaded or organized was changed; run the same "
-                                 "command again: a download resumes, a layout is built afresh"))
+                                 "command again: a download resumes, a layout or a stand-in is made afresh"))

@@ -17,7 +17,7 @@ def _class_folders(folder):
         raise ValueError(f"no folder {folder}: download the data first (for dogs vs cats: "
                          "`python -m utils.data download dogscats`, then "
                          "`python -m utils.data organize data/dogscats`), "
-                         "or draw a stand-in with `python -m utils.synth toy_pets DEST`")
+                         "or draw a stand-in with `python -m utils.data synth toy_pets DEST`")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not classes:
         loose = [entry for entry in folder.iterdir() if image_files.is_image_name(entry)]

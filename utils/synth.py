@@ -1,11 +1,12 @@
 """Stand-in datasets the kit draws, so every lesson runs offline: `toy_pets` (lessons 3, 4, 6), `toy_birds` (lesson 5).
 
-Image `i` depends only on the seed, its class and `i`. From a terminal (as `python -m utils.data synth`):
-`python -m utils.synth toy_pets data/toy_pets --count 1500 --seed 0`.
+Image `i` depends only on the seed, its class and `i`. From a terminal:
+`python -m utils.data synth toy_pets data/toy_pets --count 1500 --seed 0`.
 """
 
 import json
 import pathlib
+import shutil
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -271,19 +272,17 @@ def generate(name, dest, count, seed=0, progress=True):
     if dest.exists() and any(dest.iterdir()):
         raise ValueError(f"{dest} already holds files that are not this stand-in ({name}, {count} images, seed "
                          f"{seed}); choose an empty folder, or move the old one away yourself")
+    drawing = dest.with_name(f".drawing-{dest.name}")  # renamed to `dest` once complete: never half a stand-in
+    shutil.rmtree(drawing, ignore_errors=True)  # the kit's own, left by an interrupted drawing: drawn afresh
     if name == "toy_pets":
-        counts = toy_pets(dest, count, seed, progress=progress)
+        counts = toy_pets(drawing, count, seed, progress=progress)
     else:
         images, labels = toy_birds(count, seed, progress=progress)
-        dest.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(dest / "birds.npz", x=images, y=labels, class_names=np.array(BIRD_CLASS_NAMES))
+        drawing.mkdir(parents=True)
+        np.savez_compressed(drawing / "birds.npz", x=images, y=labels, class_names=np.array(BIRD_CLASS_NAMES))
         counts = {class_name: int((labels == index).sum()) for index, class_name in enumerate(BIRD_CLASS_NAMES)}
-    marker.write_text(json.dumps({**wanted, "counts": counts}, indent=1))
+    (drawing / MARKER).write_text(json.dumps({**wanted, "counts": counts}, indent=1))
+    if dest.exists():
+        dest.rmdir()  # empty (checked above)
+    drawing.rename(dest)
     return counts
-
-
-if __name__ == "__main__":
-    from utils import cli, data
-
-    raise SystemExit(cli.run(lambda argv: data.main(["synth", *argv]), expected=data.EXPECTED,
-                             interrupted="the stand-in's folder is unfinished: move it away, then run this again"))
