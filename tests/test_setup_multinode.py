@@ -8,6 +8,7 @@ MultiWorkerMirroredStrategy uses), without starting a cluster.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,13 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(variables, args, message):
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(message) and "Traceback" not in result.stderr
+
+
+def test_a_stopped_skypilot_machine_is_resumed_with_its_autostop():
+    """`sky start` without -i brings a machine back with no autostop (skylet ignores one set before the current
+    boot), and `sky exec` runs no setup and sets none: the commands shown resume with `sky launch` instead."""
+    yaml_text = (ROOT / "setup" / "skypilot.yaml").read_text()
+    assert "#     sky launch -c course setup/skypilot.yaml      # resume a stopped one" in yaml_text
+    for name in ("setup/skypilot.yaml", "setup/skypilot-multinode.yaml", "setup/README.md", "docs/troubleshooting.md"):
+        commands = re.findall(r"^[#\s]*(sky (?:start|exec)\b.*)$", (ROOT / name).read_text(), flags=re.MULTILINE)
+        assert all(" -i " in command and "sky exec" not in command for command in commands), (name, commands)
