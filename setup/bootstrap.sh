@@ -250,7 +250,7 @@ step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GP
 # A root-owned copy: the timer runs it as root, so it must not be editable by the user.
 run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" "$ROOT_DIR/usr/local/lib/course/idle_stop.py"
 write_file "$ROOT_DIR/etc/default/course-idle-stop" 644 <<EOF
-# Stop the machine after this many minutes with no busy kernel and the GPU
+# Stop the machine after this many minutes with no kernel activity and the GPU
 # under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
 IDLE_MINUTES=$IDLE_MINUTES
 GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
@@ -271,6 +271,7 @@ Description=Check every 5 minutes whether the course is idle
 [Timer]
 OnBootSec=10min
 OnUnitActiveSec=5min
+AccuracySec=1s
 
 [Install]
 WantedBy=timers.target

@@ -1,7 +1,8 @@
 """setup/bootstrap.sh and setup/idle_stop.py: shell hygiene, the dry run, the idle rule."""
 
-import http.server
 import configparser
+import datetime
+import http.server
 import json
 import os
 import pathlib
@@ -423,6 +424,50 @@ def test_stops_only_after_the_idle_minutes(tmp_path):
     # after a restart, a last-busy time from before the boot no longer counts
     stop, _ = idle_stop.check(60, state, 0, 0, 10, now=start + 10**6, booted_at=start + 10**6 - 30)
     assert stop is False and float(state.read_text()) == start + 10**6
+
+
+def iso(epoch):
+    """A time as Jupyter Server writes a kernel's last_activity: ISO 8601 in UTC, ending in Z."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_last_kernel_activity_is_the_latest_of_the_kernels():
+    kernels = [{"id": "a", "execution_state": "idle", "last_activity": iso(1_000_000_000)},
+               {"id": "b", "execution_state": "idle", "last_activity": "2001-09-09T01:50:00.500000+00:00"},
+               {"id": "c", "execution_state": "idle", "last_activity": "not a time"}, {"id": "d"}, "junk"]
+    assert idle_stop.last_kernel_activity(kernels) == 1_000_000_200.5
+    assert idle_stop.last_kernel_activity([]) is None and idle_stop.last_kernel_activity(None) is None
+
+
+def test_cells_run_between_two_checks_keep_the_machine_up(tmp_path):
+    """Short cells, each done before the next check: no check sees a busy kernel, but each kernel's
+    last_activity moves, and the idle minutes count from it."""
+    state = tmp_path / "last-busy"
+    start = 1_000_000.0
+    assert idle_stop.check(60, state, 0, 0, 10, now=start)[0] is False
+    for minute in range(5, 125, 5):  # a cell ran a minute before each check, for two hours
+        stop, message = idle_stop.check(60, state, 0, 0, 10, now=start + minute * 60,
+                                        last_activity=start + (minute - 1) * 60)
+        assert stop is False, message
+    last_cell = start + 119 * 60
+    assert float(state.read_text()) == last_cell
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 59 * 60, last_activity=last_cell)[0] is False
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 60 * 60, last_activity=last_cell)[0] is True
+    # a kernel's clock ahead of this one's never counts as later than now
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 61 * 60, last_activity=last_cell + 10**6)[0] is False
+    assert float(state.read_text()) == last_cell + 61 * 60
+
+
+def test_main_counts_idle_minutes_from_the_last_kernel_activity(tmp_path, jupyter, capsys, shutdowns):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle", "last_activity": iso(time.time() - 120)}]
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 61 * 60:.0f}\n")  # no check saw it busy for 61 minutes...
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    assert idle_stop.main(["--minutes", "60", "--token-file", str(token), "--jupyter-url", jupyter,
+                           "--state-file", str(state), "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n")]) == 0
+    assert "idle for 2 of 60 min" in capsys.readouterr().out  # ...but a cell ran 2 minutes ago
+    assert not shutdowns.exists()
 
 
 def test_skypilot_yaml_uses_the_same_bootstrap_and_idle_rule():
