@@ -3,7 +3,7 @@
 # driver check, the course's virtual environment with TensorFlow's CUDA extra,
 # JupyterLab on localhost as a systemd service, and an idle auto-stop.
 #
-# setup/gpubox.py sends this file as the box's user data (it runs as root at
+# setup/gpubox.py sends this file, gzipped, as the box's user data (it runs as root at
 # first boot). On your own GPU machine, from the kit's folder:
 #
 #     sudo setup/bootstrap.sh --dry-run      # list the steps, change nothing

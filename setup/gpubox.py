@@ -22,6 +22,7 @@ tests point at a local EC2 emulator.
 
 import argparse
 import datetime
+import gzip
 import ipaddress
 import json
 import os
@@ -526,6 +527,20 @@ def user_data(repo, idle_minutes):
     return f"{shebang}\n{settings}{body}"
 
 
+USER_DATA_LIMIT = 16 * 1024  # EC2 refuses user data over 16 KB, counted before botocore's base64
+
+
+def packed_user_data(script):
+    """`script` gzipped, as run_instances sends it: EC2's limit is far off (the script alone is near it), and
+    cloud-init unpacks gzipped user data by itself (then keeps the script as /var/lib/cloud/instance/scripts/
+    part-001). boto3 takes the bytes as they are and base64-encodes them."""
+    packed = gzip.compress(script.encode(), mtime=0)
+    if len(packed) > USER_DATA_LIMIT:  # a bootstrap.sh grown beyond what EC2 takes: the kit's bug, not the learner's
+        raise GpuboxError(f"The box's boot script is {len(packed)} bytes gzipped, over EC2's {USER_DATA_LIMIT}; "
+                          f"nothing was created. Please report this bug in the kit.")
+    return packed
+
+
 def course_repo(value):
     """The URL the box clones the kit from: --repo, else this clone's origin."""
     if value:
@@ -620,7 +635,7 @@ def launch(clients, args, context):
                           f"({image_gb} GB). Use --disk-gb {max(image_gb + 25, 100)} (room for "
                           f"the datasets) and run launch again.")
     ip = my_public_ip(args.my_ip)
-    repo = course_repo(args.repo)
+    boot_script = packed_user_data(user_data(course_repo(args.repo), args.idle_minutes))
     show_price(ec2, args.instance_type, args.spot, args.disk_gb)
     if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
         print("Nothing was created.")
@@ -631,7 +646,7 @@ def launch(clients, args, context):
     request = dict(
         ImageId=ami_id, InstanceType=args.instance_type, MinCount=1, MaxCount=1,
         KeyName=key_name, SecurityGroupIds=[group_id],
-        UserData=user_data(repo, args.idle_minutes),
+        UserData=boot_script,
         InstanceInitiatedShutdownBehavior="stop",
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
                          "HttpPutResponseHopLimit": 1},

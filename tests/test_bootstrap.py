@@ -148,7 +148,7 @@ def test_bad_options_are_refused(args, message):
 def test_gpubox_user_data_is_bootstrap_with_settings():
     gpubox = kit_scripts.load("setup/gpubox.py")
     script = gpubox.user_data("https://example.invalid/kit.git", 30)
-    assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
+    assert len(gpubox.packed_user_data(script)) < 16 * 1024  # EC2's user-data limit, for what launch sends
     syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
     assert script.splitlines()[1:4] == ["export COURSE_REPO=https://example.invalid/kit.git",

@@ -172,7 +172,8 @@ def test_launch_creates_one_safe_tagged_box(aws):
     assert shutdown["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
     user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
     import base64
-    script = base64.b64decode(user_data["UserData"]["Value"]).decode()
+    import gzip
+    script = gzip.decompress(base64.b64decode(user_data["UserData"]["Value"])).decode()  # cloud-init unpacks it
     assert script.startswith("#!/usr/bin/env bash\nexport COURSE_REPO=https://example.invalid/")
     assert "set -euo pipefail" in script and "IDLE_MINUTES=60" in script
 
@@ -378,6 +379,21 @@ class RecordingSession:
                 return original(**request)
             setattr(client, self.method, record)
         return client
+
+
+def test_the_boot_script_is_sent_gzipped_well_under_ec2s_limit(aws, capsys, monkeypatch):
+    import gzip
+
+    session = RecordingSession("run_instances")
+    assert gpubox.main(list(LAUNCH), session=session) == 0
+    (request,) = session.requests
+    sent = request["UserData"]
+    assert isinstance(sent, bytes) and len(sent) < 16 * 1024  # EC2's limit, before base64
+    assert gzip.decompress(sent).decode() == gpubox.user_data("https://example.invalid/cnn-course-kit.git", 60)
+    assert len(sent) < 8 * 1024  # room for bootstrap.sh to grow
+    monkeypatch.setattr(gpubox, "USER_DATA_LIMIT", 100)
+    with pytest.raises(gpubox.GpuboxError, match="over EC2's 100; nothing was created"):
+        gpubox.packed_user_data(gzip.decompress(sent).decode())
 
 
 @pytest.mark.parametrize("spot", [False, True])
