@@ -592,7 +592,11 @@ def confirm(args, question):
     if not sys.stdin.isatty():
         print(f"{question} Not confirmed: add --yes to run this without a terminal.")
         return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:  # Ctrl-D: no answer, so no
+        print()
+        return False
 
 
 def print_next_steps(box, region):

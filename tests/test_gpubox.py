@@ -461,6 +461,20 @@ def test_nothing_happens_without_confirmation(aws):
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
 
 
+@pytest.mark.parametrize("answer, agreed", [("y\n", True), ("\n", False), ("", False)])  # "": Ctrl-D, end of input
+def test_the_question_takes_y_and_treats_anything_else_and_ctrl_d_as_no(monkeypatch, capsys, answer, agreed):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    args = gpubox.parse_args(["teardown", "--box", "alice"])
+    assert gpubox.confirm(args, "Terminate box 'alice' and delete its disk?") is agreed
+    assert "Terminate box 'alice' and delete its disk? [y/N] " in capsys.readouterr().out
+
+
 def test_instance_type_not_offered_in_the_region(aws):
     env, ec2, _ = aws
     result = gpubox_cli(env, *LAUNCH, "--instance-type", "g9z.imaginary")
