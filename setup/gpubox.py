@@ -720,8 +720,16 @@ def ssh_command(ec2, box, extra):
     if shutil.which(program[0]) is None:
         raise GpuboxError("No `ssh` command was found. Install OpenSSH (Ubuntu, Debian and WSL on Windows: "
                           "`sudo apt install openssh-client`; macOS has it) and try again.")
-    return [*program, "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
+    # The box's host key is kept under its instance id, in a file of the box's own: AWS gives a new box an
+    # address an old one had, and a key stored under the address would then fail "Host key verification".
+    return [*program, "-i", str(key), "-o", f"HostKeyAlias={instance['InstanceId']}",
+            "-o", f"UserKnownHostsFile={known_hosts_path(box)}", "-o", "StrictHostKeyChecking=accept-new",
             *extra, f"{SSH_USER}@{host}"]
+
+
+def known_hosts_path(box):
+    """The box's SSH host key, stored by ssh at the first connection and deleted by teardown."""
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.known_hosts"
 
 
 def tool(variable, default):
@@ -1001,6 +1009,9 @@ def teardown(clients, args, context):
         ec2.get_waiter("instance_terminated").wait(
             InstanceIds=[i["InstanceId"] for i in instances],
             WaiterConfig={"Delay": 2 if os.environ.get("AWS_ENDPOINT_URL") else 15})
+    if known_hosts_path(args.box).exists():
+        known_hosts_path(args.box).unlink()
+        print(f"deleted {known_hosts_path(args.box)}")
     for volume in ec2.describe_volumes(Filters=box_filter(args.box, "disk") + [
             {"Name": "status", "Values": ["available"]}])["Volumes"]:
         ec2.delete_volume(VolumeId=volume["VolumeId"])  # normally gone with the instance

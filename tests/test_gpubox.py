@@ -996,6 +996,30 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     assert tagged_instances(ec2) == []
 
 
+def test_ssh_and_rsync_keep_the_boxs_host_key_under_its_instance_id_and_teardown_forgets_it(aws, tmp_path):
+    """AWS hands a new box an address an old box had: a host key stored under the address would fail
+    "Host key verification failed", so ssh, and rsync through it, keep it under the instance id, in the box's file."""
+    env, ec2, home = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    instance_id = tagged_instances(ec2)[0]["InstanceId"]
+    known_hosts = home / ".ssh" / "cnn-course-kit-alice.known_hosts"
+    options = f"-o HostKeyAlias={instance_id} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new"
+    assert options in gpubox_cli(env, "ssh", "--box", "alice", "--print").stdout
+    log = tmp_path / "ssh-calls"
+    logging_ssh = tmp_path / "logging-ssh"
+    logging_ssh.write_text(f'#!/bin/sh\nprintf "%s\\0" "$*" >> "{log}"\nexec "{env["GPUBOX_SSH"]}" "$@"\n')
+    logging_ssh.chmod(0o755)
+    box_run(env, "20261201-100000-full")
+    synced = gpubox_cli(dict(env, GPUBOX_SSH=str(logging_ssh)), "sync", "--box", "alice", "--into", str(tmp_path / "l"))
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    calls = log.read_text().split("\0")[:-1]
+    assert any("rsync --server" in call for call in calls) and all(options in call for call in calls), calls
+    known_hosts.write_text(f"{instance_id} ssh-ed25519 AAAA\n")  # what ssh stored at the first connection
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not known_hosts.exists() and f"deleted {known_hosts}" in down.stdout
+
+
 def test_sync_without_rsync_says_what_to_install(aws, tmp_path):
     env, _, _ = aws
     assert gpubox_cli(env, *LAUNCH).returncode == 0
