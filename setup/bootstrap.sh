@@ -130,10 +130,21 @@ write_file() {
             exit 2
         fi
         [[ -d "$(dirname "$path")" ]] || install -d -o "$owner" "$(dirname "$path")"
-        cat >"$path"
+        (umask 077 && cat >"$path")  # a new file is readable by no one else, even before the chmod
         chmod "$mode" "$path"
         chown "$owner" "$path"
     fi
+}
+
+# Makes (or, made earlier, restricts) a folder only the course user can read: ~/.course holds the Jupyter token.
+private_dir() {
+    local path="$1"
+    if [[ -L "$path" ]]; then  # root must not chown or chmod what a link points at
+        echo "bootstrap.sh: $path (or its folder) is a symbolic link; refusing to write through it" \
+             "as root. Remove the link, then run bootstrap.sh again." >&2
+        exit 2
+    fi
+    run install -d -m 700 -o "$COURSE_USER" "$path"
 }
 
 need_root() {
@@ -308,6 +319,7 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
+private_dir "$STATE_DIR"
 if [[ -s "$TOKEN_FILE" ]]; then
     echo "    OK: token already in $TOKEN_FILE"
 else

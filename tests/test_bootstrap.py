@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -181,6 +182,43 @@ def test_write_file_refuses_to_write_through_a_symbolic_link(tmp_path):
     result = subprocess.run(["bash", "-c", f"DRY_RUN=0\n{function}\nwrite_file '{state / 'plain'}' 600 {user} <<< ok"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and (state / "plain").read_text() == "ok\n"
+
+
+def bootstrap_function(name):
+    return subprocess.run(["sed", "-n", f"/^{name}()/,/^}}/p", str(BOOTSTRAP)], capture_output=True, text=True).stdout
+
+
+def test_write_file_makes_a_new_file_readable_by_no_one_else_before_its_mode_is_set(tmp_path):
+    """The Jupyter token is written 600: it must not exist as 644, under the usual umask, until the chmod."""
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    token = tmp_path / "state" / "jupyter-token"
+    token.parent.mkdir()
+    # a chmod that first records the mode the file was created with
+    script = (f'umask 022\nDRY_RUN=0\nchmod() {{ stat -c %a "$2" > "{tmp_path}/created"; command chmod "$@"; }}\n'
+              f'{bootstrap_function("write_file")}\nwrite_file "{token}" 600 {user} <<< secret')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "created").read_text().strip() == "600"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600 and token.read_text() == "secret\n"
+
+
+def test_the_folder_of_the_jupyter_token_is_private_and_never_a_link(tmp_path):
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    functions = bootstrap_function("run") + bootstrap_function("private_dir")
+    new, earlier, link = tmp_path / "new" / ".course", tmp_path / "earlier", tmp_path / "link"
+    earlier.mkdir(mode=0o755)  # what an earlier bootstrap.sh made
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o755)
+    for folder in (new, earlier, link):
+        result = subprocess.run(["bash", "-c", f'umask 022\nDRY_RUN=0 COURSE_USER={user}\n{functions}\n'
+                                 f'private_dir "{folder}"'], capture_output=True, text=True)
+        if folder == link:
+            assert result.returncode == 2 and "symbolic link" in result.stderr
+        else:
+            assert result.returncode == 0, result.stderr
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "elsewhere").stat().st_mode) == 0o755
+    assert "private_dir \"$STATE_DIR\"\nif [[ -s \"$TOKEN_FILE\" ]]" in BOOTSTRAP.read_text()  # before the token
 
 
 def test_dry_run_installs_the_idle_auto_stop_right_after_the_kit_before_the_long_install():
