@@ -74,8 +74,10 @@ ON_DEMAND_USD_PER_HOUR = {
 GP3_USD_PER_GB_MONTH = 0.08
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
 HOURS_PER_MONTH = 730
-QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
-QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
+# The vCPU quotas (Service Quotas codes, per region) of the GPU families the kit launches: (on-demand, spot),
+# named "Running On-Demand G and VT instances", "All G and VT Spot Instance Requests", and the same for P.
+QUOTAS = {"G and VT": ("L-DB2E81BA", "L-3819A6DF"), "P": ("L-417A185B", "L-7212CCBC")}
+GPU_TYPE = re.compile(r"[gp][0-9][a-z0-9-]*\.[a-z0-9-]+")  # g4dn.xlarge, g6.xlarge, p3.2xlarge, p4d.24xlarge
 NO_CAPACITY = ("InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientSpotCapacity",  # in one zone
                "UnfulfillableCapacity")
 # Addresses that are never the learner's address as AWS sees it.
@@ -86,6 +88,12 @@ LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 # its key file's name: ASCII letters, digits and hyphens, and never an option.
 BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")  # us-east-1, ap-southeast-2, us-gov-west-1
+
+
+def quota_for(instance_type, spot):
+    """(family, quota code) of the vCPU quota that `instance_type` (a G or P type) counts against."""
+    family = "P" if (instance_type or "").startswith("p") else "G and VT"
+    return family, QUOTAS[family][1 if spot else 0]
 
 
 class GpuboxError(Exception):
@@ -127,8 +135,8 @@ def explain(error, context):
     message = error.response.get("Error", {}).get("Message", "")
     operation = getattr(error, "operation_name", "the request")
     if code in ("VcpuLimitExceeded", "MaxSpotInstanceCountExceeded"):
-        quota = QUOTA_SPOT if context.get("spot") else QUOTA_ON_DEMAND
-        return (f"Your account may not run {vcpus} more vCPUs of G instances in {region} "
+        family, quota = quota_for(context.get("instance_type"), context.get("spot"))
+        return (f"Your account may not run {vcpus} more vCPUs of {family} instances in {region} "
                 f"(quota {quota}; new accounts often start at 0). Ask AWS to raise it to "
                 f"at least {vcpus}: open {quota_link(region, quota)} and choose 'Request "
                 f"increase', or run `aws service-quotas request-service-quota-increase "
@@ -272,8 +280,8 @@ def check_offered(ec2, instance_type):
     return zones
 
 
-def check_quota(quotas, region, quota_code, vcpus):
-    """Checks the G/VT vCPU quota; returns it, or None when it cannot be read."""
+def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
+    """Checks the vCPU quota of the instance's family; returns it, or None when it cannot be read."""
     value = None
     for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
         try:
@@ -287,7 +295,7 @@ def check_quota(quotas, region, quota_code, vcpus):
         return None
     if value < vcpus:
         raise GpuboxError(
-            f"Your account's quota {quota_code} allows {value:g} vCPUs of G instances in "
+            f"Your account's quota {quota_code} allows {value:g} vCPUs of {family} instances in "
             f"{region}, and this box needs {vcpus}. New accounts often start at 0. Ask AWS "
             f"for at least {vcpus}: open {quota_link(region, quota_code)} and choose 'Request "
             f"increase', or run `aws service-quotas request-service-quota-increase "
@@ -627,8 +635,8 @@ def launch(clients, args, context):
     if args.spot:  # the box goes where spot is cheapest now: the zone whose price is quoted below
         zones = cheapest_zones_first(ec2, args.instance_type, zones)
     context["vcpus"] = instance_vcpus(ec2, args.instance_type)
-    check_quota(clients("service-quotas"), context["region"],
-                QUOTA_SPOT if args.spot else QUOTA_ON_DEMAND, context["vcpus"])
+    family, quota_code = quota_for(args.instance_type, args.spot)
+    check_quota(clients("service-quotas"), context["region"], quota_code, context["vcpus"], family)
     ami_id, ami_source = find_ami(clients("ssm"), ec2, args.ami_parameter)
     image = ec2.describe_images(ImageIds=[ami_id])["Images"][0]
     print(f"OK    AMI {ami_id} ({ami_source})")
@@ -981,6 +989,7 @@ def stop(clients, args, context):
 def start(clients, args, context):
     ec2 = clients("ec2")
     instance = find_instance(ec2, args.box)
+    context["instance_type"] = instance["InstanceType"]  # for an error's quota (G and VT, or P)
     ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
     ec2.start_instances(InstanceIds=[instance["InstanceId"]])
     if not args.no_wait:
@@ -1136,6 +1145,9 @@ def parse_args(argv):
     if not 1 <= getattr(args, "local_port", 8888) <= 65535:
         parser.error(f"--local-port must be a port from 1 to 65535, not {args.local_port}; "
                      f"the default is 8888")
+    if not GPU_TYPE.fullmatch(getattr(args, "instance_type", "g4dn.xlarge")):
+        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the NVIDIA GPU types the "
+                     f"kit's AMI and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     if getattr(args, "disk_gb", 100) < 40:
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:

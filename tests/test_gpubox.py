@@ -740,6 +740,42 @@ def test_zero_quota_stops_before_anything_is_created(aws, capsys):
         Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["SecurityGroups"] == []
 
 
+@pytest.mark.parametrize("instance_type, spot, quota, family, vcpus", [
+    ("g4dn.xlarge", False, "L-DB2E81BA", "G and VT", 4), ("g4dn.xlarge", True, "L-3819A6DF", "G and VT", 4),
+    ("p4d.24xlarge", False, "L-417A185B", "P", 96), ("p4d.24xlarge", True, "L-7212CCBC", "P", 96)])
+def test_each_gpu_family_is_checked_against_its_own_quota(aws, capsys, instance_type, spot, quota, family, vcpus):
+    asked = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "service-quotas":
+            made.get_service_quota = lambda **request: (asked.append(request["QuotaCode"]), {"Quota": {"Value": 0.0}})[1]
+        return made
+
+    session.client = client
+    args = [*LAUNCH, "--instance-type", instance_type, *(["--spot"] if spot else [])]
+    assert gpubox.main(args, session=session) == 1
+    err = capsys.readouterr().err
+    assert asked == [quota] and f"quota {quota} allows 0 vCPUs of {family} instances" in err and f"needs {vcpus}" in err
+    error = client_error("VcpuLimitExceeded", "emulated", "RunInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *args)  # moto has no quota: WARN
+    assert status == 1 and f"more vCPUs of {family} instances in us-east-1 (quota {quota};" in err
+
+
+@pytest.mark.parametrize("instance_type", ["t3.micro", "inf2.xlarge", "vt1.3xlarge", "G4DN.XLARGE", "g4dn"])
+def test_an_instance_type_without_an_nvidia_gpu_quota_the_kit_knows_is_refused(instance_type, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        gpubox.parse_args([*LAUNCH, "--instance-type", instance_type])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"error: --instance-type {instance_type} is not a G or P instance type (the NVIDIA GPU types the kit's AMI "
+        f"and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+    for good in ("g4dn.xlarge", "g6e.2xlarge", "p3.2xlarge", "p4d.24xlarge"):
+        assert gpubox.parse_args([*LAUNCH, "--instance-type", good]).instance_type == good
+
+
 def test_missing_credentials_are_explained(aws, capsys):
     status, _, err = run_in_process(
         capsys, {("sts", "get_caller_identity"): aws_errors.NoCredentialsError()}, *LAUNCH)
