@@ -764,6 +764,18 @@ def unreachable(box, result):
         f"for it). `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
 
 
+# What a failed setup leaves on the box: cloud-init's "status: error" (the boot script exited non-zero), and,
+# when it failed before the idle auto-stop was installed, bootstrap.sh's course-setup-failed.timer.
+SETUP_STATE = ("test -e /etc/systemd/system/course-setup-failed.timer && echo course-setup-failed; "
+               "cloud-init status 2>/dev/null; exit 0")
+
+
+def setup_failed(ssh_base):
+    """True if the box says its setup failed (False when it cannot tell: still installing, or no answer)."""
+    result = subprocess.run([*ssh_base[:-1], *UNATTENDED, ssh_base[-1], SETUP_STATE], capture_output=True, text=True)
+    return "course-setup-failed" in result.stdout or "status: error" in result.stdout
+
+
 def tunnel(clients, args, context):
     # ExitOnForwardFailure: a local port already in use (a local `make lab`) ends ssh with its message,
     # instead of a tunnel that forwards nothing while the printed address reaches the local Jupyter
@@ -779,6 +791,12 @@ def tunnel(clients, args, context):
     if result.returncode == 255:  # ssh's own failure; any other status is the remote `cat`'s
         raise unreachable(args.box, result)
     token = result.stdout.strip()
+    if not token and setup_failed(base):
+        raise GpuboxError(f"The box's setup failed, so JupyterLab has no token: see /var/log/cloud-init-output.log "
+                          f"on the box (`python setup/gpubox.py ssh --box {args.box}`, then `sudo tail -n 40 "
+                          f"/var/log/cloud-init-output.log`). Fix what it names and run the setup again there with "
+                          f"`sudo bash /var/lib/cloud/instance/scripts/part-001`, or teardown this box and launch "
+                          f"a new one.")
     if not token:
         print("The box has no Jupyter token yet: it is still installing the course (about 10 "
               "minutes after launch). Follow along with `ssh` then "

@@ -1084,6 +1084,21 @@ def test_tunnel_to_a_box_it_cannot_reach_says_how_to_get_back_in(aws, tmp_path):
     (tmp_path / "box" / ".course").mkdir(parents=True)  # reachable, no token yet: still installing
     result = gpubox_cli(env, "tunnel", "--box", "alice")
     assert result.returncode == 1 and "still installing" in result.stdout
+    # the box's cloud-init, as it answers while the boot script runs, and after it failed
+    tools = tmp_path / "box-tools"
+    tools.mkdir()
+    for status in ("running", "error"):
+        (tools / "cloud-init").write_text(f"#!/bin/sh\necho 'status: {status}'\n")
+        (tools / "cloud-init").chmod(0o755)
+        result = gpubox_cli(dict(env, PATH=f"{tools}:{env['PATH']}"), "tunnel", "--box", "alice")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        if status == "running":
+            assert "still installing" in result.stdout and not result.stderr
+        else:
+            assert "still installing" not in result.stdout
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith("The box's setup failed, so JupyterLab has no token: see "
+                                   "/var/log/cloud-init-output.log on the box (`python setup/gpubox.py ssh --box alice`")
 
 
 @pytest.mark.parametrize("setting, value", [("AWS_PROFILE", "no-such-profile"),
