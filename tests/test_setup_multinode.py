@@ -157,3 +157,13 @@ def test_the_runs_are_copied_back_before_sky_down_without_the_machines_index(tmp
     assert not (here / "runs.json").exists()  # yours moved aside (rebuilt from every run), the machine's not copied
     (aside,) = here.glob("runs.json.before-sync-*")
     assert json.loads(aside.read_text()) == {"latest": "runs/20261130-090000-sample"}
+
+
+def test_skypilot_is_not_offered_for_clouds_where_it_cannot_stop_a_machine():
+    """SkyPilot cannot stop a Lambda or RunPod machine (only delete it, disk and runs with it): the idle stop would
+    not work there, so neither is named among the clouds to use."""
+    header = (ROOT / "setup" / "skypilot.yaml").read_text().split("# From the kit's folder")[0]
+    (row,) = [line for line in (ROOT / "setup" / "README.md").read_text().splitlines()
+              if line.startswith("| **Any cloud with SkyPilot**")]
+    assert "(AWS, GCP,\n# Azure)" in header and "Not Lambda\n# or RunPod" in header
+    assert row.endswith("| AWS, GCP or Azure accounts (not Lambda or RunPod: SkyPilot cannot stop a machine there) |")
