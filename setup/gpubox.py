@@ -1,12 +1,12 @@
 """A cloud GPU box for the course on AWS EC2: launch, use, stop, tear down.
 
-Run it from the kit's folder with Python 3 and boto3 (no bash needed)::
+Run it from the kit's folder with a Python that has boto3, the kit's .venv (no bash needed)::
 
-    python setup/gpubox.py launch            # preflight, price, then a g4dn.xlarge
-    python setup/gpubox.py tunnel            # JupyterLab on http://localhost:8888
-    python setup/gpubox.py sync              # copy the box's models/ and build/lessons/ here (never overwrites)
-    python setup/gpubox.py stop              # stop paying for the GPU
-    python setup/gpubox.py teardown          # delete everything (refuses while runs are not synced)
+    .venv/bin/python setup/gpubox.py launch      # preflight, price, then a g4dn.xlarge
+    .venv/bin/python setup/gpubox.py tunnel      # JupyterLab on http://localhost:8888
+    .venv/bin/python setup/gpubox.py sync        # copy the box's models/ and build/lessons/ here (never overwrites)
+    .venv/bin/python setup/gpubox.py stop        # stop paying for the GPU
+    .venv/bin/python setup/gpubox.py teardown    # delete everything (refuses while runs are not synced)
 
 Every resource carries the tags `course-kit=cnn-course-kit` and
 `course-kit:box=<box name>` and is looked up by them before anything is
@@ -41,8 +41,9 @@ try:
     import boto3
     from botocore import exceptions as aws_errors
 except ImportError:  # a Python without boto3: one line, not a traceback
-    sys.exit("gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
-             ".venv/bin/python (`make lessons` creates it).")
+    sys.exit("gpubox needs boto3, which this Python lacks: run it with the kit's .venv/bin/python (`make doctor` "
+             "creates it), or give it a Python of its own: `python3 -m venv ~/gpubox && ~/gpubox/bin/pip install "
+             "boto3`, then `~/gpubox/bin/python setup/gpubox.py …`.")
 
 SETUP_DIR = pathlib.Path(__file__).resolve().parent
 KIT_ROOT = SETUP_DIR.parent
@@ -215,7 +216,7 @@ def find_instance(ec2, box):
     instances = find_instances(ec2, box)
     if not instances:
         raise GpuboxError(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
-                          f"with `python setup/gpubox.py launch --box {box}` (or pass the "
+                          f"with `.venv/bin/python setup/gpubox.py launch --box {box}` (or pass the "
                           f"--region you launched it in).")
     return instances[0]
 
@@ -610,11 +611,11 @@ def confirm(args, question):
 def print_next_steps(box, region):
     flags = f" --box {box} --region {region}"
     print("Next:")
-    print(f"  python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
-    print(f"  python setup/gpubox.py ssh{flags}      # a shell on the box")
-    print(f"  python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
-    print(f"  python setup/gpubox.py stop{flags}     # stop paying for the GPU")
-    print(f"  python setup/gpubox.py teardown{flags} # delete everything the kit created")
+    print(f"  .venv/bin/python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
+    print(f"  .venv/bin/python setup/gpubox.py ssh{flags}      # a shell on the box")
+    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
+    print(f"  .venv/bin/python setup/gpubox.py stop{flags}     # stop paying for the GPU")
+    print(f"  .venv/bin/python setup/gpubox.py teardown{flags} # delete everything the kit created")
 
 
 def launch(clients, args, context):
@@ -628,7 +629,7 @@ def launch(clients, args, context):
         print(f"Box '{args.box}' already exists ({instance['InstanceId']}, "
               f"{instance['State']['Name']}); nothing new was created.")
         if instance["State"]["Name"] == "stopped":
-            print(f"Start it with: python setup/gpubox.py start --box {args.box}")
+            print(f"Start it with: .venv/bin/python setup/gpubox.py start --box {args.box}")
         return 0
     zones = check_offered(ec2, args.instance_type)
     print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
@@ -712,7 +713,7 @@ def status(clients, args, context):
     print(f"disk       {disk_gb} GB gp3, ~${disk_gb * GP3_USD_PER_GB_MONTH:.2f}/month "
           f"even when stopped")
     record = read_sync_record(args.box, instance["InstanceId"])
-    print(f"synced     {record['synced'] + ' (python setup/gpubox.py sync)' if record else 'never'}")
+    print(f"synced     {record['synced'] + ' (.venv/bin/python setup/gpubox.py sync)' if record else 'never'}")
     return 0
 
 
@@ -721,7 +722,7 @@ def ssh_command(ec2, box, extra):
     host = instance.get("PublicIpAddress")
     if instance["State"]["Name"] != "running" or not host:
         raise GpuboxError(f"Box '{box}' is {instance['State']['Name']}, not running. Start it "
-                          f"with `python setup/gpubox.py start --box {box}`.")
+                          f"with `.venv/bin/python setup/gpubox.py start --box {box}`.")
     pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
     key = private_key_path(box, tag_value(pairs[0], TAG_KEY_ORIGIN) if pairs else None)
     program = tool("GPUBOX_SSH", "ssh")
@@ -759,9 +760,9 @@ def unreachable(box, result):
     last = (result.stderr.strip().splitlines() or [f"ssh exit status {result.returncode}"])[-1]
     return GpuboxError(
         f"Could not reach box '{box}' over SSH ({last}). If your network or public address changed, "
-        f"`python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
+        f"`.venv/bin/python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
         f"running). If your SSH key has a passphrase, run `ssh-add` first (sync and teardown cannot ask "
-        f"for it). `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
+        f"for it). `.venv/bin/python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
 
 
 # What a failed setup leaves on the box: cloud-init's "status: error" (the boot script exited non-zero), and,
@@ -793,7 +794,7 @@ def tunnel(clients, args, context):
     token = result.stdout.strip()
     if not token and setup_failed(base):
         raise GpuboxError(f"The box's setup failed, so JupyterLab has no token: see /var/log/cloud-init-output.log "
-                          f"on the box (`python setup/gpubox.py ssh --box {args.box}`, then `sudo tail -n 40 "
+                          f"on the box (`.venv/bin/python setup/gpubox.py ssh --box {args.box}`, then `sudo tail -n 40 "
                           f"/var/log/cloud-init-output.log`). Fix what it names and run the setup again there with "
                           f"`sudo bash /var/lib/cloud/instance/scripts/part-001`, or teardown this box and launch "
                           f"a new one.")
@@ -963,8 +964,9 @@ def check_nothing_is_lost(ec2, instance, args):
             print(f"box '{box}' is {state}: its runs cannot be listed; --force: deleting it anyway")
             return
         raise GpuboxError(f"Box '{box}' is {state}, so teardown cannot check which runs on it are not yet "
-                          f"on this machine: start it (`python setup/gpubox.py start --box {box}`) and run "
-                          f"`python setup/gpubox.py sync --box {box}`, or add --force to delete it unchecked.")
+                          f"on this machine: start it (`.venv/bin/python setup/gpubox.py start --box {box}`) and "
+                          f"run `.venv/bin/python setup/gpubox.py sync --box {box}`, or add --force to delete it "
+                          f"unchecked.")
     try:
         files = box_files(ssh_command(ec2, box, []), box)
     except GpuboxError:
@@ -972,9 +974,9 @@ def check_nothing_is_lost(ec2, instance, args):
             print(f"box '{box}' did not answer over SSH: its runs cannot be listed; --force: deleting it anyway")
             return
         raise GpuboxError(f"Box '{box}' did not answer over SSH, so teardown cannot check which runs on it "
-                          f"are not yet on this machine: check `python setup/gpubox.py ssh --box {box}` (a "
+                          f"are not yet on this machine: check `.venv/bin/python setup/gpubox.py ssh --box {box}` (a "
                           f"changed address: `start --box {box}` allows the new one; a key with a passphrase: "
-                          f"`ssh-add` first) and run `python setup/gpubox.py sync --box {box}`, or add "
+                          f"`ssh-add` first) and run `.venv/bin/python setup/gpubox.py sync --box {box}`, or add "
                           f"--force to delete it unchecked.") from None
     record = read_sync_record(box, instance["InstanceId"])
     runs, missing = run_folders(files), unsynced(files, record)
@@ -987,7 +989,7 @@ def check_nothing_is_lost(ec2, instance, args):
     if missing and not args.force:
         what = plural(len(new_runs), "run") if new_runs else plural(len(missing), "file")
         raise GpuboxError(f"Box '{box}' holds {what} not yet copied to this machine ({last}): run "
-                          f"`python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
+                          f"`.venv/bin/python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
                           f"with the box.")
     if missing:
         print(f"--force: {len(missing)} files on the box that are not here will be deleted with it")
@@ -1115,7 +1117,7 @@ COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel, "s
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python setup/gpubox.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=".venv/bin/python setup/gpubox.py", description=__doc__.split("\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--box", default="gpubox", help="your box's name, used in its tags (default gpubox)")
     common.add_argument("--region", help="AWS region (default: your AWS config's, else us-east-1)")

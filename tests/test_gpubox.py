@@ -973,7 +973,8 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     (line,) = refused.stderr.strip().splitlines()
     assert line == ("Box 'alice' holds 1 run not yet copied to this machine (never synced): run "
-                    "`python setup/gpubox.py sync --box alice` first, or add --force to delete them with the box.")
+                    "`.venv/bin/python setup/gpubox.py sync --box alice` first, or add --force to delete them with "
+                    "the box.")
     assert f"{LESSON}/runs/20261201-100000-full   NOT SYNCED" in refused.stdout
     assert len(tagged_instances(ec2)) == 1
 
@@ -1025,7 +1026,7 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     assert refused.returncode == 1
     (line,) = refused.stderr.strip().splitlines()
     assert line == ("Box 'alice' is stopped, so teardown cannot check which runs on it are not yet on this "
-                    "machine: start it (`python setup/gpubox.py start --box alice`) and run `python "
+                    "machine: start it (`.venv/bin/python setup/gpubox.py start --box alice`) and run `.venv/bin/python "
                     "setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
     assert down.returncode == 0, down.stdout + down.stderr
@@ -1079,7 +1080,7 @@ def test_tunnel_to_a_box_it_cannot_reach_says_how_to_get_back_in(aws, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Could not reach box 'alice' over SSH (ssh: connect to host: Connection timed out)")
-    assert "python setup/gpubox.py start --box alice" in line and "ssh-add" in line
+    assert ".venv/bin/python setup/gpubox.py start --box alice" in line and "ssh-add" in line
     assert "still installing" not in result.stdout + result.stderr
     (tmp_path / "box" / ".course").mkdir(parents=True)  # reachable, no token yet: still installing
     result = gpubox_cli(env, "tunnel", "--box", "alice")
@@ -1097,8 +1098,8 @@ def test_tunnel_to_a_box_it_cannot_reach_says_how_to_get_back_in(aws, tmp_path):
         else:
             assert "still installing" not in result.stdout
             (line,) = result.stderr.strip().splitlines()
-            assert line.startswith("The box's setup failed, so JupyterLab has no token: see "
-                                   "/var/log/cloud-init-output.log on the box (`python setup/gpubox.py ssh --box alice`")
+            assert line.startswith("The box's setup failed, so JupyterLab has no token: see /var/log/cloud-init-"
+                                   "output.log on the box (`.venv/bin/python setup/gpubox.py ssh --box alice`")
 
 
 @pytest.mark.parametrize("setting, value", [("AWS_PROFILE", "no-such-profile"),
@@ -1115,6 +1116,25 @@ def test_aws_settings_botocore_cannot_use_end_in_one_line(aws, tmp_path, setting
         assert line.startswith("Your AWS settings could not be used, so nothing was done") and "aws configure list" in line
 
 
+def test_every_gpubox_command_the_kit_shows_runs_with_a_python_that_has_boto3():
+    """Stock macOS and Ubuntu have no `python` command, and their system Python refuses `pip install boto3`
+    (externally-managed-environment): commands name the kit's .venv/bin/python (or ~/gpubox's, made for it)."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout
+    bare, pip = [], []
+    for name in files.splitlines():
+        path = ROOT / name
+        if path.suffix not in (".md", ".py", ".sh", ".yaml", ".ipynb", ".txt") or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.search(r"(^|[^/.\w])python3? setup/gpubox\.py", line):
+                bare.append(f"{name}:{number}: {line.strip()}")
+            if re.search(r"(?<!plain )(?<!refuses )`pip install boto3", line) and name != "tests/test_gpubox.py":
+                pip.append(f"{name}:{number}: {line.strip()}")
+    assert not bare and not pip, "\n".join(bare + pip)
+    assert gpubox.parse_args(["status"]) and "usage: .venv/bin/python setup/gpubox.py" in subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True).stdout
+
+
 @pytest.mark.parametrize("args", [["--help"], ["status"]])
 def test_without_boto3_one_line_says_how_to_get_it(args):
     # a plain `python3 -m venv` has no boto3: one line naming the fix, exit 1, no traceback
@@ -1124,6 +1144,7 @@ def test_without_boto3_one_line_says_how_to_get_it(args):
                             text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
-        ".venv/bin/python (`make lessons` creates it)."]
+        "gpubox needs boto3, which this Python lacks: run it with the kit's .venv/bin/python (`make doctor` "
+        "creates it), or give it a Python of its own: `python3 -m venv ~/gpubox && ~/gpubox/bin/pip install "
+        "boto3`, then `~/gpubox/bin/python setup/gpubox.py …`."]
     assert "Traceback" not in result.stderr and not result.stdout
