@@ -42,22 +42,22 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-# A cloud VM stops (and stops billing) when idle; a learner's own machine is
-# never powered off unless they ask for it with --idle-minutes.
+# A cloud VM stops when idle (on AWS and Google Cloud its compute bill stops too;
+# on Azure it does not, see on_azure); a learner's own machine is never powered
+# off unless they ask for it with --idle-minutes.
 # Told apart by the firmware's own names (a Surface laptop's vendor is also
 # Microsoft, but its product is not "Virtual Machine").
 DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
 ROOT_DIR="${COURSE_ROOT_DIR:-}"  # empty: the system's own folders (tests install under a folder of their own)
 UNITS="$ROOT_DIR/etc/systemd/system"
 dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
+# Azure bills a VM's compute until it is deallocated: a shutdown from inside leaves it "Stopped", still billed.
+on_azure() { [[ "$(dmi sys_vendor)" == "Microsoft Corporation" && "$(dmi product_name)" == "Virtual Machine" ]]; }
 on_cloud_vm() {
-    local vendor product
-    vendor="$(dmi sys_vendor)"
-    product="$(dmi product_name)"
-    [[ "$vendor" == "Amazon EC2" || "$(dmi bios_version)" == *amazon* ]] ||  # AWS (Nitro, Xen)
-        [[ "$product" == "Google Compute Engine" ]] ||                      # Google Cloud
-        [[ "$vendor" == "Microsoft Corporation" && "$product" == "Virtual Machine" ]] ||  # Azure
-        [[ "$(dmi chassis_asset_tag)" == "OracleCloud.com" ]]              # Oracle Cloud
+    [[ "$(dmi sys_vendor)" == "Amazon EC2" || "$(dmi bios_version)" == *amazon* ]] ||  # AWS (Nitro, Xen)
+        [[ "$(dmi product_name)" == "Google Compute Engine" ]] ||                    # Google Cloud
+        on_azure ||                                                                  # Azure
+        [[ "$(dmi chassis_asset_tag)" == "OracleCloud.com" ]]                        # Oracle Cloud
 }
 if [[ -z "$IDLE_MINUTES" ]]; then
     if on_cloud_vm; then IDLE_MINUTES=60; else IDLE_MINUTES=0; fi
@@ -157,6 +157,11 @@ need_root() {
 
 [[ "$DRY_RUN" == 1 ]] && echo "Dry run: listing the steps; nothing is changed."
 echo "Course kit in $COURSE_DIR for user $COURSE_USER; idle auto-stop: $IDLE_MINUTES min"
+if (( 10#$IDLE_MINUTES != 0 )) && on_azure; then
+    echo "    NOTE: on Azure the idle auto-stop (and a failed setup's stop) only shuts the VM down, and Azure" \
+         "keeps billing a shut-down VM until it is deallocated: when you are done, run" \
+         "\`az vm deallocate --resource-group GROUP --name VM\` or press Stop in the Azure portal."
+fi
 need_root
 
 # A cloud box whose setup fails half-way would bill until someone notices. Until the idle

@@ -7,7 +7,9 @@ anything was busy (a kernel's last activity counts, so cells run between two
 checks do too); once nothing has been busy for `--minutes`, it shuts the
 machine down. On an EC2 box launched by
 `setup/gpubox.py` a shutdown *stops* the instance (the GPU bill stops, the
-disk is kept); `.venv/bin/python setup/gpubox.py start` brings it back.
+disk is kept); `.venv/bin/python setup/gpubox.py start` brings it back. On
+Azure a shutdown does not stop the bill: a VM is billed until it is
+deallocated (`bootstrap.sh` says so there).
 
 With `--exit-when-idle` it does not shut down: it keeps checking every
 `--interval` seconds and exits once the machine is idle. `setup/skypilot.yaml`

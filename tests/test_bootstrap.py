@@ -390,6 +390,12 @@ def test_idle_stop_is_on_only_for_a_cloud_vm_by_its_firmware_names(tmp_path, ven
                             env={**os.environ, "COURSE_DMI_DIR": str(dmi)})
     assert result.returncode == 0, result.stderr
     assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout
+    # a shut-down Azure VM is billed until it is deallocated: said there, and only there
+    assert ("az vm deallocate" in result.stdout) == (product == "Virtual Machine")
+    if product == "Virtual Machine":
+        off = subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", user, "--idle-minutes", "00"],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "COURSE_DMI_DIR": str(dmi)})
+        assert off.returncode == 0 and "az vm deallocate" not in off.stdout  # no auto-stop: nothing to warn of
 
 
 # ------------------------------------------------------------------ idle auto-stop
