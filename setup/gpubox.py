@@ -15,8 +15,8 @@ SSH is open to the learner's own IP only (a /32); JupyterLab listens on the
 box's localhost and is reached through an SSH tunnel. The box's boot script is
 `setup/bootstrap.sh`, sent as user data.
 
-boto3 reads credentials and the region the usual way (`aws configure`,
-`AWS_PROFILE`, `AWS_DEFAULT_REGION`) and honours `AWS_ENDPOINT_URL`, which the
+boto3 reads credentials and the region the usual way (~/.aws/credentials and
+~/.aws/config, `AWS_PROFILE`, `AWS_DEFAULT_REGION`) and honours `AWS_ENDPOINT_URL`, which the
 tests point at a local EC2 emulator.
 """
 
@@ -122,13 +122,13 @@ def explain(error, context):
     instance_type = context.get("instance_type") or "the instance type"
     vcpus = context.get("vcpus") or 4
     if isinstance(error, (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError)):
-        return ("No AWS credentials were found, so nothing was done. Create an access key "
-                "for your IAM user (AWS console > IAM > Users > Security credentials), then "
-                "run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(or AWS_PROFILE), and run this command again.")
+        return ("No AWS credentials were found, so nothing was done. In the AWS console, create an access "
+                "key for an IAM user, never for the root account (IAM > Users > your user > Security "
+                "credentials), put it in ~/.aws/credentials with mode 600, not on a command line (setup/README.md "
+                "shows the file), and run this command again.")
     if isinstance(error, aws_errors.BotoCoreError):
-        return (f"Your AWS settings could not be used, so nothing was done ({error}). Check them with "
-                f"`aws configure list` (AWS_PROFILE must name a profile in ~/.aws/config; after an SSO "
+        return (f"Your AWS settings could not be used, so nothing was done ({error}). Check ~/.aws/config and "
+                f"~/.aws/credentials (AWS_PROFILE must name a profile in them; after an IAM Identity Center (SSO) "
                 f"login expires, run `aws sso login`), then run this command again.")
     if not isinstance(error, aws_errors.ClientError):
         return f"{type(error).__name__}: {error}"
@@ -168,9 +168,10 @@ def explain(error, context):
                 f"with --ami-parameter; then run launch again.")
     if code in ("AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException",
                 "SignatureDoesNotMatch", "ExpiredToken"):
-        return (f"AWS did not accept your credentials ({code}). Check the access key with "
-                f"`aws sts get-caller-identity`, create a new key if it was deleted, and run "
-                f"`aws configure` again.")
+        return (f"AWS did not accept your credentials ({code}). In the AWS console (IAM > Users > your user > "
+                f"Security credentials), check that the access key in ~/.aws/credentials is there and active; if "
+                f"not, create a new one and put it in that file in place of the old (an expired IAM Identity "
+                f"Center login: `aws sso login`). Then run this command again.")
     if code == "OptInRequired":
         return (f"Your account is not yet enabled for EC2 in {region} (a new account's "
                 f"verification can take a few hours, and some regions must be enabled first "
@@ -363,12 +364,13 @@ def ensure_network(ec2, box, zones):
         if usable and len(usable) < len(zones):  # launch tries only zones with a subnet, the cheapest first
             missing = [zone for zone in zones if zone not in usable]
             print(f"note  the default VPC has no subnet in {', '.join(missing)}, so the box cannot go there "
-                  f"(`aws ec2 create-default-subnet --availability-zone {missing[0]}` adds one)")
+                  f"(the VPC console's Subnets > Actions > Create default subnet adds one, or `aws ec2 "
+                  f"create-default-subnet --availability-zone {missing[0]}`)")
         if not usable:
             raise GpuboxError(f"The default VPC has no subnet in a zone that offers this type "
-                              f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
-                              f"create-default-subnet --availability-zone {zones[0]}`, then "
-                              f"run launch again.")
+                              f"({', '.join(zones)}). Create a default subnet there (VPC console > Subnets > "
+                              f"Actions > Create default subnet, zone {zones[0]}; or `aws ec2 create-default-subnet "
+                              f"--availability-zone {zones[0]}`), then run launch again.")
         return vpc_id, [(zone, usable[zone]) for zone in zones if zone in usable]
     vpcs = ec2.describe_vpcs(Filters=box_filter(box, "vpc"))["Vpcs"]
     if vpcs:

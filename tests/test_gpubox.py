@@ -687,6 +687,7 @@ def test_only_zones_with_a_default_subnet_are_tried_and_the_others_are_named(aws
     captured = capsys.readouterr()
     assert f"the default VPC has no subnet in {', '.join(zones[1:])}" in captured.out
     assert f"create-default-subnet --availability-zone {zones[1]}" in captured.out
+    assert "the VPC console's Subnets > Actions > Create default subnet adds one, or `aws ec2" in captured.out
     assert f"in any of the zones launch tried ({zones[0]})" in captured.err
 
 
@@ -779,7 +780,19 @@ def test_an_instance_type_without_an_nvidia_gpu_quota_the_kit_knows_is_refused(i
 def test_missing_credentials_are_explained(aws, capsys):
     status, _, err = run_in_process(
         capsys, {("sts", "get_caller_identity"): aws_errors.NoCredentialsError()}, *LAUNCH)
-    assert status == 1 and "No AWS credentials were found" in err and "aws configure" in err
+    assert status == 1 and "No AWS credentials were found" in err and "aws configure" not in err
+    assert "never for the root account" in err and "~/.aws/credentials with mode 600, not on a command line" in err
+
+
+@pytest.mark.parametrize("code", ["InvalidClientTokenId", "AuthFailure", "ExpiredToken"])
+def test_a_refused_key_is_checked_in_the_console_first(aws, capsys, code):
+    """The kit does not install the AWS CLI: its advice starts from the console, not from `aws ...` commands."""
+    status, _, err = run_in_process(capsys, {("sts", "get_caller_identity"): client_error(
+        code, "emulated", "GetCallerIdentity")}, *LAUNCH)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"AWS did not accept your credentials ({code}). In the AWS console (IAM > Users > your "
+                          f"user > Security credentials)")
+    assert "aws configure" not in err and "aws sts" not in err
 
 
 def test_missing_credentials_for_real_in_a_subprocess(aws):
@@ -1113,7 +1126,8 @@ def test_aws_settings_botocore_cannot_use_end_in_one_line(aws, tmp_path, setting
         result = gpubox_cli(dict(env, **{setting: value}), *command)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         (line,) = result.stderr.strip().splitlines()
-        assert line.startswith("Your AWS settings could not be used, so nothing was done") and "aws configure list" in line
+        assert line.startswith("Your AWS settings could not be used, so nothing was done")
+        assert "Check ~/.aws/config and ~/.aws/credentials" in line and "aws configure" not in line
 
 
 def test_every_gpubox_command_the_kit_shows_runs_with_a_python_that_has_boto3():
