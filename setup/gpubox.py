@@ -63,8 +63,9 @@ DEFAULT_AMI_PARAMETER = (
 AMI_NAME_PATTERN = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
 
 # Estimates: Linux on-demand list prices in us-east-1, USD per hour, looked up
-# on PRICES_CHECKED (aws.amazon.com/ec2/pricing/on-demand). Other regions
-# cost up to ~30% more. The GPU of each type in the comment.
+# on PRICES_CHECKED (aws.amazon.com/ec2/pricing/on-demand). Prices differ by
+# region; show_price says when these stand in for another region's. The GPU of
+# each type in the comment. The disk and address prices below are us-east-1's too.
 PRICES_CHECKED = "2026-11-23"
 ON_DEMAND_USD_PER_HOUR = {
     "g4dn.xlarge": 0.526,   # 1x NVIDIA T4 16 GB, 4 vCPU, 16 GB RAM
@@ -261,6 +262,11 @@ def show_price(ec2, instance_type, spot, disk_gb):
         print(f"  running: ${total:.3f}/hour ({instance_type} ${hourly:.4f}, "
               f"{disk_gb} GB gp3 disk, public IPv4)")
     print(f"  stopped: ${disk_month:.2f}/month for the disk only; teardown: $0")
+    region = ec2.meta.region_name
+    if region != "us-east-1":
+        print(f"  prices differ by region, and the list prices above are us-east-1's (checked {PRICES_CHECKED}): "
+              f"see {region}'s on https://aws.amazon.com/ec2/pricing/on-demand/ (choose the region there; spot "
+              f"prices: the EC2 console's Spot Requests > Pricing history)")
     return hourly
 
 

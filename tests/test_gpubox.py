@@ -827,6 +827,19 @@ def test_price_table_is_dated_and_spot_price_comes_from_history():
     assert hourly == gpubox.ON_DEMAND_USD_PER_HOUR["g4dn.xlarge"] and gpubox.PRICES_CHECKED in source
 
 
+@pytest.mark.parametrize("region", ["us-east-1", "sa-east-1"])
+def test_outside_us_east_1_the_price_says_whose_it_is_and_where_to_see_the_regions(capsys, region):
+    import types
+
+    ec2 = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=region))
+    assert gpubox.show_price(ec2, "g4dn.xlarge", False, 100) == 0.526
+    out = capsys.readouterr().out
+    assert f"on-demand us-east-1 list price checked {gpubox.PRICES_CHECKED}" in out and "30%" not in out
+    note = (f"  prices differ by region, and the list prices above are us-east-1's (checked {gpubox.PRICES_CHECKED}): "
+            f"see {region}'s on https://aws.amazon.com/ec2/pricing/on-demand/")
+    assert (note in out) == (region != "us-east-1")
+
+
 def test_a_spot_box_goes_to_the_zone_whose_price_is_quoted(aws, capsys):
     env, ec2, _ = aws
     history = {"SpotPriceHistory": [{"SpotPrice": price, "AvailabilityZone": zone} for zone, price in (
