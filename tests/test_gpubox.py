@@ -752,7 +752,10 @@ def test_each_gpu_family_is_checked_against_its_own_quota(aws, capsys, instance_
     def client(name, region_name=None):
         made = original(name, region_name)
         if name == "service-quotas":
-            made.get_service_quota = lambda **request: (asked.append(request["QuotaCode"]), {"Quota": {"Value": 0.0}})[1]
+            def get_service_quota(**request):
+                asked.append(request["QuotaCode"])
+                return {"Quota": {"Value": 0.0}}
+            made.get_service_quota = get_service_quota
         return made
 
     session.client = client
@@ -1052,8 +1055,8 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     assert refused.returncode == 1
     (line,) = refused.stderr.strip().splitlines()
     assert line == ("Box 'alice' is stopped, so teardown cannot check which runs on it are not yet on this "
-                    "machine: start it (`.venv/bin/python setup/gpubox.py start --box alice`) and run `.venv/bin/python "
-                    "setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
+                    "machine: start it (`.venv/bin/python setup/gpubox.py start --box alice`) and run "
+                    "`.venv/bin/python setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
     assert down.returncode == 0, down.stdout + down.stderr
     assert tagged_instances(ec2) == []
