@@ -3,7 +3,7 @@
 # driver check, the course's virtual environment with TensorFlow's CUDA extra,
 # JupyterLab on localhost as a systemd service, and an idle auto-stop.
 #
-# setup/gpubox.py sends this file as the box's user data (it runs as root at
+# setup/gpubox.py sends this file, gzipped, as the box's user data (it runs as root at
 # first boot). On your own GPU machine, from the kit's folder:
 #
 #     sudo setup/bootstrap.sh --dry-run      # list the steps, change nothing
@@ -42,22 +42,22 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-# A cloud VM stops (and stops billing) when idle; a learner's own machine is
-# never powered off unless they ask for it with --idle-minutes.
+# A cloud VM stops when idle (on AWS and Google Cloud its compute bill stops too;
+# on Azure it does not, see on_azure); a learner's own machine is never powered
+# off unless they ask for it with --idle-minutes.
 # Told apart by the firmware's own names (a Surface laptop's vendor is also
 # Microsoft, but its product is not "Virtual Machine").
 DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
 ROOT_DIR="${COURSE_ROOT_DIR:-}"  # empty: the system's own folders (tests install under a folder of their own)
 UNITS="$ROOT_DIR/etc/systemd/system"
 dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
+# Azure bills a VM's compute until it is deallocated: a shutdown from inside leaves it "Stopped", still billed.
+on_azure() { [[ "$(dmi sys_vendor)" == "Microsoft Corporation" && "$(dmi product_name)" == "Virtual Machine" ]]; }
 on_cloud_vm() {
-    local vendor product
-    vendor="$(dmi sys_vendor)"
-    product="$(dmi product_name)"
-    [[ "$vendor" == "Amazon EC2" || "$(dmi bios_version)" == *amazon* ]] ||  # AWS (Nitro, Xen)
-        [[ "$product" == "Google Compute Engine" ]] ||                      # Google Cloud
-        [[ "$vendor" == "Microsoft Corporation" && "$product" == "Virtual Machine" ]] ||  # Azure
-        [[ "$(dmi chassis_asset_tag)" == "OracleCloud.com" ]]              # Oracle Cloud
+    [[ "$(dmi sys_vendor)" == "Amazon EC2" || "$(dmi bios_version)" == *amazon* ]] ||  # AWS (Nitro, Xen)
+        [[ "$(dmi product_name)" == "Google Compute Engine" ]] ||                    # Google Cloud
+        on_azure ||                                                                  # Azure
+        [[ "$(dmi chassis_asset_tag)" == "OracleCloud.com" ]]                        # Oracle Cloud
 }
 if [[ -z "$IDLE_MINUTES" ]]; then
     if on_cloud_vm; then IDLE_MINUTES=60; else IDLE_MINUTES=0; fi
@@ -130,10 +130,21 @@ write_file() {
             exit 2
         fi
         [[ -d "$(dirname "$path")" ]] || install -d -o "$owner" "$(dirname "$path")"
-        cat >"$path"
+        (umask 077 && cat >"$path")  # a new file is readable by no one else, even before the chmod
         chmod "$mode" "$path"
         chown "$owner" "$path"
     fi
+}
+
+# Makes (or, made earlier, restricts) a folder only the course user can read: ~/.course holds the Jupyter token.
+private_dir() {
+    local path="$1"
+    if [[ -L "$path" ]]; then  # root must not chown or chmod what a link points at
+        echo "bootstrap.sh: $path (or its folder) is a symbolic link; refusing to write through it" \
+             "as root. Remove the link, then run bootstrap.sh again." >&2
+        exit 2
+    fi
+    run install -d -m 700 -o "$COURSE_USER" "$path"
 }
 
 need_root() {
@@ -146,6 +157,11 @@ need_root() {
 
 [[ "$DRY_RUN" == 1 ]] && echo "Dry run: listing the steps; nothing is changed."
 echo "Course kit in $COURSE_DIR for user $COURSE_USER; idle auto-stop: $IDLE_MINUTES min"
+if (( 10#$IDLE_MINUTES != 0 )) && on_azure; then
+    echo "    NOTE: on Azure the idle auto-stop (and a failed setup's stop) only shuts the VM down, and Azure" \
+         "keeps billing a shut-down VM until it is deallocated: when you are done, run" \
+         "\`az vm deallocate --resource-group GROUP --name VM\` or press Stop in the Azure portal."
+fi
 need_root
 
 # A cloud box whose setup fails half-way would bill until someone notices. Until the idle
@@ -250,7 +266,7 @@ step "install the idle auto-stop ($IDLE_MINUTES idle minutes, GPU busy above $GP
 # A root-owned copy: the timer runs it as root, so it must not be editable by the user.
 run install -D -m 755 "$COURSE_DIR/setup/idle_stop.py" "$ROOT_DIR/usr/local/lib/course/idle_stop.py"
 write_file "$ROOT_DIR/etc/default/course-idle-stop" 644 <<EOF
-# Stop the machine after this many minutes with no busy kernel and the GPU
+# Stop the machine after this many minutes with no kernel activity and the GPU
 # under GPU_BUSY_PERCENT utilization. 0 turns the auto-stop off.
 IDLE_MINUTES=$IDLE_MINUTES
 GPU_BUSY_PERCENT=$GPU_BUSY_PERCENT
@@ -271,6 +287,7 @@ Description=Check every 5 minutes whether the course is idle
 [Timer]
 OnBootSec=10min
 OnUnitActiveSec=5min
+AccuracySec=1s
 
 [Install]
 WantedBy=timers.target
@@ -307,6 +324,7 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
+private_dir "$STATE_DIR"
 if [[ -s "$TOKEN_FILE" ]]; then
     echo "    OK: token already in $TOKEN_FILE"
 else

@@ -1,12 +1,12 @@
 """A cloud GPU box for the course on AWS EC2: launch, use, stop, tear down.
 
-Run it from the kit's folder with Python 3 and boto3 (no bash needed)::
+Run it from the kit's folder with a Python that has boto3, the kit's .venv (no bash needed)::
 
-    python setup/gpubox.py launch            # preflight, price, then a g4dn.xlarge
-    python setup/gpubox.py tunnel            # JupyterLab on http://localhost:8888
-    python setup/gpubox.py sync              # copy the box's models/ and build/lessons/ here (never overwrites)
-    python setup/gpubox.py stop              # stop paying for the GPU
-    python setup/gpubox.py teardown          # delete everything (refuses while runs are not synced)
+    .venv/bin/python setup/gpubox.py launch      # preflight, price, then a g4dn.xlarge
+    .venv/bin/python setup/gpubox.py tunnel      # JupyterLab on http://localhost:8888
+    .venv/bin/python setup/gpubox.py sync        # copy the box's models/ and build/lessons/ here (never overwrites)
+    .venv/bin/python setup/gpubox.py stop        # stop paying for the GPU
+    .venv/bin/python setup/gpubox.py teardown    # delete everything (refuses while runs are not synced)
 
 Every resource carries the tags `course-kit=cnn-course-kit` and
 `course-kit:box=<box name>` and is looked up by them before anything is
@@ -15,13 +15,14 @@ SSH is open to the learner's own IP only (a /32); JupyterLab listens on the
 box's localhost and is reached through an SSH tunnel. The box's boot script is
 `setup/bootstrap.sh`, sent as user data.
 
-boto3 reads credentials and the region the usual way (`aws configure`,
-`AWS_PROFILE`, `AWS_DEFAULT_REGION`) and honours `AWS_ENDPOINT_URL`, which the
+boto3 reads credentials and the region the usual way (~/.aws/credentials and
+~/.aws/config, `AWS_PROFILE`, `AWS_DEFAULT_REGION`) and honours `AWS_ENDPOINT_URL`, which the
 tests point at a local EC2 emulator.
 """
 
 import argparse
 import datetime
+import gzip
 import ipaddress
 import json
 import os
@@ -40,8 +41,9 @@ try:
     import boto3
     from botocore import exceptions as aws_errors
 except ImportError:  # a Python without boto3: one line, not a traceback
-    sys.exit("gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
-             ".venv/bin/python (`make lessons` creates it).")
+    sys.exit("gpubox needs boto3, which this Python lacks: run it with the kit's .venv/bin/python (`make doctor` "
+             "creates it), or give it a Python of its own: `python3 -m venv ~/gpubox && ~/gpubox/bin/pip install "
+             "boto3`, then `~/gpubox/bin/python setup/gpubox.py …`.")
 
 SETUP_DIR = pathlib.Path(__file__).resolve().parent
 KIT_ROOT = SETUP_DIR.parent
@@ -61,8 +63,9 @@ DEFAULT_AMI_PARAMETER = (
 AMI_NAME_PATTERN = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
 
 # Estimates: Linux on-demand list prices in us-east-1, USD per hour, looked up
-# on PRICES_CHECKED (aws.amazon.com/ec2/pricing/on-demand). Other regions
-# cost up to ~30% more. The GPU of each type in the comment.
+# on PRICES_CHECKED (aws.amazon.com/ec2/pricing/on-demand). Prices differ by
+# region; show_price says when these stand in for another region's. The GPU of
+# each type in the comment. The disk and address prices below are us-east-1's too.
 PRICES_CHECKED = "2026-11-23"
 ON_DEMAND_USD_PER_HOUR = {
     "g4dn.xlarge": 0.526,   # 1x NVIDIA T4 16 GB, 4 vCPU, 16 GB RAM
@@ -73,8 +76,10 @@ ON_DEMAND_USD_PER_HOUR = {
 GP3_USD_PER_GB_MONTH = 0.08
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
 HOURS_PER_MONTH = 730
-QUOTA_ON_DEMAND = "L-DB2E81BA"  # Running On-Demand G and VT instances (vCPUs)
-QUOTA_SPOT = "L-3819A6DF"       # All G and VT Spot Instance Requests (vCPUs)
+# The vCPU quotas (Service Quotas codes, per region) of the GPU families the kit launches: (on-demand, spot),
+# named "Running On-Demand G and VT instances", "All G and VT Spot Instance Requests", and the same for P.
+QUOTAS = {"G and VT": ("L-DB2E81BA", "L-3819A6DF"), "P": ("L-417A185B", "L-7212CCBC")}
+GPU_TYPE = re.compile(r"[gp][0-9][a-z0-9-]*\.[a-z0-9-]+")  # g4dn.xlarge, g6.xlarge, p3.2xlarge, p4d.24xlarge
 NO_CAPACITY = ("InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientSpotCapacity",  # in one zone
                "UnfulfillableCapacity")
 # Addresses that are never the learner's address as AWS sees it.
@@ -85,6 +90,12 @@ LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 # its key file's name: ASCII letters, digits and hyphens, and never an option.
 BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")  # us-east-1, ap-southeast-2, us-gov-west-1
+
+
+def quota_for(instance_type, spot):
+    """(family, quota code) of the vCPU quota that `instance_type` (a G or P type) counts against."""
+    family = "P" if (instance_type or "").startswith("p") else "G and VT"
+    return family, QUOTAS[family][1 if spot else 0]
 
 
 class GpuboxError(Exception):
@@ -112,13 +123,13 @@ def explain(error, context):
     instance_type = context.get("instance_type") or "the instance type"
     vcpus = context.get("vcpus") or 4
     if isinstance(error, (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError)):
-        return ("No AWS credentials were found, so nothing was done. Create an access key "
-                "for your IAM user (AWS console > IAM > Users > Security credentials), then "
-                "run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(or AWS_PROFILE), and run this command again.")
+        return ("No AWS credentials were found, so nothing was done. In the AWS console, create an access "
+                "key for an IAM user, never for the root account (IAM > Users > your user > Security "
+                "credentials), put it in ~/.aws/credentials with mode 600, not on a command line (setup/README.md "
+                "shows the file), and run this command again.")
     if isinstance(error, aws_errors.BotoCoreError):
-        return (f"Your AWS settings could not be used, so nothing was done ({error}). Check them with "
-                f"`aws configure list` (AWS_PROFILE must name a profile in ~/.aws/config; after an SSO "
+        return (f"Your AWS settings could not be used, so nothing was done ({error}). Check ~/.aws/config and "
+                f"~/.aws/credentials (AWS_PROFILE must name a profile in them; after an IAM Identity Center (SSO) "
                 f"login expires, run `aws sso login`), then run this command again.")
     if not isinstance(error, aws_errors.ClientError):
         return f"{type(error).__name__}: {error}"
@@ -126,8 +137,8 @@ def explain(error, context):
     message = error.response.get("Error", {}).get("Message", "")
     operation = getattr(error, "operation_name", "the request")
     if code in ("VcpuLimitExceeded", "MaxSpotInstanceCountExceeded"):
-        quota = QUOTA_SPOT if context.get("spot") else QUOTA_ON_DEMAND
-        return (f"Your account may not run {vcpus} more vCPUs of G instances in {region} "
+        family, quota = quota_for(context.get("instance_type"), context.get("spot"))
+        return (f"Your account may not run {vcpus} more vCPUs of {family} instances in {region} "
                 f"(quota {quota}; new accounts often start at 0). Ask AWS to raise it to "
                 f"at least {vcpus}: open {quota_link(region, quota)} and choose 'Request "
                 f"increase', or run `aws service-quotas request-service-quota-increase "
@@ -158,9 +169,10 @@ def explain(error, context):
                 f"with --ami-parameter; then run launch again.")
     if code in ("AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException",
                 "SignatureDoesNotMatch", "ExpiredToken"):
-        return (f"AWS did not accept your credentials ({code}). Check the access key with "
-                f"`aws sts get-caller-identity`, create a new key if it was deleted, and run "
-                f"`aws configure` again.")
+        return (f"AWS did not accept your credentials ({code}). In the AWS console (IAM > Users > your user > "
+                f"Security credentials), check that the access key in ~/.aws/credentials is there and active; if "
+                f"not, create a new one and put it in that file in place of the old (an expired IAM Identity "
+                f"Center login: `aws sso login`). Then run this command again.")
     if code == "OptInRequired":
         return (f"Your account is not yet enabled for EC2 in {region} (a new account's "
                 f"verification can take a few hours, and some regions must be enabled first "
@@ -206,7 +218,7 @@ def find_instance(ec2, box):
     instances = find_instances(ec2, box)
     if not instances:
         raise GpuboxError(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
-                          f"with `python setup/gpubox.py launch --box {box}` (or pass the "
+                          f"with `.venv/bin/python setup/gpubox.py launch --box {box}` (or pass the "
                           f"--region you launched it in).")
     return instances[0]
 
@@ -250,6 +262,11 @@ def show_price(ec2, instance_type, spot, disk_gb):
         print(f"  running: ${total:.3f}/hour ({instance_type} ${hourly:.4f}, "
               f"{disk_gb} GB gp3 disk, public IPv4)")
     print(f"  stopped: ${disk_month:.2f}/month for the disk only; teardown: $0")
+    region = ec2.meta.region_name
+    if region != "us-east-1":
+        print(f"  prices differ by region, and the list prices above are us-east-1's (checked {PRICES_CHECKED}): "
+              f"see {region}'s on https://aws.amazon.com/ec2/pricing/on-demand/ (choose the region there; spot "
+              f"prices: the EC2 console's Spot Requests > Pricing history)")
     return hourly
 
 
@@ -271,8 +288,8 @@ def check_offered(ec2, instance_type):
     return zones
 
 
-def check_quota(quotas, region, quota_code, vcpus):
-    """Checks the G/VT vCPU quota; returns it, or None when it cannot be read."""
+def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
+    """Checks the vCPU quota of the instance's family; returns it, or None when it cannot be read."""
     value = None
     for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
         try:
@@ -286,7 +303,7 @@ def check_quota(quotas, region, quota_code, vcpus):
         return None
     if value < vcpus:
         raise GpuboxError(
-            f"Your account's quota {quota_code} allows {value:g} vCPUs of G instances in "
+            f"Your account's quota {quota_code} allows {value:g} vCPUs of {family} instances in "
             f"{region}, and this box needs {vcpus}. New accounts often start at 0. Ask AWS "
             f"for at least {vcpus}: open {quota_link(region, quota_code)} and choose 'Request "
             f"increase', or run `aws service-quotas request-service-quota-increase "
@@ -353,12 +370,13 @@ def ensure_network(ec2, box, zones):
         if usable and len(usable) < len(zones):  # launch tries only zones with a subnet, the cheapest first
             missing = [zone for zone in zones if zone not in usable]
             print(f"note  the default VPC has no subnet in {', '.join(missing)}, so the box cannot go there "
-                  f"(`aws ec2 create-default-subnet --availability-zone {missing[0]}` adds one)")
+                  f"(the VPC console's Subnets > Actions > Create default subnet adds one, or `aws ec2 "
+                  f"create-default-subnet --availability-zone {missing[0]}`)")
         if not usable:
             raise GpuboxError(f"The default VPC has no subnet in a zone that offers this type "
-                              f"({', '.join(zones)}). Create a default subnet there with `aws ec2 "
-                              f"create-default-subnet --availability-zone {zones[0]}`, then "
-                              f"run launch again.")
+                              f"({', '.join(zones)}). Create a default subnet there (VPC console > Subnets > "
+                              f"Actions > Create default subnet, zone {zones[0]}; or `aws ec2 create-default-subnet "
+                              f"--availability-zone {zones[0]}`), then run launch again.")
         return vpc_id, [(zone, usable[zone]) for zone in zones if zone in usable]
     vpcs = ec2.describe_vpcs(Filters=box_filter(box, "vpc"))["Vpcs"]
     if vpcs:
@@ -526,6 +544,20 @@ def user_data(repo, idle_minutes):
     return f"{shebang}\n{settings}{body}"
 
 
+USER_DATA_LIMIT = 16 * 1024  # EC2 refuses user data over 16 KB, counted before botocore's base64
+
+
+def packed_user_data(script):
+    """`script` gzipped, as run_instances sends it: EC2's limit is far off (the script alone is near it), and
+    cloud-init unpacks gzipped user data by itself (then keeps the script as /var/lib/cloud/instance/scripts/
+    part-001). boto3 takes the bytes as they are and base64-encodes them."""
+    packed = gzip.compress(script.encode(), mtime=0)
+    if len(packed) > USER_DATA_LIMIT:  # a bootstrap.sh grown beyond what EC2 takes: the kit's bug, not the learner's
+        raise GpuboxError(f"The box's boot script is {len(packed)} bytes gzipped, over EC2's {USER_DATA_LIMIT}; "
+                          f"nothing was created. Please report this bug in the kit.")
+    return packed
+
+
 def course_repo(value):
     """The URL the box clones the kit from: --repo, else this clone's origin."""
     if value:
@@ -577,17 +609,21 @@ def confirm(args, question):
     if not sys.stdin.isatty():
         print(f"{question} Not confirmed: add --yes to run this without a terminal.")
         return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:  # Ctrl-D: no answer, so no
+        print()
+        return False
 
 
 def print_next_steps(box, region):
     flags = f" --box {box} --region {region}"
     print("Next:")
-    print(f"  python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
-    print(f"  python setup/gpubox.py ssh{flags}      # a shell on the box")
-    print(f"  python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
-    print(f"  python setup/gpubox.py stop{flags}     # stop paying for the GPU")
-    print(f"  python setup/gpubox.py teardown{flags} # delete everything the kit created")
+    print(f"  .venv/bin/python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
+    print(f"  .venv/bin/python setup/gpubox.py ssh{flags}      # a shell on the box")
+    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
+    print(f"  .venv/bin/python setup/gpubox.py stop{flags}     # stop paying for the GPU")
+    print(f"  .venv/bin/python setup/gpubox.py teardown{flags} # delete everything the kit created")
 
 
 def launch(clients, args, context):
@@ -601,15 +637,15 @@ def launch(clients, args, context):
         print(f"Box '{args.box}' already exists ({instance['InstanceId']}, "
               f"{instance['State']['Name']}); nothing new was created.")
         if instance["State"]["Name"] == "stopped":
-            print(f"Start it with: python setup/gpubox.py start --box {args.box}")
+            print(f"Start it with: .venv/bin/python setup/gpubox.py start --box {args.box}")
         return 0
     zones = check_offered(ec2, args.instance_type)
     print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
     if args.spot:  # the box goes where spot is cheapest now: the zone whose price is quoted below
         zones = cheapest_zones_first(ec2, args.instance_type, zones)
     context["vcpus"] = instance_vcpus(ec2, args.instance_type)
-    check_quota(clients("service-quotas"), context["region"],
-                QUOTA_SPOT if args.spot else QUOTA_ON_DEMAND, context["vcpus"])
+    family, quota_code = quota_for(args.instance_type, args.spot)
+    check_quota(clients("service-quotas"), context["region"], quota_code, context["vcpus"], family)
     ami_id, ami_source = find_ami(clients("ssm"), ec2, args.ami_parameter)
     image = ec2.describe_images(ImageIds=[ami_id])["Images"][0]
     print(f"OK    AMI {ami_id} ({ami_source})")
@@ -620,7 +656,7 @@ def launch(clients, args, context):
                           f"({image_gb} GB). Use --disk-gb {max(image_gb + 25, 100)} (room for "
                           f"the datasets) and run launch again.")
     ip = my_public_ip(args.my_ip)
-    repo = course_repo(args.repo)
+    boot_script = packed_user_data(user_data(course_repo(args.repo), args.idle_minutes))
     show_price(ec2, args.instance_type, args.spot, args.disk_gb)
     if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
         print("Nothing was created.")
@@ -631,7 +667,7 @@ def launch(clients, args, context):
     request = dict(
         ImageId=ami_id, InstanceType=args.instance_type, MinCount=1, MaxCount=1,
         KeyName=key_name, SecurityGroupIds=[group_id],
-        UserData=user_data(repo, args.idle_minutes),
+        UserData=boot_script,
         InstanceInitiatedShutdownBehavior="stop",
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
                          "HttpPutResponseHopLimit": 1},
@@ -685,7 +721,7 @@ def status(clients, args, context):
     print(f"disk       {disk_gb} GB gp3, ~${disk_gb * GP3_USD_PER_GB_MONTH:.2f}/month "
           f"even when stopped")
     record = read_sync_record(args.box, instance["InstanceId"])
-    print(f"synced     {record['synced'] + ' (python setup/gpubox.py sync)' if record else 'never'}")
+    print(f"synced     {record['synced'] + ' (.venv/bin/python setup/gpubox.py sync)' if record else 'never'}")
     return 0
 
 
@@ -694,15 +730,23 @@ def ssh_command(ec2, box, extra):
     host = instance.get("PublicIpAddress")
     if instance["State"]["Name"] != "running" or not host:
         raise GpuboxError(f"Box '{box}' is {instance['State']['Name']}, not running. Start it "
-                          f"with `python setup/gpubox.py start --box {box}`.")
+                          f"with `.venv/bin/python setup/gpubox.py start --box {box}`.")
     pairs = ec2.describe_key_pairs(Filters=box_filter(box, "key"))["KeyPairs"]
     key = private_key_path(box, tag_value(pairs[0], TAG_KEY_ORIGIN) if pairs else None)
     program = tool("GPUBOX_SSH", "ssh")
     if shutil.which(program[0]) is None:
         raise GpuboxError("No `ssh` command was found. Install OpenSSH (Ubuntu, Debian and WSL on Windows: "
                           "`sudo apt install openssh-client`; macOS has it) and try again.")
-    return [*program, "-i", str(key), "-o", "StrictHostKeyChecking=accept-new",
+    # The box's host key is kept under its instance id, in a file of the box's own: AWS gives a new box an
+    # address an old one had, and a key stored under the address would then fail "Host key verification".
+    return [*program, "-i", str(key), "-o", f"HostKeyAlias={instance['InstanceId']}",
+            "-o", f"UserKnownHostsFile={known_hosts_path(box)}", "-o", "StrictHostKeyChecking=accept-new",
             *extra, f"{SSH_USER}@{host}"]
+
+
+def known_hosts_path(box):
+    """The box's SSH host key, stored by ssh at the first connection and deleted by teardown."""
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.known_hosts"
 
 
 def tool(variable, default):
@@ -724,9 +768,21 @@ def unreachable(box, result):
     last = (result.stderr.strip().splitlines() or [f"ssh exit status {result.returncode}"])[-1]
     return GpuboxError(
         f"Could not reach box '{box}' over SSH ({last}). If your network or public address changed, "
-        f"`python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
+        f"`.venv/bin/python setup/gpubox.py start --box {box}` allows SSH from your new address (the box keeps "
         f"running). If your SSH key has a passphrase, run `ssh-add` first (sync and teardown cannot ask "
-        f"for it). `python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
+        f"for it). `.venv/bin/python setup/gpubox.py ssh --box {box}` shows ssh's own messages.")
+
+
+# What a failed setup leaves on the box: cloud-init's "status: error" (the boot script exited non-zero), and,
+# when it failed before the idle auto-stop was installed, bootstrap.sh's course-setup-failed.timer.
+SETUP_STATE = ("test -e /etc/systemd/system/course-setup-failed.timer && echo course-setup-failed; "
+               "cloud-init status 2>/dev/null; exit 0")
+
+
+def setup_failed(ssh_base):
+    """True if the box says its setup failed (False when it cannot tell: still installing, or no answer)."""
+    result = subprocess.run([*ssh_base[:-1], *UNATTENDED, ssh_base[-1], SETUP_STATE], capture_output=True, text=True)
+    return "course-setup-failed" in result.stdout or "status: error" in result.stdout
 
 
 def tunnel(clients, args, context):
@@ -744,6 +800,12 @@ def tunnel(clients, args, context):
     if result.returncode == 255:  # ssh's own failure; any other status is the remote `cat`'s
         raise unreachable(args.box, result)
     token = result.stdout.strip()
+    if not token and setup_failed(base):
+        raise GpuboxError(f"The box's setup failed, so JupyterLab has no token: see /var/log/cloud-init-output.log "
+                          f"on the box (`.venv/bin/python setup/gpubox.py ssh --box {args.box}`, then `sudo tail -n 40 "
+                          f"/var/log/cloud-init-output.log`). Fix what it names and run the setup again there with "
+                          f"`sudo bash /var/lib/cloud/instance/scripts/part-001`, or teardown this box and launch "
+                          f"a new one.")
     if not token:
         print("The box has no Jupyter token yet: it is still installing the course (about 10 "
               "minutes after launch). Follow along with `ssh` then "
@@ -910,8 +972,9 @@ def check_nothing_is_lost(ec2, instance, args):
             print(f"box '{box}' is {state}: its runs cannot be listed; --force: deleting it anyway")
             return
         raise GpuboxError(f"Box '{box}' is {state}, so teardown cannot check which runs on it are not yet "
-                          f"on this machine: start it (`python setup/gpubox.py start --box {box}`) and run "
-                          f"`python setup/gpubox.py sync --box {box}`, or add --force to delete it unchecked.")
+                          f"on this machine: start it (`.venv/bin/python setup/gpubox.py start --box {box}`) and "
+                          f"run `.venv/bin/python setup/gpubox.py sync --box {box}`, or add --force to delete it "
+                          f"unchecked.")
     try:
         files = box_files(ssh_command(ec2, box, []), box)
     except GpuboxError:
@@ -919,9 +982,9 @@ def check_nothing_is_lost(ec2, instance, args):
             print(f"box '{box}' did not answer over SSH: its runs cannot be listed; --force: deleting it anyway")
             return
         raise GpuboxError(f"Box '{box}' did not answer over SSH, so teardown cannot check which runs on it "
-                          f"are not yet on this machine: check `python setup/gpubox.py ssh --box {box}` (a "
+                          f"are not yet on this machine: check `.venv/bin/python setup/gpubox.py ssh --box {box}` (a "
                           f"changed address: `start --box {box}` allows the new one; a key with a passphrase: "
-                          f"`ssh-add` first) and run `python setup/gpubox.py sync --box {box}`, or add "
+                          f"`ssh-add` first) and run `.venv/bin/python setup/gpubox.py sync --box {box}`, or add "
                           f"--force to delete it unchecked.") from None
     record = read_sync_record(box, instance["InstanceId"])
     runs, missing = run_folders(files), unsynced(files, record)
@@ -934,7 +997,7 @@ def check_nothing_is_lost(ec2, instance, args):
     if missing and not args.force:
         what = plural(len(new_runs), "run") if new_runs else plural(len(missing), "file")
         raise GpuboxError(f"Box '{box}' holds {what} not yet copied to this machine ({last}): run "
-                          f"`python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
+                          f"`.venv/bin/python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
                           f"with the box.")
     if missing:
         print(f"--force: {len(missing)} files on the box that are not here will be deleted with it")
@@ -954,6 +1017,7 @@ def stop(clients, args, context):
 def start(clients, args, context):
     ec2 = clients("ec2")
     instance = find_instance(ec2, args.box)
+    context["instance_type"] = instance["InstanceType"]  # for an error's quota (G and VT, or P)
     ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
     ec2.start_instances(InstanceIds=[instance["InstanceId"]])
     if not args.no_wait:
@@ -982,6 +1046,9 @@ def teardown(clients, args, context):
         ec2.get_waiter("instance_terminated").wait(
             InstanceIds=[i["InstanceId"] for i in instances],
             WaiterConfig={"Delay": 2 if os.environ.get("AWS_ENDPOINT_URL") else 15})
+    if known_hosts_path(args.box).exists():
+        known_hosts_path(args.box).unlink()
+        print(f"deleted {known_hosts_path(args.box)}")
     for volume in ec2.describe_volumes(Filters=box_filter(args.box, "disk") + [
             {"Name": "status", "Values": ["available"]}])["Volumes"]:
         ec2.delete_volume(VolumeId=volume["VolumeId"])  # normally gone with the instance
@@ -1058,7 +1125,7 @@ COMMANDS = {"launch": launch, "status": status, "ssh": ssh, "tunnel": tunnel, "s
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python setup/gpubox.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=".venv/bin/python setup/gpubox.py", description=__doc__.split("\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--box", default="gpubox", help="your box's name, used in its tags (default gpubox)")
     common.add_argument("--region", help="AWS region (default: your AWS config's, else us-east-1)")
@@ -1106,6 +1173,9 @@ def parse_args(argv):
     if not 1 <= getattr(args, "local_port", 8888) <= 65535:
         parser.error(f"--local-port must be a port from 1 to 65535, not {args.local_port}; "
                      f"the default is 8888")
+    if not GPU_TYPE.fullmatch(getattr(args, "instance_type", "g4dn.xlarge")):
+        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the NVIDIA GPU types the "
+                     f"kit's AMI and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     if getattr(args, "disk_gb", 100) < 40:
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:

@@ -1,11 +1,15 @@
 """Stops an idle course machine: run every few minutes by a systemd timer.
 
 `setup/bootstrap.sh` installs it as `course-idle-stop.timer`. Each run asks
-JupyterLab (on 127.0.0.1) whether any kernel is busy and `nvidia-smi` how busy
-the GPU is. If either is busy, it records the time; once nothing has been busy
-for `--minutes`, it shuts the machine down. On an EC2 box launched by
+JupyterLab (on 127.0.0.1) whether any kernel is busy, and when a kernel last
+did anything, and `nvidia-smi` how busy the GPU is. It records the last time
+anything was busy (a kernel's last activity counts, so cells run between two
+checks do too); once nothing has been busy for `--minutes`, it shuts the
+machine down. On an EC2 box launched by
 `setup/gpubox.py` a shutdown *stops* the instance (the GPU bill stops, the
-disk is kept); `python setup/gpubox.py start` brings it back.
+disk is kept); `.venv/bin/python setup/gpubox.py start` brings it back. On
+Azure a shutdown does not stop the bill: a VM is billed until it is
+deallocated (`bootstrap.sh` says so there).
 
 With `--exit-when-idle` it does not shut down: it keeps checking every
 `--interval` seconds and exits once the machine is idle. `setup/skypilot.yaml`
@@ -17,6 +21,7 @@ Change the minutes in /etc/default/course-idle-stop (0 turns it off).
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import shutil
@@ -30,8 +35,8 @@ DEFAULT_STATE = "/run/course-idle-stop/last-busy"
 SHUTDOWN = ["shutdown", "-h", "now", "course idle auto-stop"]  # what stops the machine (tests replace it)
 
 
-def busy_kernels(jupyter_url, token, timeout=10):
-    """Returns how many Jupyter kernels are busy, or None when Jupyter did not answer."""
+def jupyter_kernels(jupyter_url, token, timeout=10):
+    """Returns Jupyter's list of kernels (dicts), or None when Jupyter did not answer."""
     request = urllib.request.Request(f"{jupyter_url}/api/kernels",
                                      headers={"Authorization": f"token {token}"})
     try:
@@ -39,7 +44,39 @@ def busy_kernels(jupyter_url, token, timeout=10):
             kernels = json.load(response)
     except (OSError, ValueError):
         return None
-    return sum(1 for kernel in kernels if kernel.get("execution_state") == "busy")
+    return kernels if isinstance(kernels, list) else None
+
+
+def busy_kernels(jupyter_url, token, timeout=10):
+    """Returns how many Jupyter kernels are busy, or None when Jupyter did not answer."""
+    return count_busy(jupyter_kernels(jupyter_url, token, timeout))
+
+
+def count_busy(kernels):
+    """Returns how many of `kernels` (Jupyter's list) are busy, or None for None (Jupyter did not answer)."""
+    if kernels is None:
+        return None
+    return sum(1 for kernel in kernels if isinstance(kernel, dict) and kernel.get("execution_state") == "busy")
+
+
+def last_kernel_activity(kernels):
+    """Returns the latest `last_activity` of the kernels (epoch seconds), or None.
+
+    Jupyter Server sets a kernel's `last_activity` on each message the kernel sends, so a cell that ran
+    between two checks counts too. (The server's own /api/status `last_activity` is not used: every API
+    request moves it, this script's own request for /api/kernels included.)
+    """
+    times = []
+    for kernel in kernels or []:
+        text = kernel.get("last_activity") if isinstance(kernel, dict) else None
+        try:  # Jupyter writes UTC as ...Z, which Python before 3.11 (the box's python3) does not read
+            when = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        times.append(when.timestamp())
+    return max(times, default=None)
 
 
 def gpu_utilization(nvidia_smi="nvidia-smi"):
@@ -65,7 +102,8 @@ def boot_time():
     return time.time() - uptime
 
 
-def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None, booted_at=0.0):
+def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None, booted_at=0.0,
+          last_activity=None):
     """Decides whether to stop; updates the last-busy time in state_file.
 
     Args:
@@ -78,6 +116,8 @@ def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None,
         now: the current time in epoch seconds (for tests).
         booted_at: boot time; a last-busy time from before it is ignored, so a
             restarted machine gets its full idle time again.
+        last_activity: the latest kernel activity (epoch seconds), or None; a
+            later one than the last-busy time becomes the last-busy time.
 
     Returns:
         (stop, message): whether to shut down, and a line for the log.
@@ -89,10 +129,15 @@ def check(minutes, state_file, kernels, gpu_percent, gpu_busy_percent, now=None,
         last_busy = float(state_file.read_text())
     except (OSError, ValueError):
         last_busy = None
+    latest = last_busy
     if busy or last_busy is None or last_busy < booted_at:
+        latest = now
+    elif last_activity is not None and last_activity > last_busy:  # a cell ran since the last check
+        latest = min(last_activity, now)
+    if latest != last_busy:
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(f"{now:.0f}\n")
-        last_busy = now
+        state_file.write_text(f"{latest:.0f}\n")
+        last_busy = latest
     idle_minutes = (now - last_busy) / 60
     gpu = "no GPU" if gpu_percent is None else f"GPU {gpu_percent}%"
     jupyter = "Jupyter not answering" if kernels is None else f"{kernels} busy kernel(s)"
@@ -139,10 +184,11 @@ def main(argv=None):
         except OSError:
             token = ""
         try:
+            kernels = jupyter_kernels(args.jupyter_url, token)
             stop, message = check(args.minutes, args.state_file,
-                                  busy_kernels(args.jupyter_url, token),
+                                  count_busy(kernels),
                                   gpu_utilization(args.nvidia_smi), args.gpu_busy_percent,
-                                  booted_at=boot_time())
+                                  booted_at=boot_time(), last_activity=last_kernel_activity(kernels))
         except OSError as error:  # the last-busy time cannot be kept: say so in the timer's log
             print(f"cannot record the last busy time in {args.state_file} ({error.strerror}): "
                   "pass --state-file a writable path", file=sys.stderr)

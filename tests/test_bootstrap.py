@@ -1,11 +1,13 @@
 """setup/bootstrap.sh and setup/idle_stop.py: shell hygiene, the dry run, the idle rule."""
 
-import http.server
 import configparser
+import datetime
+import http.server
 import json
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -147,7 +149,7 @@ def test_bad_options_are_refused(args, message):
 def test_gpubox_user_data_is_bootstrap_with_settings():
     gpubox = kit_scripts.load("setup/gpubox.py")
     script = gpubox.user_data("https://example.invalid/kit.git", 30)
-    assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
+    assert len(gpubox.packed_user_data(script)) < 16 * 1024  # EC2's user-data limit, for what launch sends
     syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
     assert script.splitlines()[1:4] == ["export COURSE_REPO=https://example.invalid/kit.git",
@@ -180,6 +182,43 @@ def test_write_file_refuses_to_write_through_a_symbolic_link(tmp_path):
     result = subprocess.run(["bash", "-c", f"DRY_RUN=0\n{function}\nwrite_file '{state / 'plain'}' 600 {user} <<< ok"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and (state / "plain").read_text() == "ok\n"
+
+
+def bootstrap_function(name):
+    return subprocess.run(["sed", "-n", f"/^{name}()/,/^}}/p", str(BOOTSTRAP)], capture_output=True, text=True).stdout
+
+
+def test_write_file_makes_a_new_file_readable_by_no_one_else_before_its_mode_is_set(tmp_path):
+    """The Jupyter token is written 600: it must not exist as 644, under the usual umask, until the chmod."""
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    token = tmp_path / "state" / "jupyter-token"
+    token.parent.mkdir()
+    # a chmod that first records the mode the file was created with
+    script = (f'umask 022\nDRY_RUN=0\nchmod() {{ stat -c %a "$2" > "{tmp_path}/created"; command chmod "$@"; }}\n'
+              f'{bootstrap_function("write_file")}\nwrite_file "{token}" 600 {user} <<< secret')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "created").read_text().strip() == "600"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600 and token.read_text() == "secret\n"
+
+
+def test_the_folder_of_the_jupyter_token_is_private_and_never_a_link(tmp_path):
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    functions = bootstrap_function("run") + bootstrap_function("private_dir")
+    new, earlier, link = tmp_path / "new" / ".course", tmp_path / "earlier", tmp_path / "link"
+    earlier.mkdir(mode=0o755)  # what an earlier bootstrap.sh made
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o755)
+    for folder in (new, earlier, link):
+        result = subprocess.run(["bash", "-c", f'umask 022\nDRY_RUN=0 COURSE_USER={user}\n{functions}\n'
+                                 f'private_dir "{folder}"'], capture_output=True, text=True)
+        if folder == link:
+            assert result.returncode == 2 and "symbolic link" in result.stderr
+        else:
+            assert result.returncode == 0, result.stderr
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "elsewhere").stat().st_mode) == 0o755
+    assert "private_dir \"$STATE_DIR\"\nif [[ -s \"$TOKEN_FILE\" ]]" in BOOTSTRAP.read_text()  # before the token
 
 
 def test_dry_run_installs_the_idle_auto_stop_right_after_the_kit_before_the_long_install():
@@ -351,6 +390,12 @@ def test_idle_stop_is_on_only_for_a_cloud_vm_by_its_firmware_names(tmp_path, ven
                             env={**os.environ, "COURSE_DMI_DIR": str(dmi)})
     assert result.returncode == 0, result.stderr
     assert f"idle auto-stop: {60 if on_vm else 0} min" in result.stdout
+    # a shut-down Azure VM is billed until it is deallocated: said there, and only there
+    assert ("az vm deallocate" in result.stdout) == (product == "Virtual Machine")
+    if product == "Virtual Machine":
+        off = subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", user, "--idle-minutes", "00"],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "COURSE_DMI_DIR": str(dmi)})
+        assert off.returncode == 0 and "az vm deallocate" not in off.stdout  # no auto-stop: nothing to warn of
 
 
 # ------------------------------------------------------------------ idle auto-stop
@@ -423,6 +468,50 @@ def test_stops_only_after_the_idle_minutes(tmp_path):
     # after a restart, a last-busy time from before the boot no longer counts
     stop, _ = idle_stop.check(60, state, 0, 0, 10, now=start + 10**6, booted_at=start + 10**6 - 30)
     assert stop is False and float(state.read_text()) == start + 10**6
+
+
+def iso(epoch):
+    """A time as Jupyter Server writes a kernel's last_activity: ISO 8601 in UTC, ending in Z."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_last_kernel_activity_is_the_latest_of_the_kernels():
+    kernels = [{"id": "a", "execution_state": "idle", "last_activity": iso(1_000_000_000)},
+               {"id": "b", "execution_state": "idle", "last_activity": "2001-09-09T01:50:00.500000+00:00"},
+               {"id": "c", "execution_state": "idle", "last_activity": "not a time"}, {"id": "d"}, "junk"]
+    assert idle_stop.last_kernel_activity(kernels) == 1_000_000_200.5
+    assert idle_stop.last_kernel_activity([]) is None and idle_stop.last_kernel_activity(None) is None
+
+
+def test_cells_run_between_two_checks_keep_the_machine_up(tmp_path):
+    """Short cells, each done before the next check: no check sees a busy kernel, but each kernel's
+    last_activity moves, and the idle minutes count from it."""
+    state = tmp_path / "last-busy"
+    start = 1_000_000.0
+    assert idle_stop.check(60, state, 0, 0, 10, now=start)[0] is False
+    for minute in range(5, 125, 5):  # a cell ran a minute before each check, for two hours
+        stop, message = idle_stop.check(60, state, 0, 0, 10, now=start + minute * 60,
+                                        last_activity=start + (minute - 1) * 60)
+        assert stop is False, message
+    last_cell = start + 119 * 60
+    assert float(state.read_text()) == last_cell
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 59 * 60, last_activity=last_cell)[0] is False
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 60 * 60, last_activity=last_cell)[0] is True
+    # a kernel's clock ahead of this one's never counts as later than now
+    assert idle_stop.check(60, state, 0, 0, 10, now=last_cell + 61 * 60, last_activity=last_cell + 10**6)[0] is False
+    assert float(state.read_text()) == last_cell + 61 * 60
+
+
+def test_main_counts_idle_minutes_from_the_last_kernel_activity(tmp_path, jupyter, capsys, shutdowns):
+    FakeJupyter.kernels = [{"id": "a", "execution_state": "idle", "last_activity": iso(time.time() - 120)}]
+    state = tmp_path / "last-busy"
+    state.write_text(f"{time.time() - 61 * 60:.0f}\n")  # no check saw it busy for 61 minutes...
+    token = tmp_path / "token"
+    token.write_text("secret-token\n")
+    assert idle_stop.main(["--minutes", "60", "--token-file", str(token), "--jupyter-url", jupyter,
+                           "--state-file", str(state), "--nvidia-smi", fake_nvidia_smi(tmp_path, "0\n")]) == 0
+    assert "idle for 2 of 60 min" in capsys.readouterr().out  # ...but a cell ran 2 minutes ago
+    assert not shutdowns.exists()
 
 
 def test_skypilot_yaml_uses_the_same_bootstrap_and_idle_rule():

@@ -172,7 +172,8 @@ def test_launch_creates_one_safe_tagged_box(aws):
     assert shutdown["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
     user_data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
     import base64
-    script = base64.b64decode(user_data["UserData"]["Value"]).decode()
+    import gzip
+    script = gzip.decompress(base64.b64decode(user_data["UserData"]["Value"])).decode()  # cloud-init unpacks it
     assert script.startswith("#!/usr/bin/env bash\nexport COURSE_REPO=https://example.invalid/")
     assert "set -euo pipefail" in script and "IDLE_MINUTES=60" in script
 
@@ -380,6 +381,21 @@ class RecordingSession:
         return client
 
 
+def test_the_boot_script_is_sent_gzipped_well_under_ec2s_limit(aws, capsys, monkeypatch):
+    import gzip
+
+    session = RecordingSession("run_instances")
+    assert gpubox.main(list(LAUNCH), session=session) == 0
+    (request,) = session.requests
+    sent = request["UserData"]
+    assert isinstance(sent, bytes) and len(sent) < 16 * 1024  # EC2's limit, before base64
+    assert gzip.decompress(sent).decode() == gpubox.user_data("https://example.invalid/cnn-course-kit.git", 60)
+    assert len(sent) < 8 * 1024  # room for bootstrap.sh to grow
+    monkeypatch.setattr(gpubox, "USER_DATA_LIMIT", 100)
+    with pytest.raises(gpubox.GpuboxError, match="over EC2's 100; nothing was created"):
+        gpubox.packed_user_data(gzip.decompress(sent).decode())
+
+
 @pytest.mark.parametrize("spot", [False, True])
 def test_the_instance_request_stops_never_terminates_and_keeps_the_disk_encrypted(aws, capsys, spot):
     session = RecordingSession("run_instances")
@@ -443,6 +459,20 @@ def test_nothing_happens_without_confirmation(aws):
     assert result.returncode == 1 and "add --yes" in result.stdout
     assert "Estimated cost" in result.stdout  # the price is shown before the question
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+@pytest.mark.parametrize("answer, agreed", [("y\n", True), ("\n", False), ("", False)])  # "": Ctrl-D, end of input
+def test_the_question_takes_y_and_treats_anything_else_and_ctrl_d_as_no(monkeypatch, capsys, answer, agreed):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    args = gpubox.parse_args(["teardown", "--box", "alice"])
+    assert gpubox.confirm(args, "Terminate box 'alice' and delete its disk?") is agreed
+    assert "Terminate box 'alice' and delete its disk? [y/N] " in capsys.readouterr().out
 
 
 def test_instance_type_not_offered_in_the_region(aws):
@@ -657,6 +687,7 @@ def test_only_zones_with_a_default_subnet_are_tried_and_the_others_are_named(aws
     captured = capsys.readouterr()
     assert f"the default VPC has no subnet in {', '.join(zones[1:])}" in captured.out
     assert f"create-default-subnet --availability-zone {zones[1]}" in captured.out
+    assert "the VPC console's Subnets > Actions > Create default subnet adds one, or `aws ec2" in captured.out
     assert f"in any of the zones launch tried ({zones[0]})" in captured.err
 
 
@@ -710,10 +741,61 @@ def test_zero_quota_stops_before_anything_is_created(aws, capsys):
         Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["SecurityGroups"] == []
 
 
+@pytest.mark.parametrize("instance_type, spot, quota, family, vcpus", [
+    ("g4dn.xlarge", False, "L-DB2E81BA", "G and VT", 4), ("g4dn.xlarge", True, "L-3819A6DF", "G and VT", 4),
+    ("p4d.24xlarge", False, "L-417A185B", "P", 96), ("p4d.24xlarge", True, "L-7212CCBC", "P", 96)])
+def test_each_gpu_family_is_checked_against_its_own_quota(aws, capsys, instance_type, spot, quota, family, vcpus):
+    asked = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "service-quotas":
+            def get_service_quota(**request):
+                asked.append(request["QuotaCode"])
+                return {"Quota": {"Value": 0.0}}
+            made.get_service_quota = get_service_quota
+        return made
+
+    session.client = client
+    args = [*LAUNCH, "--instance-type", instance_type, *(["--spot"] if spot else [])]
+    assert gpubox.main(args, session=session) == 1
+    err = capsys.readouterr().err
+    assert asked == [quota] and f"quota {quota} allows 0 vCPUs of {family} instances" in err and f"needs {vcpus}" in err
+    error = client_error("VcpuLimitExceeded", "emulated", "RunInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *args)  # moto has no quota: WARN
+    assert status == 1 and f"more vCPUs of {family} instances in us-east-1 (quota {quota};" in err
+
+
+@pytest.mark.parametrize("instance_type", ["t3.micro", "inf2.xlarge", "vt1.3xlarge", "G4DN.XLARGE", "g4dn"])
+def test_an_instance_type_without_an_nvidia_gpu_quota_the_kit_knows_is_refused(instance_type, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        gpubox.parse_args([*LAUNCH, "--instance-type", instance_type])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"error: --instance-type {instance_type} is not a G or P instance type (the NVIDIA GPU types the kit's AMI "
+        f"and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+    for good in ("g4dn.xlarge", "g6e.2xlarge", "p3.2xlarge", "p4d.24xlarge"):
+        assert gpubox.parse_args([*LAUNCH, "--instance-type", good]).instance_type == good
+
+
 def test_missing_credentials_are_explained(aws, capsys):
     status, _, err = run_in_process(
         capsys, {("sts", "get_caller_identity"): aws_errors.NoCredentialsError()}, *LAUNCH)
-    assert status == 1 and "No AWS credentials were found" in err and "aws configure" in err
+    assert status == 1 and "No AWS credentials were found" in err and "aws configure" not in err
+    assert "never for the root account" in err and "~/.aws/credentials with mode 600, not on a command line" in err
+
+
+@pytest.mark.parametrize("code", ["InvalidClientTokenId", "AuthFailure", "ExpiredToken"])
+def test_a_refused_key_is_checked_in_the_console_first(aws, capsys, code):
+    """The kit does not install the AWS CLI: its advice starts from the console, not from `aws ...` commands."""
+    status, _, err = run_in_process(capsys, {("sts", "get_caller_identity"): client_error(
+        code, "emulated", "GetCallerIdentity")}, *LAUNCH)
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"AWS did not accept your credentials ({code}). In the AWS console (IAM > Users > your "
+                          f"user > Security credentials)")
+    assert "aws configure" not in err and "aws sts" not in err
 
 
 def test_missing_credentials_for_real_in_a_subprocess(aws):
@@ -746,6 +828,19 @@ def test_price_table_is_dated_and_spot_price_comes_from_history():
     assert hourly == pytest.approx(0.1950) and "spot" in source
     hourly, source = gpubox.price_per_hour(ec2, "g4dn.xlarge", spot=False)
     assert hourly == gpubox.ON_DEMAND_USD_PER_HOUR["g4dn.xlarge"] and gpubox.PRICES_CHECKED in source
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "sa-east-1"])
+def test_outside_us_east_1_the_price_says_whose_it_is_and_where_to_see_the_regions(capsys, region):
+    import types
+
+    ec2 = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=region))
+    assert gpubox.show_price(ec2, "g4dn.xlarge", False, 100) == 0.526
+    out = capsys.readouterr().out
+    assert f"on-demand us-east-1 list price checked {gpubox.PRICES_CHECKED}" in out and "30%" not in out
+    note = (f"  prices differ by region, and the list prices above are us-east-1's (checked {gpubox.PRICES_CHECKED}): "
+            f"see {region}'s on https://aws.amazon.com/ec2/pricing/on-demand/")
+    assert (note in out) == (region != "us-east-1")
 
 
 def test_a_spot_box_goes_to_the_zone_whose_price_is_quoted(aws, capsys):
@@ -907,7 +1002,8 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     (line,) = refused.stderr.strip().splitlines()
     assert line == ("Box 'alice' holds 1 run not yet copied to this machine (never synced): run "
-                    "`python setup/gpubox.py sync --box alice` first, or add --force to delete them with the box.")
+                    "`.venv/bin/python setup/gpubox.py sync --box alice` first, or add --force to delete them with "
+                    "the box.")
     assert f"{LESSON}/runs/20261201-100000-full   NOT SYNCED" in refused.stdout
     assert len(tagged_instances(ec2)) == 1
 
@@ -959,11 +1055,35 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     assert refused.returncode == 1
     (line,) = refused.stderr.strip().splitlines()
     assert line == ("Box 'alice' is stopped, so teardown cannot check which runs on it are not yet on this "
-                    "machine: start it (`python setup/gpubox.py start --box alice`) and run `python "
-                    "setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
+                    "machine: start it (`.venv/bin/python setup/gpubox.py start --box alice`) and run "
+                    "`.venv/bin/python setup/gpubox.py sync --box alice`, or add --force to delete it unchecked.")
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
     assert down.returncode == 0, down.stdout + down.stderr
     assert tagged_instances(ec2) == []
+
+
+def test_ssh_and_rsync_keep_the_boxs_host_key_under_its_instance_id_and_teardown_forgets_it(aws, tmp_path):
+    """AWS hands a new box an address an old box had: a host key stored under the address would fail
+    "Host key verification failed", so ssh, and rsync through it, keep it under the instance id, in the box's file."""
+    env, ec2, home = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    instance_id = tagged_instances(ec2)[0]["InstanceId"]
+    known_hosts = home / ".ssh" / "cnn-course-kit-alice.known_hosts"
+    options = f"-o HostKeyAlias={instance_id} -o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new"
+    assert options in gpubox_cli(env, "ssh", "--box", "alice", "--print").stdout
+    log = tmp_path / "ssh-calls"
+    logging_ssh = tmp_path / "logging-ssh"
+    logging_ssh.write_text(f'#!/bin/sh\nprintf "%s\\0" "$*" >> "{log}"\nexec "{env["GPUBOX_SSH"]}" "$@"\n')
+    logging_ssh.chmod(0o755)
+    box_run(env, "20261201-100000-full")
+    synced = gpubox_cli(dict(env, GPUBOX_SSH=str(logging_ssh)), "sync", "--box", "alice", "--into", str(tmp_path / "l"))
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    calls = log.read_text().split("\0")[:-1]
+    assert any("rsync --server" in call for call in calls) and all(options in call for call in calls), calls
+    known_hosts.write_text(f"{instance_id} ssh-ed25519 AAAA\n")  # what ssh stored at the first connection
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not known_hosts.exists() and f"deleted {known_hosts}" in down.stdout
 
 
 def test_sync_without_rsync_says_what_to_install(aws, tmp_path):
@@ -989,11 +1109,26 @@ def test_tunnel_to_a_box_it_cannot_reach_says_how_to_get_back_in(aws, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Could not reach box 'alice' over SSH (ssh: connect to host: Connection timed out)")
-    assert "python setup/gpubox.py start --box alice" in line and "ssh-add" in line
+    assert ".venv/bin/python setup/gpubox.py start --box alice" in line and "ssh-add" in line
     assert "still installing" not in result.stdout + result.stderr
     (tmp_path / "box" / ".course").mkdir(parents=True)  # reachable, no token yet: still installing
     result = gpubox_cli(env, "tunnel", "--box", "alice")
     assert result.returncode == 1 and "still installing" in result.stdout
+    # the box's cloud-init, as it answers while the boot script runs, and after it failed
+    tools = tmp_path / "box-tools"
+    tools.mkdir()
+    for status in ("running", "error"):
+        (tools / "cloud-init").write_text(f"#!/bin/sh\necho 'status: {status}'\n")
+        (tools / "cloud-init").chmod(0o755)
+        result = gpubox_cli(dict(env, PATH=f"{tools}:{env['PATH']}"), "tunnel", "--box", "alice")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        if status == "running":
+            assert "still installing" in result.stdout and not result.stderr
+        else:
+            assert "still installing" not in result.stdout
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith("The box's setup failed, so JupyterLab has no token: see /var/log/cloud-init-"
+                                   "output.log on the box (`.venv/bin/python setup/gpubox.py ssh --box alice`")
 
 
 @pytest.mark.parametrize("setting, value", [("AWS_PROFILE", "no-such-profile"),
@@ -1007,7 +1142,27 @@ def test_aws_settings_botocore_cannot_use_end_in_one_line(aws, tmp_path, setting
         result = gpubox_cli(dict(env, **{setting: value}), *command)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         (line,) = result.stderr.strip().splitlines()
-        assert line.startswith("Your AWS settings could not be used, so nothing was done") and "aws configure list" in line
+        assert line.startswith("Your AWS settings could not be used, so nothing was done")
+        assert "Check ~/.aws/config and ~/.aws/credentials" in line and "aws configure" not in line
+
+
+def test_every_gpubox_command_the_kit_shows_runs_with_a_python_that_has_boto3():
+    """Stock macOS and Ubuntu have no `python` command, and their system Python refuses `pip install boto3`
+    (externally-managed-environment): commands name the kit's .venv/bin/python (or ~/gpubox's, made for it)."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout
+    bare, pip = [], []
+    for name in files.splitlines():
+        path = ROOT / name
+        if path.suffix not in (".md", ".py", ".sh", ".yaml", ".ipynb", ".txt") or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.search(r"(^|[^/.\w])python3? setup/gpubox\.py", line):
+                bare.append(f"{name}:{number}: {line.strip()}")
+            if re.search(r"(?<!plain )(?<!refuses )`pip install boto3", line) and name != "tests/test_gpubox.py":
+                pip.append(f"{name}:{number}: {line.strip()}")
+    assert not bare and not pip, "\n".join(bare + pip)
+    assert gpubox.parse_args(["status"]) and "usage: .venv/bin/python setup/gpubox.py" in subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True).stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status"]])
@@ -1019,6 +1174,7 @@ def test_without_boto3_one_line_says_how_to_get_it(args):
                             text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "gpubox needs boto3, which this Python lacks: `pip install boto3`, or run it with the kit's "
-        ".venv/bin/python (`make lessons` creates it)."]
+        "gpubox needs boto3, which this Python lacks: run it with the kit's .venv/bin/python (`make doctor` "
+        "creates it), or give it a Python of its own: `python3 -m venv ~/gpubox && ~/gpubox/bin/pip install "
+        "boto3`, then `~/gpubox/bin/python setup/gpubox.py …`."]
     assert "Traceback" not in result.stderr and not result.stdout

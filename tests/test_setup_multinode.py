@@ -8,6 +8,7 @@ MultiWorkerMirroredStrategy uses), without starting a cluster.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,71 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(variables, args, message):
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(message) and "Traceback" not in result.stderr
+
+
+def test_a_stopped_skypilot_machine_is_resumed_with_its_autostop():
+    """`sky start` without -i brings a machine back with no autostop (skylet ignores one set before the current
+    boot), and `sky exec` runs no setup and sets none: the commands shown resume with `sky launch` instead."""
+    yaml_text = (ROOT / "setup" / "skypilot.yaml").read_text()
+    assert "#     sky launch -c course setup/skypilot.yaml      # resume a stopped one" in yaml_text
+    for name in ("setup/skypilot.yaml", "setup/skypilot-multinode.yaml", "setup/README.md", "docs/troubleshooting.md"):
+        commands = re.findall(r"^[#\s]*(sky (?:start|exec)\b.*)$", (ROOT / name).read_text(), flags=re.MULTILINE)
+        assert all(" -i " in command and "sky exec" not in command for command in commands), (name, commands)
+
+
+# ssh's stand-in for rsync (RSYNC_RSH): skips ssh's options and the host, runs the command in $BOX_HOME.
+STAND_IN_SSH = """#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in -*) shift ;; *) shift; break ;; esac
+done
+cd "$BOX_HOME" && exec sh -c "$*"
+"""
+
+
+def copy_back_commands(name):
+    """The commands a page gives to copy the runs back before `sky down`, as one shell script."""
+    lines = (ROOT / "setup" / name).read_text().splitlines()
+    if name.endswith(".yaml"):
+        start = next(i for i, line in enumerate(lines) if line.startswith("#     # before `sky down`"))
+        lines = [line[6:] for line in lines[start:] if line.startswith("#     ")]
+    else:
+        start = next(i for i, line in enumerate(lines) if line.startswith("for index in models/*/runs.json"))
+        lines = lines[start:]
+    end = next(i for i, line in enumerate(lines) if line.startswith("sky down"))
+    return "\n".join(line for line in lines[:end] if not line.startswith("#"))
+
+
+@pytest.mark.parametrize("name, cluster, lesson", [("skypilot.yaml", "course", "05_transfer"),
+                                                   ("README.md", "course", "05_transfer"),
+                                                   ("skypilot-multinode.yaml", "course-multi", "03_cnn_from_scratch")])
+def test_the_runs_are_copied_back_before_sky_down_without_the_machines_index(tmp_path, name, cluster, lesson):
+    box, here = tmp_path / "box" / "sky_workdir" / "models" / lesson, tmp_path / "here" / "models" / lesson
+    for folder, run in ((box, "20261201-100000-full"), (here, "20261130-090000-sample")):
+        (folder / "runs" / run).mkdir(parents=True)
+        (folder / "runs" / run / "finished.json").write_text(json.dumps({"made": str(folder)}))
+        (folder / "runs.json").write_text(json.dumps({"latest": f"runs/{run}"}))
+        (folder / "metrics.json").write_text(f"metrics of {folder}")
+    ssh = tmp_path / "ssh"
+    ssh.write_text(STAND_IN_SSH)
+    ssh.chmod(0o755)
+    script = copy_back_commands(name)
+    assert f"{cluster}:sky_workdir/models/ models/" in script
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path / "here", capture_output=True, text=True,
+                            env={**os.environ, "RSYNC_RSH": str(ssh), "BOX_HOME": str(tmp_path / "box")}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((here / "runs" / "20261201-100000-full" / "finished.json").read_text()) == {"made": str(box)}
+    assert (here / "runs" / "20261130-090000-sample" / "finished.json").is_file()
+    assert (here / "metrics.json").read_text() == f"metrics of {here}"  # nothing of yours replaced
+    assert not (here / "runs.json").exists()  # yours moved aside (rebuilt from every run), the machine's not copied
+    (aside,) = here.glob("runs.json.before-sync-*")
+    assert json.loads(aside.read_text()) == {"latest": "runs/20261130-090000-sample"}
+
+
+def test_skypilot_is_not_offered_for_clouds_where_it_cannot_stop_a_machine():
+    """SkyPilot cannot stop a Lambda or RunPod machine (only delete it, disk and runs with it): the idle stop would
+    not work there, so neither is named among the clouds to use."""
+    header = (ROOT / "setup" / "skypilot.yaml").read_text().split("# From the kit's folder")[0]
+    (row,) = [line for line in (ROOT / "setup" / "README.md").read_text().splitlines()
+              if line.startswith("| **Any cloud with SkyPilot**")]
+    assert "(AWS, GCP,\n# Azure)" in header and "Not Lambda\n# or RunPod" in header
+    assert row.endswith("| AWS, GCP or Azure accounts (not Lambda or RunPod: SkyPilot cannot stop a machine there) |")

@@ -22,7 +22,7 @@ EXPECTED = {"python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1"}
 VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MIN_FREE_GB = 10  # the full datasets unpacked, with room for models
 GPU_FIX = ("on an NVIDIA GPU machine run `sudo setup/bootstrap.sh`, or rent one with "
-           "`python setup/gpubox.py launch` (see setup/README.md)")
+           "`.venv/bin/python setup/gpubox.py launch` (see setup/README.md)")
 DRIVER_FIX = "`sudo ubuntu-drivers install`, then reboot"
 
 
