@@ -84,7 +84,8 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "load_average_note": "os.getloadavg() (1, 5 and 15 minutes): a load before the run means other work shared the machine",
+        "load_average_note": "os.getloadavg() (1, 5 and 15 minutes): a load before the run means other work "
+                             "shared the machine",
         "parameters": {name: value for name, value in parameters.items() if name != "DATA_DIR"},
         "train_count": metrics["train_count"], "test_count": metrics["test_count"],
         "canvas_size": metrics["canvas_size"], "epochs": metrics["epochs"],
