@@ -7,6 +7,7 @@ what it is for. Writes `benchmarks/results/utils_lines.json`:
     python benchmarks/utils_lines.py
 """
 
+import argparse
 import json
 import pathlib
 import subprocess
@@ -36,6 +37,7 @@ LATER_CAPABILITIES = {
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     files = sorted((ROOT / "utils").rglob("*.py"))
     modules = {}
     for path in files:
