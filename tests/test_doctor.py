@@ -71,7 +71,8 @@ def test_downloads_lists_present_and_missing(tmp_path):
     (data / "cub200").mkdir()
     (data / "cub200" / "CUB_200_2011.tgz.part").write_bytes(b"x" * 2_000_000)  # an interrupted download
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    (tmp_path / "keras" / "models" / doctor.VGG16_WEIGHTS).write_bytes(b"weights")
+    for name, _ in doctor.downloads.VGG16_WEIGHTS.values():  # lesson 4 needs both
+        (tmp_path / "keras" / "models" / name).write_bytes(b"weights")
     finding = doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras")
     assert "datasets downloaded: dogscats;" in finding.detail
     assert "mnist" in finding.detail.split("not yet:")[1]
@@ -149,7 +150,15 @@ def test_an_unreadable_dataset_folder_is_a_fail_that_names_it(tmp_path):
     assert finding.fix.startswith(f"fix its permissions: `chmod -R u+rwX {data / 'cifar10'}`")
     # no weights in this Keras home: the learner is told lesson 4 fetches them, not to run `download`
     assert doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras").detail.endswith(
-        "VGG16 weights: not cached yet (Keras downloads them, about 59 MB, the first time lesson 4 builds VGG16)")
+        "VGG16 weights: not cached yet: vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (about 59 MB), "
+        "vgg16_weights_tf_dim_ordering_tf_kernels.h5 (about 553 MB); Keras downloads them the first time lesson 4 "
+        "builds VGG16")
+    # the base alone, as a machine that ran only lesson 4's bottleneck route has it: the full network is still due
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"w")
+    assert doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras").detail.endswith(
+        "VGG16 weights: not cached yet: vgg16_weights_tf_dim_ordering_tf_kernels.h5 (about 553 MB); Keras "
+        "downloads them the first time lesson 4 builds VGG16")
 
 
 def test_an_unreadable_data_folder_is_one_fail_and_the_other_checks_still_print(tmp_path, monkeypatch, capsys):

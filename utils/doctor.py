@@ -19,7 +19,6 @@ from utils import cli, downloads, paths
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 
 EXPECTED = {"python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1"}
-VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MIN_FREE_GB = 10  # the full datasets unpacked, with room for models
 GPU_FIX = ("on an NVIDIA GPU machine run `sudo setup/bootstrap.sh`, or rent one with "
            "`.venv/bin/python setup/gpubox.py launch` (see setup/README.md)")
@@ -191,8 +190,10 @@ def check_downloads(data_dir=None, keras_home=None):
         else:
             missing.append(name)
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
-    weights = ("cached" if (keras_home / "models" / VGG16_WEIGHTS).is_file()
-               else "not cached yet (Keras downloads them, about 59 MB, the first time lesson 4 builds VGG16)")
+    absent = [f"{name} ({size})" for name, size in downloads.VGG16_WEIGHTS.values()
+              if not (keras_home / "models" / name).is_file()]
+    weights = (f"not cached yet: {', '.join(absent)}; Keras downloads them the first time lesson 4 builds VGG16"
+               if absent else "cached")
     detail = [f"datasets downloaded: {', '.join(present) or 'none'}", *partly,
               f"not yet: {', '.join(missing) or 'none'}", f"VGG16 weights: {weights}"]
     fixes = ["run `python -m utils.data download NAME` again to finish: it resumes" if partly else "",

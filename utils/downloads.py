@@ -63,6 +63,10 @@ OTHER_SOURCES = {
         "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules"),
 }
 
+# lesson 4's VGG16 (without, with its dense layers), which Keras fetches into ~/.keras/models/ itself
+VGG16_WEIGHTS = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 59 MB"),
+                 True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 553 MB")}
+
 
 class DownloadError(RuntimeError):
     """A download or its checks failed; the message says what to do next."""

@@ -12,10 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from utils import paths, safely
-
-WEIGHT_FILES = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 59 MB"),
-                True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 553 MB")}
+from utils import downloads, paths, safely
 
 
 class WeightsUnavailable(RuntimeError):
@@ -61,7 +58,7 @@ def vgg16(weights="imagenet", image_size=224, include_top=False):
     except Exception as error:  # Keras raises a bare Exception("URL fetch failure ...")
         if weights != "imagenet" or "URL fetch failure" not in str(error):
             raise
-        name, size = WEIGHT_FILES[include_top]
+        name, size = downloads.VGG16_WEIGHTS[include_top]
         raise WeightsUnavailable(
             f"VGG16's ImageNet weights ({name}, {size}) are not in {keras_models()} "
             f"and cannot be downloaded here ({error}). On a machine with internet, run "
