@@ -31,7 +31,11 @@ $(BIN)/python:
 	needs Python 3.11, and '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found'). Install Python 3.11, \
 	then run: make $(or $(MAKECMDGOALS),help) PYTHON=python3.11" >&2; exit 1; }
 	@$(PYTHON) setup/check_machine.py
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "error: '$(PYTHON)' has no venv module to create .venv \
+	with (Debian and Ubuntu ship it apart). Install it: sudo apt install python3.11-venv, then run: make \
+	$(or $(MAKECMDGOALS),help) PYTHON=$(PYTHON)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "error: '$(PYTHON) -m venv $(VENV)' failed, for the reason \
+	above; nothing was kept. Fix it, then run: make $(or $(MAKECMDGOALS),help) PYTHON=$(PYTHON)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(COURSE): requirements.txt pyproject.toml | $(BIN)/python

@@ -212,6 +212,44 @@ def test_make_refuses_a_machine_without_tensorflow_in_one_line_before_creating_a
     assert "-m venv" not in finished.stdout
 
 
+def fake_python(tmp_path, script):
+    """A python3.11 in `tmp_path` that runs the kit's own Python, after the shell lines `script`."""
+    python = tmp_path / "python3.11"
+    python.write_text(f'#!/bin/sh\n{script}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    for name in ("Makefile", "requirements.txt", "pyproject.toml", "setup/check_machine.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(paths.ROOT / name, tmp_path / name)
+    return python
+
+
+def test_make_refuses_a_python_without_its_venv_module_in_one_line_before_creating_anything(tmp_path):
+    """Debian and Ubuntu's python3.11 comes without ensurepip (python3.11-venv): say what to install."""
+    blocked = tmp_path / "no-ensurepip"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text("import sys\nsys.modules['ensurepip'] = None\n")
+    python = fake_python(tmp_path, f"export PYTHONPATH={blocked}")
+    finished = learner_make("lessons", f"PYTHON={python}", cwd=tmp_path)
+    assert finished.returncode != 0 and not (tmp_path / ".venv").exists()
+    assert finished.stderr.splitlines()[:-1] == [  # then make's own "*** ... Error 1"
+        f"error: '{python}' has no venv module to create .venv with (Debian and Ubuntu ship it apart). Install it: "
+        f"sudo apt install python3.11-venv, then run: make lessons PYTHON={python}"]
+
+
+def test_a_venv_that_fails_half_made_is_removed_so_the_next_make_tries_again(tmp_path):
+    """`python3 -m venv` can fail after making .venv/bin/python; make would then take .venv for made, and fail later
+    with no word of why."""
+    python = fake_python(tmp_path, 'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin" && '
+                                   'touch "$3/bin/python" && echo "venv failed: disk full" >&2 && exit 1; fi')
+    for _ in range(2):
+        finished = learner_make("lessons", f"PYTHON={python}", cwd=tmp_path)
+        assert finished.returncode != 0 and not (tmp_path / ".venv").exists()
+        assert finished.stderr.splitlines()[-3:-1] == [  # then make's own "*** ... Error 1"
+            "venv failed: disk full",
+            f"error: '{python} -m venv .venv' failed, for the reason above; nothing was kept. Fix it, then run: make "
+            f"lessons PYTHON={python}"]
+
+
 def test_make_slides_without_npm_says_how_to_install_it_in_one_line(tmp_path):
     """On a Mac, or as a learner who is not root, there is no apt-get to fetch npm with: say what to install."""
     shutil.copy(paths.ROOT / "Makefile", tmp_path)
