@@ -195,6 +195,9 @@ def test_a_phone_portrait_is_turned_upright_before_the_model_sees_it(server, cla
     ("empty.jpg", b"", 400, "empty.jpg is empty (0 bytes)"),
     ("huge.png", None, 413, "huge.png is too large to read safely (over 89 megapixels)"),
     ("cut.jpg", "half", 422, "cut.jpg is damaged"),
+    # the status comes from what was wrong with the file, never from the words of its name
+    ("is damaged.jpg", b"a shopping list\n", 415, "is damaged.jpg is not an image this kit can read"),
+    ("photo is too large to read safely.jpg", b"a list\n", 415, "safely.jpg is not an image this kit can read"),
 ])
 def test_a_photo_that_cannot_be_used_is_refused_in_one_sentence(server, photo_file, tmp_path, name, data, status,
                                                                   words):

@@ -137,9 +137,9 @@ def create_app(classifier, max_megabytes=20, local=True):
                 return refuse(400, "empty", name=name)
             return await run_in_threadpool(classifier.answer, path, explain)
         except images.PhotoError as error:
-            message = str(error).replace(path, name)
-            status = next((code for words, code in PHOTO_STATUS.items() if words in message), 415)
-            return JSONResponse({"error": message}, status_code=status)
+            said = str(error)  # about the server's own file: the sender's name could hold the words below
+            status = next((code for words, code in PHOTO_STATUS.items() if words in said), 415)
+            return JSONResponse({"error": said.replace(path, name)}, status_code=status)
         finally:
             os.unlink(path)
             await form.close()
