@@ -30,6 +30,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSON = ROOT / "notebooks" / "06_ship_it.ipynb"
 
 
+def eight_bit_instructions():
+    """The processor's fast 8-bit dot-product instructions that LiteRT's XNNPACK can use for int8 models, as Linux lists
+    them in /proc/cpuinfo (x86: AVX-512 VNNI, AVX-VNNI, AMX; ARM: dot product, i8mm), or None off Linux."""
+    try:
+        flags = set(pathlib.Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+    return sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"})
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a lesson-3 model.keras")
@@ -63,7 +73,8 @@ def main(argv=None):
         "valid_photos": metrics["valid_photos"],
         "saved_model_max_difference": metrics["saved_model_max_difference"],
         "formats": metrics["formats"],
-        "cpus": os.cpu_count(), "load_average": [round(value, 2) for value in os.getloadavg()],
+        "cpus": os.cpu_count(), "cpu_8bit_instructions": eight_bit_instructions(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     pathlib.Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
