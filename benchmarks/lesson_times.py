@@ -34,6 +34,7 @@ import platform
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -88,6 +89,7 @@ def main(argv=None):
     parameters = {name: lessons.parse_value(value) for name, value in args.p} or None
 
     results = json.loads(args.out.read_text())["lessons"] if args.notebooks and args.out.exists() else {}
+    started = time.perf_counter()  # the whole command, executed copies and HTML pages included, as `make lessons`
     with tempfile.TemporaryDirectory(prefix="lesson_times-") as folder:
         for path in args.notebooks or lessons.all_lessons():
             print(f"=== {path.name}", flush=True)
@@ -101,20 +103,24 @@ def main(argv=None):
                                   "date": datetime.datetime.now().isoformat(timespec="seconds")}
             print(f"{result.status} in {result.seconds:.0f} s, at most {memory.gb} GB: "
                   f"{result.headline or result.error}", flush=True)
+    wall_seconds = round(time.perf_counter() - started, 1)
     report = {
         "benchmark": "benchmarks/lesson_times.py",
         "command": "python " + " ".join(["benchmarks/lesson_times.py"] + list(argv or sys.argv[1:])),
         "what": "every lesson in sample mode with its default parameters (but `parameters`), through utils.lessons.run "
-                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum; peak_memory_gb: the "
+                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum; wall_seconds: the whole "
+                "command, writing each executed copy and its HTML page included; peak_memory_gb: the "
                 "runner's, its kernel's and their children's resident memory together, at its highest",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "parameters": parameters or {},
         "lessons": dict(sorted(results.items())),
         "total_seconds": round(sum(entry["seconds"] for entry in results.values()), 1),
+        "wall_seconds": wall_seconds if not args.notebooks else None,  # all lessons run by this command, end to end
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"total {report['total_seconds'] / 60:.1f} minutes; wrote {args.out}")
+    print(f"total {report['total_seconds'] / 60:.1f} minutes of lessons, {wall_seconds / 60:.1f} minutes in all; "
+          f"wrote {args.out}")
     return 0 if all(entry["status"] == "ok" for entry in results.values()) else 1
 
 
