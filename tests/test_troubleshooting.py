@@ -34,15 +34,22 @@ def template(node, constants=None):
 
 
 def messages(module):
-    """(line, template) of each message `module` raises, prints to stderr or exits with."""
+    """(line, template) of each message `module` raises, prints to stderr, exits with or gives argparse's
+    `parser.error`, and each answer in a top-level `ERRORS` table (`utils.serve`'s refusals)."""
     tree = ast.parse((paths.ROOT / module).read_text())
     constants = {node.targets[0].id: node.value for node in tree.body
                  if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+    if isinstance(constants.get("ERRORS"), ast.Dict):
+        for value in constants["ERRORS"].values:  # str.format templates: {name} stands for a value
+            yield value.lineno, re.sub(r"\{[^{}]*\}", "…", template(value, constants))
     for node in ast.walk(tree):
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
             name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
             if name != "refuse":  # lessons.check_type's helper: its one template is checked below
                 yield node.lineno, template(node.exc.args[0], constants)
+        elif isinstance(node, ast.Call) and node.args and getattr(node.func, "attr", "") == "error" and getattr(
+                node.func.value, "id", "") == "parser":  # argparse prints it after the usage line, exit status 2
+            yield node.lineno, template(node.args[0], constants)
         elif isinstance(node, ast.Call) and node.args and module not in SHARED and (
                 (getattr(node.func, "id", "") == "print" and any(
                     keyword.arg == "file" and getattr(keyword.value, "attr", "") == "stderr"
@@ -88,6 +95,19 @@ def test_the_check_would_catch_a_message_that_changed(tmp_path):
 def test_the_check_finds_the_kits_messages():
     """A floor: if `messages` stopped seeing them, every page check above would pass with nothing to check."""
     assert sum(1 for module in MODULES for _ in messages(module)) >= 150
+
+
+def test_the_check_reads_argparse_errors_and_the_servers_refusals(tmp_path):
+    module = tmp_path / "cli.py"
+    module.write_text('ERRORS = {"empty": "{name} is empty (0 bytes); choose a photo "\n'
+                      '                   "file."}\n'
+                      'def main(parser, args):\n'
+                      '    parser.error(f"--port {args.port}: use a port number from 1 to 65535")\n')
+    assert dict(messages(str(module))) == {1: "… is empty (0 bytes); choose a photo file.",
+                                           4: "--port …: use a port number from 1 to 65535"}
+    found = {text for _, text in messages("utils/serve.py")}
+    assert "… is empty (0 bytes); choose a photo file (JPEG, PNG, GIF, BMP, WebP, TIFF or AVIF) and send it again." \
+        in found and "--port …: use a port number from 1 to 65535" in found
 
 
 def test_the_check_reads_messages_kept_in_constants_and_printed_ones():
