@@ -151,14 +151,14 @@ def test_an_unreadable_dataset_folder_is_a_fail_that_names_it(tmp_path):
     # no weights in this Keras home: the learner is told lesson 4 fetches them, not to run `download`
     assert doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras").detail.endswith(
         "VGG16 weights: not cached yet: vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (about 59 MB), "
-        "vgg16_weights_tf_dim_ordering_tf_kernels.h5 (about 553 MB); Keras downloads them the first time lesson 4 "
-        "builds VGG16")
+        "vgg16_weights_tf_dim_ordering_tf_kernels.h5 (about 553 MB); Keras downloads each the first time lesson 4 "
+        "needs it")
     # the base alone, as a machine that ran only lesson 4's bottleneck route has it: the full network is still due
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"w")
     assert doctor.check_downloads(data_dir=data, keras_home=tmp_path / "keras").detail.endswith(
         "VGG16 weights: not cached yet: vgg16_weights_tf_dim_ordering_tf_kernels.h5 (about 553 MB); Keras "
-        "downloads them the first time lesson 4 builds VGG16")
+        "downloads each the first time lesson 4 needs it")
 
 
 def test_an_unreadable_data_folder_is_one_fail_and_the_other_checks_still_print(tmp_path, monkeypatch, capsys):

@@ -192,7 +192,7 @@ def check_downloads(data_dir=None, keras_home=None):
     keras_home = pathlib.Path(keras_home or os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
     absent = [f"{name} ({size})" for name, size in downloads.VGG16_WEIGHTS.values()
               if not (keras_home / "models" / name).is_file()]
-    weights = (f"not cached yet: {', '.join(absent)}; Keras downloads them the first time lesson 4 builds VGG16"
+    weights = (f"not cached yet: {', '.join(absent)}; Keras downloads each the first time lesson 4 needs it"
                if absent else "cached")
     detail = [f"datasets downloaded: {', '.join(present) or 'none'}", *partly,
               f"not yet: {', '.join(missing) or 'none'}", f"VGG16 weights: {weights}"]
