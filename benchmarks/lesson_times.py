@@ -89,7 +89,7 @@ def main(argv=None):
     parameters = {name: lessons.parse_value(value) for name, value in args.p} or None
 
     results = json.loads(args.out.read_text())["lessons"] if args.notebooks and args.out.exists() else {}
-    started = time.perf_counter()  # the whole command, executed copies and HTML pages included, as `make lessons`
+    started = time.perf_counter()  # from here on as `make lessons` spends it: executed copies and pages included
     with tempfile.TemporaryDirectory(prefix="lesson_times-") as folder:
         for path in args.notebooks or lessons.all_lessons():
             print(f"=== {path.name}", flush=True)
@@ -108,9 +108,10 @@ def main(argv=None):
         "benchmark": "benchmarks/lesson_times.py",
         "command": "python " + " ".join(["benchmarks/lesson_times.py"] + list(argv or sys.argv[1:])),
         "what": "every lesson in sample mode with its default parameters (but `parameters`), through utils.lessons.run "
-                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum; wall_seconds: the whole "
-                "command, writing each executed copy and its HTML page included; peak_memory_gb: the "
-                "runner's, its kernel's and their children's resident memory together, at its highest",
+                "(as `make lessons`), seconds measured by the runner; total_seconds is their sum; wall_seconds: from "
+                "the first lesson's start to the last lesson's HTML page written, each executed copy and page "
+                "included; peak_memory_gb: the runner's, its kernel's and their children's resident memory together, "
+                "at its highest",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "parameters": parameters or {},
         "lessons": dict(sorted(results.items())),
@@ -119,8 +120,8 @@ def main(argv=None):
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"total {report['total_seconds'] / 60:.1f} minutes of lessons, {wall_seconds / 60:.1f} minutes in all; "
-          f"wrote {args.out}")
+    in_all = f", {wall_seconds / 60:.1f} minutes in all" if not args.notebooks else ""  # else: some kept from --out
+    print(f"total {report['total_seconds'] / 60:.1f} minutes of lessons{in_all}; wrote {args.out}")
     return 0 if all(entry["status"] == "ok" for entry in results.values()) else 1
 
 
