@@ -191,11 +191,14 @@ def test_lesson_6_ships_lesson_5s_model_rebuilding_its_split_with_the_runs_seed(
 
 @pytest.mark.notebook
 def test_lesson_6_says_in_one_line_what_is_wrong_with_a_model_it_cannot_ship(tmp_path, monkeypatch):
-    """MODEL takes what `utils.serve --model` takes, and is refused as it refuses it: a typo is not "no finished run"."""
+    """MODEL takes what `utils.serve --model` takes, and is refused as it refuses it: a typo is not "no finished
+    run", and lesson 3's folder somewhere else is not lesson 3 without a run (a small network trained instead)."""
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     for model, words in [("03_cnn_from_scrach", "raised FileNotFoundError: no lesson called 03_cnn_from_scrach: pass "),
-                         (str(paths.ROOT / "README.md"), "is neither a .keras model file nor a lesson's folder")]:
+                         (str(paths.ROOT / "README.md"), "is neither a .keras model file nor a lesson's folder"),
+                         (str(tmp_path / "elsewhere" / "03_cnn_from_scratch"),
+                          "raised FileNotFoundError: no model at")]:
         shipped = lessons.run(paths.NOTEBOOKS / "06_ship_it.ipynb", {"MODEL": model}, out_dir=tmp_path / "out",
                               smoke=True, html=False, progress=False)
         assert shipped.status == "failed" and words in shipped.error, shipped.error
