@@ -227,6 +227,19 @@ def test_lesson_6_measures_lesson_3s_run_on_that_runs_own_validation_photos(tmp_
 
 
 @pytest.mark.notebook
+def test_lesson_3_refuses_settings_that_cannot_work_before_it_trains(tmp_path, monkeypatch):
+    """IMAGE_SIZE 16 trained the baseline for minutes, then failed inside Keras on the improved network's pooling."""
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    result = lessons.run(paths.NOTEBOOKS / "03_cnn_from_scratch.ipynb", {"IMAGE_SIZE": 16}, out_dir=tmp_path / "out",
+                         smoke=True, html=False, progress=False)
+    assert result.status == "failed" and result.error.startswith("cell 5 ") and result.error.endswith(
+        "raised ValueError: IMAGE_SIZE = 16: use at least 32: the improved network halves the photo five times."), \
+        result.error
+    assert not (tmp_path / "data").exists()  # nothing drawn or organized: it stopped first
+
+
+@pytest.mark.notebook
 def test_lesson_3_trains_on_a_learners_own_folder_of_three_classes(tmp_path, monkeypatch):
     """`make_baseline` and `make_improved` have one output per class folder, not two for cats and dogs."""
     import numpy as np
