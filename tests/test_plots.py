@@ -62,6 +62,14 @@ def test_history_has_a_panel_per_metric_with_epochs_on_x():
         plots.history(history, metrics=("auc",))
 
 
+def test_history_labels_training_and_validation_only_where_both_are_drawn():
+    figure = plots.history({"loss": [0.9, 0.6], "val_loss": [1.0, 0.7], "learning_rate": [1e-3, 5e-4]},
+                           metrics=("loss", "learning_rate"))
+    loss, rate = figure.axes
+    assert [text.get_text() for text in loss.get_legend().get_texts()] == ["training", "validation"]
+    assert rate.get_legend() is None and len(rate.get_lines()) == 1  # no "training" legend on the schedule
+
+
 def test_history_of_one_epoch_says_why_there_is_no_curve_and_ticks_whole_epochs():
     figure = plots.history({"loss": [0.7], "val_loss": [0.6], "accuracy": [0.5], "val_accuracy": [0.55]})
     assert [axis.get_title() for axis in figure.axes] == ["loss (one epoch: a curve needs two)",

@@ -77,14 +77,16 @@ def history(history, metrics=("loss", "accuracy")):
                                 squeeze=False, layout="constrained")
     for axis, name in zip(axes.flat, metrics):
         epochs = np.arange(1, len(history[name]) + 1)
-        axis.plot(epochs, history[name], "o-", label="training")
-        if f"val_{name}" in history:
+        validated = f"val_{name}" in history  # else one curve (the learning rate), which needs no legend
+        axis.plot(epochs, history[name], "o-", label="training" if validated else name)
+        if validated:
             axis.plot(epochs, history[f"val_{name}"], "o-", label="validation")
         one = len(epochs) == 1  # sample mode may train one epoch: say why there is no curve
         axis.set(xlabel="epoch", ylabel=name, title=f"{name} (one epoch: a curve needs two)" if one else name)
         axis.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))  # epoch 1, 2, ..., never 1.25
         axis.grid(alpha=0.3)
-        axis.legend()
+        if validated:
+            axis.legend()
     return figure
 
 
