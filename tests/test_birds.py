@@ -152,20 +152,51 @@ def test_each_held_out_image_knows_its_source(fake_downloads):
     assert sum(in_test) == int(np.sum(data.test_sources == "cub200"))
 
 
-def test_bird_dataset_without_cub_uses_cifar_alone_and_says_so(fake_downloads, capsys):
-    data_dir = fake_downloads[0]
-    (data_dir / "cub200" / "CUB_200_2011" / "images.txt").rename(data_dir / "images.txt")
-    data = birds.bird_dataset(data_dir, progress=False)
-    assert data.sources == {"cifar10": 17}
+def test_bird_dataset_without_cub_uses_cifar_alone_and_says_so(tmp_path, capsys):
+    labels = [[2, 0, 3, 2], [2, 2, 9], [1, 4, 2], [5, 2], [2, 6, 7, 8], [2, 0, 3, 3]]  # 8 birds: enough to split
+    write_fake_cifar(tmp_path / "cifar10" / "cifar-10-batches-py", labels)
+    data = birds.bird_dataset(tmp_path, progress=False)
+    assert data.sources == {"cifar10": 20}
     assert "download cub200" in capsys.readouterr().out
 
 
 def test_bird_dataset_sample_keeps_both_classes(fake_downloads):
-    data = birds.bird_dataset(fake_downloads[0], limit=15, seed=0, progress=False)
+    data = birds.bird_dataset(fake_downloads[0], limit=17, seed=0, progress=False)
     total = sum(sum(split.values()) for split in data.class_counts.values())
-    assert total == 15 and data.train_labels.min() == 0 and data.train_labels.max() == 1
+    assert total == 17 and data.train_labels.min() == 0 and data.train_labels.max() == 1
     with pytest.raises(ValueError, match="too few"):
         birds.bird_dataset(fake_downloads[0], limit=5)
+
+
+def every_split_has_both_classes(data):
+    return all(counts["bird"] > 0 and counts["not bird"] > 0 for counts in data.class_counts.values())
+
+
+def test_too_few_stand_in_images_for_a_bird_in_every_split_are_refused_saying_how_many_to_ask_for(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "DATA", tmp_path)  # lesson 5's sample mode asks for as many as it draws
+    for count in (10, 26):  # 26 drawings hold 6 birds: one too few for three splits
+        with pytest.raises(ValueError, match=f"^{count} images leave the validation images without a bird: .*"
+                                             "ask for at least 27 images\\.$"):
+            birds.bird_dataset(tmp_path / "empty", limit=count, standin_count=count, progress=False)
+    assert every_split_has_both_classes(
+        birds.bird_dataset(tmp_path / "empty", limit=27, standin_count=27, progress=False))
+
+
+def test_a_sample_too_small_for_a_bird_in_every_split_is_refused_saying_how_many_to_ask_for(fake_downloads):
+    with pytest.raises(ValueError, match="^15 images leave the validation images without a bird: the training, "
+                                         "validation and held-out images each need a bird and a non-bird; "
+                                         "ask for at least 17 images\\.$"):
+        birds.bird_dataset(fake_downloads[0], limit=15, progress=False)
+    assert every_split_has_both_classes(birds.bird_dataset(fake_downloads[0], limit=17, progress=False))
+
+
+def test_real_data_too_small_for_a_bird_in_every_split_says_the_download_looks_incomplete(fake_downloads):
+    data_dir = fake_downloads[0]
+    (data_dir / "cub200" / "CUB_200_2011" / "images.txt").rename(data_dir / "images.txt")  # 17 images, 5 birds
+    with pytest.raises(ValueError, match="^17 images leave the validation images without a bird, and there are no "
+                                         "more: .*download cifar10 again into a new folder\\.$"):
+        birds.bird_dataset(data_dir, progress=False)
 
 
 def test_bird_dataset_offline_draws_toy_birds_and_says_how_to_download(tmp_path, monkeypatch, capsys):

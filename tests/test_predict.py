@@ -124,6 +124,16 @@ def test_a_half_written_metrics_file_falls_back_to_the_default_threshold(model_p
     assert predict.default_threshold(model) == 0.5
 
 
+@pytest.mark.parametrize("recorded, expected", [
+    (0.3, 0.3), (0, 0.0), (1, 1.0),                          # a probability: the lesson's own threshold
+    (2.0, 0.5), (-0.1, 0.5), (1.0001, 0.5), (float("nan"), 0.5),  # not one (--threshold refuses them): the default
+    (True, 0.5), ("0.3", 0.5), (None, 0.5)])
+def test_the_recorded_threshold_is_used_only_when_it_is_a_probability(tmp_path, recorded, expected):
+    (tmp_path / "metrics.json").write_text(json.dumps({"threshold": recorded}))  # NaN is written as NaN
+    threshold = predict.default_threshold(tmp_path / "model.keras")
+    assert threshold == expected and type(threshold) is float
+
+
 def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path, photos, capsys):
     (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 half a zip")
     assert cli.run(predict.main, [str(tmp_path / "broken.keras"), str(photos[0])]) == 2

@@ -175,12 +175,14 @@ def bird_settings(model_file):
 
 
 def default_threshold(model_path):
-    """The threshold in `metrics.json` beside the model file, else 0.5."""
+    """The threshold in `metrics.json` beside the model file when it is a probability (0 to 1), else 0.5."""
     try:
         threshold = json.loads((pathlib.Path(model_path).parent / "metrics.json").read_text()).get("threshold")
     except (OSError, ValueError, AttributeError):  # none, half-written or not a record: the default
         return 0.5
-    return float(threshold) if isinstance(threshold, (int, float)) else 0.5
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        return 0.5  # none, or not a probability (NaN included): what --threshold would refuse
+    return float(threshold)
 
 
 def is_it_a_bird(model, image_paths, threshold=0.5):
