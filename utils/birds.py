@@ -148,36 +148,6 @@ def _stratified_split(labels, fraction, rng):
     return tuple(np.sort(np.concatenate(side)) for side in zip(*halves))
 
 
-def _fits_three_splits(count):
-    """Whether `count` images of one class give the held-out, validation and training images one each at least,
-    split as `bird_dataset` splits them (`_stratified_split`)."""
-    test = round(count * (HELD_OUT / FULL_SIZE))
-    valid = round((count - test) * VALID_FRACTION)
-    return min(test, valid, count - test - valid) >= 1
-
-
-def _images_needed(class_counts, drawn):
-    """The fewest images to ask for so that each class fits three splits (`_fits_three_splits`), or None.
-
-    Args:
-        class_counts: the images of each class in the data a sample is taken from.
-        drawn: the data is the toy_birds stand-in, which draws as many images as it is asked for
-            (`synth.toy_birds`: a share `synth.BIRD_FRACTION` of birds); else a sample of n images takes a share
-            n / total of each class, and no sample is larger than the data.
-    """
-    total = sum(class_counts)
-    for count in range(10, total + 1):
-        if all(_fits_three_splits(round(n * (count / total))) for n in class_counts):
-            return count
-    if not drawn:
-        return None
-    count = max(total, 10)
-    while not (_fits_three_splits(round(count * synth.BIRD_FRACTION))
-               and _fits_three_splits(count - round(count * synth.BIRD_FRACTION))):
-        count += 1
-    return count
-
-
 def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, progress=True):
     """The bird / not-bird images, split into train, valid and held-out test (lesson 5).
 
@@ -191,7 +161,7 @@ def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, pr
 
     Raises:
         ValueError: too few images for the training, validation and held-out images to hold a bird and a
-            non-bird each; the message says how many to ask for.
+            non-bird each.
     """
     if limit is not None and limit < 10:
         raise ValueError(f"limit={limit} is too few images to split three ways: use at least 10, "
@@ -215,7 +185,6 @@ def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, pr
             print("CUB-200 is not downloaded: birds come from CIFAR-10 alone (6,000 of 60,000 "
                   "images). For the original's extra 11,788 bird photos:\n"
                   "    python -m utils.data download cub200")
-    all_labels = labels  # before any sampling
     origin = np.repeat(list(sources), list(sources.values()))  # sources are stacked in this order
     rng = np.random.default_rng(seed)
     if limit is not None and limit < len(labels):
@@ -225,15 +194,10 @@ def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, pr
     valid, train = _stratified_split(labels[rest], VALID_FRACTION, rng)
     valid, train = rest[valid], rest[train]
     for split, indices in (("training", train), ("validation", valid), ("held-out", test)):
-        missing = [name for value, name in enumerate(("non-bird", "bird")) if not np.any(labels[indices] == value)]
-        if missing:
-            needed = _images_needed([int(n) for n in np.bincount(all_labels, minlength=2)], drawn=not real)
-            if needed is None:
-                raise ValueError(f"{len(labels)} images leave the {split} images without a {missing[0]}, and there are "
-                                 "no more: CIFAR-10 has 6,000 birds among its 60,000 images, so this download looks "
-                                 "incomplete; download cifar10 again into a new folder.")
-            raise ValueError(f"{len(labels)} images leave the {split} images without a {missing[0]}: the training, "
-                             "validation and held-out images each need a bird and a non-bird; ask for at least "
-                             f"{needed} images.")
+        if len(np.unique(labels[indices])) < 2:  # no bird, or no non-bird: its precision and recall mean nothing
+            raise ValueError(f"{len(labels)} images leave the {split} images without a bird or without a non-bird: "
+                             "ask for more (the drawn stand-in needs at least 27). CIFAR-10 has 6,000 birds among "
+                             "its 60,000 images: if these are all of a download, it is incomplete; download it "
+                             "again into a new folder.")
     return Birds(images[train], labels[train], images[valid], labels[valid], images[test], labels[test], real,
                  sources, origin[test])
