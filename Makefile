@@ -24,8 +24,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:  ## show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# The version and machine checks come first, so that another Python, or a machine TensorFlow 2.21 has no build
-# for, never leaves a half-made .venv behind.
+# The version, machine and venv-module checks come first, so that another Python, a machine TensorFlow 2.21 has
+# no build for, or a Python without venv never leaves a half-made .venv behind; a venv that fails anyway is removed.
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "error: the kit \
 	needs Python 3.11, and '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found'). Install Python 3.11, \
