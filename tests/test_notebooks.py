@@ -237,6 +237,12 @@ def test_lesson_3_refuses_settings_that_cannot_work_before_it_trains(tmp_path, m
         "raised ValueError: IMAGE_SIZE = 16: use at least 32: the improved network halves the photo five times."), \
         result.error
     assert not (tmp_path / "data").exists()  # nothing drawn or organized: it stopped first
+    (tmp_path / "notes.txt").write_text("not a photo")  # your photo, read at the end: checked before training too
+    result = lessons.run(paths.NOTEBOOKS / "03_cnn_from_scratch.ipynb", {"IMAGE_PATH": str(tmp_path / "notes.txt")},
+                         out_dir=tmp_path / "out", smoke=True, html=False, progress=False)
+    assert result.status == "failed" and result.error.startswith("cell 5 ") and (
+        f"raised ValueError: IMAGE_PATH = '{tmp_path / 'notes.txt'}': {tmp_path / 'notes.txt'} is not an image this "
+        "kit can read") in result.error, result.error
 
 
 @pytest.mark.notebook

@@ -164,8 +164,8 @@ def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, pr
             non-bird each.
     """
     if limit is not None and limit < 10:
-        raise ValueError(f"limit={limit} is too few images to split three ways: use at least 10, "
-                         "or None for all of them.")
+        raise ValueError(f"limit={limit} is too few images to split three ways: use at least 27 (66 with CIFAR-10 "
+                         "alone, whose birds are rarer), or None for all of them.")
     assembled = assemble(data_dir, progress)
     real = assembled is not None
     if not real:
@@ -196,8 +196,8 @@ def bird_dataset(data_dir=paths.DATA, limit=None, seed=0, standin_count=3000, pr
     for split, indices in (("training", train), ("validation", valid), ("held-out", test)):
         if len(np.unique(labels[indices])) < 2:  # no bird, or no non-bird: its precision and recall mean nothing
             raise ValueError(f"{len(labels)} images leave the {split} images without a bird or without a non-bird: "
-                             "ask for more (the drawn stand-in needs at least 27). CIFAR-10 has 6,000 birds among "
-                             "its 60,000 images: if these are all of a download, it is incomplete; download it "
-                             "again into a new folder.")
+                             "ask for more (at least 27, or 66 with CIFAR-10 alone, whose birds are rarer). CIFAR-10 "
+                             "has 6,000 birds among its 60,000 images: if these are all of a download, it is "
+                             "incomplete; download it again into a new folder.")
     return Birds(images[train], labels[train], images[valid], labels[valid], images[test], labels[test], real,
                  sources, origin[test])
