@@ -134,6 +134,19 @@ def test_the_kernel_grid_has_one_tile_per_filter():
         assert not any(axis.axison for axis in figure.axes if not axis.get_images())  # no empty frames
 
 
+def test_the_hand_made_kernels_names_stay_clear_of_the_learned_tiles_above():
+    kernels = np.random.default_rng(0).normal(size=(3, 3, 3, 32))
+    names = {"box blur": BRIGHT, "Sobel, vertical": BRIGHT.T, "Sobel, horizontal": BRIGHT}
+    figure = explain.show_kernels(kernels, hand_made=names)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    tiles = [axis for axis in figure.axes if axis.get_images()]
+    lowest_learned = min(axis.get_window_extent(renderer).y0 for axis in tiles[:32])
+    named = [axis.title for axis in tiles[32:]]
+    assert [title.get_text() for title in named] == ["box\nblur", "Sobel\nvertical", "Sobel\nhorizontal"]
+    assert all(title.get_window_extent(renderer).y1 < lowest_learned for title in named)
+
+
 def test_the_overlay_keeps_the_photo_visible_under_the_heat():
     photo = np.random.default_rng(1).integers(0, 256, (40, 60, 3)).astype("uint8")
     blended = explain.overlay(photo, np.full((4, 4), 0.5), alpha=0.4)

@@ -112,6 +112,17 @@ def test_bar_chart_with_one_number_per_label_has_no_legend():
     assert axis.get_legend() is None and not figure.legends
 
 
+def test_a_value_written_on_a_bar_that_reaches_the_top_stays_clear_of_the_title():
+    figure = plots.bar_chart({"cub": 1.0, "cifar": 0.62}, title="birds found, by source", ylim=(0, 1))
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title = figure.axes[0].title.get_window_extent(renderer)
+    (top_value, _) = figure.axes[0].texts
+    assert top_value.get_text() == "100%"
+    gap = (title.y0 - top_value.get_window_extent(renderer).y1) * 72 / figure.dpi
+    assert gap > 3  # points: a clear space, not touching
+
+
 def test_bar_chart_rejects_missing_or_mismatched_values():
     with pytest.raises(ValueError, match="no values"):
         plots.bar_chart({})

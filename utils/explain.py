@@ -193,7 +193,8 @@ def show_kernels(kernels, hand_made=None, columns=16, size=0.7):
     tiles = [tile if tile.shape[-1] == 3 else tile.mean(axis=-1) for tile in tiles]
     extra = list((hand_made or {}).items())
     rows = -(-len(tiles) // columns) + (1 if extra else 0)
-    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows * 1.25), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows * 1.25), squeeze=False,
+                                 layout="constrained")  # room for the hand-made kernels' names
     for axis in axes.flat:
         axis.set_axis_off()
     for axis, tile in zip(axes.flat, tiles):

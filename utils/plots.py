@@ -139,7 +139,7 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if ylim is not None:
         axis.set_ylim(*ylim)
     axis.set_ylabel(ylabel or "")
-    axis.set_title(title or "", pad=14)  # room for the value written on a bar that reaches the top
+    axis.set_title(title or "", pad=20)  # room for the value written on a bar that reaches the top
     if series is not None or reference_label:
         figure.legend(fontsize=9, loc="outside lower center", ncol=3, frameon=False)  # under the axes: clear of bars
     return figure
