@@ -397,6 +397,8 @@ def test_the_command_ends_in_one_line_when_there_is_no_model_to_serve(model_file
              (["--model", str(tmp_path / "damaged.keras")], "is not a Keras model this version can load"),
              (["--model", str(tmp_path / "model.h5")], "is neither a .keras model file nor a lesson's folder"),
              (["--model", "no_such_lesson"], "no lesson called no_such_lesson: pass 03_cnn_from_scratch or "),
+             (["--model", "models/typo.keras"], f"no model at {tmp_path / 'models' / 'typo.keras'}: pass a .keras"),
+             (["--model", "01_convolution_filters"], "lesson 01_convolution_filters saves no model: pass 03_cnn_"),
              (["--model", str(model_file), "--classes", "cats,dogs,birds"], "does not give 2 different names")]
     for argv, words in cases:
         status, lines = command(argv + ["--port", str(free_port())], capsys)

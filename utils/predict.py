@@ -53,7 +53,7 @@ def find_model(path, birds_only=False):
         raise ValueError(f"{resolved} is neither a .keras model file nor a lesson's folder in {paths.MODELS}: pass "
                          "a .keras model file, or a lesson's folder (such as models/05_bird_classifier) or its name.")
     a_name = len(typed.parts) == 1 and typed.suffix != ".keras"  # not there: a lesson's name, or a typo
-    if not (in_models or a_name):
+    if not (in_models or a_name) or resolved.suffix == ".keras":  # models/typo.keras too: no lesson is called that
         raise FileNotFoundError(f"no model at {resolved}: pass a .keras model file, or a lesson's folder in "
                                 "models/ (such as models/05_bird_classifier) or its name.")
     lesson = resolved.name  # a lesson's folder in models/, or its name
@@ -62,14 +62,12 @@ def find_model(path, birds_only=False):
         raise ValueError(f"{paths.MODELS / lesson} holds lesson {lesson}'s models, not a bird classifier: "
                          "utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
                          "models/05_bird_classifier (or its name), or the model.keras of one of its runs.")
-    if not is_a_lesson:
-        if birds_only:
-            choices = [LESSON]
-        else:  # the lessons that save a model
-            choices = [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
-                       if "training.fit(" in notebook.read_text(errors="replace")]
-        raise FileNotFoundError(f"no lesson called {lesson}: pass {' or '.join(choices)} (or its folder in "
-                                "models/), or a .keras model file.")
+    choices = [LESSON] if birds_only else [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+                                           if "training.fit(" in notebook.read_text(errors="replace")]  # save one
+    if lesson not in choices:  # a typo, or lesson 1, 2 or 6, which save no model of their own
+        problem = f"lesson {lesson} saves no model" if is_a_lesson else f"no lesson called {lesson}"
+        raise FileNotFoundError(f"{problem}: pass {' or '.join(choices)} (or its folder in models/), or a .keras "
+                                "model file.")
     model_file, note = runs.best_model(lesson)
     if model_file is None:
         raise FileNotFoundError(f"{note}: run the lesson (notebooks/{lesson}.ipynb) first, or pass a "
