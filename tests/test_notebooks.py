@@ -227,6 +227,31 @@ def test_lesson_6_measures_lesson_3s_run_on_that_runs_own_validation_photos(tmp_
 
 
 @pytest.mark.notebook
+def test_lesson_1_refuses_a_photo_too_small_or_without_edges_in_section_1(tmp_path):
+    """IMAGE_WIDTH 6 failed in an exercise's solution at the end; a flat photo gave "weight error nan", no error."""
+    import PIL.Image
+
+    PIL.Image.new("RGB", (60, 40), (90, 120, 150)).save(tmp_path / "flat.png")
+    for parameters, words in [({"IMAGE_WIDTH": 6}, "ValueError: IMAGE_WIDTH = 6 makes the photo 6×4 pixels: use a "),
+                              ({"IMAGE_PATH": str(tmp_path / "flat.png")}, "ValueError: the photo is one flat shade")]:
+        result = lessons.run(paths.NOTEBOOKS / "01_convolution_filters.ipynb", parameters, out_dir=tmp_path / "out",
+                             html=False, progress=False)
+        assert result.status == "failed" and result.error.startswith("cell 6 ") and words in result.error, result.error
+
+
+@pytest.mark.notebook
+def test_lesson_2_refuses_counts_below_1_before_it_trains(tmp_path, monkeypatch):
+    """SHIFTED_COPIES 0 ended in a Keras error about validation_split, SLIDING_DIGITS 0 in a ZeroDivisionError."""
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    for name in ("SHIFTED_COPIES", "SLIDING_DIGITS"):
+        result = lessons.run(paths.NOTEBOOKS / "02_fc_vs_cnn.ipynb", {name: 0}, out_dir=tmp_path / "out", smoke=True,
+                             html=False, progress=False)
+        assert result.status == "failed" and result.error.startswith("cell 6 ") and result.error.endswith(
+            f"raised ValueError: {name} = 0: use 1 or more."), result.error
+        assert result.seconds < 60
+
+
+@pytest.mark.notebook
 def test_lesson_3_refuses_settings_that_cannot_work_before_it_trains(tmp_path, monkeypatch):
     """IMAGE_SIZE 16 trained the baseline for minutes, then failed inside Keras on the improved network's pooling."""
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))

@@ -86,12 +86,19 @@ def test_confusion_matrix_shows_the_counts():
     assert axis.get_ylabel() == "True label"
 
 
+def test_wide_images_get_a_figure_about_as_flat_as_they_are():
+    wide = plots.show_images([np.zeros((20, 40)), np.ones((20, 40))], rows=1, size=4, colorbar=True)
+    square = plots.show_images([np.zeros((40, 40))], rows=1, size=4)
+    assert wide.get_figheight() == pytest.approx(4 * 0.5 + 0.3) and square.get_figheight() == pytest.approx(4.3)
+
+
 def test_bar_chart_draws_grouped_bars_with_their_values_written_on_top():
     values = {"FC": [0.96, 0.09], "CNN": [0.97, 0.95]}
     figure = plots.bar_chart(values, series=["centered", "shifted"], title="accuracy",
                              ylim=(0, 1), reference=0.1, reference_label="chance")
     axis = figure.axes[0]
-    assert axis.get_title() == "accuracy" and axis.get_ylim() == (0, 1)
+    assert axis.get_title() == "accuracy" and axis.get_ylim() == pytest.approx((0, 1.1))  # room above 100%
+    assert axis.get_yticks().max() == pytest.approx(1)
     heights = [patch.get_height() for patch in axis.patches]
     assert heights == pytest.approx([0.96, 0.97, 0.09, 0.95])  # series by series
     assert [text.get_text() for text in axis.texts] == ["96%", "97%", "9%", "95%"]
@@ -112,13 +119,14 @@ def test_bar_chart_with_one_number_per_label_has_no_legend():
     assert axis.get_legend() is None and not figure.legends
 
 
-def test_a_value_written_on_a_bar_that_reaches_the_top_stays_clear_of_the_title():
+def test_a_value_written_on_a_bar_that_reaches_the_top_stays_inside_the_frame_clear_of_the_title():
     figure = plots.bar_chart({"cub": 1.0, "cifar": 0.62}, title="birds found, by source", ylim=(0, 1))
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     title = figure.axes[0].title.get_window_extent(renderer)
     (top_value, _) = figure.axes[0].texts
     assert top_value.get_text() == "100%"
+    assert top_value.get_window_extent(renderer).y1 < figure.axes[0].get_window_extent(renderer).y1
     gap = (title.y0 - top_value.get_window_extent(renderer).y1) * 72 / figure.dpi
     assert gap > 3  # points: a clear space, not touching
 

@@ -32,7 +32,8 @@ def show_images(images, titles=None, rows=None, size=2.5, suptitle=None, colorba
         raise ValueError(f"got {len(images)} images but {len(titles)} titles")
     rows = rows or max(1, round(math.sqrt(len(images))))
     columns = math.ceil(len(images) / rows)
-    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows),
+    tallest = max(min(1, np.shape(image)[0] / np.shape(image)[1]) for image in images)  # wide images: less height
+    figure, axes = plt.subplots(rows, columns, figsize=(size * columns, (size * tallest + 0.3) * rows),
                                 squeeze=False, layout="constrained")
     for axis in axes.flat[len(images):]:
         axis.remove()
@@ -136,10 +137,11 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if reference is not None:
         axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
     axis.set_xticks(positions, [str(label) for label in rows])
-    if ylim is not None:
-        axis.set_ylim(*ylim)
+    if ylim is not None:  # a tenth more above it, for the value written on a bar that reaches the top
+        axis.set_ylim(ylim[0], ylim[1] + (ylim[1] - ylim[0]) / 10)
+        axis.set_yticks([tick for tick in axis.get_yticks() if ylim[0] <= tick <= ylim[1]])
     axis.set_ylabel(ylabel or "")
-    axis.set_title(title or "", pad=20)  # room for the value written on a bar that reaches the top
+    axis.set_title(title or "")
     if series is not None or reference_label:
         figure.legend(fontsize=9, loc="outside lower center", ncol=3, frameon=False)  # under the axes: clear of bars
     return figure
