@@ -73,6 +73,13 @@ def test_fit_without_a_folder_keeps_nothing_and_the_best_epoch_has_the_lowest_va
     assert run.best("val_accuracy") == pytest.approx(run.history["val_accuracy"][run.best_epoch - 1])
 
 
+def test_zero_epochs_are_refused_in_one_line_before_keras_trains(tmp_path):
+    """Lesson 4 with HEAD_EPOCHS 0 ended in a KeyError: 'val_loss' from the empty history."""
+    with pytest.raises(ValueError, match=r"^epochs = 0: train for 1 epoch or more \(the lesson's EPOCHS"):
+        training.fit(tiny_model(), tiny_data(0), tiny_data(1), epochs=0, model_dir=tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 def test_out_of_memory_is_reraised_with_the_fix(monkeypatch):
     model = tiny_model()
 

@@ -304,3 +304,21 @@ def test_a_model_on_the_frozen_base_saves_and_loads_with_its_preprocessing(base,
     np.testing.assert_allclose(reloaded.predict_on_batch(images), model.predict_on_batch(images),
                                rtol=1e-5, atol=1e-6)
     assert isinstance(reloaded.get_layer("vgg16").get_layer("preprocess"), transfer.VggPreprocess)
+
+
+def test_lesson_4s_batch_normalization_cell_shows_what_the_pinned_keras_does():
+    """Lesson 4 says that in the pinned Keras `fit` overrides `training=False` inside a nested model, and that a
+    frozen BatchNormalization layer stays in inference mode: its own cell, run here, must show both (a Keras with
+    pull request #23364 makes the first False: then the lesson's text needs changing)."""
+    import nbformat
+
+    from utils import paths
+
+    notebook = nbformat.read(paths.NOTEBOOKS / "04_vgg16_finetune.ipynb", as_version=4)
+    (cell,) = [cell for cell in notebook.cells if "def statistics_move(" in cell.source]
+    assert any(f"In Keras {keras.__version__}, the version this kit pins, it does not" in other.source
+               for other in notebook.cells)
+    namespace = {"keras": keras, "np": np, "SEED": 0}
+    exec(cell.source.split("\nprint(")[0], namespace)  # the function, without the cell's printing
+    assert namespace["statistics_move"](keep_batch_norm_frozen=False) is True
+    assert namespace["statistics_move"](keep_batch_norm_frozen=True) is False

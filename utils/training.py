@@ -113,6 +113,9 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limi
     Refuses (ValueError) a model that has trained already with no backup to resume from (a cell run again) and a
     `model_dir` in a finished run's folder; running out of GPU memory or Ctrl-C end in one line saying what to do.
     """
+    if epochs < 1:  # else Keras trains nothing, and the best epoch's lookup fails on an empty history
+        raise ValueError(f"epochs = {epochs}: train for 1 epoch or more (the lesson's EPOCHS, SAMPLE_EPOCHS or "
+                         "HEAD_EPOCHS parameter).")
     hardware_module.check_output_float32(model)
     optimizer = getattr(model, "optimizer", None)  # its steps: a mirrored variable under a distribution strategy
     trained = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0
