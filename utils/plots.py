@@ -133,7 +133,8 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     for index, name in enumerate(names):
         offsets = positions + (index - (len(names) - 1) / 2) * width
         bars = axis.bar(offsets, heights[:, index], width=width * 0.95, label=name)
-        axis.bar_label(bars, fmt=fmt, fontsize=9, padding=2)
+        axis.bar_label(bars, fmt=fmt, fontsize=9, padding=2,  # legible over a reference line too
+                       bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5}, zorder=3)
     if reference is not None:
         axis.axhline(reference, color="gray", linestyle="--", linewidth=1, label=reference_label)
     axis.set_xticks(positions, [str(label) for label in rows])
