@@ -111,6 +111,14 @@ def test_bar_chart_draws_grouped_bars_with_their_values_written_on_top():
     assert centered_fc.get_x() < shifted_fc.get_x() < centered_cnn.get_x()
 
 
+def test_a_value_near_the_reference_line_is_drawn_over_it_on_a_white_patch():
+    figure = plots.bar_chart({"route 1": 0.45, "route 2": 0.62}, ylim=(0, 1), reference=0.5, reference_label="chance")
+    axis = figure.axes[0]
+    (line,) = axis.get_lines()
+    assert all(text.get_zorder() > line.get_zorder() for text in axis.texts)
+    assert all(text.get_bbox_patch().get_facecolor()[:3] == (1, 1, 1) for text in axis.texts)
+
+
 def test_bar_chart_with_one_number_per_label_has_no_legend():
     figure = plots.bar_chart({"a": 3, "b": 1200}, fmt="{:,.0f}")
     axis = figure.axes[0]
