@@ -14,9 +14,10 @@ the model's last layer must still compute in float32 (give it
 
 On several machines (`MultiWorkerMirroredStrategy`) Keras 3's `model.fit`
 fails (keras-team/keras#20585): `training.fit` trains there with
-`fit_on_workers`, the same steps and callbacks in a loop of its own. A
-`BatchNormalization` layer keeps each machine's own statistics unless it is
-given `synchronized=True`.
+`fit_on_workers`, the same steps and callbacks in a loop of its own. With
+several GPUs or machines, a `BatchNormalization` layer keeps each copy's own
+batch and moving statistics unless it is given `synchronized=True`, and the
+saved model holds the first copy's.
 """
 
 import contextlib

@@ -35,7 +35,8 @@ def unfreezing(function):
         base.trainable = False
         function(base, first)
         if not base.trainable:
-            return "base.trainable is still False: then no layer inside it trains, whatever their own flags say."
+            return ("base.trainable is still False: set it to True first, then freeze the layers before first_block, "
+                    "so that the base's own count of trainable weights agrees with its layers.")
         blocks = sorted({layer.name.split("_")[0] for layer in base.layers if layer.name.startswith("block")})
         wanted = {block for block in blocks if block >= first}
         for layer in base.layers:
