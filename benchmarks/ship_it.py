@@ -72,7 +72,7 @@ def main(argv=None):
         "lesson_seconds": round(result.seconds, 1),
         "valid_photos": metrics["valid_photos"],
         "saved_model_max_difference": metrics["saved_model_max_difference"],
-        "formats": metrics["formats"],
+        "formats": metrics["formats"], "keras_ms": metrics.get("keras_ms"),
         "cpus": os.cpu_count(), "cpu_8bit_instructions": eight_bit_instructions(),
         "load_average": [round(value, 2) for value in os.getloadavg()],
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
