@@ -4,7 +4,7 @@ Run it from the kit's folder with a Python that has boto3, the kit's .venv (no b
 
     .venv/bin/python setup/gpubox.py launch      # preflight, price, then a g4dn.xlarge
     .venv/bin/python setup/gpubox.py tunnel      # JupyterLab on http://localhost:8888
-    .venv/bin/python setup/gpubox.py sync        # copy the box's models/ and build/lessons/ here (never overwrites)
+    .venv/bin/python setup/gpubox.py sync        # copy your runs, exercises and edited lessons here (never overwrites)
     .venv/bin/python setup/gpubox.py stop        # stop paying for the GPU
     .venv/bin/python setup/gpubox.py teardown    # delete everything (refuses while runs are not synced)
 
@@ -621,7 +621,7 @@ def print_next_steps(box, region):
     print("Next:")
     print(f"  .venv/bin/python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
     print(f"  .venv/bin/python setup/gpubox.py ssh{flags}      # a shell on the box")
-    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
+    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy your work on the box here, before teardown")
     print(f"  .venv/bin/python setup/gpubox.py stop{flags}     # stop paying for the GPU")
     print(f"  .venv/bin/python setup/gpubox.py teardown{flags} # delete everything the kit created")
 
@@ -819,11 +819,19 @@ def tunnel(clients, args, context):
 # ---------------------------------------------------------------- sync: what the box made, kept here
 
 REMOTE_KIT = "cnn-course-kit"  # the kit's folder in the box's home (bootstrap.sh's default)
-SYNCED = ("models", "build/lessons")  # what sync copies, relative to the kit's folder
+SYNCED = ("models", "build/lessons", "build/exercises")  # folders sync copies whole, relative to the kit's folder
+# JupyterLab on the box opens the whole kit, so learners edit its lessons there: of this folder sync copies only
+# the files the box's git calls changed or new (the kit's own, unchanged, are in this clone already).
+EDITED = "notebooks"
 NOT_COPIED = "runs.json"  # each lesson's index of runs: the box's lists only the box's runs
-# Every file under SYNCED on the box: path, size in bytes, modification time (GNU find, on the box).
+STAMP = "-printf '%p\\t%s\\t%T@\\n'"  # GNU find, on the box: path, size in bytes, modification time
+# Every file under SYNCED on the box, and every file under EDITED that git says the learner changed or added
+# (modified, or untracked and not ignored); in a kit folder that is not a git checkout, every file under EDITED.
 LIST_FILES = (f"cd {REMOTE_KIT} 2>/dev/null || exit 0; for top in {' '.join(SYNCED)}; do "
-              "if [ -d \"$top\" ]; then find \"$top\" -type f -printf '%p\\t%s\\t%T@\\n'; fi; done; exit 0")
+              f"if [ -d \"$top\" ]; then find \"$top\" -type f {STAMP}; fi; done; "
+              f"[ -d {EDITED} ] || exit 0; if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then "
+              f"git ls-files -z -m -o --exclude-standard -- {EDITED} | xargs -0 -r -I{{}} find {{}} -maxdepth 0 "
+              f"-type f {STAMP}; else find {EDITED} -type f -not -path '*/.ipynb_checkpoints/*' {STAMP}; fi; exit 0")
 UNATTENDED = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]  # never wait for a password prompt
 
 
@@ -878,10 +886,14 @@ def local_folder(top, into):
     return pathlib.Path(into or KIT_ROOT) / top
 
 
-def rsync_files(rsync, shell, source, target, *options):
-    """Runs rsync from the box; returns the itemized lines `(change, path)` it printed."""
+def rsync_files(rsync, shell, source, target, *options, names=None):
+    """Runs rsync from the box; returns the itemized lines `(change, path)` it printed. With `names` (paths
+    relative to `source`), only those files are copied."""
+    if names is not None:
+        options = ("--files-from=-", *options)
     result = subprocess.run([*rsync, "-a", "--out-format=%i %n", "-e", shlex.join(shell), *options,
-                             source, str(target)], capture_output=True, text=True)
+                             source, str(target)], capture_output=True, text=True,
+                            input=None if names is None else "".join(f"{name}\n" for name in names))
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         raise GpuboxError(f"rsync could not copy from the box ({last}); nothing here was overwritten or "
@@ -907,16 +919,19 @@ def sync(clients, args, context):
     shell, host = ssh_base[:-1] + UNATTENDED, ssh_base[-1]
     files = box_files(ssh_base, args.box)  # listed before copying: whatever appears later counts as unsynced
     copied, beside, conflicts = [], [], []
-    for top in SYNCED:
-        if not any(path.startswith(top + "/") for path in files):
+    for top in (*SYNCED, EDITED):
+        listed = sorted(path[len(top) + 1:] for path in files if path.startswith(top + "/"))
+        if not listed:
             continue
         target = local_folder(top, args.into)
         target.mkdir(parents=True, exist_ok=True)
         source = f"{host}:{REMOTE_KIT}/{top}/"
-        new = rsync_files(rsync, shell, source, target, "--ignore-existing", f"--exclude={NOT_COPIED}")
+        names = listed if top == EDITED else None  # of the lessons, only those changed or added on the box
+        new = rsync_files(rsync, shell, source, target, "--ignore-existing", f"--exclude={NOT_COPIED}", names=names)
         copied += [f"{top}/{name}" for change, name in new if change.startswith(">f")]
         # what still differs after that is a file both sides have, with different contents
-        differ = rsync_files(rsync, shell, source, target, "--dry-run", "--checksum", f"--exclude={NOT_COPIED}")
+        differ = rsync_files(rsync, shell, source, target, "--dry-run", "--checksum", f"--exclude={NOT_COPIED}",
+                             names=names)
         for change, name in differ:
             if not change.startswith(">f"):
                 continue
@@ -941,15 +956,19 @@ def sync(clients, args, context):
             moved.append(str(aside))
     record = {"box": args.box, "instance_id": instance["InstanceId"], "region": context["region"],
               "synced": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "into": {top: str(local_folder(top, args.into)) for top in SYNCED},
+              "into": {top: str(local_folder(top, args.into)) for top in (*SYNCED, EDITED)},
               "files": files, "copied": copied, "kept_yours_and_put_the_box_copy_beside": beside,
               "indexes_moved_aside": moved}
     record_path = sync_record_path(args.box)
     record_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     record_path.write_text(json.dumps(record, indent=1) + "\n")
     runs = run_folders(files)
+    edited = [path for path in files if path.startswith(EDITED + "/")]
     print(f"synced box '{args.box}': {len(copied)} new files copied, {len(runs)} runs on the box now "
           f"all here ({local_folder('models', args.into)}); nothing here was overwritten or deleted")
+    if edited:
+        print(f"  {plural(len(edited), 'file')} of {EDITED}/ changed or added on the box: here too "
+              f"({local_folder(EDITED, args.into)}), each beside yours where yours differs")
     for path in conflicts:
         print(f"  kept yours: {path} differs on the box; the box's copy is beside it as "
               f"{beside_name(pathlib.Path(path), args.box, 1).name} (or -2, -3...)")
@@ -990,12 +1009,16 @@ def check_nothing_is_lost(ec2, instance, args):
     runs, missing = run_folders(files), unsynced(files, record)
     new_runs = run_folders(missing)
     last = f"last synced {record['synced']}" if record else "never synced"
-    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} "
-          f"under {' and '.join(SYNCED)} ({last}):")
+    others = [path for path in missing if not run_folders([path])]  # the lessons edited on the box, among them
+    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} to keep (in "
+          f"{', '.join(SYNCED)}, and those changed or added in {EDITED}/; {last}):")
     for run in runs:
         print(f"  {run}{'   NOT SYNCED' if run in new_runs else ''}")
+    for path in others:
+        print(f"  {path}   NOT SYNCED")
     if missing and not args.force:
-        what = plural(len(new_runs), "run") if new_runs else plural(len(missing), "file")
+        what = " and ".join(([plural(len(new_runs), "run")] if new_runs else [])
+                            + ([plural(len(others), "other file" if new_runs else "file")] if others else []))
         raise GpuboxError(f"Box '{box}' holds {what} not yet copied to this machine ({last}): run "
                           f"`.venv/bin/python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
                           f"with the box.")
@@ -1158,7 +1181,8 @@ def parse_args(argv):
         if name == "tunnel":
             sub.add_argument("--local-port", type=int, default=8888, help="default 8888")
     sync_parser = commands.add_parser("sync", parents=[common],
-                                      help="copy the box's models/ and build/lessons/ here (never overwrites)")
+                                      help="copy the box's models/, build/lessons/, build/exercises/ and the "
+                                           "notebooks/ changed on the box here (never overwrites)")
     sync_parser.add_argument("--into", help="the kit's folder to copy into (default: this one)")
     teardown_parser = commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
     teardown_parser.add_argument("--force", action="store_true",

@@ -1020,8 +1020,9 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert refused.returncode == 1 and "holds 1 file not yet copied to this machine" in refused.stderr
     put(box, f"{LESSON}/runs/20261201-100000-full/model.keras", "weights changed on the box after the sync")
     refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
-    assert refused.returncode == 1 and "holds 1 run not yet copied to this machine" in refused.stderr
+    assert refused.returncode == 1 and "holds 1 run and 1 other file not yet copied to this machine" in refused.stderr
     assert "20261201-100000-full   NOT SYNCED" in refused.stdout and len(tagged_instances(ec2)) == 1
+    assert "build/lessons/04_vgg16_finetune.ipynb   NOT SYNCED" in refused.stdout
 
     assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
@@ -1029,6 +1030,66 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert "holds 2 runs" in down.stdout and "NOT SYNCED" not in down.stdout
     assert tagged_instances(ec2) == []
     assert (tmp_path / "local" / LESSON / "runs" / "20261201-120000-full" / "model.keras").is_file()
+
+
+def box_kit_checkout(env):
+    """The box's kit folder as bootstrap.sh leaves it: a git clone, here of two lessons."""
+    box = pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]) / "cnn-course-kit"
+    put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
+    put(box, "notebooks/02_fc_vs_cnn.ipynb", "lesson 2 as the kit has it")
+    put(box, ".gitignore", ".ipynb_checkpoints/\n")
+    git = ["git", "-C", str(box), "-c", "user.name=kit", "-c", "user.email=kit@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "the kit"], check=True)
+    return box
+
+
+def test_sync_brings_back_the_lessons_edited_on_the_box_and_the_exercises_and_teardown_waits_for_them(aws, tmp_path):
+    """JupyterLab on the box opens the whole kit: a learner edits its lessons there and works in build/exercises."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    box = box_kit_checkout(env)
+    unchanged = gpubox_cli(env, "teardown", "--box", "alice", "--yes")  # the kit's own lessons are nobody's work
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert "NOT SYNCED" not in unchanged.stdout
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 with the learner's answers")
+    put(box, "notebooks/my_experiment.ipynb", "a notebook the learner made")
+    put(box, "notebooks/.ipynb_checkpoints/my_experiment-checkpoint.ipynb", "JupyterLab's autosave")
+    put(box, "build/exercises/03_cnn_from_scratch.ipynb", "exercise 3, half done")
+
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("Box 'alice' holds 3 files not yet copied to this machine (never synced)")
+    for path in ("notebooks/01_convolution_filters.ipynb", "notebooks/my_experiment.ipynb",
+                 "build/exercises/03_cnn_from_scratch.ipynb"):
+        assert f"  {path}   NOT SYNCED" in refused.stdout
+    assert "02_fc_vs_cnn" not in refused.stdout and "checkpoint" not in refused.stdout
+
+    local = tmp_path / "local"
+    mine = put(local, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
+    synced = gpubox_cli(env, "sync", "--box", "alice", "--into", str(local))
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert mine.read_text() == "lesson 1 as the kit has it"  # never overwritten...
+    assert (local / "notebooks/01_convolution_filters.from-alice.ipynb").read_text() == \
+        "lesson 1 with the learner's answers"  # ...and the box's beside it
+    assert (local / "notebooks/my_experiment.ipynb").read_text() == "a notebook the learner made"
+    assert (local / "build/exercises/03_cnn_from_scratch.ipynb").read_text() == "exercise 3, half done"
+    assert not (local / "notebooks/02_fc_vs_cnn.ipynb").exists()  # the kit's, unchanged: not the learner's work
+    assert not (local / "notebooks/.ipynb_checkpoints").exists()
+    assert "2 files of notebooks/ changed or added on the box" in synced.stdout
+
+    put(box, "notebooks/my_experiment.ipynb", "edited again after the sync")
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "holds 1 file not yet copied" in refused.stderr
+    assert gpubox_cli(env, "sync", "--box", "alice", "--into", str(local)).returncode == 0
+    assert (local / "notebooks/my_experiment.ipynb").read_text() == "a notebook the learner made"
+    assert (local / "notebooks/my_experiment.from-alice.ipynb").read_text() == "edited again after the sync"
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tagged_instances(ec2) == []
 
 
 def test_teardown_force_deletes_a_box_with_runs_that_were_never_synced(aws):
