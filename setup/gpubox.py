@@ -102,6 +102,10 @@ class GpuboxError(Exception):
     """A problem explained in one paragraph that ends with the next step."""
 
 
+class NoBox(GpuboxError):
+    """No box of that name in the region asked (main then looks in the account's other regions)."""
+
+
 def quota_link(region, quota_code):
     return (f"https://{region}.console.aws.amazon.com/servicequotas/home/services/"
             f"ec2/quotas/{quota_code}")
@@ -217,10 +221,58 @@ def find_instances(ec2, box):
 def find_instance(ec2, box):
     instances = find_instances(ec2, box)
     if not instances:
-        raise GpuboxError(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
+        raise NoBox(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
                           f"with `.venv/bin/python setup/gpubox.py launch --box {box}` (or pass the "
                           f"--region you launched it in).")
     return instances[0]
+
+
+def regions_with_box(clients, box, checked):
+    """{region: [instance ids]} of the account's other regions that hold instances tagged for `box`.
+
+    A region that refuses (not enabled for the account, or unreachable) is passed over."""
+    try:
+        regions = sorted(r["RegionName"] for r in clients("ec2").describe_regions()["Regions"])
+    except (aws_errors.ClientError, aws_errors.BotoCoreError):
+        return {}
+    found = {}
+    for region in regions:
+        if region == checked:
+            continue
+        try:
+            instances = find_instances(clients("ec2", region), box)
+        except (aws_errors.ClientError, aws_errors.BotoCoreError):
+            continue
+        if instances:
+            found[region] = [instance["InstanceId"] for instance in instances]
+    return found
+
+
+def where_else(found):
+    """`found` of regions_with_box, as words: 'us-west-2 (i-0abc)' and so on."""
+    return ", ".join(f"{region} ({', '.join(ids)})" for region, ids in found.items())
+
+
+def region_record_path(box):
+    """Where launch records the box's region: next to the kit's key for the box, in ~/.ssh."""
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.region.json"
+
+
+def recorded_region(box):
+    """The region launch recorded for `box`, or None."""
+    if not BOX_NAME.fullmatch(box):  # teardown takes any name; only launch's names have a record
+        return None
+    try:
+        region = json.loads(region_record_path(box).read_text()).get("region")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return region if isinstance(region, str) and REGION_NAME.fullmatch(region) else None
+
+
+def record_region(box, region):
+    path = region_record_path(box)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(json.dumps({"box": box, "region": region}) + "\n")
 
 
 def price_per_hour(ec2, instance_type, spot):
@@ -633,6 +685,7 @@ def launch(clients, args, context):
     existing = find_instances(ec2, args.box)
     if existing:
         instance = existing[0]
+        record_region(args.box, context["region"])
         ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
         print(f"Box '{args.box}' already exists ({instance['InstanceId']}, "
               f"{instance['State']['Name']}); nothing new was created.")
@@ -661,6 +714,7 @@ def launch(clients, args, context):
     if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
         print("Nothing was created.")
         return 1
+    record_region(args.box, context["region"])  # the box's later commands look here when --region is not given
     vpc_id, subnets = ensure_network(ec2, args.box, zones)
     group_id = ensure_security_group(ec2, args.box, vpc_id, ip)
     key_name = ensure_key_pair(ec2, args.box)
@@ -1107,7 +1161,15 @@ def teardown(clients, args, context):
         for resource_type, resource_id in left:
             print(f"  {resource_type} {resource_id}")
         return 1
-    print(f"Nothing tagged for box '{args.box}' is left in {context['region']}; it costs $0.")
+    print(f"Nothing tagged for box '{args.box}' is left in {context['region']}: nothing of it costs anything there.")
+    if recorded_region(args.box) == context["region"]:
+        region_record_path(args.box).unlink()
+    if not instances:  # none here: was the box launched in another region?
+        found = regions_with_box(clients, args.box, context["region"])
+        if found:
+            raise GpuboxError(f"Box '{args.box}' still runs or is stopped in another region: {where_else(found)}. "
+                              f"It is billed there: run `.venv/bin/python setup/gpubox.py teardown --box {args.box} "
+                              f"--region {next(iter(found))}`.")
     return 0
 
 
@@ -1218,16 +1280,28 @@ def main(argv=None, session=None):
         print(explain(error, context), file=sys.stderr)
         return 1
     region = context["region"] = args.region or session.region_name or "us-east-1"
+    recorded = None if args.region else recorded_region(args.box)
+    if recorded and recorded != region:
+        print(f"note  region {recorded}, where box '{args.box}' was launched (recorded in "
+              f"{region_record_path(args.box)}); --region chooses another", file=sys.stderr)
+        region = context["region"] = recorded
 
-    def clients(name):
+    def clients(name, in_region=None):
         try:
-            return session.client(name, region_name=region)
+            return session.client(name, region_name=in_region or region)
         except aws_errors.InvalidRegionError:  # a region from AWS_DEFAULT_REGION or ~/.aws/config
             raise GpuboxError(f"'{region}' is not an AWS region name (for example us-east-1); check "
                               f"--region, AWS_DEFAULT_REGION or the region in ~/.aws/config.") from None
 
     try:
         return COMMANDS[args.command](clients, args, context)
+    except NoBox as error:
+        found = regions_with_box(clients, args.box, region)
+        if found:
+            error = GpuboxError(f"There is no box named '{args.box}' in {region}, but there is in another region: "
+                                f"{where_else(found)}. Run the command again with --region {next(iter(found))}.")
+        print(explain(error, context), file=sys.stderr)
+        return 1
     except (GpuboxError, aws_errors.ClientError, aws_errors.NoCredentialsError,
             aws_errors.PartialCredentialsError) as error:
         print(explain(error, context), file=sys.stderr)

@@ -287,6 +287,59 @@ def test_teardown_leaves_nothing_and_runs_twice(aws):
     assert "Nothing tagged" in second.stdout
 
 
+def test_a_box_launched_in_another_region_is_found_there_by_its_later_commands(aws, moto_server):
+    """launch's capacity advice is --region us-west-2: a later command without --region must not look only in the
+    default region and call a box that is running elsewhere gone ("it costs $0")."""
+    env, _, home = aws
+    west = boto3.client("ec2", region_name="us-west-2", endpoint_url=moto_server)
+    assert gpubox_cli(env, *LAUNCH, "--region", "us-west-2").returncode == 0
+    record = home / ".ssh" / "cnn-course-kit-alice.region.json"
+    assert json.loads(record.read_text())["region"] == "us-west-2"
+    shown = gpubox_cli(env, "status", "--box", "alice")
+    assert shown.returncode == 0, shown.stderr
+    assert "us-west-2" in shown.stdout and shown.stderr.strip().splitlines() == [
+        f"note  region us-west-2, where box 'alice' was launched (recorded in {record}); --region chooses another"]
+    assert "There is no box" in gpubox_cli(env, "status", "--box", "alice", "--region", REGION).stderr
+
+    record.unlink()  # launched from another machine, or before the kit recorded regions
+    lost = gpubox_cli(env, "status", "--box", "alice")
+    assert lost.returncode == 1 and "Traceback" not in lost.stderr
+    (line,) = lost.stderr.strip().splitlines()
+    instance_id = tagged_instances(west)[0]["InstanceId"]
+    assert line == (f"There is no box named 'alice' in us-east-1, but there is in another region: us-west-2 "
+                    f"({instance_id}). Run the command again with --region us-west-2.")
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 1 and "Traceback" not in down.stderr and "$0" not in down.stdout
+    assert "Nothing tagged for box 'alice' is left in us-east-1: nothing of it costs anything there." in down.stdout
+    (line,) = down.stderr.strip().splitlines()
+    assert line == (f"Box 'alice' still runs or is stopped in another region: us-west-2 ({instance_id}). It is "
+                    f"billed there: run `.venv/bin/python setup/gpubox.py teardown --box alice --region us-west-2`.")
+    assert len(tagged_instances(west)) == 1
+
+    assert gpubox_cli(env, *LAUNCH, "--region", "us-west-2").returncode == 0  # finds the box, records its region
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "left in us-west-2" in down.stdout and tagged_instances(west) == []
+    assert not record.exists()  # the next launch goes to the default region again
+
+
+def test_the_search_of_other_regions_passes_over_a_region_that_refuses():
+    import types
+
+    def clients(name, region=None):
+        def describe_instances(Filters):
+            if region == "me-south-1":  # a region the account has not enabled
+                raise client_error("AuthFailure", "emulated", "DescribeInstances")
+            found = [{"InstanceId": "i-0west", "LaunchTime": datetime.datetime.now()}] if region == "us-west-2" else []
+            return {"Reservations": [{"Instances": found}]}
+        regions = [{"RegionName": name} for name in ("us-east-1", "me-south-1", "us-west-2", "eu-west-1")]
+        return types.SimpleNamespace(describe_regions=lambda: {"Regions": regions},
+                                     describe_instances=describe_instances)
+
+    assert gpubox.regions_with_box(clients, "alice", "us-east-1") == {"us-west-2": ["i-0west"]}
+    assert gpubox.regions_with_box(clients, "alice", "us-west-2") == {}
+
+
 def test_without_default_vpc_creates_and_removes_its_own(aws):
     env, ec2, _ = aws
     remove_default_vpc(ec2)
