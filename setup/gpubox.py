@@ -1040,6 +1040,10 @@ def plural(count, word):
 def check_nothing_is_lost(ec2, instance, args):
     """Before teardown: lists the runs on the box; refuses while any were not synced (unless --force)."""
     box, state = args.box, instance["State"]["Name"]
+    if state == "shutting-down":  # an earlier teardown (stopped by Ctrl-C while it waited) already terminated it
+        print(f"box '{box}' is already being deleted (shutting-down): nothing on it can be synced now; going on "
+              f"with the rest of teardown")
+        return
     if state != "running":
         if args.force:
             print(f"box '{box}' is {state}: its runs cannot be listed; --force: deleting it anyway")

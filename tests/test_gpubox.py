@@ -1176,6 +1176,43 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     assert tagged_instances(ec2) == []
 
 
+def test_teardown_again_while_the_box_is_shutting_down_finishes_the_job(aws, capsys):
+    """Ctrl-C during teardown's wait leaves a box AWS is already deleting ("safe to repeat", says the message):
+    the second teardown must not ask to start it and sync, but go on deleting what is left."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    box_run(env, "20261201-100000-full")  # never synced: it would stop a teardown of a running box
+    calls = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe, terminate = made.describe_instances, made.terminate_instances
+
+            def describe_shutting_down(**kwargs):  # what AWS answers between terminate and terminated
+                answer = describe(**kwargs)
+                for reservation in answer["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        instance["SpotInstanceRequestId"] = "sir-course01"
+                        if instance["State"]["Name"] == "running":
+                            instance["State"] = {"Code": 32, "Name": "shutting-down"}
+                return answer
+
+            made.describe_instances = describe_shutting_down
+            made.cancel_spot_instance_requests = lambda **kw: calls.append(("cancel", kw))
+            made.terminate_instances = lambda **kw: (calls.append(("terminate", kw)), terminate(**kw))[1]
+        return made
+
+    session.client = client
+    assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
+    out = capsys.readouterr().out
+    assert "box 'alice' is already being deleted (shutting-down)" in out and "Nothing tagged" in out
+    assert [call[0] for call in calls] == ["cancel", "terminate"]
+    assert tagged_resources(ec2) == {}
+
+
 def test_ssh_and_rsync_keep_the_boxs_host_key_under_its_instance_id_and_teardown_forgets_it(aws, tmp_path):
     """AWS hands a new box an address an old box had: a host key stored under the address would fail
     "Host key verification failed", so ssh, and rsync through it, keep it under the instance id, in the box's file."""
