@@ -323,8 +323,20 @@ def show_price(ec2, instance_type, spot, disk_gb):
 
 
 def instance_vcpus(ec2, instance_type):
-    types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    return types[0]["VCpuInfo"]["DefaultVCpus"]
+    """The type's vCPUs, once AWS's description of it shows an NVIDIA GPU and x86_64 processors: the AMI is the
+    x86_64 one with NVIDIA's driver, and TensorFlow's GPU build is CUDA's (g4ad has AMD GPUs, g5g ARM processors)."""
+    (info,) = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    makers = sorted({gpu.get("Manufacturer") or "?" for gpu in info.get("GpuInfo", {}).get("Gpus", [])})
+    if makers != ["NVIDIA"]:
+        raise GpuboxError(f"{instance_type} has {'GPUs made by ' + ' and '.join(makers) if makers else 'no GPU'}, "
+                          f"not an NVIDIA GPU, which the kit's AMI and TensorFlow need: use --instance-type "
+                          f"g4dn.xlarge (the default), g6.xlarge or g5.xlarge; nothing was created.")
+    architectures = info.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+    if "x86_64" not in architectures:
+        raise GpuboxError(f"{instance_type} has {' and '.join(architectures) or 'unknown'} processors, not x86_64, "
+                          f"which the kit's AMI is built for: use --instance-type g4dn.xlarge (the default), "
+                          f"g6.xlarge or g5.xlarge; nothing was created.")
+    return info["VCpuInfo"]["DefaultVCpus"]
 
 
 def check_offered(ec2, instance_type):
@@ -1264,8 +1276,8 @@ def parse_args(argv):
         parser.error(f"--local-port must be a port from 1 to 65535, not {args.local_port}; "
                      f"the default is 8888")
     if not GPU_TYPE.fullmatch(getattr(args, "instance_type", "g4dn.xlarge")):
-        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the NVIDIA GPU types the "
-                     f"kit's AMI and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the GPU families whose "
+                     f"vCPU quota the kit checks): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     if getattr(args, "disk_gb", 100) < 40:
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:

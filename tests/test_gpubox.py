@@ -827,10 +827,36 @@ def test_an_instance_type_without_an_nvidia_gpu_quota_the_kit_knows_is_refused(i
         gpubox.parse_args([*LAUNCH, "--instance-type", instance_type])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        f"error: --instance-type {instance_type} is not a G or P instance type (the NVIDIA GPU types the kit's AMI "
-        f"and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+        f"error: --instance-type {instance_type} is not a G or P instance type (the GPU families whose vCPU quota "
+        f"the kit checks): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     for good in ("g4dn.xlarge", "g6e.2xlarge", "p3.2xlarge", "p4d.24xlarge"):
         assert gpubox.parse_args([*LAUNCH, "--instance-type", good]).instance_type == good
+
+
+# What AWS's DescribeInstanceTypes answers for them: g4ad.xlarge's GPU is AMD's (moto does not know the type), and
+# g5g.xlarge's NVIDIA T4g sits beside ARM processors (moto's own answer, as AWS's).
+AMD_GPU = {"InstanceTypes": [{"InstanceType": "g4ad.xlarge", "VCpuInfo": {"DefaultVCpus": 4},
+                              "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
+                              "GpuInfo": {"Gpus": [{"Name": "Radeon Pro V520", "Manufacturer": "AMD", "Count": 1}]}}]}
+
+
+@pytest.mark.parametrize("instance_type, reason", [
+    ("g4ad.xlarge", "g4ad.xlarge has GPUs made by AMD, not an NVIDIA GPU, which the kit's AMI and TensorFlow need"),
+    ("g5g.xlarge", "g5g.xlarge has arm64 processors, not x86_64, which the kit's AMI is built for")])
+def test_a_g_type_without_an_nvidia_gpu_or_x86_processors_is_refused_before_anything_is_created(
+        aws, capsys, instance_type, reason):
+    env, ec2, home = aws
+    before = count_everything(ec2)
+    session = FailingSession({})
+    if instance_type == "g4ad.xlarge":
+        session = answering_session(session, "ec2", "describe_instance_types", AMD_GPU)
+        session = answering_session(session, "ec2", "describe_instance_type_offerings", {"InstanceTypeOfferings": [
+            {"InstanceType": "g4ad.xlarge", "LocationType": "availability-zone", "Location": "us-east-1a"}]})
+    assert gpubox.main([*LAUNCH, "--instance-type", instance_type], session=session) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"{reason}: use --instance-type g4dn.xlarge (the default), g6.xlarge or g5.xlarge; "
+                    f"nothing was created.")
+    assert nothing_created(ec2, before, home)
 
 
 def test_missing_credentials_are_explained(aws, capsys):
