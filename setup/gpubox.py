@@ -149,6 +149,19 @@ def explain(error, context):
                 f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
                 f"--region {region}`. Approval takes minutes to a day; then run launch "
                 f"again (it creates nothing twice).")
+    # A persistent spot box that AWS stopped (an interruption) is started again by EC2 alone ("Only Amazon EC2 can
+    # restart an interrupted stopped Spot Instance", AWS's page on interruption behavior). AWS's list of error codes
+    # was not at hand to confirm the code StartInstances answers with; IncorrectSpotRequestState is the one public
+    # reports and tools quote for it (also answered just after a stop, while AWS is still closing the spot request),
+    # so the documented wording is matched too, whatever the code.
+    if operation == "StartInstances" and (code == "IncorrectSpotRequestState"
+                                          or "only amazon ec2 can restart" in message.lower()):
+        return (f"AWS refused to start this spot box ({code}): AWS stopped it (a spot interruption), and only AWS "
+                f"can start it again, which it does by itself once it has capacity for the type in the box's zone. "
+                f"Wait, and check with `status`; once it is running, run sync. While it is stopped nothing on it can "
+                f"be synced: `teardown --force` would delete it with every run, edited lesson and exercise not yet "
+                f"synced. (If you stopped it yourself a moment ago, AWS may still be closing its spot request: run "
+                f"start again in a minute.)")
     if code in NO_CAPACITY and operation == "StartInstances":
         return (f"AWS has no spare capacity of this box's type in its zone right now ({code}); this is on "
                 f"AWS's side, not yours. A stopped box starts only in its own zone: wait a few minutes and run "

@@ -756,6 +756,24 @@ def test_a_stopped_box_without_capacity_in_its_zone_is_told_to_start_again(aws, 
     assert "None" not in err and "any of the zones" not in err
 
 
+@pytest.mark.parametrize("code, message", [
+    ("IncorrectSpotRequestState", "emulated"),
+    ("UnsupportedOperation", "Only Amazon EC2 can restart an interrupted stopped Spot Instance.")])
+def test_a_spot_box_stopped_by_aws_is_explained_with_what_a_forced_teardown_loses(aws, capsys, code, message):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    ec2.stop_instances(InstanceIds=[tagged_instances(ec2)[0]["InstanceId"]])  # as an interruption leaves it
+    error = client_error(code, message, "StartInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "start_instances"): error}, "start", "--box", "alice",
+                                    "--my-ip", MY_IP)
+    assert status == 1 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"AWS refused to start this spot box ({code}): AWS stopped it (a spot interruption), and "
+                           f"only AWS can start it again")
+    assert "`teardown --force` would delete it with every run, edited lesson and exercise not yet synced" in line
+    assert "AWS refused StartInstances" not in line
+
+
 def test_a_price_too_low_is_not_tried_in_another_zone(aws, capsys):
     env, ec2, _ = aws
     session = NoCapacityIn(ec2, gpubox.check_offered(ec2, "g4dn.xlarge"), code="SpotMaxPriceTooLow")
