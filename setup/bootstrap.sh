@@ -340,6 +340,10 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
+# What course-jupyter runs with: a run again restarts it (ending the learner's kernels) only if one of these changed.
+JUPYTER_FILES=("$UNITS/course-jupyter.service" "$STATE_DIR/jupyter_config.py" "$TOKEN_FILE")
+jupyter_files() { sha256sum -- "${JUPYTER_FILES[@]}" 2>/dev/null || true; }
+JUPYTER_BEFORE="$(jupyter_files)"
 private_dir "$STATE_DIR"
 if [[ -s "$TOKEN_FILE" ]]; then
     echo "    OK: token already in $TOKEN_FILE"
@@ -372,8 +376,16 @@ Restart=on-failure
 WantedBy=multi-user.target
 EOF
 run systemctl daemon-reload
-run systemctl enable course-jupyter.service
-run systemctl restart course-jupyter.service
+if [[ "$DRY_RUN" == 1 ]]; then
+    echo "    would run: systemctl restart course-jupyter.service, only if its unit or settings changed" \
+         "(else systemctl enable --now course-jupyter.service, which starts it if it is not running)"
+elif [[ "$(jupyter_files)" != "$JUPYTER_BEFORE" ]]; then
+    run systemctl enable course-jupyter.service
+    run systemctl restart course-jupyter.service  # new settings: started afresh
+else
+    echo "    its unit and settings are as they were: started only if it is not running (running kernels are kept)"
+    run systemctl enable --now course-jupyter.service
+fi
 
 step "check the setup with python -m utils.doctor"
 if [[ "$DRY_RUN" == 1 ]]; then

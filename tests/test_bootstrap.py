@@ -249,6 +249,38 @@ def test_the_jupyter_config_bootstrap_writes_listens_on_localhost_with_the_token
     assert c.IdentityProvider.token == "a-long-secret"
 
 
+def test_a_run_again_restarts_jupyter_only_when_its_unit_or_settings_changed(tmp_path):
+    """Restarting course-jupyter ends the learner's running kernels: a run again with nothing changed only makes sure
+    it runs (`enable --now`)."""
+    steps = subprocess.run(["sed", "-n", '/^step "configure JupyterLab/,/^step "check the setup/p', str(BOOTSTRAP)],
+                           capture_output=True, text=True).stdout
+    assert "course-jupyter" in steps and steps.count("\n") > 20, "steps 6 and 7 were not found"
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    log = tmp_path / "calls"
+    (tmp_path / "units").mkdir()
+
+    def run_steps(course_dir):
+        script = (f'set -euo pipefail\nDRY_RUN=0 COURSE_USER={user} UNITS="{tmp_path}/units" '
+                  f'STATE_DIR="{tmp_path}/state" TOKEN_FILE="{tmp_path}/state/jupyter-token" '
+                  f'COURSE_DIR="{course_dir}" VENV="{course_dir}/.venv"\n'
+                  f'step() {{ echo "==> $*"; }}\nrun() {{ echo "$*" >> "{log}"; }}\n'
+                  f'private_dir() {{ mkdir -p "$1"; }}\n{bootstrap_function("write_file")}\n{steps}')
+        log.write_text("")
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return [line for line in log.read_text().splitlines() if "course-jupyter" in line]
+
+    first = run_steps(tmp_path / "kit")  # a new machine: the unit, settings and token are new
+    assert first == ["systemctl enable course-jupyter.service", "systemctl restart course-jupyter.service"]
+    again = run_steps(tmp_path / "kit")  # the same settings: its kernels are left running
+    assert again == ["systemctl enable --now course-jupyter.service"]
+    moved = run_steps(tmp_path / "kit-elsewhere")  # --dir changed: the unit and settings changed
+    assert moved == ["systemctl enable course-jupyter.service", "systemctl restart course-jupyter.service"]
+    (tmp_path / "state" / "jupyter-token").unlink()  # a new token must reach the server
+    assert run_steps(tmp_path / "kit-elsewhere")[-1] == "systemctl restart course-jupyter.service"
+    assert run_steps(tmp_path / "kit-elsewhere") == ["systemctl enable --now course-jupyter.service"]
+
+
 def stand_ins(folder, log, apt_update_failures=0, python_ready=True):
     """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does,
     systemctl finds no unit enabled from an earlier run, `apt-get update` fails `apt_update_failures` times (as
