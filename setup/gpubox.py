@@ -147,7 +147,7 @@ def explain(error, context):
                 f"at least {vcpus}: open {quota_link(region, quota)} and choose 'Request "
                 f"increase', or run `aws service-quotas request-service-quota-increase "
                 f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
-                f"--region {region}`. Approval takes minutes to a day; then run launch "
+                f"--region {region}`. That page shows the request's status; once it is approved, run launch "
                 f"again (it creates nothing twice).")
     # A persistent spot box that AWS stopped (an interruption) is started again by EC2 alone ("Only Amazon EC2 can
     # restart an interrupted stopped Spot Instance", AWS's page on interruption behavior). AWS's list of error codes
@@ -352,16 +352,40 @@ def instance_vcpus(ec2, instance_type):
     return info["VCpuInfo"]["DefaultVCpus"]
 
 
-def check_offered(ec2, instance_type):
+def regions_offering(clients, instance_type, checked):
+    """The account's other regions where AWS sells `instance_type` (a region that refuses is passed over)."""
+    try:
+        regions = sorted(r["RegionName"] for r in clients("ec2").describe_regions()["Regions"])
+    except (aws_errors.ClientError, aws_errors.BotoCoreError):
+        return []
+    found = []
+    for region in regions:
+        if region == checked:
+            continue
+        try:
+            if clients("ec2", region).describe_instance_type_offerings(
+                    LocationType="region", Filters=[{"Name": "instance-type", "Values": [instance_type]}]
+            )["InstanceTypeOfferings"]:
+                found.append(region)
+        except (aws_errors.ClientError, aws_errors.BotoCoreError):
+            continue
+    return found
+
+
+def check_offered(ec2, instance_type, clients=None):
     offers = ec2.describe_instance_type_offerings(
         LocationType="availability-zone",
         Filters=[{"Name": "instance-type", "Values": [instance_type]}])["InstanceTypeOfferings"]
     zones = sorted({offer["Location"] for offer in offers})
     if not zones:
-        raise GpuboxError(f"{instance_type} is not offered in {ec2.meta.region_name}. Pick "
-                          f"another region with --region (us-east-1, us-west-2 and eu-west-1 "
-                          f"offer all of {', '.join(ON_DEMAND_USD_PER_HOUR)}) or another "
-                          f"--instance-type.")
+        region = ec2.meta.region_name
+        elsewhere = regions_offering(clients, instance_type, region) if clients else []
+        if elsewhere:  # AWS's own answer, not a list kept in the kit
+            raise GpuboxError(f"{instance_type} is not offered in {region}. AWS offers it in {', '.join(elsewhere)}: "
+                              f"pick one with --region {elsewhere[0]} (say), or another --instance-type.")
+        raise GpuboxError(f"{instance_type} is not offered in {region}, nor in any other region of your account "
+                          f"that answered. Pick another --instance-type (g4dn.xlarge, the default, g6.xlarge or "
+                          f"g5.xlarge).")
     return zones
 
 
@@ -385,7 +409,7 @@ def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
             f"for at least {vcpus}: open {quota_link(region, quota_code)} and choose 'Request "
             f"increase', or run `aws service-quotas request-service-quota-increase "
             f"--service-code ec2 --quota-code {quota_code} --desired-value {vcpus} --region "
-            f"{region}`. Approval takes minutes to a day; nothing was created.")
+            f"{region}`. That page shows the request's status; nothing was created.")
     print(f"OK    vCPU quota {quota_code}: {value:g} (this box needs {vcpus})")
     return value
 
@@ -717,7 +741,7 @@ def launch(clients, args, context):
         if instance["State"]["Name"] == "stopped":
             print(f"Start it with: .venv/bin/python setup/gpubox.py start --box {args.box}")
         return 0
-    zones = check_offered(ec2, args.instance_type)
+    zones = check_offered(ec2, args.instance_type, clients)
     print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
     if args.spot:  # the box goes where spot is cheapest now: the zone whose price is quoted below
         zones = cheapest_zones_first(ec2, args.instance_type, zones)
@@ -760,8 +784,9 @@ def launch(clients, args, context):
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
             "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
     instance = run_in_some_zone(ec2, request, subnets, context)
-    print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the "
-          f"course by itself in about 10 minutes after it boots")
+    print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the course by itself after "
+          f"it boots: about 10 minutes, an estimate (not measured) for what it installs, TensorFlow with NVIDIA's "
+          f"CUDA libraries the largest part")
     if not args.no_wait:
         ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
         instance = find_instance(ec2, args.box)
@@ -886,9 +911,9 @@ def tunnel(clients, args, context):
                           f"`sudo bash /var/lib/cloud/instance/scripts/part-001`, or teardown this box and launch "
                           f"a new one.")
     if not token:
-        print("The box has no Jupyter token yet: it is still installing the course (about 10 "
-              "minutes after launch). Follow along with `ssh` then "
-              "`sudo tail -f /var/log/cloud-init-output.log`.")
+        print("The box has no Jupyter token yet: it is still installing the course (about 10 minutes after launch, "
+              "an estimate, not measured: TensorFlow with NVIDIA's CUDA libraries is most of the install). Follow "
+              "along with `ssh` then `sudo tail -f /var/log/cloud-init-output.log`.")
         return 1
     print(f"JupyterLab: http://localhost:{args.local_port}/lab?token={token}")
     print("(keep this window open; Ctrl+C closes the tunnel, the box keeps running)")

@@ -531,8 +531,30 @@ def test_the_question_takes_y_and_treats_anything_else_and_ctrl_d_as_no(monkeypa
 def test_instance_type_not_offered_in_the_region(aws):
     env, ec2, _ = aws
     result = gpubox_cli(env, *LAUNCH, "--instance-type", "g9z.imaginary")
-    assert result.returncode == 1 and "g9z.imaginary is not offered in us-east-1" in result.stderr
-    assert "Traceback" not in result.stderr and tagged_instances(ec2) == []
+    assert result.returncode == 1 and "Traceback" not in result.stderr and tagged_instances(ec2) == []
+    assert result.stderr.strip().splitlines() == [
+        "g9z.imaginary is not offered in us-east-1, nor in any other region of your account that answered. Pick "
+        "another --instance-type (g4dn.xlarge, the default, g6.xlarge or g5.xlarge)."]
+
+
+def test_a_type_not_offered_in_the_region_names_the_regions_aws_offers_it_in(aws, capsys):
+    """The regions come from AWS (DescribeInstanceTypeOfferings in each), not from a list in the kit."""
+    class NotHere(FailingSession):
+        def client(self, name, region_name=None):
+            made = super().client(name, region_name)
+            if name == "ec2" and (region_name or REGION) == REGION:
+                made.describe_instance_type_offerings = lambda **kwargs: {"InstanceTypeOfferings": []}
+            return made
+
+    env, ec2, _ = aws
+    assert gpubox.main(list(LAUNCH), session=NotHere({})) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    offered = re.fullmatch(r"g4dn\.xlarge is not offered in us-east-1\. AWS offers it in ([a-z0-9, -]+): pick one with "
+                           r"--region ([a-z0-9-]+) \(say\), or another --instance-type\.", line)
+    assert offered, line
+    regions = offered.group(1).split(", ")
+    assert "us-west-2" in regions and "us-east-1" not in regions and offered.group(2) == regions[0]
+    assert tagged_instances(ec2) == []
 
 
 def launch_as(box):
@@ -779,6 +801,25 @@ def test_a_price_too_low_is_not_tried_in_another_zone(aws, capsys):
     session = NoCapacityIn(ec2, gpubox.check_offered(ec2, "g4dn.xlarge"), code="SpotMaxPriceTooLow")
     assert gpubox.main([*LAUNCH, "--spot"], session=session) == 1
     assert len(session.tried) == 1 and "any zone" not in capsys.readouterr().err
+
+
+def test_times_the_kit_states_are_estimates_with_their_basis_or_not_stated(aws, capsys):
+    """How long the box installs is not measured: said as an estimate, with what it is based on. How long AWS takes
+    to approve a quota has no source here: not said at all."""
+    env, ec2, _ = aws
+    launched = gpubox_cli(env, *LAUNCH)
+    assert launched.returncode == 0, launched.stderr
+    assert ("the box installs the course by itself after it boots: about 10 minutes, an estimate (not measured) for "
+            "what it installs, TensorFlow with NVIDIA's CUDA libraries the largest part") in launched.stdout
+    error = client_error("VcpuLimitExceeded", "emulated", "RunInstances")
+    _, _, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *LAUNCH[:2], "bob", *LAUNCH[3:])
+    assert "minutes to a day" not in err and "That page shows the request's status" in err
+    session = answering_session(FailingSession({}), "service-quotas", "get_service_quota", {"Quota": {"Value": 0.0}})
+    assert gpubox.main(list(LAUNCH[:2]) + ["carol"] + list(LAUNCH[3:]), session=session) == 1
+    err = capsys.readouterr().err
+    assert "minutes to a day" not in err and "That page shows the request's status; nothing was created." in err
+    source = SCRIPT.read_text()
+    assert "us-east-1, us-west-2 and eu-west-1" not in source and "minutes to a day" not in source
 
 
 def test_spot_quota_error_names_the_spot_quota(aws, capsys):
