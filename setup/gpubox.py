@@ -390,17 +390,23 @@ def check_offered(ec2, instance_type, clients=None):
 
 
 def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
-    """Checks the vCPU quota of the instance's family; returns it, or None when it cannot be read."""
-    value = None
-    for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
+    """Checks the vCPU quota of the instance's family; returns it, or None when the account's own value cannot be
+    read (then AWS's default for the quota, if it can be read, is shown as such: it may not be the account's)."""
+    try:
+        value = quotas.get_service_quota(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
+    except (aws_errors.ClientError, AttributeError) as error:
+        why = error.response.get("Error", {}).get("Code", "") if isinstance(error, aws_errors.ClientError) else ""
         try:
-            value = call(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
-            break
+            default = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
         except (aws_errors.ClientError, AttributeError):
-            continue
-    if value is None:
-        print(f"WARN  could not read your vCPU quota {quota_code}; if launch then fails with "
-              f"VcpuLimitExceeded, request more at {quota_link(region, quota_code)}")
+            default = None
+        if default is None:
+            print(f"WARN  could not read your vCPU quota {quota_code}; if launch then fails with "
+                  f"VcpuLimitExceeded, request more at {quota_link(region, quota_code)}")
+        else:
+            print(f"WARN  could not read your account's vCPU quota {quota_code} ({why or 'no answer'}); AWS's default "
+                  f"for it is {default:g}, not necessarily your account's (this box needs {vcpus}): see yours at "
+                  f"{quota_link(region, quota_code)} ('Applied account-level quota value')")
         return None
     if value < vcpus:
         raise GpuboxError(

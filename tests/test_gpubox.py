@@ -853,6 +853,23 @@ def test_zero_quota_stops_before_anything_is_created(aws, capsys):
         Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["SecurityGroups"] == []
 
 
+@pytest.mark.parametrize("default", [0.0, 64.0])
+def test_aws_default_quota_is_a_warning_that_says_whose_it_is_never_an_ok(aws, capsys, default):
+    """GetServiceQuota refused (the user lacks servicequotas:GetServiceQuota): AWS's default for the quota is not the
+    account's, so it neither passes the check nor stops the launch."""
+    session = answering_session(
+        FailingSession({("service-quotas", "get_service_quota"): client_error(
+            "AccessDeniedException", "emulated", "GetServiceQuota")}),
+        "service-quotas", "get_aws_default_service_quota", {"Quota": {"Value": default}})
+    assert gpubox.main(list(LAUNCH), session=session) == 0
+    out = capsys.readouterr().out
+    assert "OK    vCPU quota" not in out
+    assert (f"WARN  could not read your account's vCPU quota L-DB2E81BA (AccessDeniedException); AWS's default for it "
+            f"is {default:g}, not necessarily your account's (this box needs 4): see yours at "
+            f"https://us-east-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-DB2E81BA "
+            f"('Applied account-level quota value')\n") in out
+
+
 @pytest.mark.parametrize("instance_type, spot, quota, family, vcpus", [
     ("g4dn.xlarge", False, "L-DB2E81BA", "G and VT", 4), ("g4dn.xlarge", True, "L-3819A6DF", "G and VT", 4),
     ("p4d.24xlarge", False, "L-417A185B", "P", 96), ("p4d.24xlarge", True, "L-7212CCBC", "P", 96)])
