@@ -177,8 +177,8 @@ def explain(error, context):
                 f"duplicated: launch reuses what it already created.")
     if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
         return (f"Your AWS user is not allowed to call {operation} ({code}). Use credentials "
-                f"of a user with EC2 rights (the AmazonEC2FullAccess policy, plus "
-                f"ssm:GetParameter and servicequotas:GetServiceQuota), or ask your account's "
+                f"of a user with EC2 rights (the AmazonEC2FullAccess policy, and optionally "
+                f"ssm:GetParameter and servicequotas:GetServiceQuota: setup/README.md), or ask your account's "
                 f"administrator to grant them; then run the command again.")
     if code.startswith("InvalidAMIID"):
         return (f"The Deep Learning AMI is not available in {region} ({code}: {message}). "

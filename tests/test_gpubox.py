@@ -961,6 +961,26 @@ def test_missing_credentials_for_real_in_a_subprocess(aws):
     assert "Traceback" not in result.stderr
 
 
+def test_the_two_optional_rights_are_optional_and_the_readme_grants_them_with_an_inline_policy(aws, capsys):
+    """setup/README.md calls ssm:GetParameter and servicequotas:GetServiceQuota optional: without them launch still
+    creates the box (the AMI from DescribeImages, the quota a WARN), and the README's policy grants exactly them."""
+    env, ec2, _ = aws
+    denied = {(service, method): client_error("AccessDeniedException", "emulated", operation) for service, method,
+              operation in (("ssm", "get_parameter", "GetParameter"),
+                            ("service-quotas", "get_service_quota", "GetServiceQuota"),
+                            ("service-quotas", "get_aws_default_service_quota", "GetAWSDefaultServiceQuota"))}
+    assert gpubox.main(list(LAUNCH), session=FailingSession(denied)) == 0
+    out = capsys.readouterr().out
+    assert "WARN  could not read your vCPU quota L-DB2E81BA" in out and "newest image named" in out
+    assert tagged_instances(ec2)[0]["ImageId"] == NEWEST_AMI
+    readme = (ROOT / "setup" / "README.md").read_text()
+    (policy,) = re.findall(r"```json\n(.*?)```", readme, re.S)
+    (statement,) = json.loads(policy)["Statement"]
+    assert statement == {"Effect": "Allow", "Action": ["ssm:GetParameter", "servicequotas:GetServiceQuota"],
+                         "Resource": "*"}
+    assert "Create inline policy > JSON" in readme and "Two more rights are optional" in readme
+
+
 def test_no_ami_found_is_explained(aws, capsys):
     not_found = client_error("ParameterNotFound", "emulated", "GetParameter")
     session = answering_session(FailingSession({("ssm", "get_parameter"): not_found}),
