@@ -450,6 +450,11 @@ def my_public_ip(value):
         except OSError as error:
             raise GpuboxError(f"Could not look up your public IP ({error}). Pass it yourself "
                               f"with --my-ip A.B.C.D (search 'what is my IP').") from error
+    return public_ipv4(value)
+
+
+def public_ipv4(value):
+    """`value` as A.B.C.D if it is a public IPv4 address; raises GpuboxError otherwise."""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -1326,6 +1331,13 @@ def parse_args(argv):
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:
         parser.error("--idle-minutes must be at least 5")
+    try:  # checked here, before any call to AWS; 'auto' is looked up when it is needed
+        if getattr(args, "my_ip", "auto") != "auto":
+            args.my_ip = public_ipv4(args.my_ip)
+        if getattr(args, "repo", None):
+            without_credentials(args.repo, "--repo")
+    except GpuboxError as error:
+        parser.error(str(error))
     return args
 
 
@@ -1340,6 +1352,10 @@ def main(argv=None, session=None):
         print(explain(error, context), file=sys.stderr)
         return 1
     region = context["region"] = args.region or session.region_name or "us-east-1"
+    if not REGION_NAME.fullmatch(region):  # from AWS_DEFAULT_REGION or ~/.aws/config (--region is checked above)
+        print(f"'{region}' is not an AWS region name (for example us-east-1); check --region, AWS_DEFAULT_REGION or "
+              f"the region in ~/.aws/config.", file=sys.stderr)
+        return 1
     recorded = None if args.region else recorded_region(args.box)
     if recorded and recorded != region:
         print(f"note  region {recorded}, where box '{args.box}' was launched (recorded in "

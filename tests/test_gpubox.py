@@ -501,9 +501,36 @@ def test_bad_ip_is_refused_before_anything_is_created(aws, bad_ip):
     args = list(LAUNCH)
     args[args.index(MY_IP)] = bad_ip
     result = gpubox_cli(env, *args)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "not a public IPv4 address" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # argparse's refusal, before AWS is asked
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"error: --my-ip {bad_ip} is not a public IPv4 address; SSH is opened to your public IPv4 only. Give it as "
+        f"A.B.C.D, or 'auto'.")
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+class NoAws:
+    """A session that fails the test if any AWS client is made."""
+    region_name = REGION
+
+    def client(self, name, region_name=None):
+        raise AssertionError(f"AWS was asked ({name}) before the command line was checked")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--my-ip", "198.51.100.300"], "--my-ip '198.51.100.300' is not an IP address: give your public IPv4 address as "
+                                    "A.B.C.D, or 'auto'."),
+    (["--repo", "https://learner:ghp_secret@github.com/learner/kit.git"],
+     "--repo holds a user name or token (https://USER:TOKEN@...). The box's user data is readable on the box and in "
+     "the AWS console: pass --repo with the repository's public https address instead.")])
+def test_a_bad_ip_or_a_repo_with_a_token_is_refused_offline_before_aws_is_asked(capsys, args, line):
+    for command in (LAUNCH, ("start", "--box", "alice", "--my-ip", MY_IP)):
+        if "--repo" in args and command[0] == "start":
+            continue  # start takes no --repo
+        given = [*command, *args]
+        with pytest.raises(SystemExit) as stopped:
+            gpubox.main(given, session=NoAws())
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: {line}")
 
 
 def test_nothing_happens_without_confirmation(aws):
@@ -618,12 +645,14 @@ def test_bad_region_is_refused_before_anything_is_created(aws, region):
     assert nothing_created(ec2, before, home)
 
 
-def test_bad_region_from_the_aws_config_is_explained_in_one_line(aws):
+@pytest.mark.parametrize("region", ["bad region", "us-east1", "US-EAST-1", "us-east"])
+def test_bad_region_from_the_aws_config_is_explained_in_one_line(aws, region):
+    """botocore takes 'us-east1' and 'US-EAST-1' as region names; the kit checks their form as it does --region's."""
     env, _, _ = aws
-    result = gpubox_cli(dict(env, AWS_DEFAULT_REGION="bad region"), "status", "--box", "alice")
+    result = gpubox_cli(dict(env, AWS_DEFAULT_REGION=region), "status", "--box", "alice")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "'bad region' is not an AWS region name (for example us-east-1); check --region, "
+        f"'{region}' is not an AWS region name (for example us-east-1); check --region, "
         "AWS_DEFAULT_REGION or the region in ~/.aws/config."]
 
 
