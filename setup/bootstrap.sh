@@ -49,6 +49,8 @@ done
 # Microsoft, but its product is not "Virtual Machine").
 DMI_DIR="${COURSE_DMI_DIR:-/sys/class/dmi/id}"
 ROOT_DIR="${COURSE_ROOT_DIR:-}"  # empty: the system's own folders (tests install under a folder of their own)
+# systemd makes this folder when it boots the machine; the tests point at a folder of their own
+SYSTEMD_RUN_DIR="${COURSE_SYSTEMD_RUN_DIR:-/run/systemd/system}"
 UNITS="$ROOT_DIR/etc/systemd/system"
 dmi() { cat "$DMI_DIR/$1" 2>/dev/null || true; }
 # Azure bills a VM's compute until it is deallocated: a shutdown from inside leaves it "Stopped", still billed.
@@ -163,6 +165,20 @@ if (( 10#$IDLE_MINUTES != 0 )) && on_azure; then
          "\`az vm deallocate --resource-group GROUP --name VM\` or press Stop in the Azure portal."
 fi
 need_root
+# JupyterLab and the idle auto-stop are systemd services: without systemd (a container, WSL without it) the
+# steps below would write their files and then fail, so nothing is changed.
+if [[ ! -d "$SYSTEMD_RUN_DIR" ]]; then
+    if [[ "$DRY_RUN" == 1 ]]; then
+        echo "    NOTE: this machine does not run systemd ($SYSTEMD_RUN_DIR is missing): a run without" \
+             "--dry-run would stop here and change nothing."
+    else
+        echo "bootstrap.sh: this machine does not run systemd ($SYSTEMD_RUN_DIR is missing), and the course's" \
+             "JupyterLab and idle auto-stop are systemd services; nothing was changed. In WSL, turn systemd on" \
+             "([boot] systemd=true in /etc/wsl.conf, then \`wsl --shutdown\` in Windows); in a container, run" \
+             "\`make lab\` in the kit's folder instead." >&2
+        exit 2
+    fi
+fi
 
 # A cloud box whose setup fails half-way would bill until someone notices. Until the idle
 # auto-stop is installed (step 4), a failing step schedules a shutdown in IDLE_MINUTES instead.
@@ -324,6 +340,10 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
+# What course-jupyter runs with: a run again restarts it (ending the learner's kernels) only if one of these changed.
+JUPYTER_FILES=("$UNITS/course-jupyter.service" "$STATE_DIR/jupyter_config.py" "$TOKEN_FILE")
+jupyter_files() { sha256sum -- "${JUPYTER_FILES[@]}" 2>/dev/null || true; }
+JUPYTER_BEFORE="$(jupyter_files)"
 private_dir "$STATE_DIR"
 if [[ -s "$TOKEN_FILE" ]]; then
     echo "    OK: token already in $TOKEN_FILE"
@@ -356,8 +376,16 @@ Restart=on-failure
 WantedBy=multi-user.target
 EOF
 run systemctl daemon-reload
-run systemctl enable course-jupyter.service
-run systemctl restart course-jupyter.service
+if [[ "$DRY_RUN" == 1 ]]; then
+    echo "    would run: systemctl restart course-jupyter.service, only if its unit or settings changed" \
+         "(else systemctl enable --now course-jupyter.service, which starts it if it is not running)"
+elif [[ "$(jupyter_files)" != "$JUPYTER_BEFORE" ]]; then
+    run systemctl enable course-jupyter.service
+    run systemctl restart course-jupyter.service  # new settings: started afresh
+else
+    echo "    its unit and settings are as they were: started only if it is not running (running kernels are kept)"
+    run systemctl enable --now course-jupyter.service
+fi
 
 step "check the setup with python -m utils.doctor"
 if [[ "$DRY_RUN" == 1 ]]; then

@@ -4,7 +4,7 @@ Run it from the kit's folder with a Python that has boto3, the kit's .venv (no b
 
     .venv/bin/python setup/gpubox.py launch      # preflight, price, then a g4dn.xlarge
     .venv/bin/python setup/gpubox.py tunnel      # JupyterLab on http://localhost:8888
-    .venv/bin/python setup/gpubox.py sync        # copy the box's models/ and build/lessons/ here (never overwrites)
+    .venv/bin/python setup/gpubox.py sync        # copy your runs, exercises and edited lessons here (never overwrites)
     .venv/bin/python setup/gpubox.py stop        # stop paying for the GPU
     .venv/bin/python setup/gpubox.py teardown    # delete everything (refuses while runs are not synced)
 
@@ -102,6 +102,10 @@ class GpuboxError(Exception):
     """A problem explained in one paragraph that ends with the next step."""
 
 
+class NoBox(GpuboxError):
+    """No box of that name in the region asked (main then looks in the account's other regions)."""
+
+
 def quota_link(region, quota_code):
     return (f"https://{region}.console.aws.amazon.com/servicequotas/home/services/"
             f"ec2/quotas/{quota_code}")
@@ -143,8 +147,21 @@ def explain(error, context):
                 f"at least {vcpus}: open {quota_link(region, quota)} and choose 'Request "
                 f"increase', or run `aws service-quotas request-service-quota-increase "
                 f"--service-code ec2 --quota-code {quota} --desired-value {vcpus} "
-                f"--region {region}`. Approval takes minutes to a day; then run launch "
+                f"--region {region}`. That page shows the request's status; once it is approved, run launch "
                 f"again (it creates nothing twice).")
+    # A persistent spot box that AWS stopped (an interruption) is started again by EC2 alone ("Only Amazon EC2 can
+    # restart an interrupted stopped Spot Instance", AWS's page on interruption behavior). AWS's list of error codes
+    # was not at hand to confirm the code StartInstances answers with; IncorrectSpotRequestState is the one public
+    # reports and tools quote for it (also answered just after a stop, while AWS is still closing the spot request),
+    # so the documented wording is matched too, whatever the code.
+    if operation == "StartInstances" and (code == "IncorrectSpotRequestState"
+                                          or "only amazon ec2 can restart" in message.lower()):
+        return (f"AWS refused to start this spot box ({code}): AWS stopped it (a spot interruption), and only AWS "
+                f"can start it again, which it does by itself once it has capacity for the type in the box's zone. "
+                f"Wait, and check with `status`; once it is running, run sync. While it is stopped nothing on it can "
+                f"be synced: `teardown --force` would delete it with every run, edited lesson and exercise not yet "
+                f"synced. (If you stopped it yourself a moment ago, AWS may still be closing its spot request: run "
+                f"start again in a minute.)")
     if code in NO_CAPACITY and operation == "StartInstances":
         return (f"AWS has no spare capacity of this box's type in its zone right now ({code}); this is on "
                 f"AWS's side, not yours. A stopped box starts only in its own zone: wait a few minutes and run "
@@ -160,8 +177,8 @@ def explain(error, context):
                 f"duplicated: launch reuses what it already created.")
     if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
         return (f"Your AWS user is not allowed to call {operation} ({code}). Use credentials "
-                f"of a user with EC2 rights (the AmazonEC2FullAccess policy, plus "
-                f"ssm:GetParameter and servicequotas:GetServiceQuota), or ask your account's "
+                f"of a user with EC2 rights (the AmazonEC2FullAccess policy, and optionally "
+                f"ssm:GetParameter and servicequotas:GetServiceQuota: setup/README.md), or ask your account's "
                 f"administrator to grant them; then run the command again.")
     if code.startswith("InvalidAMIID"):
         return (f"The Deep Learning AMI is not available in {region} ({code}: {message}). "
@@ -217,10 +234,58 @@ def find_instances(ec2, box):
 def find_instance(ec2, box):
     instances = find_instances(ec2, box)
     if not instances:
-        raise GpuboxError(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
+        raise NoBox(f"There is no box named '{box}' in {ec2.meta.region_name}. Create one "
                           f"with `.venv/bin/python setup/gpubox.py launch --box {box}` (or pass the "
                           f"--region you launched it in).")
     return instances[0]
+
+
+def regions_with_box(clients, box, checked):
+    """{region: [instance ids]} of the account's other regions that hold instances tagged for `box`.
+
+    A region that refuses (not enabled for the account, or unreachable) is passed over."""
+    try:
+        regions = sorted(r["RegionName"] for r in clients("ec2").describe_regions()["Regions"])
+    except (aws_errors.ClientError, aws_errors.BotoCoreError):
+        return {}
+    found = {}
+    for region in regions:
+        if region == checked:
+            continue
+        try:
+            instances = find_instances(clients("ec2", region), box)
+        except (aws_errors.ClientError, aws_errors.BotoCoreError):
+            continue
+        if instances:
+            found[region] = [instance["InstanceId"] for instance in instances]
+    return found
+
+
+def where_else(found):
+    """`found` of regions_with_box, as words: 'us-west-2 (i-0abc)' and so on."""
+    return ", ".join(f"{region} ({', '.join(ids)})" for region, ids in found.items())
+
+
+def region_record_path(box):
+    """Where launch records the box's region: next to the kit's key for the box, in ~/.ssh."""
+    return pathlib.Path.home() / ".ssh" / f"{KIT}-{box}.region.json"
+
+
+def recorded_region(box):
+    """The region launch recorded for `box`, or None."""
+    if not BOX_NAME.fullmatch(box):  # teardown takes any name; only launch's names have a record
+        return None
+    try:
+        region = json.loads(region_record_path(box).read_text()).get("region")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return region if isinstance(region, str) and REGION_NAME.fullmatch(region) else None
+
+
+def record_region(box, region):
+    path = region_record_path(box)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(json.dumps({"box": box, "region": region}) + "\n")
 
 
 def price_per_hour(ec2, instance_type, spot):
@@ -271,35 +336,77 @@ def show_price(ec2, instance_type, spot, disk_gb):
 
 
 def instance_vcpus(ec2, instance_type):
-    types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    return types[0]["VCpuInfo"]["DefaultVCpus"]
+    """The type's vCPUs, once AWS's description of it shows an NVIDIA GPU and x86_64 processors: the AMI is the
+    x86_64 one with NVIDIA's driver, and TensorFlow's GPU build is CUDA's (g4ad has AMD GPUs, g5g ARM processors)."""
+    (info,) = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    makers = sorted({gpu.get("Manufacturer") or "?" for gpu in info.get("GpuInfo", {}).get("Gpus", [])})
+    if makers != ["NVIDIA"]:
+        raise GpuboxError(f"{instance_type} has {'GPUs made by ' + ' and '.join(makers) if makers else 'no GPU'}, "
+                          f"not an NVIDIA GPU, which the kit's AMI and TensorFlow need: use --instance-type "
+                          f"g4dn.xlarge (the default), g6.xlarge or g5.xlarge; nothing was created.")
+    architectures = info.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+    if "x86_64" not in architectures:
+        raise GpuboxError(f"{instance_type} has {' and '.join(architectures) or 'unknown'} processors, not x86_64, "
+                          f"which the kit's AMI is built for: use --instance-type g4dn.xlarge (the default), "
+                          f"g6.xlarge or g5.xlarge; nothing was created.")
+    return info["VCpuInfo"]["DefaultVCpus"]
 
 
-def check_offered(ec2, instance_type):
+def regions_offering(clients, instance_type, checked):
+    """The account's other regions where AWS sells `instance_type` (a region that refuses is passed over)."""
+    try:
+        regions = sorted(r["RegionName"] for r in clients("ec2").describe_regions()["Regions"])
+    except (aws_errors.ClientError, aws_errors.BotoCoreError):
+        return []
+    found = []
+    for region in regions:
+        if region == checked:
+            continue
+        try:
+            if clients("ec2", region).describe_instance_type_offerings(
+                    LocationType="region", Filters=[{"Name": "instance-type", "Values": [instance_type]}]
+            )["InstanceTypeOfferings"]:
+                found.append(region)
+        except (aws_errors.ClientError, aws_errors.BotoCoreError):
+            continue
+    return found
+
+
+def check_offered(ec2, instance_type, clients=None):
     offers = ec2.describe_instance_type_offerings(
         LocationType="availability-zone",
         Filters=[{"Name": "instance-type", "Values": [instance_type]}])["InstanceTypeOfferings"]
     zones = sorted({offer["Location"] for offer in offers})
     if not zones:
-        raise GpuboxError(f"{instance_type} is not offered in {ec2.meta.region_name}. Pick "
-                          f"another region with --region (us-east-1, us-west-2 and eu-west-1 "
-                          f"offer all of {', '.join(ON_DEMAND_USD_PER_HOUR)}) or another "
-                          f"--instance-type.")
+        region = ec2.meta.region_name
+        elsewhere = regions_offering(clients, instance_type, region) if clients else []
+        if elsewhere:  # AWS's own answer, not a list kept in the kit
+            raise GpuboxError(f"{instance_type} is not offered in {region}. AWS offers it in {', '.join(elsewhere)}: "
+                              f"pick one with --region {elsewhere[0]} (say), or another --instance-type.")
+        raise GpuboxError(f"{instance_type} is not offered in {region}, nor in any other region of your account "
+                          f"that answered. Pick another --instance-type (g4dn.xlarge, the default, g6.xlarge or "
+                          f"g5.xlarge).")
     return zones
 
 
 def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
-    """Checks the vCPU quota of the instance's family; returns it, or None when it cannot be read."""
-    value = None
-    for call in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
+    """Checks the vCPU quota of the instance's family; returns it, or None when the account's own value cannot be
+    read (then AWS's default for the quota, if it can be read, is shown as such: it may not be the account's)."""
+    try:
+        value = quotas.get_service_quota(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
+    except (aws_errors.ClientError, AttributeError) as error:
+        why = error.response.get("Error", {}).get("Code", "") if isinstance(error, aws_errors.ClientError) else ""
         try:
-            value = call(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
-            break
+            default = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=quota_code)["Quota"]["Value"]
         except (aws_errors.ClientError, AttributeError):
-            continue
-    if value is None:
-        print(f"WARN  could not read your vCPU quota {quota_code}; if launch then fails with "
-              f"VcpuLimitExceeded, request more at {quota_link(region, quota_code)}")
+            default = None
+        if default is None:
+            print(f"WARN  could not read your vCPU quota {quota_code}; if launch then fails with "
+                  f"VcpuLimitExceeded, request more at {quota_link(region, quota_code)}")
+        else:
+            print(f"WARN  could not read your account's vCPU quota {quota_code} ({why or 'no answer'}); AWS's default "
+                  f"for it is {default:g}, not necessarily your account's (this box needs {vcpus}): see yours at "
+                  f"{quota_link(region, quota_code)} ('Applied account-level quota value')")
         return None
     if value < vcpus:
         raise GpuboxError(
@@ -308,7 +415,7 @@ def check_quota(quotas, region, quota_code, vcpus, family="G and VT"):
             f"for at least {vcpus}: open {quota_link(region, quota_code)} and choose 'Request "
             f"increase', or run `aws service-quotas request-service-quota-increase "
             f"--service-code ec2 --quota-code {quota_code} --desired-value {vcpus} --region "
-            f"{region}`. Approval takes minutes to a day; nothing was created.")
+            f"{region}`. That page shows the request's status; nothing was created.")
     print(f"OK    vCPU quota {quota_code}: {value:g} (this box needs {vcpus})")
     return value
 
@@ -343,6 +450,11 @@ def my_public_ip(value):
         except OSError as error:
             raise GpuboxError(f"Could not look up your public IP ({error}). Pass it yourself "
                               f"with --my-ip A.B.C.D (search 'what is my IP').") from error
+    return public_ipv4(value)
+
+
+def public_ipv4(value):
+    """`value` as A.B.C.D if it is a public IPv4 address; raises GpuboxError otherwise."""
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -621,7 +733,7 @@ def print_next_steps(box, region):
     print("Next:")
     print(f"  .venv/bin/python setup/gpubox.py tunnel{flags}   # JupyterLab on http://localhost:8888")
     print(f"  .venv/bin/python setup/gpubox.py ssh{flags}      # a shell on the box")
-    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy the box's models here, before teardown")
+    print(f"  .venv/bin/python setup/gpubox.py sync{flags}     # copy your work on the box here, before teardown")
     print(f"  .venv/bin/python setup/gpubox.py stop{flags}     # stop paying for the GPU")
     print(f"  .venv/bin/python setup/gpubox.py teardown{flags} # delete everything the kit created")
 
@@ -633,13 +745,14 @@ def launch(clients, args, context):
     existing = find_instances(ec2, args.box)
     if existing:
         instance = existing[0]
+        record_region(args.box, context["region"])
         ensure_security_group(ec2, args.box, instance["VpcId"], my_public_ip(args.my_ip))
         print(f"Box '{args.box}' already exists ({instance['InstanceId']}, "
               f"{instance['State']['Name']}); nothing new was created.")
         if instance["State"]["Name"] == "stopped":
             print(f"Start it with: .venv/bin/python setup/gpubox.py start --box {args.box}")
         return 0
-    zones = check_offered(ec2, args.instance_type)
+    zones = check_offered(ec2, args.instance_type, clients)
     print(f"OK    {args.instance_type} is offered in {', '.join(zones)}")
     if args.spot:  # the box goes where spot is cheapest now: the zone whose price is quoted below
         zones = cheapest_zones_first(ec2, args.instance_type, zones)
@@ -661,6 +774,7 @@ def launch(clients, args, context):
     if not confirm(args, f"Launch {args.instance_type} in {context['region']}?"):
         print("Nothing was created.")
         return 1
+    record_region(args.box, context["region"])  # the box's later commands look here when --region is not given
     vpc_id, subnets = ensure_network(ec2, args.box, zones)
     group_id = ensure_security_group(ec2, args.box, vpc_id, ip)
     key_name = ensure_key_pair(ec2, args.box)
@@ -681,8 +795,9 @@ def launch(clients, args, context):
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
             "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
     instance = run_in_some_zone(ec2, request, subnets, context)
-    print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the "
-          f"course by itself in about 10 minutes after it boots")
+    print(f"launched {instance['InstanceId']} ({args.instance_type}); the box installs the course by itself after "
+          f"it boots: about 10 minutes, an estimate (not measured) for what it installs, TensorFlow with NVIDIA's "
+          f"CUDA libraries the largest part")
     if not args.no_wait:
         ec2.get_waiter("instance_running").wait(InstanceIds=[instance["InstanceId"]])
         instance = find_instance(ec2, args.box)
@@ -807,9 +922,9 @@ def tunnel(clients, args, context):
                           f"`sudo bash /var/lib/cloud/instance/scripts/part-001`, or teardown this box and launch "
                           f"a new one.")
     if not token:
-        print("The box has no Jupyter token yet: it is still installing the course (about 10 "
-              "minutes after launch). Follow along with `ssh` then "
-              "`sudo tail -f /var/log/cloud-init-output.log`.")
+        print("The box has no Jupyter token yet: it is still installing the course (about 10 minutes after launch, "
+              "an estimate, not measured: TensorFlow with NVIDIA's CUDA libraries is most of the install). Follow "
+              "along with `ssh` then `sudo tail -f /var/log/cloud-init-output.log`.")
         return 1
     print(f"JupyterLab: http://localhost:{args.local_port}/lab?token={token}")
     print("(keep this window open; Ctrl+C closes the tunnel, the box keeps running)")
@@ -819,11 +934,19 @@ def tunnel(clients, args, context):
 # ---------------------------------------------------------------- sync: what the box made, kept here
 
 REMOTE_KIT = "cnn-course-kit"  # the kit's folder in the box's home (bootstrap.sh's default)
-SYNCED = ("models", "build/lessons")  # what sync copies, relative to the kit's folder
+SYNCED = ("models", "build/lessons", "build/exercises")  # folders sync copies whole, relative to the kit's folder
+# JupyterLab on the box opens the whole kit, so learners edit its lessons there: of this folder sync copies only
+# the files the box's git calls changed or new (the kit's own, unchanged, are in this clone already).
+EDITED = "notebooks"
 NOT_COPIED = "runs.json"  # each lesson's index of runs: the box's lists only the box's runs
-# Every file under SYNCED on the box: path, size in bytes, modification time (GNU find, on the box).
+STAMP = "-printf '%p\\t%s\\t%T@\\n'"  # GNU find, on the box: path, size in bytes, modification time
+# Every file under SYNCED on the box, and every file under EDITED that git says the learner changed or added
+# (modified, or untracked and not ignored); in a kit folder that is not a git checkout, every file under EDITED.
 LIST_FILES = (f"cd {REMOTE_KIT} 2>/dev/null || exit 0; for top in {' '.join(SYNCED)}; do "
-              "if [ -d \"$top\" ]; then find \"$top\" -type f -printf '%p\\t%s\\t%T@\\n'; fi; done; exit 0")
+              f"if [ -d \"$top\" ]; then find \"$top\" -type f {STAMP}; fi; done; "
+              f"[ -d {EDITED} ] || exit 0; if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then "
+              f"git ls-files -z -m -o --exclude-standard -- {EDITED} | xargs -0 -r -I{{}} find {{}} -maxdepth 0 "
+              f"-type f {STAMP}; else find {EDITED} -type f -not -path '*/.ipynb_checkpoints/*' {STAMP}; fi; exit 0")
 UNATTENDED = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]  # never wait for a password prompt
 
 
@@ -878,10 +1001,14 @@ def local_folder(top, into):
     return pathlib.Path(into or KIT_ROOT) / top
 
 
-def rsync_files(rsync, shell, source, target, *options):
-    """Runs rsync from the box; returns the itemized lines `(change, path)` it printed."""
+def rsync_files(rsync, shell, source, target, *options, names=None):
+    """Runs rsync from the box; returns the itemized lines `(change, path)` it printed. With `names` (paths
+    relative to `source`), only those files are copied."""
+    if names is not None:
+        options = ("--files-from=-", *options)
     result = subprocess.run([*rsync, "-a", "--out-format=%i %n", "-e", shlex.join(shell), *options,
-                             source, str(target)], capture_output=True, text=True)
+                             source, str(target)], capture_output=True, text=True,
+                            input=None if names is None else "".join(f"{name}\n" for name in names))
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         raise GpuboxError(f"rsync could not copy from the box ({last}); nothing here was overwritten or "
@@ -907,16 +1034,19 @@ def sync(clients, args, context):
     shell, host = ssh_base[:-1] + UNATTENDED, ssh_base[-1]
     files = box_files(ssh_base, args.box)  # listed before copying: whatever appears later counts as unsynced
     copied, beside, conflicts = [], [], []
-    for top in SYNCED:
-        if not any(path.startswith(top + "/") for path in files):
+    for top in (*SYNCED, EDITED):
+        listed = sorted(path[len(top) + 1:] for path in files if path.startswith(top + "/"))
+        if not listed:
             continue
         target = local_folder(top, args.into)
         target.mkdir(parents=True, exist_ok=True)
         source = f"{host}:{REMOTE_KIT}/{top}/"
-        new = rsync_files(rsync, shell, source, target, "--ignore-existing", f"--exclude={NOT_COPIED}")
+        names = listed if top == EDITED else None  # of the lessons, only those changed or added on the box
+        new = rsync_files(rsync, shell, source, target, "--ignore-existing", f"--exclude={NOT_COPIED}", names=names)
         copied += [f"{top}/{name}" for change, name in new if change.startswith(">f")]
         # what still differs after that is a file both sides have, with different contents
-        differ = rsync_files(rsync, shell, source, target, "--dry-run", "--checksum", f"--exclude={NOT_COPIED}")
+        differ = rsync_files(rsync, shell, source, target, "--dry-run", "--checksum", f"--exclude={NOT_COPIED}",
+                             names=names)
         for change, name in differ:
             if not change.startswith(">f"):
                 continue
@@ -941,15 +1071,19 @@ def sync(clients, args, context):
             moved.append(str(aside))
     record = {"box": args.box, "instance_id": instance["InstanceId"], "region": context["region"],
               "synced": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "into": {top: str(local_folder(top, args.into)) for top in SYNCED},
+              "into": {top: str(local_folder(top, args.into)) for top in (*SYNCED, EDITED)},
               "files": files, "copied": copied, "kept_yours_and_put_the_box_copy_beside": beside,
               "indexes_moved_aside": moved}
     record_path = sync_record_path(args.box)
     record_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     record_path.write_text(json.dumps(record, indent=1) + "\n")
     runs = run_folders(files)
+    edited = [path for path in files if path.startswith(EDITED + "/")]
     print(f"synced box '{args.box}': {len(copied)} new files copied, {len(runs)} runs on the box now "
           f"all here ({local_folder('models', args.into)}); nothing here was overwritten or deleted")
+    if edited:
+        print(f"  {plural(len(edited), 'file')} of {EDITED}/ changed or added on the box: here too "
+              f"({local_folder(EDITED, args.into)}), each beside yours where yours differs")
     for path in conflicts:
         print(f"  kept yours: {path} differs on the box; the box's copy is beside it as "
               f"{beside_name(pathlib.Path(path), args.box, 1).name} (or -2, -3...)")
@@ -967,6 +1101,10 @@ def plural(count, word):
 def check_nothing_is_lost(ec2, instance, args):
     """Before teardown: lists the runs on the box; refuses while any were not synced (unless --force)."""
     box, state = args.box, instance["State"]["Name"]
+    if state == "shutting-down":  # an earlier teardown (stopped by Ctrl-C while it waited) already terminated it
+        print(f"box '{box}' is already being deleted (shutting-down): nothing on it can be synced now; going on "
+              f"with the rest of teardown")
+        return
     if state != "running":
         if args.force:
             print(f"box '{box}' is {state}: its runs cannot be listed; --force: deleting it anyway")
@@ -990,12 +1128,16 @@ def check_nothing_is_lost(ec2, instance, args):
     runs, missing = run_folders(files), unsynced(files, record)
     new_runs = run_folders(missing)
     last = f"last synced {record['synced']}" if record else "never synced"
-    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} "
-          f"under {' and '.join(SYNCED)} ({last}):")
+    others = [path for path in missing if not run_folders([path])]  # the lessons edited on the box, among them
+    print(f"box '{box}' holds {plural(len(runs), 'run')} and {plural(len(files), 'file')} to keep (in "
+          f"{', '.join(SYNCED)}, and those changed or added in {EDITED}/; {last}):")
     for run in runs:
         print(f"  {run}{'   NOT SYNCED' if run in new_runs else ''}")
+    for path in others:
+        print(f"  {path}   NOT SYNCED")
     if missing and not args.force:
-        what = plural(len(new_runs), "run") if new_runs else plural(len(missing), "file")
+        what = " and ".join(([plural(len(new_runs), "run")] if new_runs else [])
+                            + ([plural(len(others), "other file" if new_runs else "file")] if others else []))
         raise GpuboxError(f"Box '{box}' holds {what} not yet copied to this machine ({last}): run "
                           f"`.venv/bin/python setup/gpubox.py sync --box {box}` first, or add --force to delete them "
                           f"with the box.")
@@ -1084,7 +1226,15 @@ def teardown(clients, args, context):
         for resource_type, resource_id in left:
             print(f"  {resource_type} {resource_id}")
         return 1
-    print(f"Nothing tagged for box '{args.box}' is left in {context['region']}; it costs $0.")
+    print(f"Nothing tagged for box '{args.box}' is left in {context['region']}: nothing of it costs anything there.")
+    if recorded_region(args.box) == context["region"]:
+        region_record_path(args.box).unlink()
+    if not instances:  # none here: was the box launched in another region?
+        found = regions_with_box(clients, args.box, context["region"])
+        if found:
+            raise GpuboxError(f"Box '{args.box}' still runs or is stopped in another region: {where_else(found)}. "
+                              f"It is billed there: run `.venv/bin/python setup/gpubox.py teardown --box {args.box} "
+                              f"--region {next(iter(found))}`.")
     return 0
 
 
@@ -1158,7 +1308,8 @@ def parse_args(argv):
         if name == "tunnel":
             sub.add_argument("--local-port", type=int, default=8888, help="default 8888")
     sync_parser = commands.add_parser("sync", parents=[common],
-                                      help="copy the box's models/ and build/lessons/ here (never overwrites)")
+                                      help="copy the box's models/, build/lessons/, build/exercises/ and the "
+                                           "notebooks/ changed on the box here (never overwrites)")
     sync_parser.add_argument("--into", help="the kit's folder to copy into (default: this one)")
     teardown_parser = commands.add_parser("teardown", parents=[common], help="delete everything the kit created")
     teardown_parser.add_argument("--force", action="store_true",
@@ -1174,12 +1325,19 @@ def parse_args(argv):
         parser.error(f"--local-port must be a port from 1 to 65535, not {args.local_port}; "
                      f"the default is 8888")
     if not GPU_TYPE.fullmatch(getattr(args, "instance_type", "g4dn.xlarge")):
-        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the NVIDIA GPU types the "
-                     f"kit's AMI and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+        parser.error(f"--instance-type {args.instance_type} is not a G or P instance type (the GPU families whose "
+                     f"vCPU quota the kit checks): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     if getattr(args, "disk_gb", 100) < 40:
         parser.error("--disk-gb must be at least 40: the AMI and the datasets need the room")
     if getattr(args, "idle_minutes", 60) < 5:
         parser.error("--idle-minutes must be at least 5")
+    try:  # checked here, before any call to AWS; 'auto' is looked up when it is needed
+        if getattr(args, "my_ip", "auto") != "auto":
+            args.my_ip = public_ipv4(args.my_ip)
+        if getattr(args, "repo", None):
+            without_credentials(args.repo, "--repo")
+    except GpuboxError as error:
+        parser.error(str(error))
     return args
 
 
@@ -1194,16 +1352,32 @@ def main(argv=None, session=None):
         print(explain(error, context), file=sys.stderr)
         return 1
     region = context["region"] = args.region or session.region_name or "us-east-1"
+    if not REGION_NAME.fullmatch(region):  # from AWS_DEFAULT_REGION or ~/.aws/config (--region is checked above)
+        print(f"'{region}' is not an AWS region name (for example us-east-1); check --region, AWS_DEFAULT_REGION or "
+              f"the region in ~/.aws/config.", file=sys.stderr)
+        return 1
+    recorded = None if args.region else recorded_region(args.box)
+    if recorded and recorded != region:
+        print(f"note  region {recorded}, where box '{args.box}' was launched (recorded in "
+              f"{region_record_path(args.box)}); --region chooses another", file=sys.stderr)
+        region = context["region"] = recorded
 
-    def clients(name):
+    def clients(name, in_region=None):
         try:
-            return session.client(name, region_name=region)
+            return session.client(name, region_name=in_region or region)
         except aws_errors.InvalidRegionError:  # a region from AWS_DEFAULT_REGION or ~/.aws/config
             raise GpuboxError(f"'{region}' is not an AWS region name (for example us-east-1); check "
                               f"--region, AWS_DEFAULT_REGION or the region in ~/.aws/config.") from None
 
     try:
         return COMMANDS[args.command](clients, args, context)
+    except NoBox as error:
+        found = regions_with_box(clients, args.box, region)
+        if found:
+            error = GpuboxError(f"There is no box named '{args.box}' in {region}, but there is in another region: "
+                                f"{where_else(found)}. Run the command again with --region {next(iter(found))}.")
+        print(explain(error, context), file=sys.stderr)
+        return 1
     except (GpuboxError, aws_errors.ClientError, aws_errors.NoCredentialsError,
             aws_errors.PartialCredentialsError) as error:
         print(explain(error, context), file=sys.stderr)

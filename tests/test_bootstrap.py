@@ -249,6 +249,38 @@ def test_the_jupyter_config_bootstrap_writes_listens_on_localhost_with_the_token
     assert c.IdentityProvider.token == "a-long-secret"
 
 
+def test_a_run_again_restarts_jupyter_only_when_its_unit_or_settings_changed(tmp_path):
+    """Restarting course-jupyter ends the learner's running kernels: a run again with nothing changed only makes sure
+    it runs (`enable --now`)."""
+    steps = subprocess.run(["sed", "-n", '/^step "configure JupyterLab/,/^step "check the setup/p', str(BOOTSTRAP)],
+                           capture_output=True, text=True).stdout
+    assert "course-jupyter" in steps and steps.count("\n") > 20, "steps 6 and 7 were not found"
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    log = tmp_path / "calls"
+    (tmp_path / "units").mkdir()
+
+    def run_steps(course_dir):
+        script = (f'set -euo pipefail\nDRY_RUN=0 COURSE_USER={user} UNITS="{tmp_path}/units" '
+                  f'STATE_DIR="{tmp_path}/state" TOKEN_FILE="{tmp_path}/state/jupyter-token" '
+                  f'COURSE_DIR="{course_dir}" VENV="{course_dir}/.venv"\n'
+                  f'step() {{ echo "==> $*"; }}\nrun() {{ echo "$*" >> "{log}"; }}\n'
+                  f'private_dir() {{ mkdir -p "$1"; }}\n{bootstrap_function("write_file")}\n{steps}')
+        log.write_text("")
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return [line for line in log.read_text().splitlines() if "course-jupyter" in line]
+
+    first = run_steps(tmp_path / "kit")  # a new machine: the unit, settings and token are new
+    assert first == ["systemctl enable course-jupyter.service", "systemctl restart course-jupyter.service"]
+    again = run_steps(tmp_path / "kit")  # the same settings: its kernels are left running
+    assert again == ["systemctl enable --now course-jupyter.service"]
+    moved = run_steps(tmp_path / "kit-elsewhere")  # --dir changed: the unit and settings changed
+    assert moved == ["systemctl enable course-jupyter.service", "systemctl restart course-jupyter.service"]
+    (tmp_path / "state" / "jupyter-token").unlink()  # a new token must reach the server
+    assert run_steps(tmp_path / "kit-elsewhere")[-1] == "systemctl restart course-jupyter.service"
+    assert run_steps(tmp_path / "kit-elsewhere") == ["systemctl enable --now course-jupyter.service"]
+
+
 def stand_ins(folder, log, apt_update_failures=0, python_ready=True):
     """Commands bootstrap.sh may call, each recording its arguments in `log`: git fails as a wrong --repo does,
     systemctl finds no unit enabled from an earlier run, `apt-get update` fails `apt_update_failures` times (as
@@ -267,9 +299,10 @@ def stand_ins(folder, log, apt_update_failures=0, python_ready=True):
     return folder
 
 
-def run_bootstrap(tmp_path, *args, vendor="Amazon EC2", units=True, **stand_in_options):
+def run_bootstrap(tmp_path, *args, vendor="Amazon EC2", units=True, systemd=True, **stand_in_options):
     """Runs bootstrap.sh for real as root, with stand-ins for the commands that would change the machine, and its
-    system files under `tmp_path/root`. Returns (result, the commands called, the root folder)."""
+    system files under `tmp_path/root`, on a machine that runs systemd unless `systemd` is false (the folder systemd
+    makes at boot is one of the test's own). Returns (result, the commands called, the root folder)."""
     log = tmp_path / "calls.log"
     log.touch()
     bin_dir = stand_ins(tmp_path / "bin", log, **stand_in_options)
@@ -278,11 +311,14 @@ def run_bootstrap(tmp_path, *args, vendor="Amazon EC2", units=True, **stand_in_o
     (dmi / "sys_vendor").write_text(vendor + "\n")
     root = tmp_path / "root"
     (root / "etc" / "systemd" / ("system" if units else "")).mkdir(parents=True, exist_ok=True)
+    systemd_run = tmp_path / "run-systemd-system"
+    if systemd:
+        systemd_run.mkdir()
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     result = subprocess.run(["bash", str(BOOTSTRAP), "--user", user, *args], capture_output=True, text=True,
                             timeout=60, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
                                              "COURSE_DMI_DIR": str(dmi), "COURSE_ROOT_DIR": str(root),
-                                             "APT_RETRY_SECONDS": "0"})
+                                             "COURSE_SYSTEMD_RUN_DIR": str(systemd_run), "APT_RETRY_SECONDS": "0"})
     return result, log.read_text().splitlines(), root
 
 
@@ -323,6 +359,26 @@ def test_a_timer_that_cannot_be_written_is_a_warning_not_a_promise(tmp_path):
     assert "shutdown -h +45 course setup failed; stopping in 45 minutes" in calls  # this boot is still covered
     assert "WARN: could not install course-setup-failed.timer" in result.stderr
     assert "after each restart" not in result.stderr and "systemctl enable course-setup-failed.timer" not in calls
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap.sh runs as root (sudo, or a cloud box's first boot)")
+def test_a_machine_without_systemd_is_refused_in_one_line_before_anything_is_changed(tmp_path):
+    """A container, or WSL without systemd: the services could not run, so no file is written and nothing installed."""
+    kit = a_kit(tmp_path / "kit")
+    result, calls, root = run_bootstrap(tmp_path, "--dir", str(kit), "--idle-minutes", "45", systemd=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"bootstrap.sh: this machine does not run systemd ({tmp_path / 'run-systemd-system'} is "
+                           f"missing), and the course's JupyterLab and idle auto-stop are systemd services; nothing "
+                           f"was changed. In WSL, turn systemd on")
+    assert calls == [] and "==> step" not in result.stdout  # no apt-get, no systemctl, no shutdown
+    assert [path for path in root.rglob("*") if path.is_file()] == [] and not (root / "usr").exists()
+    dry = subprocess.run(["bash", str(BOOTSTRAP), "--dry-run", "--user", "root", "--dir", str(kit)],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "COURSE_SYSTEMD_RUN_DIR": str(tmp_path / "run-systemd-system")})
+    assert dry.returncode == 0, dry.stderr  # --dry-run still lists the steps, and says a real run would stop
+    assert "a run without --dry-run would stop here and change nothing" in dry.stdout
+    assert dry.stdout.rstrip().endswith("nothing was changed.")
 
 
 def a_kit(folder):

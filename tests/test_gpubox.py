@@ -287,6 +287,59 @@ def test_teardown_leaves_nothing_and_runs_twice(aws):
     assert "Nothing tagged" in second.stdout
 
 
+def test_a_box_launched_in_another_region_is_found_there_by_its_later_commands(aws, moto_server):
+    """launch's capacity advice is --region us-west-2: a later command without --region must not look only in the
+    default region and call a box that is running elsewhere gone ("it costs $0")."""
+    env, _, home = aws
+    west = boto3.client("ec2", region_name="us-west-2", endpoint_url=moto_server)
+    assert gpubox_cli(env, *LAUNCH, "--region", "us-west-2").returncode == 0
+    record = home / ".ssh" / "cnn-course-kit-alice.region.json"
+    assert json.loads(record.read_text())["region"] == "us-west-2"
+    shown = gpubox_cli(env, "status", "--box", "alice")
+    assert shown.returncode == 0, shown.stderr
+    assert "us-west-2" in shown.stdout and shown.stderr.strip().splitlines() == [
+        f"note  region us-west-2, where box 'alice' was launched (recorded in {record}); --region chooses another"]
+    assert "There is no box" in gpubox_cli(env, "status", "--box", "alice", "--region", REGION).stderr
+
+    record.unlink()  # launched from another machine, or before the kit recorded regions
+    lost = gpubox_cli(env, "status", "--box", "alice")
+    assert lost.returncode == 1 and "Traceback" not in lost.stderr
+    (line,) = lost.stderr.strip().splitlines()
+    instance_id = tagged_instances(west)[0]["InstanceId"]
+    assert line == (f"There is no box named 'alice' in us-east-1, but there is in another region: us-west-2 "
+                    f"({instance_id}). Run the command again with --region us-west-2.")
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 1 and "Traceback" not in down.stderr and "$0" not in down.stdout
+    assert "Nothing tagged for box 'alice' is left in us-east-1: nothing of it costs anything there." in down.stdout
+    (line,) = down.stderr.strip().splitlines()
+    assert line == (f"Box 'alice' still runs or is stopped in another region: us-west-2 ({instance_id}). It is "
+                    f"billed there: run `.venv/bin/python setup/gpubox.py teardown --box alice --region us-west-2`.")
+    assert len(tagged_instances(west)) == 1
+
+    assert gpubox_cli(env, *LAUNCH, "--region", "us-west-2").returncode == 0  # finds the box, records its region
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "left in us-west-2" in down.stdout and tagged_instances(west) == []
+    assert not record.exists()  # the next launch goes to the default region again
+
+
+def test_the_search_of_other_regions_passes_over_a_region_that_refuses():
+    import types
+
+    def clients(name, region=None):
+        def describe_instances(Filters):
+            if region == "me-south-1":  # a region the account has not enabled
+                raise client_error("AuthFailure", "emulated", "DescribeInstances")
+            found = [{"InstanceId": "i-0west", "LaunchTime": datetime.datetime.now()}] if region == "us-west-2" else []
+            return {"Reservations": [{"Instances": found}]}
+        regions = [{"RegionName": name} for name in ("us-east-1", "me-south-1", "us-west-2", "eu-west-1")]
+        return types.SimpleNamespace(describe_regions=lambda: {"Regions": regions},
+                                     describe_instances=describe_instances)
+
+    assert gpubox.regions_with_box(clients, "alice", "us-east-1") == {"us-west-2": ["i-0west"]}
+    assert gpubox.regions_with_box(clients, "alice", "us-west-2") == {}
+
+
 def test_without_default_vpc_creates_and_removes_its_own(aws):
     env, ec2, _ = aws
     remove_default_vpc(ec2)
@@ -448,9 +501,36 @@ def test_bad_ip_is_refused_before_anything_is_created(aws, bad_ip):
     args = list(LAUNCH)
     args[args.index(MY_IP)] = bad_ip
     result = gpubox_cli(env, *args)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "not a public IPv4 address" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # argparse's refusal, before AWS is asked
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"error: --my-ip {bad_ip} is not a public IPv4 address; SSH is opened to your public IPv4 only. Give it as "
+        f"A.B.C.D, or 'auto'.")
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+class NoAws:
+    """A session that fails the test if any AWS client is made."""
+    region_name = REGION
+
+    def client(self, name, region_name=None):
+        raise AssertionError(f"AWS was asked ({name}) before the command line was checked")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--my-ip", "198.51.100.300"], "--my-ip '198.51.100.300' is not an IP address: give your public IPv4 address as "
+                                    "A.B.C.D, or 'auto'."),
+    (["--repo", "https://learner:ghp_secret@github.com/learner/kit.git"],
+     "--repo holds a user name or token (https://USER:TOKEN@...). The box's user data is readable on the box and in "
+     "the AWS console: pass --repo with the repository's public https address instead.")])
+def test_a_bad_ip_or_a_repo_with_a_token_is_refused_offline_before_aws_is_asked(capsys, args, line):
+    for command in (LAUNCH, ("start", "--box", "alice", "--my-ip", MY_IP)):
+        if "--repo" in args and command[0] == "start":
+            continue  # start takes no --repo
+        given = [*command, *args]
+        with pytest.raises(SystemExit) as stopped:
+            gpubox.main(given, session=NoAws())
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: {line}")
 
 
 def test_nothing_happens_without_confirmation(aws):
@@ -478,8 +558,30 @@ def test_the_question_takes_y_and_treats_anything_else_and_ctrl_d_as_no(monkeypa
 def test_instance_type_not_offered_in_the_region(aws):
     env, ec2, _ = aws
     result = gpubox_cli(env, *LAUNCH, "--instance-type", "g9z.imaginary")
-    assert result.returncode == 1 and "g9z.imaginary is not offered in us-east-1" in result.stderr
-    assert "Traceback" not in result.stderr and tagged_instances(ec2) == []
+    assert result.returncode == 1 and "Traceback" not in result.stderr and tagged_instances(ec2) == []
+    assert result.stderr.strip().splitlines() == [
+        "g9z.imaginary is not offered in us-east-1, nor in any other region of your account that answered. Pick "
+        "another --instance-type (g4dn.xlarge, the default, g6.xlarge or g5.xlarge)."]
+
+
+def test_a_type_not_offered_in_the_region_names_the_regions_aws_offers_it_in(aws, capsys):
+    """The regions come from AWS (DescribeInstanceTypeOfferings in each), not from a list in the kit."""
+    class NotHere(FailingSession):
+        def client(self, name, region_name=None):
+            made = super().client(name, region_name)
+            if name == "ec2" and (region_name or REGION) == REGION:
+                made.describe_instance_type_offerings = lambda **kwargs: {"InstanceTypeOfferings": []}
+            return made
+
+    env, ec2, _ = aws
+    assert gpubox.main(list(LAUNCH), session=NotHere({})) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    offered = re.fullmatch(r"g4dn\.xlarge is not offered in us-east-1\. AWS offers it in ([a-z0-9, -]+): pick one with "
+                           r"--region ([a-z0-9-]+) \(say\), or another --instance-type\.", line)
+    assert offered, line
+    regions = offered.group(1).split(", ")
+    assert "us-west-2" in regions and "us-east-1" not in regions and offered.group(2) == regions[0]
+    assert tagged_instances(ec2) == []
 
 
 def launch_as(box):
@@ -543,12 +645,14 @@ def test_bad_region_is_refused_before_anything_is_created(aws, region):
     assert nothing_created(ec2, before, home)
 
 
-def test_bad_region_from_the_aws_config_is_explained_in_one_line(aws):
+@pytest.mark.parametrize("region", ["bad region", "us-east1", "US-EAST-1", "us-east"])
+def test_bad_region_from_the_aws_config_is_explained_in_one_line(aws, region):
+    """botocore takes 'us-east1' and 'US-EAST-1' as region names; the kit checks their form as it does --region's."""
     env, _, _ = aws
-    result = gpubox_cli(dict(env, AWS_DEFAULT_REGION="bad region"), "status", "--box", "alice")
+    result = gpubox_cli(dict(env, AWS_DEFAULT_REGION=region), "status", "--box", "alice")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "'bad region' is not an AWS region name (for example us-east-1); check --region, "
+        f"'{region}' is not an AWS region name (for example us-east-1); check --region, "
         "AWS_DEFAULT_REGION or the region in ~/.aws/config."]
 
 
@@ -703,11 +807,48 @@ def test_a_stopped_box_without_capacity_in_its_zone_is_told_to_start_again(aws, 
     assert "None" not in err and "any of the zones" not in err
 
 
+@pytest.mark.parametrize("code, message", [
+    ("IncorrectSpotRequestState", "emulated"),
+    ("UnsupportedOperation", "Only Amazon EC2 can restart an interrupted stopped Spot Instance.")])
+def test_a_spot_box_stopped_by_aws_is_explained_with_what_a_forced_teardown_loses(aws, capsys, code, message):
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    ec2.stop_instances(InstanceIds=[tagged_instances(ec2)[0]["InstanceId"]])  # as an interruption leaves it
+    error = client_error(code, message, "StartInstances")
+    status, _, err = run_in_process(capsys, {("ec2", "start_instances"): error}, "start", "--box", "alice",
+                                    "--my-ip", MY_IP)
+    assert status == 1 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"AWS refused to start this spot box ({code}): AWS stopped it (a spot interruption), and "
+                           f"only AWS can start it again")
+    assert "`teardown --force` would delete it with every run, edited lesson and exercise not yet synced" in line
+    assert "AWS refused StartInstances" not in line
+
+
 def test_a_price_too_low_is_not_tried_in_another_zone(aws, capsys):
     env, ec2, _ = aws
     session = NoCapacityIn(ec2, gpubox.check_offered(ec2, "g4dn.xlarge"), code="SpotMaxPriceTooLow")
     assert gpubox.main([*LAUNCH, "--spot"], session=session) == 1
     assert len(session.tried) == 1 and "any zone" not in capsys.readouterr().err
+
+
+def test_times_the_kit_states_are_estimates_with_their_basis_or_not_stated(aws, capsys):
+    """How long the box installs is not measured: said as an estimate, with what it is based on. How long AWS takes
+    to approve a quota has no source here: not said at all."""
+    env, ec2, _ = aws
+    launched = gpubox_cli(env, *LAUNCH)
+    assert launched.returncode == 0, launched.stderr
+    assert ("the box installs the course by itself after it boots: about 10 minutes, an estimate (not measured) for "
+            "what it installs, TensorFlow with NVIDIA's CUDA libraries the largest part") in launched.stdout
+    error = client_error("VcpuLimitExceeded", "emulated", "RunInstances")
+    _, _, err = run_in_process(capsys, {("ec2", "run_instances"): error}, *LAUNCH[:2], "bob", *LAUNCH[3:])
+    assert "minutes to a day" not in err and "That page shows the request's status" in err
+    session = answering_session(FailingSession({}), "service-quotas", "get_service_quota", {"Quota": {"Value": 0.0}})
+    assert gpubox.main(list(LAUNCH[:2]) + ["carol"] + list(LAUNCH[3:]), session=session) == 1
+    err = capsys.readouterr().err
+    assert "minutes to a day" not in err and "That page shows the request's status; nothing was created." in err
+    source = SCRIPT.read_text()
+    assert "us-east-1, us-west-2 and eu-west-1" not in source and "minutes to a day" not in source
 
 
 def test_spot_quota_error_names_the_spot_quota(aws, capsys):
@@ -739,6 +880,23 @@ def test_zero_quota_stops_before_anything_is_created(aws, capsys):
     assert "allows 0 vCPUs" in err and "needs 4" in err and "L-DB2E81BA" in err
     assert tagged_instances(ec2) == [] and ec2.describe_security_groups(
         Filters=[{"Name": "tag:course-kit:box", "Values": ["alice"]}])["SecurityGroups"] == []
+
+
+@pytest.mark.parametrize("default", [0.0, 64.0])
+def test_aws_default_quota_is_a_warning_that_says_whose_it_is_never_an_ok(aws, capsys, default):
+    """GetServiceQuota refused (the user lacks servicequotas:GetServiceQuota): AWS's default for the quota is not the
+    account's, so it neither passes the check nor stops the launch."""
+    session = answering_session(
+        FailingSession({("service-quotas", "get_service_quota"): client_error(
+            "AccessDeniedException", "emulated", "GetServiceQuota")}),
+        "service-quotas", "get_aws_default_service_quota", {"Quota": {"Value": default}})
+    assert gpubox.main(list(LAUNCH), session=session) == 0
+    out = capsys.readouterr().out
+    assert "OK    vCPU quota" not in out
+    assert (f"WARN  could not read your account's vCPU quota L-DB2E81BA (AccessDeniedException); AWS's default for it "
+            f"is {default:g}, not necessarily your account's (this box needs 4): see yours at "
+            f"https://us-east-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-DB2E81BA "
+            f"('Applied account-level quota value')\n") in out
 
 
 @pytest.mark.parametrize("instance_type, spot, quota, family, vcpus", [
@@ -774,10 +932,36 @@ def test_an_instance_type_without_an_nvidia_gpu_quota_the_kit_knows_is_refused(i
         gpubox.parse_args([*LAUNCH, "--instance-type", instance_type])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        f"error: --instance-type {instance_type} is not a G or P instance type (the NVIDIA GPU types the kit's AMI "
-        f"and vCPU quota check know): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
+        f"error: --instance-type {instance_type} is not a G or P instance type (the GPU families whose vCPU quota "
+        f"the kit checks): use g4dn.xlarge (the default), g6.xlarge or g5.xlarge")
     for good in ("g4dn.xlarge", "g6e.2xlarge", "p3.2xlarge", "p4d.24xlarge"):
         assert gpubox.parse_args([*LAUNCH, "--instance-type", good]).instance_type == good
+
+
+# What AWS's DescribeInstanceTypes answers for them: g4ad.xlarge's GPU is AMD's (moto does not know the type), and
+# g5g.xlarge's NVIDIA T4g sits beside ARM processors (moto's own answer, as AWS's).
+AMD_GPU = {"InstanceTypes": [{"InstanceType": "g4ad.xlarge", "VCpuInfo": {"DefaultVCpus": 4},
+                              "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
+                              "GpuInfo": {"Gpus": [{"Name": "Radeon Pro V520", "Manufacturer": "AMD", "Count": 1}]}}]}
+
+
+@pytest.mark.parametrize("instance_type, reason", [
+    ("g4ad.xlarge", "g4ad.xlarge has GPUs made by AMD, not an NVIDIA GPU, which the kit's AMI and TensorFlow need"),
+    ("g5g.xlarge", "g5g.xlarge has arm64 processors, not x86_64, which the kit's AMI is built for")])
+def test_a_g_type_without_an_nvidia_gpu_or_x86_processors_is_refused_before_anything_is_created(
+        aws, capsys, instance_type, reason):
+    env, ec2, home = aws
+    before = count_everything(ec2)
+    session = FailingSession({})
+    if instance_type == "g4ad.xlarge":
+        session = answering_session(session, "ec2", "describe_instance_types", AMD_GPU)
+        session = answering_session(session, "ec2", "describe_instance_type_offerings", {"InstanceTypeOfferings": [
+            {"InstanceType": "g4ad.xlarge", "LocationType": "availability-zone", "Location": "us-east-1a"}]})
+    assert gpubox.main([*LAUNCH, "--instance-type", instance_type], session=session) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"{reason}: use --instance-type g4dn.xlarge (the default), g6.xlarge or g5.xlarge; "
+                    f"nothing was created.")
+    assert nothing_created(ec2, before, home)
 
 
 def test_missing_credentials_are_explained(aws, capsys):
@@ -804,6 +988,26 @@ def test_missing_credentials_for_real_in_a_subprocess(aws):
     result = gpubox_cli(env, "status", "--box", "alice")
     assert result.returncode == 1 and "No AWS credentials were found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_two_optional_rights_are_optional_and_the_readme_grants_them_with_an_inline_policy(aws, capsys):
+    """setup/README.md calls ssm:GetParameter and servicequotas:GetServiceQuota optional: without them launch still
+    creates the box (the AMI from DescribeImages, the quota a WARN), and the README's policy grants exactly them."""
+    env, ec2, _ = aws
+    denied = {(service, method): client_error("AccessDeniedException", "emulated", operation) for service, method,
+              operation in (("ssm", "get_parameter", "GetParameter"),
+                            ("service-quotas", "get_service_quota", "GetServiceQuota"),
+                            ("service-quotas", "get_aws_default_service_quota", "GetAWSDefaultServiceQuota"))}
+    assert gpubox.main(list(LAUNCH), session=FailingSession(denied)) == 0
+    out = capsys.readouterr().out
+    assert "WARN  could not read your vCPU quota L-DB2E81BA" in out and "newest image named" in out
+    assert tagged_instances(ec2)[0]["ImageId"] == NEWEST_AMI
+    readme = (ROOT / "setup" / "README.md").read_text()
+    (policy,) = re.findall(r"```json\n(.*?)```", readme, re.S)
+    (statement,) = json.loads(policy)["Statement"]
+    assert statement == {"Effect": "Allow", "Action": ["ssm:GetParameter", "servicequotas:GetServiceQuota"],
+                         "Resource": "*"}
+    assert "Create inline policy > JSON" in readme and "Two more rights are optional" in readme
 
 
 def test_no_ami_found_is_explained(aws, capsys):
@@ -1020,8 +1224,9 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert refused.returncode == 1 and "holds 1 file not yet copied to this machine" in refused.stderr
     put(box, f"{LESSON}/runs/20261201-100000-full/model.keras", "weights changed on the box after the sync")
     refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
-    assert refused.returncode == 1 and "holds 1 run not yet copied to this machine" in refused.stderr
+    assert refused.returncode == 1 and "holds 1 run and 1 other file not yet copied to this machine" in refused.stderr
     assert "20261201-100000-full   NOT SYNCED" in refused.stdout and len(tagged_instances(ec2)) == 1
+    assert "build/lessons/04_vgg16_finetune.ipynb   NOT SYNCED" in refused.stdout
 
     assert gpubox_cli(env, "sync", "--box", "alice", *into).returncode == 0
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
@@ -1029,6 +1234,66 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert "holds 2 runs" in down.stdout and "NOT SYNCED" not in down.stdout
     assert tagged_instances(ec2) == []
     assert (tmp_path / "local" / LESSON / "runs" / "20261201-120000-full" / "model.keras").is_file()
+
+
+def box_kit_checkout(env):
+    """The box's kit folder as bootstrap.sh leaves it: a git clone, here of two lessons."""
+    box = pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]) / "cnn-course-kit"
+    put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
+    put(box, "notebooks/02_fc_vs_cnn.ipynb", "lesson 2 as the kit has it")
+    put(box, ".gitignore", ".ipynb_checkpoints/\n")
+    git = ["git", "-C", str(box), "-c", "user.name=kit", "-c", "user.email=kit@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "the kit"], check=True)
+    return box
+
+
+def test_sync_brings_back_the_lessons_edited_on_the_box_and_the_exercises_and_teardown_waits_for_them(aws, tmp_path):
+    """JupyterLab on the box opens the whole kit: a learner edits its lessons there and works in build/exercises."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    box = box_kit_checkout(env)
+    unchanged = gpubox_cli(env, "teardown", "--box", "alice", "--yes")  # the kit's own lessons are nobody's work
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert "NOT SYNCED" not in unchanged.stdout
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 with the learner's answers")
+    put(box, "notebooks/my_experiment.ipynb", "a notebook the learner made")
+    put(box, "notebooks/.ipynb_checkpoints/my_experiment-checkpoint.ipynb", "JupyterLab's autosave")
+    put(box, "build/exercises/03_cnn_from_scratch.ipynb", "exercise 3, half done")
+
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("Box 'alice' holds 3 files not yet copied to this machine (never synced)")
+    for path in ("notebooks/01_convolution_filters.ipynb", "notebooks/my_experiment.ipynb",
+                 "build/exercises/03_cnn_from_scratch.ipynb"):
+        assert f"  {path}   NOT SYNCED" in refused.stdout
+    assert "02_fc_vs_cnn" not in refused.stdout and "checkpoint" not in refused.stdout
+
+    local = tmp_path / "local"
+    mine = put(local, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
+    synced = gpubox_cli(env, "sync", "--box", "alice", "--into", str(local))
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert mine.read_text() == "lesson 1 as the kit has it"  # never overwritten...
+    assert (local / "notebooks/01_convolution_filters.from-alice.ipynb").read_text() == \
+        "lesson 1 with the learner's answers"  # ...and the box's beside it
+    assert (local / "notebooks/my_experiment.ipynb").read_text() == "a notebook the learner made"
+    assert (local / "build/exercises/03_cnn_from_scratch.ipynb").read_text() == "exercise 3, half done"
+    assert not (local / "notebooks/02_fc_vs_cnn.ipynb").exists()  # the kit's, unchanged: not the learner's work
+    assert not (local / "notebooks/.ipynb_checkpoints").exists()
+    assert "2 files of notebooks/ changed or added on the box" in synced.stdout
+
+    put(box, "notebooks/my_experiment.ipynb", "edited again after the sync")
+    refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert refused.returncode == 1 and "holds 1 file not yet copied" in refused.stderr
+    assert gpubox_cli(env, "sync", "--box", "alice", "--into", str(local)).returncode == 0
+    assert (local / "notebooks/my_experiment.ipynb").read_text() == "a notebook the learner made"
+    assert (local / "notebooks/my_experiment.from-alice.ipynb").read_text() == "edited again after the sync"
+    down = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tagged_instances(ec2) == []
 
 
 def test_teardown_force_deletes_a_box_with_runs_that_were_never_synced(aws):
@@ -1060,6 +1325,43 @@ def test_teardown_cannot_check_a_stopped_or_unreachable_box_and_says_so(aws, tmp
     down = gpubox_cli(env, "teardown", "--box", "alice", "--yes", "--force")
     assert down.returncode == 0, down.stdout + down.stderr
     assert tagged_instances(ec2) == []
+
+
+def test_teardown_again_while_the_box_is_shutting_down_finishes_the_job(aws, capsys):
+    """Ctrl-C during teardown's wait leaves a box AWS is already deleting ("safe to repeat", says the message):
+    the second teardown must not ask to start it and sync, but go on deleting what is left."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    box_run(env, "20261201-100000-full")  # never synced: it would stop a teardown of a running box
+    calls = []
+    session = FailingSession({})
+    original = session.client
+
+    def client(name, region_name=None):
+        made = original(name, region_name)
+        if name == "ec2":
+            describe, terminate = made.describe_instances, made.terminate_instances
+
+            def describe_shutting_down(**kwargs):  # what AWS answers between terminate and terminated
+                answer = describe(**kwargs)
+                for reservation in answer["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        instance["SpotInstanceRequestId"] = "sir-course01"
+                        if instance["State"]["Name"] == "running":
+                            instance["State"] = {"Code": 32, "Name": "shutting-down"}
+                return answer
+
+            made.describe_instances = describe_shutting_down
+            made.cancel_spot_instance_requests = lambda **kw: calls.append(("cancel", kw))
+            made.terminate_instances = lambda **kw: (calls.append(("terminate", kw)), terminate(**kw))[1]
+        return made
+
+    session.client = client
+    assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
+    out = capsys.readouterr().out
+    assert "box 'alice' is already being deleted (shutting-down)" in out and "Nothing tagged" in out
+    assert [call[0] for call in calls] == ["cancel", "terminate"]
+    assert tagged_resources(ec2) == {}
 
 
 def test_ssh_and_rsync_keep_the_boxs_host_key_under_its_instance_id_and_teardown_forgets_it(aws, tmp_path):
