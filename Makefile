@@ -101,5 +101,5 @@ lab: $(COURSE)  ## start JupyterLab on the notebooks, or LAB_DIR=build/exercises
 doctor: $(COURSE)  ## check this machine for the course (GPU, versions, disk, downloads)
 	$(BIN)/python -m utils.doctor
 
-clean-notebooks: $(COURSE)  ## strip outputs and execution counts from notebooks/
-	$(BIN)/python -m utils.lessons clean notebooks/*.ipynb
+clean-notebooks: $(COURSE)  ## strip outputs and execution counts from the lessons (not other notebooks there)
+	$(BIN)/python -m utils.lessons clean

@@ -234,6 +234,22 @@ def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     assert copies.clean(path) is False  # a second run changes nothing
 
 
+def test_clean_without_paths_cleans_the_lessons_and_leaves_a_copy_synced_from_a_gpu_box_as_it_is(tmp_path, capsys,
+                                                                                                   monkeypatch):
+    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path)
+    lesson, copy = (make_notebook(tmp_path / name, "print(1)") for name in ("01_lesson.ipynb",
+                                                                             "01_lesson.from-gpubox.ipynb"))
+    for path in (lesson, copy):
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+        nbformat.write(notebook, path)
+    assert lessons.all_lessons() == [lesson]
+    assert lessons.main(["clean"]) == 0
+    assert nbformat.read(lesson, as_version=4).cells[1].outputs == []
+    assert nbformat.read(copy, as_version=4).cells[1].outputs != []  # the learner's, with their outputs
+    assert "cleaned: " in capsys.readouterr().out
+
+
 def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, capsys, monkeypatch):
     # on a copy of the lessons folder: were the refusal broken, the real lessons would stay as they are
     monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path / "notebooks")

@@ -1,7 +1,7 @@
 """The lesson runner (`make lessons`, the notebook tests): executes lesson notebooks top to bottom, headless.
 
     python -m utils.lessons run notebooks/03_cnn_from_scratch.ipynb -p SAMPLE False -p EPOCHS 30
-    python -m utils.lessons clean NOTEBOOK...    # strips outputs before a commit
+    python -m utils.lessons clean [NOTEBOOK...]  # strips outputs before a commit (default: every lesson)
 
 Parameters are injected after the cell tagged `parameters` (papermill). Each run writes the executed notebook
 and its HTML to --out, replacing only copies the runner wrote there, and prints each lesson's headline figure.
@@ -55,8 +55,8 @@ def headline(text):
 
 
 def all_lessons():
-    """Returns the lesson notebooks in `notebooks/`, in lesson order."""
-    return sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """Returns the lesson notebooks in `notebooks/`, in lesson order (not copies such as `03_x.from-gpubox.ipynb`)."""
+    return sorted(path for path in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if "." not in path.stem)
 
 
 def read_notebook(path):
@@ -243,10 +243,10 @@ def command(argv):
                             help="tiny data and few epochs (each lesson's course.smoke settings): checks that it runs")
     run_parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     clean_parser = commands.add_parser("clean", help="strip outputs before committing")
-    clean_parser.add_argument("notebooks", nargs="+", type=cli.notebook)
+    clean_parser.add_argument("notebooks", nargs="*", type=cli.notebook, help="default: every lesson in notebooks/")
     args = parser.parse_args(argv)
     if args.command == "clean":
-        for path in args.notebooks:
+        for path in args.notebooks or all_lessons():
             read_notebook(path)  # a clear error for a path that is not a notebook
             print(f"{'cleaned' if copies.clean(path) else 'already clean'}: {path}")
         return 0

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from utils import birds, images, paths, runs
+from utils import birds, images, lessons, paths, runs
 
 PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # how utils.birds prepared the CUB photos
 LESSON = "05_bird_classifier"  # the lesson whose models say "bird" or "not bird"
@@ -62,7 +62,7 @@ def find_model(path, birds_only=False):
         raise ValueError(f"{paths.MODELS / lesson} holds lesson {lesson}'s models, not a bird classifier: "
                          "utils.predict answers \"is it a bird?\" with lesson 5's model: pass "
                          "models/05_bird_classifier (or its name), or the model.keras of one of its runs.")
-    choices = [LESSON] if birds_only else [notebook.stem for notebook in sorted(paths.NOTEBOOKS.glob("*.ipynb"))
+    choices = [LESSON] if birds_only else [notebook.stem for notebook in lessons.all_lessons()
                                            if "training.fit(" in notebook.read_text(errors="replace")]  # save one
     if lesson not in choices:  # a typo, or lesson 1, 2 or 6, which save no model of their own
         problem = f"lesson {lesson} saves no model" if is_a_lesson else f"no lesson called {lesson}"
