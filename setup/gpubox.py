@@ -945,8 +945,11 @@ STAMP = "-printf '%p\\t%s\\t%T@\\n'"  # GNU find, on the box: path, size in byte
 LIST_FILES = (f"cd {REMOTE_KIT} 2>/dev/null || exit 0; for top in {' '.join(SYNCED)}; do "
               f"if [ -d \"$top\" ]; then find \"$top\" -type f {STAMP}; fi; done; "
               f"[ -d {EDITED} ] || exit 0; if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then "
-              f"git ls-files -z -m -o --exclude-standard -- {EDITED} | xargs -0 -r -I{{}} find {{}} -maxdepth 0 "
-              f"-type f {STAMP}; else find {EDITED} -type f -not -path '*/.ipynb_checkpoints/*' {STAMP}; fi; exit 0")
+              # changed since the clone (edited, staged or committed on the box), and new files git does not ignore
+              f"kit=$(git rev-parse -q --verify origin/HEAD || git rev-parse HEAD); {{ git diff -z --name-only "
+              f"\"$kit\" -- {EDITED}; git ls-files -z -o --exclude-standard -- {EDITED}; }} | xargs -0 -r -I{{}} "
+              f"find {{}} -maxdepth 0 -type f {STAMP}; "
+              f"else find {EDITED} -type f -not -path '*/.ipynb_checkpoints/*' {STAMP}; fi; exit 0")
 UNATTENDED = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]  # never wait for a password prompt
 
 

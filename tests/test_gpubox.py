@@ -1236,16 +1236,22 @@ def test_teardown_refuses_while_the_box_holds_runs_that_were_never_synced(aws, t
     assert (tmp_path / "local" / LESSON / "runs" / "20261201-120000-full" / "model.keras").is_file()
 
 
+def box_git(box, *args):
+    subprocess.run(["git", "-C", str(box), "-c", "user.name=kit", "-c", "user.email=kit@example.invalid", *args],
+                   check=True)
+
+
 def box_kit_checkout(env):
-    """The box's kit folder as bootstrap.sh leaves it: a git clone, here of two lessons."""
+    """The box's kit folder as bootstrap.sh leaves it: a git clone, here of four lessons."""
+    kit = pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]).parent / "kit-origin"
+    for lesson in ("01_convolution_filters", "02_fc_vs_cnn", "03_cnn_from_scratch", "04_vgg16_finetune"):
+        put(kit, f"notebooks/{lesson}.ipynb", f"{lesson} as the kit has it")
+    put(kit, ".gitignore", ".ipynb_checkpoints/\n")
+    box_git(kit, "init", "-q")
+    box_git(kit, "add", ".")
+    box_git(kit, "commit", "-q", "-m", "the kit")
     box = pathlib.Path(env["GPUBOX_TEST_BOX_HOME"]) / "cnn-course-kit"
-    put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
-    put(box, "notebooks/02_fc_vs_cnn.ipynb", "lesson 2 as the kit has it")
-    put(box, ".gitignore", ".ipynb_checkpoints/\n")
-    git = ["git", "-C", str(box), "-c", "user.name=kit", "-c", "user.email=kit@example.invalid"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "the kit"], check=True)
+    subprocess.run(["git", "clone", "-q", str(kit), str(box)], check=True)
     return box
 
 
@@ -1259,6 +1265,10 @@ def test_sync_brings_back_the_lessons_edited_on_the_box_and_the_exercises_and_te
     assert "NOT SYNCED" not in unchanged.stdout
     assert gpubox_cli(env, *LAUNCH).returncode == 0
     put(box, "notebooks/01_convolution_filters.ipynb", "lesson 1 with the learner's answers")
+    put(box, "notebooks/02_fc_vs_cnn.ipynb", "lesson 2, edited and staged")
+    box_git(box, "add", "notebooks/02_fc_vs_cnn.ipynb")
+    put(box, "notebooks/03_cnn_from_scratch.ipynb", "lesson 3, edited and committed on the box")
+    box_git(box, "commit", "-q", "-m", "my lesson 3", "notebooks/03_cnn_from_scratch.ipynb")
     put(box, "notebooks/my_experiment.ipynb", "a notebook the learner made")
     put(box, "notebooks/.ipynb_checkpoints/my_experiment-checkpoint.ipynb", "JupyterLab's autosave")
     put(box, "build/exercises/03_cnn_from_scratch.ipynb", "exercise 3, half done")
@@ -1266,11 +1276,12 @@ def test_sync_brings_back_the_lessons_edited_on_the_box_and_the_exercises_and_te
     refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     (line,) = refused.stderr.strip().splitlines()
-    assert line.startswith("Box 'alice' holds 3 files not yet copied to this machine (never synced)")
-    for path in ("notebooks/01_convolution_filters.ipynb", "notebooks/my_experiment.ipynb",
+    assert line.startswith("Box 'alice' holds 5 files not yet copied to this machine (never synced)")
+    for path in ("notebooks/01_convolution_filters.ipynb", "notebooks/02_fc_vs_cnn.ipynb",
+                 "notebooks/03_cnn_from_scratch.ipynb", "notebooks/my_experiment.ipynb",
                  "build/exercises/03_cnn_from_scratch.ipynb"):
         assert f"  {path}   NOT SYNCED" in refused.stdout
-    assert "02_fc_vs_cnn" not in refused.stdout and "checkpoint" not in refused.stdout
+    assert "04_vgg16_finetune" not in refused.stdout and "checkpoint" not in refused.stdout
 
     local = tmp_path / "local"
     mine = put(local, "notebooks/01_convolution_filters.ipynb", "lesson 1 as the kit has it")
@@ -1280,10 +1291,12 @@ def test_sync_brings_back_the_lessons_edited_on_the_box_and_the_exercises_and_te
     assert (local / "notebooks/01_convolution_filters.from-alice.ipynb").read_text() == \
         "lesson 1 with the learner's answers"  # ...and the box's beside it
     assert (local / "notebooks/my_experiment.ipynb").read_text() == "a notebook the learner made"
+    assert (local / "notebooks/02_fc_vs_cnn.ipynb").read_text() == "lesson 2, edited and staged"
+    assert (local / "notebooks/03_cnn_from_scratch.ipynb").read_text() == "lesson 3, edited and committed on the box"
     assert (local / "build/exercises/03_cnn_from_scratch.ipynb").read_text() == "exercise 3, half done"
-    assert not (local / "notebooks/02_fc_vs_cnn.ipynb").exists()  # the kit's, unchanged: not the learner's work
+    assert not (local / "notebooks/04_vgg16_finetune.ipynb").exists()  # the kit's, unchanged: not the learner's work
     assert not (local / "notebooks/.ipynb_checkpoints").exists()
-    assert "2 files of notebooks/ changed or added on the box" in synced.stdout
+    assert "4 files of notebooks/ changed or added on the box" in synced.stdout
 
     put(box, "notebooks/my_experiment.ipynb", "edited again after the sync")
     refused = gpubox_cli(env, "teardown", "--box", "alice", "--yes")
