@@ -234,12 +234,11 @@ def test_clean_strips_outputs_counts_and_stray_metadata(tmp_path):
     assert copies.clean(path) is False  # a second run changes nothing
 
 
-def test_clean_without_paths_cleans_the_lessons_and_leaves_a_copy_synced_from_a_gpu_box_as_it_is(tmp_path, capsys,
-                                                                                                   monkeypatch):
+def test_clean_without_paths_cleans_the_lessons_and_leaves_copies_of_them_as_they_are(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path)
-    lesson, copy = (make_notebook(tmp_path / name, "print(1)") for name in ("01_lesson.ipynb",
-                                                                             "01_lesson.from-gpubox.ipynb"))
-    for path in (lesson, copy):
+    lesson, copy, duplicate = (make_notebook(tmp_path / name, "print(1)") for name in (
+        "01_lesson.ipynb", "01_lesson.from-gpubox.ipynb", "01_lesson-Copy1.ipynb"))
+    for path in (lesson, copy, duplicate):
         notebook = nbformat.read(path, as_version=4)
         notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
         nbformat.write(notebook, path)
@@ -247,6 +246,7 @@ def test_clean_without_paths_cleans_the_lessons_and_leaves_a_copy_synced_from_a_
     assert lessons.main(["clean"]) == 0
     assert nbformat.read(lesson, as_version=4).cells[1].outputs == []
     assert nbformat.read(copy, as_version=4).cells[1].outputs != []  # the learner's, with their outputs
+    assert nbformat.read(duplicate, as_version=4).cells[1].outputs != []  # JupyterLab's Duplicate, the learner's too
     assert "cleaned: " in capsys.readouterr().out
 
 

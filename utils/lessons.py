@@ -55,8 +55,10 @@ def headline(text):
 
 
 def all_lessons():
-    """Returns the lesson notebooks in `notebooks/`, in lesson order (not copies such as `03_x.from-gpubox.ipynb`)."""
-    return sorted(path for path in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if "." not in path.stem)
+    """Returns the lesson notebooks in `notebooks/`, in lesson order: named like `03_cnn_from_scratch.ipynb`, not
+    copies such as `03_cnn_from_scratch-Copy1.ipynb` (JupyterLab's) or `….from-gpubox.ipynb` (gpubox sync's)."""
+    return sorted(path for path in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
+                  if re.fullmatch(r"[0-9]{2}_[a-z0-9_]+", path.stem))
 
 
 def read_notebook(path):
