@@ -111,6 +111,14 @@ def test_bar_chart_draws_grouped_bars_with_their_values_written_on_top():
     assert centered_fc.get_x() < shifted_fc.get_x() < centered_cnn.get_x()
 
 
+def test_without_ylim_the_tallest_bars_value_stays_inside_the_frame_and_the_bars_start_at_0():
+    figure = plots.bar_chart({"Keras": 1.19, "float32": 0.38, "int8": 0.10}, fmt="{:.2f}", title="file size")
+    figure.canvas.draw()
+    renderer, axis = figure.canvas.get_renderer(), figure.axes[0]
+    assert axis.get_ylim()[0] == 0
+    assert axis.texts[0].get_window_extent(renderer).y1 < axis.get_window_extent(renderer).y1
+
+
 def test_a_value_near_the_reference_line_is_drawn_over_it_on_a_white_patch():
     figure = plots.bar_chart({"route 1": 0.45, "route 2": 0.62}, ylim=(0, 1), reference=0.5, reference_label="chance")
     axis = figure.axes[0]

@@ -141,6 +141,8 @@ def bar_chart(values, series=None, title=None, ylabel=None, ylim=None, fmt="{:.0
     if ylim is not None:  # a tenth more above it, for the value written on a bar that reaches the top
         axis.set_ylim(ylim[0], ylim[1] + (ylim[1] - ylim[0]) / 10)
         axis.set_yticks([tick for tick in axis.get_yticks() if ylim[0] <= tick <= ylim[1]])
+    else:
+        axis.margins(y=0.1)  # the same room above the tallest bar (the bars keep the bottom at 0)
     axis.set_ylabel(ylabel or "")
     axis.set_title(title or "")
     if series is not None or reference_label:
