@@ -328,9 +328,11 @@ if [[ -f "$COURSE_DIR/requirements.txt" ]]; then
     REQUIREMENTS_HASH="$(sha256sum "$COURSE_DIR/requirements.txt" | cut -c1-16)"
 fi
 WANTED="tensorflow[and-cuda]==$TF_VERSION requirements $REQUIREMENTS_HASH"
+VENV_CHANGED=0  # a new TensorFlow or kit must reach the running JupyterLab (its restart, below)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANTED" ]]; then
     echo "    OK: $VENV is up to date"
 else
+    VENV_CHANGED=1
     [[ -x "$VENV/bin/python" ]] || as_user python3.11 -m venv "$VENV"
     as_user "$VENV/bin/python" -m pip install --quiet --upgrade pip
     as_user "$VENV/bin/python" -m pip install --quiet -r "$COURSE_DIR/requirements.txt" \
@@ -340,7 +342,8 @@ else
 fi
 
 step "configure JupyterLab: localhost only, token authentication"
-# What course-jupyter runs with: a run again restarts it (ending the learner's kernels) only if one of these changed.
+# What course-jupyter runs with: a run again restarts it (ending the learner's kernels) only if one of these, or the
+# virtual environment (VENV_CHANGED), changed.
 JUPYTER_FILES=("$UNITS/course-jupyter.service" "$STATE_DIR/jupyter_config.py" "$TOKEN_FILE")
 jupyter_files() { sha256sum -- "${JUPYTER_FILES[@]}" 2>/dev/null || true; }
 JUPYTER_BEFORE="$(jupyter_files)"
@@ -377,13 +380,13 @@ WantedBy=multi-user.target
 EOF
 run systemctl daemon-reload
 if [[ "$DRY_RUN" == 1 ]]; then
-    echo "    would run: systemctl restart course-jupyter.service, only if its unit or settings changed" \
+    echo "    would run: systemctl restart course-jupyter.service, only if its unit, settings or venv changed" \
          "(else systemctl enable --now course-jupyter.service, which starts it if it is not running)"
-elif [[ "$(jupyter_files)" != "$JUPYTER_BEFORE" ]]; then
+elif [[ "${VENV_CHANGED:-0}" == 1 || "$(jupyter_files)" != "$JUPYTER_BEFORE" ]]; then
     run systemctl enable course-jupyter.service
     run systemctl restart course-jupyter.service  # new settings: started afresh
 else
-    echo "    its unit and settings are as they were: started only if it is not running (running kernels are kept)"
+    echo "    its unit, settings and venv are as they were: started only if not running (running kernels are kept)"
     run systemctl enable --now course-jupyter.service
 fi
 

@@ -259,8 +259,9 @@ def test_a_run_again_restarts_jupyter_only_when_its_unit_or_settings_changed(tmp
     log = tmp_path / "calls"
     (tmp_path / "units").mkdir()
 
-    def run_steps(course_dir):
-        script = (f'set -euo pipefail\nDRY_RUN=0 COURSE_USER={user} UNITS="{tmp_path}/units" '
+    def run_steps(course_dir, venv_changed=None):
+        script = (f'set -euo pipefail\n{"" if venv_changed is None else f"VENV_CHANGED={venv_changed} "}'
+                  f'DRY_RUN=0 COURSE_USER={user} UNITS="{tmp_path}/units" '
                   f'STATE_DIR="{tmp_path}/state" TOKEN_FILE="{tmp_path}/state/jupyter-token" '
                   f'COURSE_DIR="{course_dir}" VENV="{course_dir}/.venv"\n'
                   f'step() {{ echo "==> $*"; }}\nrun() {{ echo "$*" >> "{log}"; }}\n'
@@ -279,6 +280,9 @@ def test_a_run_again_restarts_jupyter_only_when_its_unit_or_settings_changed(tmp
     (tmp_path / "state" / "jupyter-token").unlink()  # a new token must reach the server
     assert run_steps(tmp_path / "kit-elsewhere")[-1] == "systemctl restart course-jupyter.service"
     assert run_steps(tmp_path / "kit-elsewhere") == ["systemctl enable --now course-jupyter.service"]
+    assert run_steps(tmp_path / "kit-elsewhere", venv_changed=0) == ["systemctl enable --now course-jupyter.service"]
+    # a new TensorFlow or kit installed into the venv (requirements.txt changed): the server must run it
+    assert run_steps(tmp_path / "kit-elsewhere", venv_changed=1)[-1] == "systemctl restart course-jupyter.service"
 
 
 def stand_ins(folder, log, apt_update_failures=0, python_ready=True):
