@@ -1071,12 +1071,10 @@ def test_spot_box_is_persistent_stops_on_interruption_and_tears_down(aws):
     assert tagged_resources(ec2) == {}
 
 
-def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
-    """moto does not record spot requests for run_instances, so the request id is
-    added to what describe_instances returns and the cancel call is recorded."""
-    env, ec2, _ = aws
-    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
-    calls = []
+def spot_session(calls, running_is="running"):
+    """A session whose EC2 shows each instance with a spot request, a running one as `running_is` ("running" or
+    "shutting-down"), and records
+    in `calls` the cancel and terminate calls (moto records no spot request for run_instances)."""
     session = FailingSession({})
     original = session.client
 
@@ -1090,6 +1088,8 @@ def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
                 for reservation in answer["Reservations"]:
                     for instance in reservation["Instances"]:
                         instance["SpotInstanceRequestId"] = "sir-course01"
+                        if running_is == "shutting-down" and instance["State"]["Name"] == "running":
+                            instance["State"] = {"Code": 32, "Name": "shutting-down"}
                 return answer
 
             made.describe_instances = describe_with_request
@@ -1098,6 +1098,16 @@ def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
         return made
 
     session.client = client
+    return session
+
+
+def test_teardown_cancels_the_persistent_spot_request_first(aws, capsys):
+    """moto does not record spot requests for run_instances, so the request id is
+    added to what describe_instances returns and the cancel call is recorded."""
+    env, ec2, _ = aws
+    assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
+    calls = []
+    session = spot_session(calls)
     assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
     assert calls[0] == ("cancel", {"SpotInstanceRequestIds": ["sir-course01"]})
     assert calls[1][0] == "terminate"
@@ -1347,29 +1357,7 @@ def test_teardown_again_while_the_box_is_shutting_down_finishes_the_job(aws, cap
     assert gpubox_cli(env, *LAUNCH, "--spot").returncode == 0
     box_run(env, "20261201-100000-full")  # never synced: it would stop a teardown of a running box
     calls = []
-    session = FailingSession({})
-    original = session.client
-
-    def client(name, region_name=None):
-        made = original(name, region_name)
-        if name == "ec2":
-            describe, terminate = made.describe_instances, made.terminate_instances
-
-            def describe_shutting_down(**kwargs):  # what AWS answers between terminate and terminated
-                answer = describe(**kwargs)
-                for reservation in answer["Reservations"]:
-                    for instance in reservation["Instances"]:
-                        instance["SpotInstanceRequestId"] = "sir-course01"
-                        if instance["State"]["Name"] == "running":
-                            instance["State"] = {"Code": 32, "Name": "shutting-down"}
-                return answer
-
-            made.describe_instances = describe_shutting_down
-            made.cancel_spot_instance_requests = lambda **kw: calls.append(("cancel", kw))
-            made.terminate_instances = lambda **kw: (calls.append(("terminate", kw)), terminate(**kw))[1]
-        return made
-
-    session.client = client
+    session = spot_session(calls, running_is="shutting-down")  # what AWS answers between terminate and terminated
     assert gpubox.main(["teardown", "--box", "alice", "--yes"], session=session) == 0
     out = capsys.readouterr().out
     assert "box 'alice' is already being deleted (shutting-down)" in out and "Nothing tagged" in out

@@ -251,13 +251,18 @@ def test_lesson_2_refuses_counts_below_1_before_it_trains(tmp_path, monkeypatch)
         assert result.seconds < 60
 
 
+def smoke_run(lesson, parameters, tmp_path, monkeypatch):
+    """`lesson` run in smoke mode with `parameters`, its data and models in `tmp_path`: the runner's result."""
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    return lessons.run(paths.NOTEBOOKS / f"{lesson}.ipynb", parameters, out_dir=tmp_path / "out", smoke=True,
+                       html=False, progress=False)
+
+
 @pytest.mark.notebook
 def test_lesson_4_refuses_0_epochs_before_its_pass_over_the_photos(tmp_path, monkeypatch):
     """HEAD_EPOCHS 0 was refused by training.fit in cell 20, after the features were extracted (minutes to an hour)."""
-    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
-    result = lessons.run(paths.NOTEBOOKS / "04_vgg16_finetune.ipynb", {"HEAD_EPOCHS": 0}, out_dir=tmp_path / "out",
-                         smoke=True, html=False, progress=False)
+    result = smoke_run("04_vgg16_finetune", {"HEAD_EPOCHS": 0}, tmp_path, monkeypatch)
     assert result.status == "failed" and result.error.startswith("cell 5 ") and result.error.endswith(
         "raised ValueError: HEAD_EPOCHS = 0: use 1 or more."), result.error
     assert not (tmp_path / "data").exists()  # nothing drawn or organized: it stopped first
@@ -266,10 +271,7 @@ def test_lesson_4_refuses_0_epochs_before_its_pass_over_the_photos(tmp_path, mon
 @pytest.mark.notebook
 def test_lesson_3_refuses_settings_that_cannot_work_before_it_trains(tmp_path, monkeypatch):
     """IMAGE_SIZE 16 trained the baseline for minutes, then failed inside Keras on the improved network's pooling."""
-    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
-    result = lessons.run(paths.NOTEBOOKS / "03_cnn_from_scratch.ipynb", {"IMAGE_SIZE": 16}, out_dir=tmp_path / "out",
-                         smoke=True, html=False, progress=False)
+    result = smoke_run("03_cnn_from_scratch", {"IMAGE_SIZE": 16}, tmp_path, monkeypatch)
     assert result.status == "failed" and result.error.startswith("cell 5 ") and result.error.endswith(
         "raised ValueError: IMAGE_SIZE = 16: use at least 32: the improved network halves the photo five times."), \
         result.error
