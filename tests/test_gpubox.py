@@ -1073,8 +1073,8 @@ def test_spot_box_is_persistent_stops_on_interruption_and_tears_down(aws):
 
 def spot_session(calls, running_is="running"):
     """A session whose EC2 shows each instance with a spot request, a running one as `running_is` ("running" or
-    "shutting-down"), and records
-    in `calls` the cancel and terminate calls (moto records no spot request for run_instances)."""
+    "shutting-down"), and records in `calls` the cancel and terminate calls (moto records no spot request for
+    run_instances)."""
     session = FailingSession({})
     original = session.client
 
