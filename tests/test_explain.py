@@ -109,7 +109,7 @@ def small_cnn():
     ], name="small")
 
 
-def test_feature_maps_have_the_shapes_model_summary_reports():
+def test_feature_maps_have_the_shapes_model_summary_reports_and_keras_values():
     model = small_cnn()
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
@@ -117,10 +117,14 @@ def test_feature_maps_have_the_shapes_model_summary_reports():
                 for name, shape in re.findall(r"│ (\w+)(?: \(\w+\))?\s*│ \(None, ([\d, ]+)\)", "\n".join(lines))}
     names = [layer.name for layer in model.layers if len(layer.output.shape) == 4]
     assert len(reported) >= len(names) == 6
-    maps = explain.feature_maps(model, np.random.default_rng(0).uniform(0, 255, (3, 24, 24, 3)), names)
+    images = np.random.default_rng(0).uniform(0, 255, (3, 24, 24, 3))
+    maps = explain.feature_maps(model, images, names)
     assert list(maps) == names
-    for name, stack in maps.items():
+    # the reference: Keras' own graph of the model, cut at each layer, in inference mode
+    reference = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    for (name, stack), expected in zip(maps.items(), reference.predict_on_batch(images)):
         assert stack.shape == (3, *reported[name])
+        np.testing.assert_allclose(stack, expected, rtol=1e-5, atol=1e-5, err_msg=name)
     assert explain.last_conv_layer(model) == "batch_normalization"
 
 
