@@ -3,6 +3,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import sklearn.metrics
 
 from utils import plots
 
@@ -48,6 +49,9 @@ def test_matrix_writes_every_value():
     axis = figure.axes[0]
     assert axis.get_title() == "numbers"
     assert sorted(text.get_text() for text in axis.texts) == ["0", "1", "2", "3", "4", "5"]
+    # each value on its own cell: x is the column, y the row, as imshow draws the array
+    assert {text.get_position(): text.get_text() for text in axis.texts} == {
+        (column, row): str(row * 3 + column) for row in range(2) for column in range(3)}
 
 
 def test_history_has_a_panel_per_metric_with_epochs_on_x():
@@ -78,12 +82,19 @@ def test_history_of_one_epoch_says_why_there_is_no_curve_and_ticks_whole_epochs(
     assert all(float(tick).is_integer() for axis in figure.axes for tick in axis.get_xticks())
 
 
-def test_confusion_matrix_shows_the_counts():
-    figure = plots.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["cats", "dogs"])
+def test_confusion_matrix_shows_the_counts_true_down_predicted_across_every_class():
+    # not symmetric, so swapping true and predicted shows; "birds" is in neither, so it must still get its row
+    y_true, y_pred = [0, 0, 0, 1, 1, 2], [0, 1, 1, 1, 2, 2]
+    names = ["cats", "dogs", "foxes", "birds"]
+    figure = plots.confusion_matrix(y_true, y_pred, names)
     axis = figure.axes[0]
-    assert sorted(text.get_text() for text in axis.texts) == ["1", "1", "1", "2"]
-    assert [label.get_text() for label in axis.get_xticklabels()] == ["cats", "dogs"]
-    assert axis.get_ylabel() == "True label"
+    expected = np.array([[1, 2, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]])  # rows true, columns predicted
+    np.testing.assert_array_equal(expected, sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(4)))
+    shown = {(round(x), round(y)): text.get_text() for text in axis.texts for x, y in [text.get_position()]}
+    assert shown == {(column, row): str(expected[row, column]) for row in range(4) for column in range(4)}
+    assert [label.get_text() for label in axis.get_xticklabels()] == names
+    assert [label.get_text() for label in axis.get_yticklabels()] == names
+    assert axis.get_ylabel() == "True label" and axis.get_xlabel() == "Predicted label"
 
 
 def test_wide_images_get_a_figure_about_as_flat_as_they_are():
