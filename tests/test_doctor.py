@@ -3,6 +3,7 @@
 import errno
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -82,9 +83,14 @@ def test_downloads_lists_present_and_missing(tmp_path):
     assert "`python -m utils.data download NAME` gets one" in finding.fix  # the lessons never download datasets
 
 
-def test_disk_thresholds(tmp_path):
-    assert doctor.check_disk(tmp_path, min_free_gb=0.001).status == "OK"
-    short = doctor.check_disk(tmp_path / "not" / "yet", min_free_gb=10**9)
+def test_disk_thresholds_against_the_free_space_measured_here(tmp_path):
+    free_gb = shutil.disk_usage(tmp_path).free / 1e9  # the reference: what the file system says now
+    ok = doctor.check_disk(tmp_path, min_free_gb=free_gb / 2)
+    assert ok.status == "OK" and ok.detail.endswith(f" GB free for {tmp_path}")
+    assert float(ok.detail.split()[0]) == pytest.approx(free_gb, abs=0.5)  # other jobs write to this disk too
+    warn = doctor.check_disk(tmp_path / "not" / "yet", min_free_gb=free_gb * 2)  # a folder not made yet: its parent
+    assert warn.status == "WARN" and warn.detail.endswith(f" GB free for {tmp_path}") and "--disk-gb" in warn.fix
+    short = doctor.check_disk(tmp_path, min_free_gb=free_gb * 4)  # under a third of what is needed
     assert short.status == "FAIL" and "--disk-gb" in short.fix
 
 
