@@ -89,7 +89,7 @@ def test_out_of_memory_is_reraised_with_the_fix(monkeypatch):
     monkeypatch.setattr(model, "fit", out_of_memory)
     train_ds = tiny_data()
     train_ds.batch_size = 64
-    with pytest.raises(RuntimeError, match=r"Lower BATCH_SIZE \(for example to 32\) or IMAGE_SIZE"):
+    with pytest.raises(RuntimeError, match=r"Lower BATCH_SIZE \(for example to 32\), or the image size .*SAMPLE_IMAGE"):
         training.fit(model, train_ds, tiny_data(), epochs=1, verbose=0)
 
 

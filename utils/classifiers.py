@@ -25,7 +25,7 @@ def find_model(path=None):
 
 def class_names(model_file, count, given=None):
     """The `count` class names in output order: `given` ("cats,dogs"), else `class_counts` in metrics.json
-    beside the model (`predict.recorded_classes`: lessons 3 and 5), else "class 0", ..."""
+    beside the model (`predict.recorded_classes`: lessons 3 to 5), else "class 0", ..."""
     if given is not None:
         names = [name.strip() for name in given.split(",")]
         if len(names) != count or not all(names) or len(set(names)) != count:

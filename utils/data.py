@@ -32,7 +32,7 @@ class Layout:
     root: pathlib.Path
     kind: str  # what the photos came as: a `layouts.Found` kind or "toy_pets stand-in"
     real: bool  # True for photos, False for the drawn stand-in
-    dataset: str  # "dogscats" for cats and dogs, else the source folder's name
+    dataset: str  # "dogscats" for photos of cats and dogs, "toy_pets stand-in" for the cartoons, else the folder's name
     counts: dict  # {split: {class: images}}
     skipped: dict = dataclasses.field(default_factory=dict)  # {file: reason} for the files left out
     converted: int = 0  # how many images in odd modes were written as RGB JPEGs
@@ -58,7 +58,7 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
         source: photos in any layout `layouts.find` recognizes.
         layouts_dir: where layouts are kept (default `data/layouts/`); the same settings and files reuse one.
         valid_fraction, test_fraction: what each class holds out, unless the source brings that split.
-        sample_train, sample_valid, sample_test: images per class in each split of `sample/`.
+        sample_train, sample_valid, sample_test: images per class in each split of `sample/`; `seed` picks the split.
     """
     source = paths.resolve(source)
     if not (valid_fraction > 0 and test_fraction > 0 and valid_fraction + test_fraction < 1):

@@ -28,7 +28,7 @@ class Dataset:
     """One entry of the registry."""
 
     name: str  # the folder under data/ the dataset goes to
-    source: str  # "kaggle" (the competition named in `url`), else who publishes the archive or file at `url`
+    source: str  # "kaggle" (the competition named in `url`), else a plain download: "microsoft" or "http"
     url: str  # the download address, or the Kaggle competition's name
     files: tuple  # what data/NAME/ holds once the dataset is ready
     checksum: str = ""  # "md5:HEX" or "sha256:HEX" of the file at `url`, or ""
@@ -122,7 +122,7 @@ def fetch(url, target, checksum="", attempts=3):
 
     Args:
         checksum: "md5:HEX", "sha256:HEX" or "".
-        attempts: how often a cut connection is resumed; no network or a refused connection fails at once.
+        attempts: tries in all, later ones resuming a cut connection; no network or a refused connection fails at once.
     """
     if target.exists() and verify(target, checksum):
         return target

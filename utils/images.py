@@ -17,7 +17,7 @@ from tqdm.contrib.concurrent import thread_map
 from utils import safely
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif")  # organize: JPEG
-TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what tf.io.decode_image reads (RGB ones: see load_photo)
+TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP")  # what image_dataset_from_directory takes (RGB ones: see load_photo)
 # What PIL may open here, whatever a file is named: never EPS (PIL would run Ghostscript on it) or rarer formats.
 PIL_FORMATS = (*TF_FORMATS, "WEBP", "AVIF", "TIFF")  # a phone's multi-picture JPEG (MPO) opens as JPEG
 UNREADABLE = "cannot be read: permission denied"

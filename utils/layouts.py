@@ -229,7 +229,7 @@ def find(folder):
         (see `LOOKED_FOR`).
 
     Raises:
-        FileNotFoundError, ValueError: see `check_folder`.
+        FileNotFoundError, ValueError: see `check_folder`; ValueError also for one class, or PetImages/ beside others.
     """
     folder = pathlib.Path(folder)
     check_folder(folder)

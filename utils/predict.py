@@ -86,7 +86,7 @@ def load_model(path):
 def recorded_classes(model_file):
     """The class names in output order that the `metrics.json` beside `model_file` records, or None.
 
-    Lessons 3 and 5 record `class_counts` there: lesson 3's `{class: images}` (sorted, as Keras sorts class
+    Lessons 3 to 5 record `class_counts` there: 3's and 4's `{class: images}` (sorted, as Keras sorts class
     folders), lesson 5's `{split: {class: images}}` in the classes' order (`birds.CLASS_NAMES`).
     """
     try:

@@ -6,7 +6,7 @@ Each run of a training lesson writes into its own folder::
         runs/20261201-142310-full/     model.keras, metrics.json, training logs, ..., finished.json
         runs/20261201-150102-sample/
         runs.json                      which run is the latest, and which full run is the best
-        metrics.json                   a copy of the latest full run's metrics.json
+        metrics.json                   a copy of the latest full run's metrics.json (not a stand-in run's)
 
 A sample (or smoke) run never becomes the best run, and nothing in an earlier
 run's folder is ever written again (`check_unfinished`), but in a run that was
@@ -126,13 +126,13 @@ def finish(run, score, score_name, stand_in=False):
 
     A full run's `metrics.json` is also copied to the lesson's folder
     (`models/<lesson>/metrics.json`), where the figures of the latest full run
-    are always found; a sample run leaves that copy alone. The run's own
+    are always found; a sample or stand-in run leaves that copy alone. The run's own
     folder gets `finished.json`, its record, from which a damaged `runs.json`
     is rebuilt.
 
     Args:
         run: the `Run`.
-        score: the run's headline figure (higher is better), e.g. its test accuracy.
+        score: the run's headline figure (higher is better), e.g. its validation accuracy.
         score_name: what the score is, e.g. "val_accuracy". Choose a
             validation figure: picking the best run is a choice, and the
             test photos stay out of every choice.

@@ -157,9 +157,10 @@ def fit(model, train_ds, valid_ds, epochs, model_dir=None, patience=5, time_limi
                                 verbose=verbose, shuffle=False)
     except tf.errors.ResourceExhaustedError as error:
         half = max(1, batch_size // 2) if batch_size else "half its value"
-        raise RuntimeError(f"The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}) "
-                           "or IMAGE_SIZE in the lesson's Parameters cell, restart the kernel and run again. Other "
-                           "notebooks still open on the same GPU also hold memory: shut their kernels down.") from error
+        raise RuntimeError(f"The GPU ran out of memory while training. Lower BATCH_SIZE (for example to {half}), or "
+                           "the image size where the lesson has one (IMAGE_SIZE, SAMPLE_IMAGE_SIZE), in its Parameters "
+                           "cell, restart the kernel and run again. Other notebooks still open on the same GPU also "
+                           "hold memory: shut their kernels down.") from error
     except KeyboardInterrupt:  # one line, not TensorFlow's hundreds
         done = (backup.record() or {"epoch": 0})["epoch"] if backup is not None else 0
         raise KeyboardInterrupt(
@@ -189,7 +190,7 @@ def write_metrics(path, **figures):
     """Records a lesson's run in a JSON file, with versions, device and date, and returns the dict written.
 
     Args:
-        path: the file, usually `models/<lesson>/metrics.json`.
+        path: the file, usually the run's own `metrics.json` (`runs.finish` copies a full run's to `models/<lesson>/`).
         **figures: what the lesson measured; NumPy numbers and paths are converted.
     """
     def plain(value):  # what json cannot write by itself; anything else: json's own TypeError, as before
