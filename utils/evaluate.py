@@ -132,7 +132,8 @@ def submission(model, test_folder, path):
                          "`python -m utils.data download dogscats --source kaggle`")
     bad = [p.name for p in files if not p.stem.isdigit()]
     if bad:
-        raise ValueError(f"Kaggle test images are named <id>.jpg; these are not: {bad[:5]}")
+        raise ValueError(f"Kaggle test images are named <id>.jpg, and {bad[:5]} are not: pass the folder of Kaggle's "
+                         "test photos (`python -m utils.data download dogscats --source kaggle`), or move these out.")
     lines = ["id,label"]  # files are in id order, so the rows are too
     for start in range(0, len(files), 64):  # 64 photos per prediction batch
         chunk = files[start:start + 64]
