@@ -143,3 +143,14 @@ def test_submission_rejects_missing_or_misnamed_images(tmp_path):
         evaluate.submission(None, tmp_path, tmp_path / "s.csv")
 
 
+
+
+def test_a_submission_refuses_test_files_not_named_by_their_id(tmp_path):
+    (tmp_path / "test").mkdir()
+    for name in ("1.jpg", "cat.7.jpg"):  # a labelled photo among Kaggle's test photos
+        Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "test" / name)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    with pytest.raises(ValueError, match=r"\['cat.7.jpg'\] are not: pass the folder of Kaggle's test photos"):
+        evaluate.submission(model, tmp_path / "test", tmp_path / "submission.csv")
+    assert not (tmp_path / "submission.csv").exists()
