@@ -91,7 +91,7 @@ def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
 
 def test_runner_rejects_a_parameter_the_notebook_does_not_declare(tmp_path, capsys):
     path = make_notebook(tmp_path / "01_lesson.ipynb")
-    assert lessons.main(["run", str(path), "-p", "EPOCH", "3", "--out", str(tmp_path)]) == 2
+    assert lessons.main(["run", str(path), "-p", "EPOCH", "3", "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "has no parameter EPOCH" in error and "EPOCHS, SAMPLE, SEED" in error
     assert not (tmp_path / "out").exists()
@@ -263,9 +263,14 @@ def test_runner_refuses_to_write_executed_copies_over_the_lessons(tmp_path, caps
         assert "would overwrite the lesson notebooks" in capsys.readouterr().err
     with pytest.raises(lessons.LessonError, match="would overwrite"):
         lessons.run(lesson, out_dir=paths.NOTEBOOKS)
-    mine = make_notebook(tmp_path / "01_mine.ipynb", "x = 1")
+    mine = make_notebook(tmp_path / "01_mine.ipynb", "x = 1")  # any lesson's own folder, not only notebooks/
+    mine_before = mine.read_bytes()
     assert lessons.main(["run", str(mine), "--out", str(tmp_path)]) == 2
+    assert "would overwrite the lesson notebooks" in capsys.readouterr().err
+    with pytest.raises(lessons.LessonError, match="would overwrite"):
+        lessons.check_out_dir(tmp_path, [mine])
     assert lesson.read_bytes() == before and not (paths.NOTEBOOKS / "executed").exists()
+    assert mine.read_bytes() == mine_before and not (tmp_path / "01_mine.html").exists()
 
 
 def test_clean_on_a_symbolic_link_cleans_the_notebook_it_points_to_and_keeps_the_link(tmp_path, capsys):
