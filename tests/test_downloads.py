@@ -196,6 +196,16 @@ def test_damaged_archive_leaves_no_half_extracted_folder(server, monkeypatch, tm
     assert sorted(p.name for p in (tmp_path / "toybirds").iterdir()) == ["birds.tgz"]
 
 
+@pytest.mark.parametrize("member", ["../../escaped.txt", "BIRDS/../../../escaped.txt"])
+def test_an_archive_member_that_would_land_outside_the_folder_is_refused(server, monkeypatch, tmp_path, member):
+    # it passed its checksum, but a path out of the extraction folder is refused all the same (the "data" filter)
+    register(monkeypatch, server, make_tgz({**BIRD_FILES, member: b"written outside"}))
+    with pytest.raises(downloads.DownloadError, match="is damaged .*nothing was extracted"):
+        downloads.download("toybirds", data_dir=tmp_path)
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert sorted(p.name for p in (tmp_path / "toybirds").iterdir()) == ["birds.tgz"]
+
+
 def test_a_404_is_reported_once_as_missing_not_as_a_cut_connection(server, monkeypatch, tmp_path, capsys):
     register(monkeypatch, server, make_tgz(BIRD_FILES))
     server.files.clear()  # the address now answers 404
