@@ -134,7 +134,8 @@ def aws(moto_server, tmp_path, monkeypatch):
 
 
 def gpubox_cli(env, *args):
-    result = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, cwd=ROOT,
+    # no terminal to answer a question (as under CI): only --yes agrees, even when the tests run in a terminal
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=120)
     return result
 
@@ -539,6 +540,22 @@ def test_nothing_happens_without_confirmation(aws):
     assert result.returncode == 1 and "add --yes" in result.stdout
     assert "Estimated cost" in result.stdout  # the price is shown before the question
     assert tagged_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_teardown_without_confirmation_deletes_nothing(aws):
+    env, ec2, home = aws
+    assert gpubox_cli(env, *LAUNCH).returncode == 0
+    (instance,) = tagged_instances(ec2)
+    before = count_everything(ec2), {kind: len(found) for kind, found in tagged_resources(ec2).items()}
+    key_file = home / ".ssh" / "cnn-course-kit-alice.pem"
+    key = key_file.read_bytes()
+    result = gpubox_cli(env, "teardown", "--box", "alice")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Terminate box 'alice' and delete its disk? Not confirmed: add --yes" in result.stdout
+    assert "Nothing was deleted." in result.stdout and "terminating" not in result.stdout
+    assert (count_everything(ec2), {kind: len(found) for kind, found in tagged_resources(ec2).items()}) == before
+    assert [i["State"]["Name"] for i in tagged_instances(ec2)] == [instance["State"]["Name"]]
+    assert key_file.read_bytes() == key
 
 
 @pytest.mark.parametrize("answer, agreed", [("y\n", True), ("\n", False), ("", False)])  # "": Ctrl-D, end of input
