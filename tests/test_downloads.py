@@ -158,6 +158,19 @@ def test_partial_file_left_by_an_earlier_run_is_resumed(server, monkeypatch, tmp
     assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
 
 
+def test_a_whole_partial_file_left_by_a_killed_run_is_checked_and_kept_not_fetched_again(server, monkeypatch,
+                                                                                         tmp_path):
+    # killed after the last byte, before the rename: the server answers 416 (nothing left to send)
+    archive = make_tgz(BIRD_FILES)
+    register(monkeypatch, server, archive)
+    (tmp_path / "toybirds").mkdir()
+    (tmp_path / "toybirds" / "birds.tgz.part").write_bytes(archive)
+    downloads.download("toybirds", data_dir=tmp_path)
+    assert server.requests == [("/birds.tgz", f"bytes={len(archive)}-")]
+    assert (tmp_path / "toybirds" / "birds.tgz").read_bytes() == archive
+    assert (tmp_path / "toybirds" / "BIRDS" / "images.txt").read_bytes() == BIRD_FILES["BIRDS/images.txt"]
+
+
 def test_server_that_ignores_range_restarts_from_the_beginning(server, monkeypatch, tmp_path,
                                                                capsys):
     archive = make_tgz(BIRD_FILES)
