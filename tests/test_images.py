@@ -381,3 +381,28 @@ def test_a_damaged_exif_block_leaves_the_photo_as_stored(tmp_path):
     assert images.load_photo(photo, (4, 4), fit="crop").shape == (4, 4, 3)
     images.to_rgb_jpeg(photo, tmp_path / "odd.jpg")
     assert PIL.Image.open(tmp_path / "odd.jpg").size == (10, 6)
+
+
+def test_at_a_non_square_size_the_pipeline_flips_photos_and_refuses_sideways_ones(tmp_path):
+    from utils import pipeline
+
+    rng = np.random.default_rng(8)
+    for orientation in (1, 2, 3, 4):  # as stored, mirrored, half a turn, flipped: no quarter turn
+        pixels = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+        pixels[:10, :10] = 255
+        image = PIL.Image.fromarray(pixels)
+        exif = image.getexif()
+        exif[images.ORIENTATION_TAG] = orientation
+        folder = tmp_path / "photos" / ("cats" if orientation % 2 else "dogs")
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / f"{orientation}.png", exif=exif)
+    dataset = pipeline.image_dataset(tmp_path / "photos", (24, 40), batch_size=4, shuffle=False)
+    batch = next(iter(dataset))[0].numpy()
+    for index, path in enumerate(dataset.file_paths):
+        assert np.abs(batch[index] - images.load_photo(path, (24, 40))).max() <= 1, path
+    exif = image.getexif()
+    exif[images.ORIENTATION_TAG] = 6  # a quarter turn
+    image.save(tmp_path / "photos" / "dogs" / "6.png", exif=exif)
+    with pytest.raises(ValueError, match=r"photos in .* \(1\) are stored on their side .* as one number"):
+        pipeline.image_dataset(tmp_path / "photos", (24, 40))
+    assert pipeline.image_dataset(tmp_path / "photos", 32).num_images == 5  # a square size turns it

@@ -59,8 +59,11 @@ def image_dataset(folder, image_size=(150, 150), batch_size=32, augment=None, sh
         image_size=tuple(image_size), shuffle=False, interpolation=interpolation, verbose=False)
     file_paths = list(images.file_paths)
     orientations = [image_files.exif_orientation(path) for path in file_paths]  # reads headers only
-    # Turning and squashing to a square commute: a photo can be turned after it was resized.
-    if any(orientation != 1 for orientation in orientations) and image_size[0] == image_size[1]:
+    if (sideways := sum(orientation >= 5 for orientation in orientations)) and image_size[0] != image_size[1]:
+        raise ValueError(f"photos in {folder} ({sideways}) are stored on their side (EXIF turns them upright), which "
+                         "this pipeline turns only at a square image_size: give image_size as one number.")
+    # Flipping commutes with resizing, and so does a quarter turn to a square: photos are turned once resized.
+    if any(orientation != 1 for orientation in orientations):
         turns = tf.data.Dataset.from_tensor_slices(tf.constant(orientations, tf.int32))
         images = tf.data.Dataset.zip((images, turns)).map(
             _no_autograph(lambda pair, orientation: (image_files.upright(pair[0], orientation), pair[1])),
