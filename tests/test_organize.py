@@ -504,7 +504,7 @@ def test_a_finished_layout_is_read_without_a_lock_or_any_write(kaggle, tmp_path,
 
 def test_a_layouts_folder_inside_the_photos_folder_is_refused(kaggle):
     before = snapshot(kaggle)
-    with pytest.raises(ValueError, match="is inside the photos' folder .*Pass --layouts a folder outside it"):
+    with pytest.raises(ValueError, match="is inside the photos' folder .*or pass --layouts a folder outside them"):
         data.organize(kaggle, kaggle / "layouts", quiet=True)
     assert snapshot(kaggle) == before
 

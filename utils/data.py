@@ -82,8 +82,8 @@ def organize(source, layouts_dir=None, valid_fraction=0.15, test_fraction=0.15, 
     layouts_dir = paths.resolve(layouts_dir) if layouts_dir else paths.DATA / "layouts"
     if layouts_dir.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"the layouts folder {layouts_dir} is inside the photos' folder {root}: the next "
-                         "run would take the layouts for photos. Pass --layouts a folder outside it (the "
-                         "default is data/layouts).")
+                         "run would take the layouts for photos. Give the photos a folder of their own (such as "
+                         "data/dogscats, a lesson's DATA_DIR), or pass --layouts a folder outside them.")
     files = found.all_files()
     report = images.check_files(files, cache=layouts_dir / ".checks" / f"{_digest(str(root))}.json")
     bad = {pathlib.Path(path): reason for path, reason in report.bad.items()} | found.duplicates
