@@ -188,6 +188,32 @@ def test_wrong_answers_fail_with_a_reason_that_does_not_give_the_answer(number, 
         assert "correct." not in said
 
 
+@pytest.mark.parametrize("path", lessons.all_lessons(), ids=lambda path: path.stem)
+def test_the_stubs_of_the_learner_copies_are_not_answers(path, capsys):
+    """Each exercise cell as `make exercises` leaves it (`x = None`, or a function whose body is `...`) is refused."""
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        if (cell.metadata.get("tags") or [None])[0] == "exercise":
+            stubs = {name: None for name in defined_names(cell.source)}
+            functions = [node for node in ast.parse(cell.source).body if isinstance(node, ast.FunctionDef)]
+            exec(compile(ast.Module(functions, type_ignores=[]), path.name, "exec"), stubs)
+            call = ast.parse(cells[index + 2].source).body[0].value
+            number = call.args[0].value
+            exercises.check(number, *(stubs[argument.id] for argument in call.args[1:]), **CONTEXT.get(number, {}))
+            assert messages(capsys).startswith(f"Exercise {number}: not answered yet: `"), number
+
+
+def test_a_function_that_forgets_to_return_is_told_so(capsys):
+    def output_size(size, kernel_size, stride, padding):
+        if padding == "valid":
+            return (size - kernel_size) // stride + 1
+        size = -(-size // stride)  # computed, but not returned
+
+    exercises.check("1.3", output_size)
+    assert messages(capsys) == ("Exercise 1.3: `output_size` returns None: every way through its body must end with "
+                                "`return` and the result.")
+
+
 def test_an_answer_that_raises_is_reported_not_raised(capsys):
     exercises.check("1.3", lambda *args: 1 / 0)
     assert messages(capsys) == "Exercise 1.3: your answer raised ZeroDivisionError: division by zero"

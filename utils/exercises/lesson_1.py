@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, array, checker
+from utils.exercises import answered, array, checker, returned
 
 
 @checker("1.1")
@@ -56,8 +56,7 @@ def output_size(function):
                 for stride in (1, 2, 3):
                     layer = keras.layers.Conv2D(1, kernel_size, strides=stride, padding=padding)
                     expected = layer.compute_output_shape((1, size, size, 1))[1]
-                    got = answered(function(size, kernel_size, stride, padding),
-                                   "`output_size` returns None: write its body")
+                    got = returned(function(size, kernel_size, stride, padding), "output_size")
                     if got != expected:
                         return (f"for a {size}×{size} image, kernel {kernel_size}, stride {stride}, padding "
                                 f"'{padding}', yours gives {got} and Keras gives {expected}.")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("3.1")
@@ -26,7 +26,7 @@ def stopping_epoch(function):
             if model.stop_training:
                 expected = epoch + 1
                 break
-        got = answered(function(list(losses), patience), "`stopped_after` returns None: write its body")
+        got = returned(function(list(losses), patience), "stopped_after")
         if got != expected:
             shown = ", ".join(f"{loss:.2f}" for loss in losses)
             return (f"with validation losses [{shown}] and patience {patience}, yours stops after epoch {got}; "
@@ -80,8 +80,7 @@ def flip_averaged(function, model, images):
                                  keras.layers.Dense(2, activation="softmax")])
     for network in (model, lopsided):
         plain = network.predict(images, verbose=0)
-        got = np.asarray(answered(function(network, images), "`predict_with_flip` returns None: write its body"),
-                         dtype=float)
+        got = np.asarray(returned(function(network, images), "predict_with_flip"), dtype=float)
         if got.shape != plain.shape:
             return f"it returns shape {got.shape}; the model's probabilities have shape {plain.shape}."
         if np.allclose(got, (plain + network.predict(images[:, :, ::-1], verbose=0)) / 2, rtol=1e-4, atol=1e-6):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("4.1")
@@ -12,8 +12,7 @@ def vgg_preprocessing(function, images):
     answered(function, "`vgg_preprocess`: a function of a batch of RGB photos, 0-255")
     images = np.asarray(images, dtype="float32")
     expected = keras.applications.vgg16.preprocess_input(images.copy())
-    got = np.asarray(answered(function(images.copy()), "`vgg_preprocess` returns None: write its body"),
-                     dtype="float32")
+    got = np.asarray(returned(function(images.copy()), "vgg_preprocess"), dtype="float32")
     if got.shape != expected.shape:
         return f"it returns shape {got.shape}; it should keep the batch's shape {expected.shape}."
     if np.allclose(got, expected, atol=1e-3):
@@ -56,7 +55,7 @@ def feature_shape(function):
     for size in (32, 64, 100, 150, 224):
         base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
         expected = tuple(base.output_shape[1:])
-        got = tuple(answered(function(size), "`features_shape` returns None: write its body"))
+        got = tuple(returned(function(size), "features_shape"))
         if got != expected:
             return f"for {size}×{size} photos yours gives {got}; VGG16's base outputs {expected}."
     return None

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("6.1")
@@ -12,7 +12,7 @@ def agreement(function, first, second):
     random_pair = rng.dirichlet([1, 1], 50), rng.dirichlet([1, 1], 50)
     for a, b in [(first, second), random_pair, (random_pair[0], random_pair[0])]:
         expected = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
-        got = float(answered(function(a, b), "`agreement` returns None: write its body"))
+        got = float(returned(function(a, b), "agreement"))
         if not np.isclose(got, expected):
             if np.isclose(got, np.mean(np.isclose(a, b).all(axis=1))):
                 return "it counts identical probabilities; two models agree when they choose the same class."
@@ -30,7 +30,7 @@ def quantize(function, photos, scale, zero_point, dtype):
     for values, value_scale, value_zero, value_type in cases:
         info = np.iinfo(value_type)
         expected = np.clip(np.round(values / value_scale) + value_zero, info.min, info.max).astype(value_type)
-        got = np.asarray(answered(function(values, value_scale, value_zero, value_type), "`quantize` returns None"))
+        got = np.asarray(returned(function(values, value_scale, value_zero, value_type), "quantize"))
         if got.dtype != np.dtype(value_type):
             return f"it returns {got.dtype} numbers; asked for {np.dtype(value_type).name}, it should return those."
         if not np.array_equal(got, expected):
@@ -49,8 +49,7 @@ def dequantize(function, photos, scale, zero_point, dtype):
     cases = [(photos, scale, zero_point), (np.arange(-128, 128, dtype="int8").reshape(-1, 2), 0.02, -5)]
     for values, value_scale, value_zero in cases:
         expected = (values.astype("float32") - value_zero) * value_scale
-        got = np.asarray(answered(function(values, value_scale, value_zero), "`dequantize` returns None"),
-                         dtype="float32")
+        got = np.asarray(returned(function(values, value_scale, value_zero), "dequantize"), dtype="float32")
         if got.shape != expected.shape:
             return f"it returns shape {got.shape}; it should keep the shape {expected.shape}."
         if not np.allclose(got, expected, atol=1e-6):
