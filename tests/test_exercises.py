@@ -25,6 +25,7 @@ PHOTOS = np.stack([skimage.data.chelsea()[:64, :64], skimage.data.astronaut()[:6
 LABELS = (RNG.random(400) < 0.25).astype(int)
 SCORES = np.clip(LABELS * 0.4 + RNG.random(400) * 0.6, 0, 1)
 GAUSSIAN = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256
+SOBEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 
 
 def mirror_model():
@@ -110,7 +111,8 @@ WRONG = {
     "1.1": [((np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),), "opposite diagonal"),  # every edge
             ((-np.array([[2, 1, 0], [1, 0, -1], [0, -1, -2]]),), "zero or negative"),  # the sign the flip undoes
             ((np.array([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]]),), "zero or negative"),  # the other diagonal's kernel
-            ((np.ones((3, 3)),), "add up to"), ((np.zeros((5, 5)),), "shape")],
+            ((np.ones((3, 3)),), "add up to"), ((np.zeros((5, 5)),), "shape"),
+            ((-SOBEL,), "vertical or horizontal edge")],  # Sobel's vertical edges also light up the staircase
     "1.2": [((GAUSSIAN * 256, None), "add up to"), ((np.full((5, 5), 1 / 25), None), "[1, 4, 6, 4, 1]"),
             ((GAUSSIAN, scipy.signal.convolve2d(GRAY, GAUSSIAN, mode="same")), "shape")],
     "1.3": [((lambda size, kernel, stride, padding: size - kernel + 1,), "stride"),

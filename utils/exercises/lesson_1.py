@@ -21,6 +21,10 @@ def diagonal_kernel(kernel):
                 "bottom right: the response there is zero or negative (remember that `convolve` flips the kernel).")
     if opposite > 0.1 * wanted:
         return f"it also responds to the opposite diagonal, {opposite / wanted:.0%} as strongly."
+    step = np.tile(np.arange(40) >= 20, (40, 1)) * 255  # a vertical edge, bright on the right; .T: horizontal
+    if max(respond(step), respond(step.T)) > wanted:
+        return ("it responds more strongly to a vertical or horizontal edge than to the diagonal one: a straight-edge "
+                "kernel; weigh the pixels on either side of the diagonal instead.")
     return None
 
 
