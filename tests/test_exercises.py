@@ -129,6 +129,10 @@ WRONG = {
             ((keras.Sequential([LESSON_3_AUGMENT[0], *LESSON_3_AUGMENT[2:]]),), "RandomTranslation is gone"),
             ((keras.Sequential([*LESSON_3_AUGMENT[:2], keras.layers.RandomZoom(0.5), LESSON_3_AUGMENT[3]]),), "0.2"),
             ((keras.Sequential(LESSON_3_AUGMENT[:3]),), "RandomRotation"),
+            ((keras.layers.RandomZoom(0.2),), "RandomRotation"),  # the zoom alone
+            ((LESSON_3_AUGMENT,), "keras.Sequential([...])"),  # the layers, as a list
+            ((keras.Sequential([*LESSON_3_AUGMENT[:2], keras.layers.RandomZoom(0.2, 0.5), LESSON_3_AUGMENT[3]]),),
+             "width_factor 0.5"),
             ((keras.Sequential([keras.layers.RandomFlip("vertical"), *LESSON_3_AUGMENT[1:]]),), "'vertical'"),
             ((keras.Sequential([LESSON_3_AUGMENT[0], keras.layers.RandomTranslation(0.3, 0.08),
                                 *LESSON_3_AUGMENT[2:]]),), "RandomTranslation is not the lesson's")],

@@ -44,13 +44,18 @@ def stronger_augmentation(augment, images):
             yield layer
             yield from inside(layer)
 
-    kinds = {type(layer).__name__: layer for layer in inside(augment)}
-    for name, argument, value in [("RandomZoom", "height_factor", 0.2), ("RandomRotation", "factor", 0.05)]:
+    if not isinstance(augment, keras.layers.Layer):
+        return (f"its type is {type(augment).__name__}: put the layers in a keras.Sequential([...]), "
+                "which photos go through.")
+    kinds = {type(layer).__name__: layer for layer in [augment, *inside(augment)]}
+    for name, arguments, value in [("RandomZoom", ("height_factor", "width_factor"), 0.2),
+                                   ("RandomRotation", ("factor",), 0.05)]:
         if name not in kinds:
             return f"there is no {name} layer in it."
-        factor = getattr(kinds[name], argument)
-        if not np.isclose(np.max(np.abs(factor)), value):
-            return f"its {name} has factor {factor}; the exercise asks for {value}."
+        for argument in arguments:  # a zoom's width_factor of None is its height_factor
+            factor = getattr(kinds[name], argument)
+            if factor is not None and not np.isclose(np.max(np.abs(factor)), value):
+                return f"its {name} has {argument} {factor}; the exercise asks for {value}."
     for name in ("RandomFlip", "RandomTranslation"):
         if name not in kinds:
             return f"the lesson's {name} is gone: keep the layers of `augment` and add the new ones."
