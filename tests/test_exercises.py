@@ -220,6 +220,15 @@ def test_a_function_that_forgets_to_return_is_told_so(capsys):
                                 "`return` and the result.")
 
 
+def test_the_flip_check_says_what_is_wrong_even_when_the_lessons_network_barely_tells_mirror_images_apart(capsys):
+    keras.utils.set_random_seed(2)  # this network averages each column: turning a photo upside down changes nothing
+    upright = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Rescaling(1 / 255),
+                                keras.layers.AveragePooling2D((64, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(2, activation="softmax")])
+    exercises.check("3.3", lambda model, images: model.predict(images, verbose=0), model=upright, images=PHOTOS)
+    assert messages(capsys) == "Exercise 3.3: it gives the plain prediction: the mirrored photos are not in it."
+
+
 def test_an_answer_that_raises_is_reported_not_raised(capsys):
     exercises.check("1.3", lambda *args: 1 / 0)
     assert messages(capsys) == "Exercise 1.3: your answer raised ZeroDivisionError: division by zero"

@@ -83,7 +83,7 @@ def flip_averaged(function, model, images):
     lopsided = keras.Sequential([keras.Input(images.shape[1:]), keras.layers.Rescaling(1 / 255),
                                  keras.layers.Conv2D(4, 5, strides=3), keras.layers.Flatten(),
                                  keras.layers.Dense(2, activation="softmax")])
-    for network in (model, lopsided):
+    for network in (lopsided, model):  # the lopsided one first: the lesson's may barely tell a photo from its mirror
         plain = network.predict(images, verbose=0)
         got = np.asarray(returned(function(network, images), "predict_with_flip"), dtype=float)
         if got.shape != plain.shape:
