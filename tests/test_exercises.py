@@ -153,7 +153,10 @@ WRONG = {
     "6.1": [((lambda a, b: np.mean(np.isclose(a, b).all(axis=1)),), "identical probabilities"),
             ((lambda a, b: 1.0,), "same class on")],
     "6.2": [((lambda values, scale, zero, dtype: np.round(values / scale + zero).astype(dtype),), "values differ"),
-            ((lambda values, scale, zero, dtype: np.round(values / scale + zero),), "returns float")],
+            ((lambda values, scale, zero, dtype: np.round(values / scale + zero),), "returns float"),
+            ((lambda values, scale, zero, dtype: quantize(np.trunc(values / scale) * scale, scale, zero, dtype),),
+             "values differ"),  # truncated, not rounded
+            ((lambda values, scale, zero, dtype: quantize(values, scale, zero, dtype).ravel(),), "keep the shape")],
     "6.3": [((lambda q, scale, zero: q.astype("float32") * scale - zero,), "after scaling"),
             ((lambda q, scale, zero: (q - zero) * scale,), "overflow")],
 }
@@ -227,6 +230,16 @@ def test_the_flip_check_says_what_is_wrong_even_when_the_lessons_network_barely_
                                 keras.layers.Dense(2, activation="softmax")])
     exercises.check("3.3", lambda model, images: model.predict(images, verbose=0), model=upright, images=PHOTOS)
     assert messages(capsys) == "Exercise 3.3: it gives the plain prediction: the mirrored photos are not in it."
+
+
+def test_quantize_may_round_halves_away_from_zero_as_tflite_does(capsys):
+    def quantize_as_tflite(values, scale, zero_point, dtype):
+        steps = values / scale
+        info = np.iinfo(dtype)
+        return np.clip(np.sign(steps) * np.floor(np.abs(steps) + 0.5) + zero_point, info.min, info.max).astype(dtype)
+
+    exercises.check("6.2", quantize_as_tflite, **{**CONTEXT["6.2"], "photos": PHOTOS + 0.5})  # a resized photo's halves
+    assert messages(capsys) == "Exercise 6.2: correct."
 
 
 def test_an_answer_that_raises_is_reported_not_raised(capsys):

@@ -25,16 +25,19 @@ def agreement(function, first, second):
 def quantize(function, photos, scale, zero_point, dtype):
     answered(function, "`quantize`: a function of (values, scale, zero_point, dtype)")
     cases = [(np.asarray(photos, dtype="float32"), scale, zero_point, dtype),  # the lesson's model and photos
-             (np.linspace(-300, 600, 181, dtype="float32"), 0.5, 3, np.uint8),
-             (np.linspace(-20, 20, 81), 0.1, -10, np.int8)]
+             (np.linspace(-300, 600, 181, dtype="float32"), 2.2, 3, np.uint8),  # fractions: truncating is not rounding
+             (np.linspace(-20, 20, 81), 0.15, -10, np.int8)]
     for values, value_scale, value_zero, value_type in cases:
-        info = np.iinfo(value_type)
-        expected = np.clip(np.round(values / value_scale) + value_zero, info.min, info.max).astype(value_type)
+        info, steps = np.iinfo(value_type), values / value_scale
+        expected = [np.clip(rounded + value_zero, info.min, info.max).astype(value_type)  # halves: to even (NumPy,
+                    for rounded in (np.round(steps), np.sign(steps) * np.floor(np.abs(steps) + 0.5))]  # or as TFLite)
         got = np.asarray(returned(function(values, value_scale, value_zero, value_type), "quantize"))
         if got.dtype != np.dtype(value_type):
             return f"it returns {got.dtype} numbers; asked for {np.dtype(value_type).name}, it should return those."
-        if not np.array_equal(got, expected):
-            wrong = int(np.sum(got != expected))
+        if got.shape != values.shape:
+            return f"it returns shape {got.shape}; it should keep the shape {values.shape}."
+        if not any(np.array_equal(got, rounded) for rounded in expected):
+            wrong, expected = int(np.sum(got != expected[0])), expected[0]
             return (f"with scale {value_scale} and zero point {value_zero}, {wrong:,} of {expected.size:,} values "
                     "differ (rounding, the zero point, or values beyond the type's range?).")
     return None
