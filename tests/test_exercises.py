@@ -144,7 +144,8 @@ WRONG = {
             ((lambda images: (images[..., ::-1] - np.array([103.939, 116.779, 123.68]))[..., ::-1],), "wrong order")],
     "4.2": [((lambda base, first: [setattr(layer, "trainable", layer.name >= first) for layer in base.layers],), "still False"),
             ((lambda base, first: setattr(base, "trainable", True),), "should be frozen")],
-    "4.3": [((lambda size: (size // 16, size // 16, 512),), "VGG16's base outputs")],
+    "4.3": [((lambda size: (size // 16, size // 16, 512),), "VGG16's base outputs"),
+            ((lambda size: (size // 32) ** 2 * 512,), "it returns 512; it should return a shape")],  # the count
     "5.1": [((lambda labels, scores, recall: 0.0,), "higher threshold"),
             ((lambda labels, scores, recall: 0.99,), "finds only")],
     "5.2": [((np.log([share, 1 - share]),), "wrong way round"), ((np.zeros(2),), "probability 0.500")],

@@ -55,7 +55,10 @@ def feature_shape(function):
     for size in (32, 64, 100, 150, 224):
         base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
         expected = tuple(base.output_shape[1:])
-        got = tuple(returned(function(size), "features_shape"))
+        got = returned(function(size), "features_shape")
+        if np.ndim(got) != 1:  # a number (the count of features), or a string
+            return f"it returns {got!r}; it should return a shape, a tuple such as (height, width, channels)."
+        got = tuple(got)
         if got != expected:
             return f"for {size}×{size} photos yours gives {got}; VGG16's base outputs {expected}."
     return None
