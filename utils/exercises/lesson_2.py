@@ -44,7 +44,8 @@ def precision_recall_at(precision, recall, labels, probabilities, threshold=0.3)
     if not any(np.isclose(precision, p) for p, _ in expected):
         return (f"precision {precision:.3f} is not right: of the digits called an 8 at threshold {threshold}, "
                 "what share (from 0 to 1) are 8s?")
-    return f"recall {recall:.3f} is not right: of the 8s, what share are called an 8 at threshold {threshold}?"
+    return (f"recall {recall:.3f} is not right: of the 8s, what share (from 0 to 1) are called an 8 at threshold "
+            f"{threshold}?")
 
 
 @checker("2.3")
