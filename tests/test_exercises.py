@@ -25,6 +25,7 @@ PHOTOS = np.stack([skimage.data.chelsea()[:64, :64], skimage.data.astronaut()[:6
 LABELS = (RNG.random(400) < 0.25).astype(int)
 SCORES = np.clip(LABELS * 0.4 + RNG.random(400) * 0.6, 0, 1)
 GAUSSIAN = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256
+SOBEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 
 
 def mirror_model():
@@ -110,7 +111,8 @@ WRONG = {
     "1.1": [((np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),), "opposite diagonal"),  # every edge
             ((-np.array([[2, 1, 0], [1, 0, -1], [0, -1, -2]]),), "zero or negative"),  # the sign the flip undoes
             ((np.array([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]]),), "zero or negative"),  # the other diagonal's kernel
-            ((np.ones((3, 3)),), "add up to"), ((np.zeros((5, 5)),), "shape")],
+            ((np.ones((3, 3)),), "add up to"), ((np.zeros((5, 5)),), "shape"),
+            ((-SOBEL,), "vertical or horizontal edge")],  # Sobel's vertical edges also light up the staircase
     "1.2": [((GAUSSIAN * 256, None), "add up to"), ((np.full((5, 5), 1 / 25), None), "[1, 4, 6, 4, 1]"),
             ((GAUSSIAN, scipy.signal.convolve2d(GRAY, GAUSSIAN, mode="same")), "shape")],
     "1.3": [((lambda size, kernel, stride, padding: size - kernel + 1,), "stride"),
@@ -118,7 +120,8 @@ WRONG = {
     "2.1": [((lambda h, w, c, u: h * w * c * u, lambda k, c, f: k * k * c * f + f), "biases"),
             ((lambda h, w, c, u: h * w * c * u + u, lambda k, c, f: k * k * f + f), "conv_weights")],
     "2.2": [((np.mean(SCORES[LABELS == 1] > 0.3), np.mean(LABELS[SCORES > 0.3])), "swapped"),
-            ((np.mean(LABELS[SCORES > 0.5]), np.mean(SCORES[LABELS == 1] > 0.3)), "precision")],
+            ((np.mean(LABELS[SCORES > 0.5]), np.mean(SCORES[LABELS == 1] > 0.3)), "precision"),
+            ((np.mean(LABELS[SCORES > 0.3]), 100 * np.mean(SCORES[LABELS == 1] > 0.3)), "(from 0 to 1)")],  # a percentage
     "2.3": [((lambda image, rows, columns: np.roll(image, (rows, columns), axis=(0, 1)),), "np.roll"),
             ((lambda image, rows, columns: shift(image, -rows, -columns),), "wrong way")],
     "3.1": [((lambda losses, patience: len(losses),), "EarlyStopping"),
@@ -127,6 +130,10 @@ WRONG = {
             ((keras.Sequential([LESSON_3_AUGMENT[0], *LESSON_3_AUGMENT[2:]]),), "RandomTranslation is gone"),
             ((keras.Sequential([*LESSON_3_AUGMENT[:2], keras.layers.RandomZoom(0.5), LESSON_3_AUGMENT[3]]),), "0.2"),
             ((keras.Sequential(LESSON_3_AUGMENT[:3]),), "RandomRotation"),
+            ((keras.layers.RandomZoom(0.2),), "RandomRotation"),  # the zoom alone
+            ((LESSON_3_AUGMENT,), "keras.Sequential([...])"),  # the layers, as a list
+            ((keras.Sequential([*LESSON_3_AUGMENT[:2], keras.layers.RandomZoom(0.2, 0.5), LESSON_3_AUGMENT[3]]),),
+             "width_factor 0.5"),
             ((keras.Sequential([keras.layers.RandomFlip("vertical"), *LESSON_3_AUGMENT[1:]]),), "'vertical'"),
             ((keras.Sequential([LESSON_3_AUGMENT[0], keras.layers.RandomTranslation(0.3, 0.08),
                                 *LESSON_3_AUGMENT[2:]]),), "RandomTranslation is not the lesson's")],
@@ -134,11 +141,12 @@ WRONG = {
             ((lambda model, images: (model.predict(images, verbose=0) + model.predict(images[:, ::-1], verbose=0)) / 2,),
              "upside down")],
     "4.1": [((lambda images: images - np.array([103.939, 116.779, 123.68]),), "not what VGG16"),
-            ((lambda images: images / 255,), "0-1"),
+            ((lambda images: images / 255,), "0-1"), ((lambda images: images / 127.5 - 1,), "-1-1"),
             ((lambda images: (images[..., ::-1] - np.array([103.939, 116.779, 123.68]))[..., ::-1],), "wrong order")],
     "4.2": [((lambda base, first: [setattr(layer, "trainable", layer.name >= first) for layer in base.layers],), "still False"),
             ((lambda base, first: setattr(base, "trainable", True),), "should be frozen")],
-    "4.3": [((lambda size: (size // 16, size // 16, 512),), "VGG16's base outputs")],
+    "4.3": [((lambda size: (size // 16, size // 16, 512),), "VGG16's base outputs"),
+            ((lambda size: (size // 32) ** 2 * 512,), "it returns 512; it should return a shape")],  # the count
     "5.1": [((lambda labels, scores, recall: 0.0,), "higher threshold"),
             ((lambda labels, scores, recall: 0.99,), "finds only")],
     "5.2": [((np.log([share, 1 - share]),), "wrong way round"), ((np.zeros(2),), "probability 0.500")],
@@ -147,7 +155,10 @@ WRONG = {
     "6.1": [((lambda a, b: np.mean(np.isclose(a, b).all(axis=1)),), "identical probabilities"),
             ((lambda a, b: 1.0,), "same class on")],
     "6.2": [((lambda values, scale, zero, dtype: np.round(values / scale + zero).astype(dtype),), "values differ"),
-            ((lambda values, scale, zero, dtype: np.round(values / scale + zero),), "returns float")],
+            ((lambda values, scale, zero, dtype: np.round(values / scale + zero),), "returns float"),
+            ((lambda values, scale, zero, dtype: quantize(np.trunc(values / scale) * scale, scale, zero, dtype),),
+             "values differ"),  # truncated, not rounded
+            ((lambda values, scale, zero, dtype: quantize(values, scale, zero, dtype).ravel(),), "keep the shape")],
     "6.3": [((lambda q, scale, zero: q.astype("float32") * scale - zero,), "after scaling"),
             ((lambda q, scale, zero: (q - zero) * scale,), "overflow")],
 }
@@ -186,6 +197,51 @@ def test_wrong_answers_fail_with_a_reason_that_does_not_give_the_answer(number, 
         said = messages(capsys)
         assert reason in said, said
         assert "correct." not in said
+
+
+@pytest.mark.parametrize("path", lessons.all_lessons(), ids=lambda path: path.stem)
+def test_the_stubs_of_the_learner_copies_are_not_answers(path, capsys):
+    """Each exercise cell as `make exercises` leaves it (`x = None`, or a function whose body is `...`) is refused."""
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        if (cell.metadata.get("tags") or [None])[0] == "exercise":
+            stubs = {name: None for name in defined_names(cell.source)}
+            functions = [node for node in ast.parse(cell.source).body if isinstance(node, ast.FunctionDef)]
+            exec(compile(ast.Module(functions, type_ignores=[]), path.name, "exec"), stubs)
+            call = ast.parse(cells[index + 2].source).body[0].value
+            number = call.args[0].value
+            exercises.check(number, *(stubs[argument.id] for argument in call.args[1:]), **CONTEXT.get(number, {}))
+            assert messages(capsys).startswith(f"Exercise {number}: not answered yet: `"), number
+
+
+def test_a_function_that_forgets_to_return_is_told_so(capsys):
+    def output_size(size, kernel_size, stride, padding):
+        if padding == "valid":
+            return (size - kernel_size) // stride + 1
+        size = -(-size // stride)  # computed, but not returned
+
+    exercises.check("1.3", output_size)
+    assert messages(capsys) == ("Exercise 1.3: `output_size` returns None: every way through its body must end with "
+                                "`return` and the result.")
+
+
+def test_the_flip_check_says_what_is_wrong_even_when_the_lessons_network_barely_tells_mirror_images_apart(capsys):
+    keras.utils.set_random_seed(2)  # this network averages each column: turning a photo upside down changes nothing
+    upright = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Rescaling(1 / 255),
+                                keras.layers.AveragePooling2D((64, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(2, activation="softmax")])
+    exercises.check("3.3", lambda model, images: model.predict(images, verbose=0), model=upright, images=PHOTOS)
+    assert messages(capsys) == "Exercise 3.3: it gives the plain prediction: the mirrored photos are not in it."
+
+
+def test_quantize_may_round_halves_away_from_zero_as_tflite_does(capsys):
+    def quantize_as_tflite(values, scale, zero_point, dtype):
+        steps = values / scale
+        info = np.iinfo(dtype)
+        return np.clip(np.sign(steps) * np.floor(np.abs(steps) + 0.5) + zero_point, info.min, info.max).astype(dtype)
+
+    exercises.check("6.2", quantize_as_tflite, **{**CONTEXT["6.2"], "photos": PHOTOS + 0.5})  # a resized photo's halves
+    assert messages(capsys) == "Exercise 6.2: correct."
 
 
 def test_an_answer_that_raises_is_reported_not_raised(capsys):

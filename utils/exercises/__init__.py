@@ -8,6 +8,8 @@ and its message says what is wrong without giving the answer away. It never rais
 prints a line and the notebook runs on.
 """
 
+import dis
+
 import numpy as np
 
 CHECK_MIMETYPE = "application/vnd.cnn-course.check+json"  # what the lesson tests look for
@@ -15,7 +17,7 @@ CHECKS = {}  # exercise number -> function(*answers, **context) returning None (
 
 
 class NotAnswered(Exception):
-    """The answer is still the stub: the message says what to fill in."""
+    """The answer is still the stub, or a function of it returns nothing: the message says what to fill in."""
 
 
 def checker(number):
@@ -39,7 +41,7 @@ def verdict(number, *answers, **context):
     try:
         problem = CHECKS[number](*answers, **context)
     except NotAnswered as stub:
-        problem = f"not answered yet: {stub}"
+        problem = str(stub)
     except Exception as error:  # noqa: BLE001 - the learner's code failed: say how, keep the notebook going
         problem = f"your answer raised {type(error).__name__}: {error}"
     return f"Exercise {number}: " + ("correct." if problem is None else problem)
@@ -58,8 +60,19 @@ def show(line, record):
 
 
 def answered(value, what):
-    if value is None or value is Ellipsis:
-        raise NotAnswered(what)
+    """`value`, unless it is still a stub: None, `...`, or a function whose body does nothing (`...`, `pass`)."""
+    code = getattr(value, "__code__", None)
+    if value is None or value is Ellipsis or code and all(
+            step.opname in ("RESUME", "RETURN_VALUE", "RETURN_CONST", "NOP") or (
+                step.opname == "LOAD_CONST" and step.argval is None) for step in dis.get_instructions(code)):
+        raise NotAnswered(f"not answered yet: {what}")
+    return value
+
+
+def returned(value, name):
+    """`value`, what the learner's function `name` returned, unless it is None: a body without `return`."""
+    if value is None:
+        raise NotAnswered(f"`{name}` returns None: every way through its body must end with `return` and the result.")
     return value
 
 

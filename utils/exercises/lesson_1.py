@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, array, checker
+from utils.exercises import answered, array, checker, returned
 
 
 @checker("1.1")
@@ -21,6 +21,10 @@ def diagonal_kernel(kernel):
                 "bottom right: the response there is zero or negative (remember that `convolve` flips the kernel).")
     if opposite > 0.1 * wanted:
         return f"it also responds to the opposite diagonal, {opposite / wanted:.0%} as strongly."
+    step = np.tile(np.arange(40) >= 20, (40, 1)) * 255  # a vertical edge, bright on the right; .T: horizontal
+    if max(respond(step), respond(step.T)) > wanted:
+        return ("it responds more strongly to a vertical or horizontal edge than to the diagonal one: a straight-edge "
+                "kernel; weigh the pixels on either side of the diagonal instead.")
     return None
 
 
@@ -56,8 +60,7 @@ def output_size(function):
                 for stride in (1, 2, 3):
                     layer = keras.layers.Conv2D(1, kernel_size, strides=stride, padding=padding)
                     expected = layer.compute_output_shape((1, size, size, 1))[1]
-                    got = answered(function(size, kernel_size, stride, padding),
-                                   "`output_size` returns None: write its body")
+                    got = returned(function(size, kernel_size, stride, padding), "output_size")
                     if got != expected:
                         return (f"for a {size}×{size} image, kernel {kernel_size}, stride {stride}, padding "
                                 f"'{padding}', yours gives {got} and Keras gives {expected}.")

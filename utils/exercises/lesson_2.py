@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("2.1")
@@ -14,14 +14,14 @@ def weight_counts(dense_weights, conv_weights):
     for height, width, channels, units in [(8, 8, 1, 32), (28, 28, 1, 100), (96, 96, 3, 100), (7, 5, 4, 3)]:
         dense = keras.Sequential([keras.Input((height, width, channels)), keras.layers.Flatten(),
                                   keras.layers.Dense(units)])
-        got = answered(dense_weights(height, width, channels, units), "`dense_weights` returns None: write its body")
+        got = returned(dense_weights(height, width, channels, units), "dense_weights")
         if got != dense.count_params():
             return (f"dense_weights({height}, {width}, {channels}, {units}) gives {got}; "
                     f"Keras counts {dense.count_params():,} (did you count the biases?).")
     for kernel_size, channels, filters in [(3, 1, 32), (3, 3, 64), (5, 6, 16), (1, 8, 4)]:
         conv = keras.layers.Conv2D(filters, kernel_size)
         conv.build((None, 32, 32, channels))
-        got = answered(conv_weights(kernel_size, channels, filters), "`conv_weights` returns None: write its body")
+        got = returned(conv_weights(kernel_size, channels, filters), "conv_weights")
         if got != conv.count_params():
             return (f"conv_weights({kernel_size}, {channels}, {filters}) gives {got}; "
                     f"Keras counts {conv.count_params():,}.")
@@ -44,7 +44,8 @@ def precision_recall_at(precision, recall, labels, probabilities, threshold=0.3)
     if not any(np.isclose(precision, p) for p, _ in expected):
         return (f"precision {precision:.3f} is not right: of the digits called an 8 at threshold {threshold}, "
                 "what share (from 0 to 1) are 8s?")
-    return f"recall {recall:.3f} is not right: of the 8s, what share are called an 8 at threshold {threshold}?"
+    return (f"recall {recall:.3f} is not right: of the 8s, what share (from 0 to 1) are called an 8 at threshold "
+            f"{threshold}?")
 
 
 @checker("2.3")
@@ -55,8 +56,7 @@ def shift_digits(function, images):
     for image in images[:20]:
         for rows, columns in [(0, 0), (1, 0), (0, -2), (3, 2), (-2, -3)]:
             expected = scipy.ndimage.shift(image.astype(float), (rows, columns), order=0, cval=0)
-            got = np.asarray(answered(function(image, rows, columns), "`shift` returns None: write its body"),
-                             dtype=float)
+            got = np.asarray(returned(function(image, rows, columns), "shift"), dtype=float)
             if got.shape != image.shape:
                 return f"shift(...) returns shape {got.shape}; it must keep the image's shape {image.shape}."
             if not np.allclose(got, expected):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("3.1")
@@ -26,7 +26,7 @@ def stopping_epoch(function):
             if model.stop_training:
                 expected = epoch + 1
                 break
-        got = answered(function(list(losses), patience), "`stopped_after` returns None: write its body")
+        got = returned(function(list(losses), patience), "stopped_after")
         if got != expected:
             shown = ", ".join(f"{loss:.2f}" for loss in losses)
             return (f"with validation losses [{shown}] and patience {patience}, yours stops after epoch {got}; "
@@ -44,13 +44,18 @@ def stronger_augmentation(augment, images):
             yield layer
             yield from inside(layer)
 
-    kinds = {type(layer).__name__: layer for layer in inside(augment)}
-    for name, argument, value in [("RandomZoom", "height_factor", 0.2), ("RandomRotation", "factor", 0.05)]:
+    if not isinstance(augment, keras.layers.Layer):
+        return (f"its type is {type(augment).__name__}: put the layers in a keras.Sequential([...]), "
+                "which photos go through.")
+    kinds = {type(layer).__name__: layer for layer in [augment, *inside(augment)]}
+    for name, arguments, value in [("RandomZoom", ("height_factor", "width_factor"), 0.2),
+                                   ("RandomRotation", ("factor",), 0.05)]:
         if name not in kinds:
             return f"there is no {name} layer in it."
-        factor = getattr(kinds[name], argument)
-        if not np.isclose(np.max(np.abs(factor)), value):
-            return f"its {name} has factor {factor}; the exercise asks for {value}."
+        for argument in arguments:  # a zoom's width_factor of None is its height_factor
+            factor = getattr(kinds[name], argument)
+            if factor is not None and not np.isclose(np.max(np.abs(factor)), value):
+                return f"its {name} has {argument} {factor}; the exercise asks for {value}."
     for name in ("RandomFlip", "RandomTranslation"):
         if name not in kinds:
             return f"the lesson's {name} is gone: keep the layers of `augment` and add the new ones."
@@ -78,10 +83,9 @@ def flip_averaged(function, model, images):
     lopsided = keras.Sequential([keras.Input(images.shape[1:]), keras.layers.Rescaling(1 / 255),
                                  keras.layers.Conv2D(4, 5, strides=3), keras.layers.Flatten(),
                                  keras.layers.Dense(2, activation="softmax")])
-    for network in (model, lopsided):
+    for network in (lopsided, model):  # the lopsided one first: the lesson's may barely tell a photo from its mirror
         plain = network.predict(images, verbose=0)
-        got = np.asarray(answered(function(network, images), "`predict_with_flip` returns None: write its body"),
-                         dtype=float)
+        got = np.asarray(returned(function(network, images), "predict_with_flip"), dtype=float)
         if got.shape != plain.shape:
             return f"it returns shape {got.shape}; the model's probabilities have shape {plain.shape}."
         if np.allclose(got, (plain + network.predict(images[:, :, ::-1], verbose=0)) / 2, rtol=1e-4, atol=1e-6):

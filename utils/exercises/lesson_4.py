@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, checker
+from utils.exercises import answered, checker, returned
 
 
 @checker("4.1")
@@ -12,16 +12,15 @@ def vgg_preprocessing(function, images):
     answered(function, "`vgg_preprocess`: a function of a batch of RGB photos, 0-255")
     images = np.asarray(images, dtype="float32")
     expected = keras.applications.vgg16.preprocess_input(images.copy())
-    got = np.asarray(answered(function(images.copy()), "`vgg_preprocess` returns None: write its body"),
-                     dtype="float32")
+    got = np.asarray(returned(function(images.copy()), "vgg_preprocess"), dtype="float32")
     if got.shape != expected.shape:
         return f"it returns shape {got.shape}; it should keep the batch's shape {expected.shape}."
     if np.allclose(got, expected, atol=1e-3):
         return None
     if np.allclose(got[..., ::-1], expected, atol=1e-3):
         return "the colour channels are in the wrong order: VGG16 was trained on BGR photos."
-    if got.max() <= 1.0 + 1e-6:
-        return "the values are scaled to 0-1: VGG16 expects 0-255 pixels with the ImageNet means taken away."
+    if np.abs(got).max() <= 1.0 + 1e-6:
+        return "the values are scaled to 0-1 (or -1-1): VGG16 expects 0-255 pixels with the ImageNet means taken away."
     return "not what VGG16 was trained on: check the channel order and which mean goes with which channel."
 
 
@@ -56,7 +55,10 @@ def feature_shape(function):
     for size in (32, 64, 100, 150, 224):
         base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
         expected = tuple(base.output_shape[1:])
-        got = tuple(answered(function(size), "`features_shape` returns None: write its body"))
+        got = returned(function(size), "features_shape")
+        if np.ndim(got) != 1:  # a number (the count of features), or a string
+            return f"it returns {got!r}; it should return a shape, a tuple such as (height, width, channels)."
+        got = tuple(got)
         if got != expected:
             return f"for {size}×{size} photos yours gives {got}; VGG16's base outputs {expected}."
     return None

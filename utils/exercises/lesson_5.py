@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from utils.exercises import answered, array, checker
+from utils.exercises import answered, array, checker, returned
 
 
 @checker("5.1")
@@ -12,8 +12,7 @@ def threshold_for_recall(function, labels, scores):
     cases = [(labels, scores), (rng.integers(0, 2, 300), rng.random(300))]
     for case_labels, case_scores in cases:
         for target in (0.5, 0.8, 0.9, 0.95, 0.99):
-            threshold = float(answered(function(case_labels, case_scores, target),
-                                       "`threshold_for_recall` returns None: write its body"))
+            threshold = float(returned(function(case_labels, case_scores, target), "threshold_for_recall"))
             found = np.mean(case_scores[case_labels == 1] >= threshold)
             if found < target:
                 return f"at your threshold for recall {target:.0%} it finds only {found:.1%} of the birds."
