@@ -121,7 +121,8 @@ WRONG = {
             ((lambda h, w, c, u: h * w * c * u + u, lambda k, c, f: k * k * f + f), "conv_weights")],
     "2.2": [((np.mean(SCORES[LABELS == 1] > 0.3), np.mean(LABELS[SCORES > 0.3])), "swapped"),
             ((np.mean(LABELS[SCORES > 0.5]), np.mean(SCORES[LABELS == 1] > 0.3)), "precision"),
-            ((np.mean(LABELS[SCORES > 0.3]), 100 * np.mean(SCORES[LABELS == 1] > 0.3)), "(from 0 to 1)")],  # a percentage
+            ((np.mean(LABELS[SCORES > 0.3]), 100 * np.mean(SCORES[LABELS == 1] > 0.3)),  # recall as a percentage
+             "share (from 0 to 1) are called an 8")],
     "2.3": [((lambda image, rows, columns: np.roll(image, (rows, columns), axis=(0, 1)),), "np.roll"),
             ((lambda image, rows, columns: shift(image, -rows, -columns),), "wrong way")],
     "3.1": [((lambda losses, patience: len(losses),), "EarlyStopping"),
@@ -141,7 +142,7 @@ WRONG = {
             ((lambda model, images: (model.predict(images, verbose=0) + model.predict(images[:, ::-1], verbose=0)) / 2,),
              "upside down")],
     "4.1": [((lambda images: images - np.array([103.939, 116.779, 123.68]),), "not what VGG16"),
-            ((lambda images: images / 255,), "0-1"), ((lambda images: images / 127.5 - 1,), "-1-1"),
+            ((lambda images: images / 255,), "0 to 1"), ((lambda images: images / 127.5 - 1,), "-1 to 1"),
             ((lambda images: (images[..., ::-1] - np.array([103.939, 116.779, 123.68]))[..., ::-1],), "wrong order")],
     "4.2": [((lambda base, first: [setattr(layer, "trainable", layer.name >= first) for layer in base.layers],), "still False"),
             ((lambda base, first: setattr(base, "trainable", True),), "should be frozen")],

@@ -64,7 +64,7 @@ def check_gpus():
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return [Finding("WARN", "gpu", "TensorFlow sees no GPU: the lessons run on the CPU. Sample mode (the "
-                        "default) still takes minutes; full runs of lessons 4 and 5 take hours instead of minutes",
+                        "default) still takes minutes; full runs of lessons 2, 4 and 5 take hours instead of minutes",
                         GPU_FIX)], []
     details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
     findings = []

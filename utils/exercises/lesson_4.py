@@ -20,7 +20,8 @@ def vgg_preprocessing(function, images):
     if np.allclose(got[..., ::-1], expected, atol=1e-3):
         return "the colour channels are in the wrong order: VGG16 was trained on BGR photos."
     if np.abs(got).max() <= 1.0 + 1e-6:
-        return "the values are scaled to 0-1 (or -1-1): VGG16 expects 0-255 pixels with the ImageNet means taken away."
+        return ("the values are scaled to 0 to 1 (or -1 to 1): VGG16 expects 0-255 pixels with the ImageNet means "
+                "taken away.")
     return "not what VGG16 was trained on: check the channel order and which mean goes with which channel."
 
 
