@@ -110,8 +110,7 @@ def start(lesson, sample, resume_key=None):
                 safely.write_text(folder / STARTED, json.dumps(started, indent=1) + "\n")
                 resume.hold(folder, resume_key)
             return Run(lesson, folder, mode)
-    raise RuntimeError(f"could not create a new run folder in {runs_folder}: wait a second, then run the lesson or "
-                       "the cell again")
+    raise RuntimeError(f"could not create a new run folder in {runs_folder}: run the lesson again in a second")
 
 
 def check_unfinished(folder):
@@ -231,8 +230,7 @@ def _move_aside(path):
         if not os.path.lexists(aside):
             os.rename(path, aside)
             return aside
-    raise FileExistsError(f"too many damaged copies of {path.name} in {path.parent}: wait a second, then run the "
-                          "lesson or the cell again")
+    raise FileExistsError(f"too many damaged copies of {path.name} in {path.parent}: run the lesson again in a second")
 
 
 def _rebuilt_index(lesson):
