@@ -223,3 +223,26 @@ def test_array_dataset_batches_in_order_and_augments():
     np.testing.assert_array_equal(y, labels)
     with pytest.raises(ValueError, match="same"):
         array_pipeline.dataset(images, labels[:3])
+
+
+def test_the_cub_crop_benchmark_times_load_cub_on_a_folder_laid_out_as_cub(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "cub_crop.json"
+    subprocess.run([sys.executable, str(paths.ROOT / "benchmarks" / "cub_crop.py"), "--count", "6", "--repeats", "2",
+                    "--out", str(out)], check=True, capture_output=True, timeout=120)
+    record = json.loads(out.read_text())
+    assert record["photos"] == 6 and record["output_shape"] == [6, 32, 32, 3]
+    times = record["ms_per_photo"]
+    assert 0 < times["min"] <= times["median"] <= times["max"]
+    assert record["seconds_for_all_cub_photos"]["min"] == round(times["min"] * 11788 / 1000, 1)
+
+
+def test_the_cub_crop_benchmarks_folder_is_one_load_cub_reads(tmp_path):
+    import kit_scripts
+
+    kit_scripts.load("benchmarks/cub_crop.py").make_cub(tmp_path, 3)
+    images = birds.load_cub(tmp_path, progress=False)
+    assert images.shape == (3, 32, 32, 3) and len({image.tobytes() for image in images}) == 3
