@@ -80,8 +80,8 @@ def test_a_relative_path_on_the_command_line_is_taken_from_the_current_folder(tm
     result = subprocess.run([sys.executable, "-m", "utils.data", "check", "mine"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(paths.ROOT)})
-    assert result.returncode == 0, result.stderr
-    assert "0 images checked" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert f"error: no images in {tmp_path / 'mine'} or its subfolders" in result.stderr
 
 
 def test_an_error_straight_from_the_operating_system_gets_its_path_and_a_next_step(tmp_path, capsys):

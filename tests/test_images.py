@@ -406,3 +406,10 @@ def test_at_a_non_square_size_the_pipeline_flips_photos_and_refuses_sideways_one
     with pytest.raises(ValueError, match=r"photos in .* \(1\) are stored on their side .* as one number"):
         pipeline.image_dataset(tmp_path / "photos", (24, 40))
     assert pipeline.image_dataset(tmp_path / "photos", 32).num_images == 5  # a square size turns it
+
+
+def test_check_on_a_folder_with_no_image_says_so_and_fails(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a photo")  # a wrong folder: "0 images checked: 0 bad" read as all good
+    assert cli.run(data.main, ["check", str(tmp_path)], expected=data.EXPECTED) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: no images in {tmp_path} or its subfolders (JPEG, PNG" in err

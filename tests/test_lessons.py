@@ -86,7 +86,10 @@ def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
     broken = tmp_path / "01_broken.ipynb"
     broken.write_text("{ not json")
     assert lessons.main(["run", str(broken)]) == 2
-    assert "not a readable notebook" in capsys.readouterr().err
+    err = capsys.readouterr().err  # with what to do next: it named the problem only
+    assert err.startswith(f"error: {broken} is not a readable notebook (") and err.count("\n") == 1
+    assert err.endswith("): put a good copy back (JupyterLab keeps one in .ipynb_checkpoints/ beside it), or give "
+                        "another .ipynb file.\n")
 
 
 def test_runner_rejects_a_parameter_the_notebook_does_not_declare(tmp_path, capsys):

@@ -189,6 +189,20 @@ def test_a_failed_lesson_a_mistyped_folder_or_no_reveal_js_ends_in_one_line(tmp_
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
 
 
+def test_an_empty_out_or_the_lessons_own_folder_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # an empty --out was taken for the current folder, and the copies written there
+    for argv in (["exercises", "--out", ""], ["site", "--lessons", " "], ["mark-slides", ""]):
+        with pytest.raises(SystemExit) as stop:
+            publish.command(argv)
+        assert stop.value.code == 2 and "the path is empty: give " in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    before = {path: path.read_bytes() for path in paths.NOTEBOOKS.iterdir() if path.is_file()}
+    assert cli.run(publish.command, ["exercises", "--out", str(paths.NOTEBOOKS)]) == 2  # was: 'kept …' each, exit 0
+    assert capsys.readouterr().err == (f"error: --out {paths.NOTEBOOKS} is the lessons' own folder: give another one "
+                                       f"for the learner copies (the default is {paths.BUILD / 'exercises'}).\n")
+    assert before == {path: path.read_bytes() for path in paths.NOTEBOOKS.iterdir() if path.is_file()}
+
+
 def test_every_line_the_commands_print_is_in_the_troubleshooting_page():
     import test_troubleshooting
 

@@ -267,7 +267,9 @@ def main(argv=None):
                  args.sample_valid, args.sample_test, args.seed)
     elif args.command == "check":
         layouts.check_folder(pathlib.Path(args.folder))  # the files organize would read: not hidden ones
-        print(images.check_files(layouts.image_files(args.folder)))
+        if not (files := layouts.image_files(args.folder)):  # "0 images checked: 0 bad" would read as all good
+            raise ValueError(f"no images in {args.folder} or its subfolders ({layouts.READS}): check the path.")
+        print(images.check_files(files))
     else:
         counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)
         print(f"{args.name} in {args.dest}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))

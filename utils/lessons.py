@@ -75,7 +75,9 @@ def read_notebook(path):
     try:
         return nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for a bad file
-        raise LessonError(f"{path} is not a readable notebook: {error}") from error
+        raise LessonError(f"{path} is not a readable notebook ({cli.reason(str(error))}): put a good copy back "
+                          "(JupyterLab keeps one in .ipynb_checkpoints/ beside it), or give another .ipynb file."
+                          ) from error
 
 
 def tagged(notebook, tag):

@@ -183,6 +183,11 @@ def build_exercises(lesson_paths, out_dir=paths.BUILD / "exercises"):
     return written
 
 
+def folder(text):
+    """An argparse type: `cli.folder` (an empty path is refused, not taken for the current folder), as a Path."""
+    return pathlib.Path(cli.folder(text))
+
+
 def command(argv):
     """`python -m utils.publish slides|site|exercises|mark-slides` (see the module docstring); the exit status."""
     parser = argparse.ArgumentParser(prog="python -m utils.publish", description=__doc__,
@@ -191,12 +196,12 @@ def command(argv):
     for name, what in (("slides", "reveal.js slides of every lesson"), ("site", "a static site of the course"),
                        ("exercises", "learner copies of the lessons, without the solutions")):
         sub = commands.add_parser(name, help=what)
-        sub.add_argument("--out", type=pathlib.Path, default=paths.BUILD / name, help=f"(default build/{name})")
+        sub.add_argument("--out", type=folder, default=paths.BUILD / name, help=f"(default build/{name})")
         if name != "exercises":
-            sub.add_argument("--lessons", type=pathlib.Path, default=paths.BUILD / "lessons",
+            sub.add_argument("--lessons", type=folder, default=paths.BUILD / "lessons",
                              help="executed lessons (default build/lessons; a missing one is run first)")
     marking = commands.add_parser("mark-slides", help="write the slide structure into lesson notebooks")
-    marking.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    marking.add_argument("notebooks", nargs="+", type=cli.notebook)
     args = parser.parse_args(argv)
     if args.command == "mark-slides":
         for path in args.notebooks:
@@ -206,6 +211,9 @@ def command(argv):
                 safely.write_text(path, after + "\n")
             print(f"{'marked' if after != before else 'already marked'}: {path}")
     elif args.command == "exercises":
+        if args.out.resolve() == paths.NOTEBOOKS:  # each lesson would be "kept", and nothing written
+            raise ValueError(f"--out {args.out} is the lessons' own folder: give another one for the learner copies "
+                             f"(the default is {paths.BUILD / 'exercises'}).")
         build_exercises(lessons.all_lessons(), args.out)
     else:
         if not args.lessons.is_dir() and args.lessons != paths.BUILD / "lessons":
