@@ -88,8 +88,8 @@ def test_runner_rejects_a_corrupt_notebook(tmp_path, capsys):
     assert lessons.main(["run", str(broken)]) == 2
     err = capsys.readouterr().err  # with what to do next: it named the problem only
     assert err.startswith(f"error: {broken} is not a readable notebook (") and err.count("\n") == 1
-    assert err.endswith("): put a good copy back (JupyterLab keeps one in .ipynb_checkpoints/ beside it), or give "
-                        "another .ipynb file.\n")
+    assert err.endswith("): put a good copy back (`git checkout` for the kit's own; JupyterLab keeps one in "
+                        ".ipynb_checkpoints/), or give another.\n")
 
 
 def test_runner_rejects_a_parameter_the_notebook_does_not_declare(tmp_path, capsys):

@@ -268,7 +268,8 @@ def main(argv=None):
     elif args.command == "check":
         layouts.check_folder(pathlib.Path(args.folder))  # the files organize would read: not hidden ones
         if not (files := layouts.image_files(args.folder)):  # "0 images checked: 0 bad" would read as all good
-            raise ValueError(f"no images in {args.folder} or its subfolders ({layouts.READS}): check the path.")
+            raise ValueError(f"no images in {args.folder} or its subfolders ({layouts.READS}; hidden, linked, tmp/ "
+                             "and models/ folders are not looked in): check the path, or move the photos out of those.")
         print(images.check_files(files))
     else:
         counts = synth.generate(args.name, args.dest, count=args.count, seed=args.seed)

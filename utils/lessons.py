@@ -75,8 +75,8 @@ def read_notebook(path):
     try:
         return nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for a bad file
-        raise LessonError(f"{path} is not a readable notebook ({cli.reason(str(error))}): put a good copy back "
-                          "(JupyterLab keeps one in .ipynb_checkpoints/ beside it), or give another .ipynb file."
+        raise LessonError(f"{path} is not a readable notebook ({cli.reason(str(error))}): put a good copy back (`git "
+                          "checkout` for the kit's own; JupyterLab keeps one in .ipynb_checkpoints/), or give another."
                           ) from error
 
 

@@ -211,7 +211,7 @@ def command(argv):
                 safely.write_text(path, after + "\n")
             print(f"{'marked' if after != before else 'already marked'}: {path}")
     elif args.command == "exercises":
-        if args.out.resolve() == paths.NOTEBOOKS:  # each lesson would be "kept", and nothing written
+        if args.out.is_dir() and args.out.samefile(paths.NOTEBOOKS):  # each lesson "kept", nothing written (any case)
             raise ValueError(f"--out {args.out} is the lessons' own folder: give another one for the learner copies "
                              f"(the default is {paths.BUILD / 'exercises'}).")
         build_exercises(lessons.all_lessons(), args.out)
