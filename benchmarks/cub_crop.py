@@ -1,11 +1,12 @@
 """How long lesson 5's first run spends cropping and shrinking the CUB bird photos, per photo.
 
 Makes a folder laid out as CUB-200-2011 (`images.txt`, `bounding_boxes.txt`, `images/`) holding `--count` JPEG
-photos of 500 x 375 pixels (the size of most CUB photos), cut from the real photos scikit-image ships (a cat,
-coffee, an astronaut, a rocket), each with a box around part of it. Then it times `utils.birds.load_cub`, the
-function the lesson's first run calls on the 11,788 CUB photos, several times, and writes the time per photo and
-that time times 11,788 to `benchmarks/results/cub_crop.json`. The files sit in the operating system's cache after
-the first pass, so reading 1.1 GB from a disk comes on top:
+photos made from four real photos scikit-image ships (a cat, coffee, an astronaut, a rocket), resized to 500 x 375
+pixels and slightly turned, each with a box of 80 to 375 pixels a side around its "bird". Then it times
+`utils.birds.load_cub`, the function the lesson's first run calls on the 11,788 CUB photos, several times, and writes
+the time per photo and that time times 11,788 to `benchmarks/results/cub_crop.json`. The sizes are assumptions:
+the files are about 85 KB each (CUB's 1.1 GB over 11,788 photos is about 93 KB a photo), and CUB's own photo and
+box sizes vary. The files sit in the operating system's cache, so reading 1.1 GB from a disk comes on top:
 
     .venv/bin/python benchmarks/cub_crop.py
 """
@@ -40,8 +41,8 @@ def make_cub(folder, count, seed=0):
     names, boxes = [], []
     for index in range(1, count + 1):
         photo = sources[index % len(sources)].rotate(float(rng.uniform(-5, 5)))  # not four identical files
-        photo.save(folder / "images" / "001.Bird" / f"bird_{index}.jpg", quality=90)
-        width, height = rng.uniform(60, 300), rng.uniform(60, 300)
+        photo.save(folder / "images" / "001.Bird" / f"bird_{index}.jpg", quality=97)  # about 85 KB
+        width, height = rng.uniform(80, 375), rng.uniform(80, 375)
         x, y = rng.uniform(0, SIZE[0] - width), rng.uniform(0, SIZE[1] - height)
         names.append(f"{index} 001.Bird/bird_{index}.jpg")
         boxes.append(f"{index} {x:.1f} {y:.1f} {width:.1f} {height:.1f}")
@@ -60,6 +61,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         folder = pathlib.Path(folder)
         make_cub(folder, args.count)
+        files = list((folder / "images").rglob("*.jpg"))
+        kilobytes = sum(path.stat().st_size for path in files) / len(files) / 1024
         load_before = os.getloadavg()
         seconds = []
         for _ in range(args.repeats):
@@ -70,9 +73,10 @@ def main():
     record = {
         "benchmark": "benchmarks/cub_crop.py", "command": " ".join([".venv/bin/python", *sys.argv]),
         "photos": args.count, "photo_size": list(SIZE), "output_shape": list(images.shape),
+        "kilobytes_per_photo": round(kilobytes),
         "ms_per_photo": {"min": round(per_photo_ms[0], 3), "median": round(per_photo_ms[len(seconds) // 2], 3),
                          "max": round(per_photo_ms[-1], 3)},
-        "seconds_for_all_cub_photos": {name: round(ms * CUB_PHOTOS / 1000, 1)
+        "seconds_for_all_cub_photos": {name: round(round(ms, 3) * CUB_PHOTOS / 1000, 1)
                                        for name, ms in (("min", per_photo_ms[0]), ("max", per_photo_ms[-1]))},
         "cub_photos": CUB_PHOTOS, "cpus": os.cpu_count(), "load_average_before": [round(v, 2) for v in load_before],
         "machine": platform.machine(), "python": platform.python_version(),
