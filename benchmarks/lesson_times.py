@@ -10,7 +10,7 @@ and the size of the run folder it left in models/ (`run_folder_mb`):
 
     .venv/bin/python benchmarks/lesson_times.py
 
-Each lesson's first paragraph states its sample-mode time on a 2-core CPU;
+Each lesson's introduction states its sample-mode time on a 2-core CPU;
 `tests/test_notebooks.py` checks each statement is within 2x of this file.
 Run it with nothing else busy on the machine. The lessons use what is in
 data/ (offline: the drawn stand-ins and scikit-learn's digits) and write
