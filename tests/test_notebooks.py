@@ -23,6 +23,7 @@ REMOVED_APIS = {
 REQUIRED_SECTIONS = ["## Setup", "## Parameters", "## Summary", "## Exercises", "## References"]
 SAMPLE_TIME = re.compile(r"\*\*Time:\*\* (?:about )?(\d+(?:\.\d+)?) minutes? in sample mode on a 2-core CPU")
 LESSON_TIMES = paths.ROOT / "benchmarks" / "results" / "lesson_times.json"  # benchmarks/lesson_times.py
+WHERE_FROM = "Where the figures at the top come from"  # the section the introduction's table of times links to
 
 
 def lesson_id(path):
@@ -72,6 +73,16 @@ class TestConventions:
         ratio = float(stated.group(1)) * 60 / measured["seconds"]
         assert 0.5 <= ratio <= 2, (f"states {stated.group(1)} min, the runner measured "
                                    f"{measured['seconds'] / 60:.1f} min: run benchmarks/lesson_times.py and update it")
+
+    def test_introduction_has_a_table_of_times_and_links_to_their_sources(self, path):
+        notebook = nbformat.read(path, as_version=4)
+        introduction = notebook.cells[0].source
+        header = next((line for line in introduction.splitlines() if line.startswith("| run |")), "")
+        assert "CPU" in header and "GPU" in header, "the introduction needs a table: | run | 2-core CPU | GPU |"
+        assert f"(#{WHERE_FROM.replace(' ', '-')})" in introduction, f"the introduction must link to {WHERE_FROM!r}"
+        headings = [line for cell in notebook.cells[1:] if cell.cell_type == "markdown"
+                    for line in cell.source.splitlines() if line.lstrip("#").strip() == WHERE_FROM]
+        assert len(headings) == 1 and headings[0].startswith(("## ", "### ")), headings
 
     def test_has_the_lesson_skeleton_in_order(self, path):
         notebook = nbformat.read(path, as_version=4)
