@@ -5,7 +5,7 @@ photos made from four real photos scikit-image ships (a cat, coffee, an astronau
 pixels and slightly turned, each with a box of 80 to 375 pixels a side around its "bird". Then it times
 `utils.birds.load_cub`, the function the lesson's first run calls on the 11,788 CUB photos, several times, and writes
 the time per photo and that time times 11,788 to `benchmarks/results/cub_crop.json`. The sizes are assumptions:
-the files are about 85 KB each (CUB's 1.1 GB over 11,788 photos is about 93 KB a photo), and CUB's own photo and
+the files are about 88 KB each (CUB's 1.1 GB over 11,788 photos is about 93 KB a photo), and CUB's own photo and
 box sizes vary. The files sit in the operating system's cache, so reading 1.1 GB from a disk comes on top:
 
     .venv/bin/python benchmarks/cub_crop.py
@@ -41,7 +41,7 @@ def make_cub(folder, count, seed=0):
     names, boxes = [], []
     for index in range(1, count + 1):
         photo = sources[index % len(sources)].rotate(float(rng.uniform(-5, 5)))  # not four identical files
-        photo.save(folder / "images" / "001.Bird" / f"bird_{index}.jpg", quality=97)  # about 85 KB
+        photo.save(folder / "images" / "001.Bird" / f"bird_{index}.jpg", quality=97)  # about 88 KB
         width, height = rng.uniform(80, 375), rng.uniform(80, 375)
         x, y = rng.uniform(0, SIZE[0] - width), rng.uniform(0, SIZE[1] - height)
         names.append(f"{index} 001.Bird/bird_{index}.jpg")
