@@ -26,7 +26,7 @@ LATER_CAPABILITIES = {
     "safely": "all-or-nothing writes, read-only files, locks (nothing a learner made is lost)",
     "explain": "kernels, feature maps and Grad-CAM (what did the network learn?)",
     "serve": "the web page that asks a classifier about your photos (shipping it)",
-    "classifiers": "the trained classifier behind that web page, split from serve (shipping it)",
+    "classifiers": "finding, checking and serving any lesson's trained model, for serve and predict (shipping it)",
     "exercises": "self-checking exercises (for instructors)",
     "publish": "learner copies, slides and the course site (for instructors)",
     "slides": "slide structure and reveal.js decks (for instructors)",

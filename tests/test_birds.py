@@ -97,14 +97,14 @@ def test_load_cub_crops_to_the_box_and_resizes_like_pil(fake_downloads):
 
 
 def test_a_photo_of_yours_is_prepared_as_a_cub_photo_whose_bird_fills_its_centre_square(tmp_path):
-    from utils import images, predict
+    from utils import images
 
     rng = np.random.default_rng(9)
     photo = Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8))
     write_fake_cub(tmp_path, [(photo, (10, 0, 70, 70))])  # the box is the centre 70x70 square
     cub = birds.load_cub(tmp_path, progress=False)[0]
     yours = images.load_photo(tmp_path / "images" / "001.Fake_Bird" / "Fake_Bird_0001.png", (32, 32),
-                              **predict.PHOTO_PREPARATION)
+                              **birds.PHOTO_PREPARATION)
     np.testing.assert_array_equal(yours, cub.astype(np.float32))
 
 

@@ -85,3 +85,16 @@ def test_writers_of_the_same_file_at_once_each_leave_a_whole_file(tmp_path):
         writer.join()
     assert not errors and target.read_text() in ("a" * 5000, "b" * 5000)
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_the_package_docstring_lists_every_module_once_on_one_line():
+    import re
+
+    import utils
+
+    listed = re.findall(r"^    (\w+):", utils.__doc__, re.MULTILINE)
+    modules = {path.stem for path in (paths.ROOT / "utils").glob("*.py") if path.stem != "__init__"}
+    modules |= {path.parent.name for path in (paths.ROOT / "utils").glob("*/__init__.py")}
+    assert sorted(listed) == sorted(modules)
+    entries = utils.__doc__.split("Modules:\n", 1)[1].strip().splitlines()
+    assert len(entries) == len(modules)  # one line each, no continuation lines

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import cli, images, paths, predict
+from utils import birds, classifiers, cli, images, paths, predict
 
 
 def redness_model():
@@ -55,7 +55,7 @@ def reference_probability(path):
 
 
 def test_photos_are_prepared_as_the_cub_birds_were(photos, tmp_path):
-    image = images.load_photo(photos[1], (32, 32), **predict.PHOTO_PREPARATION)
+    image = images.load_photo(photos[1], (32, 32), **birds.PHOTO_PREPARATION)
     assert image.shape == (32, 32, 3) and image.dtype == np.float32
     assert image[..., 2].min() > 180 and image[..., 0].max() < 60  # the red strip was cropped off
     pixels = np.zeros((40, 80, 3), np.uint8)
@@ -65,7 +65,7 @@ def test_photos_are_prepared_as_the_cub_birds_were(photos, tmp_path):
     exif = portrait.getexif()
     exif[0x0112] = 6  # "turn 90 degrees clockwise to view": a portrait photo, red on top
     portrait.save(tmp_path / "portrait.png", exif=exif)
-    upright = images.load_photo(tmp_path / "portrait.png", (32, 32), **predict.PHOTO_PREPARATION)
+    upright = images.load_photo(tmp_path / "portrait.png", (32, 32), **birds.PHOTO_PREPARATION)
     assert upright[:8, :, 0].min() > 200 and upright[-8:, :, 2].min() > 200
 
 
@@ -121,7 +121,7 @@ def test_a_half_written_metrics_file_falls_back_to_the_default_threshold(model_p
     model = tmp_path / "model.keras"
     model.write_bytes(model_path.read_bytes())
     (tmp_path / "metrics.json").write_text('{"threshold": 0.3, "precis')
-    assert predict.default_threshold(model) == 0.5
+    assert classifiers.default_threshold(model) == 0.5
 
 
 @pytest.mark.parametrize("recorded, expected", [
@@ -130,7 +130,7 @@ def test_a_half_written_metrics_file_falls_back_to_the_default_threshold(model_p
     (True, 0.5), ("0.3", 0.5), (None, 0.5)])
 def test_the_recorded_threshold_is_used_only_when_it_is_a_probability(tmp_path, recorded, expected):
     (tmp_path / "metrics.json").write_text(json.dumps({"threshold": recorded}))  # NaN is written as NaN
-    threshold = predict.default_threshold(tmp_path / "model.keras")
+    threshold = classifiers.default_threshold(tmp_path / "model.keras")
     assert threshold == expected and type(threshold) is float
 
 
@@ -310,7 +310,7 @@ def test_lesson_5s_model_is_taken_by_its_classes_or_its_folder_and_a_bare_file_w
         captured = capsys.readouterr()
         assert captured.out.startswith(f"{photos[0]}: bird") and "note:" not in captured.err
     (run.folder / "metrics.json").unlink()  # as lesson 5 loads it, before it writes metrics.json
-    assert predict.check_bird_classes(run.model_path) is True
+    assert classifiers.check_bird_classes(run.model_path) is True
     assert predict.load_model(run.model_path).output_shape == (None, 2)
     bare = tmp_path / "mine" / "model.keras"  # a model saved by hand: nothing says what it classifies
     bare.parent.mkdir()
@@ -390,7 +390,7 @@ def test_lesson_4s_model_with_its_own_preprocessing_layer_loads_in_a_fresh_proce
     features = keras.layers.GlobalAveragePooling2D()(transfer.VggPreprocess(name="preprocess")(inputs))
     keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features)).save(tmp_path / "model.keras")
     # a new Python, which has not imported utils.transfer (utils.predict and utils.serve load models through read_model)
-    code = "import sys; from utils import predict; print(predict.read_model(sys.argv[1]).layers[1].name)"
+    code = "import sys; from utils import classifiers; print(classifiers.read_model(sys.argv[1]).layers[1].name)"
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True,
                             text=True, cwd=paths.ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]

@@ -299,7 +299,7 @@ def test_head_requests_are_answered_as_gets_are(server):
 
 
 def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_does(model_file, photo_file, tmp_path):
-    from utils import predict
+    from utils import birds, predict
 
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
@@ -315,14 +315,14 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     threshold = answer.probability - 0.01 if answer.probability < 0.5 else answer.probability + 0.01
     (copied.parent / "metrics.json").write_text(json.dumps({
         "class_counts": {"train": {"not bird": 30, "bird": 10}}, "threshold": threshold}))
-    (answer,), _ = predict.is_it_a_bird(model, [wide], predict.default_threshold(copied))
+    (answer,), _ = predict.is_it_a_bird(model, [wide], classifiers.default_threshold(copied))
     bird_classifier = classifiers.Classifier(copied, "a copied bird classifier")
     served = bird_classifier.answer(str(wide))
     assert served["probabilities"]["bird"] == pytest.approx(answer.probability, abs=1e-5)
     assert served["label"] == ("bird" if answer.is_bird else "not bird")
     from utils import explain
 
-    photo = images.load_photo(wide, (32, 32), **predict.PHOTO_PREPARATION)
+    photo = images.load_photo(wide, (32, 32), **birds.PHOTO_PREPARATION)
     _, best, heatmap = bird_classifier.answer_pixels(photo, True)  # the heat map explains the answer given
     assert best == int(answer.is_bird)
     np.testing.assert_allclose(heatmap, explain.grad_cam(bird_classifier.model, photo[None], best)[0], atol=1e-5)
@@ -331,7 +331,7 @@ def test_a_bird_classifier_anywhere_is_prepared_and_labelled_as_utils_predict_do
     bird_classifier.threshold = bird  # P(bird) exactly at the threshold is a bird, for both
     assert bird_classifier.answer_pixels(photo, False)[1] == 1 and predict.Answer(wide, bird, bird).is_bird
     squashed = classifiers.Classifier(model_file, "lesson 3 style").preparation
-    assert squashed == {} and classifiers.Classifier(copied, "").preparation == predict.PHOTO_PREPARATION
+    assert squashed == {} and classifiers.Classifier(copied, "").preparation == birds.PHOTO_PREPARATION
 
 
 def test_at_most_two_photos_are_decoded_at_once(classifier, photo_file, monkeypatch):

@@ -31,13 +31,13 @@ Modules:
     transfer: VGG16 with its preprocessing inside, and cached bottleneck features (lesson 4).
     birds:   the bird / not-bird data from CIFAR-10 and CUB-200 (lesson 5).
     array_pipeline: in-memory images as cached, shuffled, augmented batches (lesson 5).
-    predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5).
+    predict: `python -m utils.predict`: is it a bird? for any photo (lesson 5), with `classifiers`.
     exercises: the lessons' self-checking exercises (`exercises.check`).
     publish: `make exercises`, `make slides`, `make site`: learner copies, decks and the course site.
     slides:  which cells start a slide, and the reveal.js decks.
     outputs: what decks and site pages show of a lesson: no solutions, stderr or local paths.
     serve:   `python -m utils.serve`: a web page that asks a trained classifier about your photos (lesson 6).
-    classifiers: the trained classifier behind that page: its model, class names, photo preparation and heat map.
+    classifiers: a lesson's trained model found and checked; its classes, threshold, photo preparation; serve's.
 """
 
 import importlib.util

@@ -21,6 +21,7 @@ FULL_SIZE = 71_788      # ... out of CIFAR-10's 60,000 plus CUB's 11,788
 VALID_FRACTION = 0.1    # the share of the other images kept for validation (lesson 6 rebuilds lesson 5's split)
 CIFAR_FILES = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
 CIFAR_BIRD = 2  # CIFAR-10's classes: airplane, automobile, bird, ...
+PHOTO_PREPARATION = {"fit": "crop", "resample": "lanczos"}  # for lesson 5's model: a centre square, as load_cub
 
 
 def load_cifar10(folder):
@@ -82,7 +83,7 @@ def load_cub(folder, progress=True):
                                                        disable=not progress)):
         photo = image_files.open_photo(folder / "images" / name.strip())
         box = square_box(boxes[image_id], *photo.size)
-        images[index] = image_files.shrink(photo, box, (IMAGE_SIZE, IMAGE_SIZE), "lanczos")
+        images[index] = image_files.shrink(photo, box, (IMAGE_SIZE, IMAGE_SIZE), PHOTO_PREPARATION["resample"])
     return images
 
 
