@@ -153,21 +153,27 @@ def test_every_quoted_message_links_to_its_troubleshooting_section():
             assert "](troubleshooting.md#" in line, f"no link to troubleshooting.md#...: {line}"
 
 
-def test_every_relative_link_and_anchor_resolves():
-    text = guide()
+MARKDOWN = sorted({*paths.ROOT.glob("*.md"), *paths.ROOT.glob("*/*.md")} - {*paths.ROOT.glob(".*/*.md")})
+
+
+@pytest.mark.parametrize("document", [*MARKDOWN, *LESSONS], ids=lambda path: str(path.relative_to(paths.ROOT)))
+def test_every_relative_link_and_anchor_resolves(document):
+    """Every relative link of the kit's Markdown files and lessons' Markdown cells names a file there, and an anchor
+    into a Markdown file names one of its headings (an anchor into a lesson is checked by test_notebooks)."""
+    if document.suffix == ".ipynb":
+        text = "\n".join("".join(cell["source"]) for cell in json.loads(document.read_text())["cells"]
+                         if cell["cell_type"] == "markdown")
+    else:
+        text = document.read_text(encoding="utf-8")
     targets = [match.group("target") for match in LINK.finditer(text)]
-    assert targets
     broken = []
     for target in targets:
         if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:: not checked here
             continue
         file_part, _, anchor = target.partition("#")
-        file = (GUIDE.parent / file_part).resolve() if file_part else GUIDE
+        file = (document.parent / file_part).resolve() if file_part else document
         if not file.exists():
             broken.append(f"{target}: no file {file}")
-        elif anchor:
-            if file.suffix != ".md":
-                broken.append(f"{target}: an anchor into a file that is not Markdown")
-            elif anchor not in anchors(file.read_text(encoding="utf-8")):
-                broken.append(f"{target}: no heading in {file.name} gives #{anchor}")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading in {file.name} gives #{anchor}")
     assert not broken, "\n".join(broken)

@@ -179,8 +179,8 @@ def listen(host, port):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.serve",
                                      description="A web page that asks a trained classifier about your photos.")
-    parser.add_argument("--model", help="a .keras model file, or a lesson's folder in models/ (its best full run, "
-                                        f"else its latest run; default: models/{classifiers.LESSON})")
+    parser.add_argument("--model", help="a .keras model file, or a lesson's folder in models/ or its name (its best "
+                                        f"full run, else its latest run; default: models/{classifiers.LESSON})")
     parser.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--classes", help="class names in output order, comma-separated (default: metrics.json)")
