@@ -33,7 +33,7 @@ def test_kaggle_credentials_and_their_permissions(tmp_path, monkeypatch):
     for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR", "KAGGLE_API_TOKEN", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     missing = doctor.check_kaggle(home=tmp_path)
-    assert missing.status == "OK" and "not needed" in missing.detail and "Create New Token" in missing.detail
+    assert missing.status == "OK" and "not needed" in missing.detail and "Generate New Token" in missing.detail
     token = tmp_path / ".kaggle" / "kaggle.json"
     token.parent.mkdir()
     token.write_text('{"username": "learner", "key": "0123"}')
@@ -56,10 +56,15 @@ def test_kaggle_tokens_wherever_the_kaggle_package_finds_them_and_malformed_ones
     assert found.status == "OK" and str(token) in found.detail
     token.write_text('{"username": "learner", "ke')  # cut short
     broken = doctor.check_kaggle(home=tmp_path)
-    assert broken.status == "WARN" and "is not a Kaggle token" in broken.detail and "Create New Token" in broken.fix
+    assert broken.status == "WARN" and "is not a Kaggle token" in broken.detail and "Generate New Token" in broken.fix
     (tmp_path / ".kaggle").mkdir()  # the package then reads ~/.kaggle/kaggle.json only, as the kit's check does
     missing = doctor.check_kaggle(home=tmp_path)
-    assert missing.detail.startswith(f"no {tmp_path / '.kaggle' / 'kaggle.json'}: not needed")
+    assert missing.detail.startswith("no Kaggle credentials: not needed")
+    (tmp_path / ".kaggle" / "kaggle.json").write_text("{")  # the package passes over a broken one ...
+    (tmp_path / ".kaggle" / "access_token").write_text("KGAT_0123")  # ... when it has today's kind of token
+    (tmp_path / ".kaggle" / "access_token").chmod(0o600)
+    assert doctor.check_kaggle(home=tmp_path) == ("OK", "kaggle", f"{tmp_path / '.kaggle' / 'access_token'} (mode 600)",
+                                                  "")
     monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123")
     assert doctor.check_kaggle(home=tmp_path).detail == "credentials in KAGGLE_API_TOKEN"
 

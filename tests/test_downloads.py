@@ -389,12 +389,12 @@ class FakeKaggleApi:
     """Stands in for `kaggle.api.kaggle_api_extended.KaggleApi` at its boundary."""
 
     def __init__(self, tmp_path, credentials=True, refuse=False, offline=False):
-        self.config = str(tmp_path / "kaggle-config" / "kaggle.json")
+        self.config = os.path.join(os.environ["KAGGLE_CONFIG_DIR"], "kaggle.json")  # where the package reads it
         self.credentials, self.refuse, self.offline, self.calls = credentials, refuse, offline, []
 
     def authenticate(self):
         if not self.credentials:
-            print("Could not find kaggle.json. Make sure it's located in ... (the package's banner)")
+            print("Authentication required to call the Kaggle API. ... (the package's banner)")
             exit(1)  # what the real package does when it finds no credentials
 
     def competition_download_files(self, competition, path=None, force=False, quiet=True):
@@ -489,7 +489,8 @@ def test_kaggle_without_credentials_says_where_kaggle_json_goes(monkeypatch, tmp
     with pytest.raises(downloads.DownloadError) as raised:
         downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     message = str(raised.value)
-    assert f"put it at {fake.config}" in message and f"chmod 600 {fake.config}" in message
+    assert '"Generate New Token"' in message and "~/.kaggle/access_token" in message and "KAGGLE_API_TOKEN" in message
+    assert f"at {fake.config} (`chmod 600 {fake.config}`)" in message  # an older kaggle.json, where it would be read
     assert "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message
     assert fake.calls == []
 
@@ -530,17 +531,32 @@ def test_kaggle_without_a_network_is_one_clear_message(monkeypatch, tmp_path):
         downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
 
 
+def test_kaggle_checking_a_token_offline_says_no_network_not_no_credentials(monkeypatch, tmp_path):
+    fake = FakeKaggleApi(tmp_path)
+
+    def checks_the_token_with_kaggle():  # the kaggle package asks Kaggle whether a token is valid
+        raise requests.ConnectionError("HTTPSConnectionPool(host='api.kaggle.com', port=443): Max retries")
+
+    fake.authenticate = checks_the_token_with_kaggle
+    monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
+    with pytest.raises(downloads.DownloadError, match=r"could not reach Kaggle \(ConnectionError\): check the"):
+        downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
+    assert fake.calls == []
+
+
 def test_a_malformed_kaggle_json_is_called_malformed_not_missing(monkeypatch, tmp_path):
     for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "config"))
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "kaggle.json").write_text('{"username": "learner"')
-    fake = FakeKaggleApi(tmp_path)
+    fake = FakeKaggleApi(tmp_path, credentials=False)
     monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
     with pytest.raises(downloads.DownloadError, match="is not a valid Kaggle token") as raised:
         downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     assert "not found" not in str(raised.value) and fake.calls == []
+    fake.credentials = True  # a token elsewhere (~/.kaggle/access_token): the package passes over the broken file
+    assert (downloads.download("dogscats", data_dir=tmp_path, source="kaggle") / "train").is_dir()
 
 
 def test_kaggle_403_sends_the_learner_to_the_rules_page(monkeypatch, tmp_path):

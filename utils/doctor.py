@@ -129,19 +129,24 @@ def check_disk(folder=None, min_free_gb=MIN_FREE_GB):
 
 
 def check_kaggle(home=None):
-    """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions."""
+    """Kaggle credentials (only `download dogscats --source kaggle` needs them) and their permissions: in the order
+    the `kaggle` package tries them, a token in the environment or in ~/.kaggle, an older kaggle.json, a login."""
     for variables in (["KAGGLE_API_TOKEN"], ["KAGGLE_USERNAME", "KAGGLE_KEY"]):
         if all(os.environ.get(variable) for variable in variables):
             return Finding("OK", "kaggle", f"credentials in {' / '.join(variables)}")
-    token = downloads.kaggle_token(home)
-    if not token.is_file():
-        return Finding("OK", "kaggle", f"no {token}: not needed (dogs vs cats downloads from Microsoft "
+    folder, legacy = pathlib.Path(home or pathlib.Path.home()) / ".kaggle", downloads.kaggle_token(home)
+    files = [folder / "access_token", folder / "access_token.txt", legacy, folder / "credentials.json"]
+    token = next((path for path in files if path.is_file() and (path != legacy or downloads.valid_kaggle_token(path))),
+                 None)
+    new_token = (f'on https://www.kaggle.com/settings/api, "Generate New Token" under "API", save the token in '
+                 f"{folder / 'access_token'}, then `chmod 600` it (or run `.venv/bin/kaggle auth login`)")
+    if token is None and legacy.is_file():
+        return Finding("WARN", "kaggle", f'{legacy} is not a Kaggle token (it needs JSON with "username" and "key")',
+                       f"{new_token}; and move {legacy} away")
+    if token is None:
+        return Finding("OK", "kaggle", "no Kaggle credentials: not needed (dogs vs cats downloads from Microsoft "
                        "without an account). For Kaggle's unlabelled test photos (`download dogscats --source "
-                       f"kaggle`): kaggle.com > Settings > API > Create New Token, save it as {token}, then "
-                       f"`chmod 600 {token}`")
-    if not downloads.valid_kaggle_token(token):
-        return Finding("WARN", "kaggle", f'{token} is not a Kaggle token (it needs JSON with "username" and "key")',
-                       "kaggle.com > Settings > API > Create New Token, and save the new kaggle.json over it")
+                       f"kaggle`): {new_token}")
     mode = token.stat().st_mode & 0o777
     if mode & 0o077:
         return Finding("WARN", "kaggle", f"{token} is readable by others (mode {mode:o})", f"`chmod 600 {token}`")

@@ -261,27 +261,29 @@ def valid_kaggle_token(token):
 def fetch_kaggle(competition, folder):
     """Downloads a Kaggle competition's zip (dogscats: train.zip, test.zip) into `folder` unless there; returns it."""
     rules = f"https://www.kaggle.com/c/{competition}/rules"
-    new_token = "kaggle.com > Settings > API > 'Create New Token' downloads a new kaggle.json"
-    if not (os.environ.get("KAGGLE_API_TOKEN") or os.environ.get("KAGGLE_USERNAME")):  # else kaggle.json is not read
-        token = kaggle_token()
-        if token.is_file() and not valid_kaggle_token(token):
-            raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and "
-                                f"\"key\"): {new_token}; save it over {token}, then run the command again.")
     archive = folder / f"{competition}.zip"
     if archive.is_file():  # downloaded before, not yet unpacked (a full disk, say): unpack it again
         return archive
-    api = None
-    try:  # the package prints its own banner (and may exit) when it finds no credentials: the kit says it once
+    try:  # the package prints its own help (and exits) when it finds no credentials: the kit says it once
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             api = kaggle_api()
             api.authenticate()
-    except (SystemExit, OSError):
-        where = getattr(api, "config", None) or kaggle_token()
+    except (SystemExit, OSError) as error:
+        if "ConnectionError" in type(error).__name__:  # requests', while checking a token with Kaggle
+            raise DownloadError(f"could not reach Kaggle ({type(error).__name__}): check the internet connection, "
+                                "then run the same command again.") from None
+        token = kaggle_token()  # the older kind of token, where the package reads it
+        new_token = ("on https://www.kaggle.com/settings/api, \"Generate New Token\" under \"API\", and save the token "
+                     "in ~/.kaggle/access_token (`chmod 600` it) or set KAGGLE_API_TOKEN to it")
+        if token.is_file() and not valid_kaggle_token(token):  # the package passes over it without a word
+            raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and "
+                                f"\"key\"), and no other Kaggle credentials were found: {new_token}; move {token} "
+                                "away, then run the command again.") from None
         raise DownloadError(
-            f"Kaggle credentials not found. {new_token}: put it at {where} and run `chmod 600 {where}`; or set the "
-            "environment variables KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN). Accept the competition "
-            f"rules at {rules}, then run the command again. (No account? `python -m utils.data download dogscats` "
-            "gets the labelled photos from Microsoft.)") from None
+            f"Kaggle credentials not found: {new_token} (or run `.venv/bin/kaggle auth login`); an older kaggle.json "
+            f"works too, at {token} (`chmod 600 {token}`), as do the variables KAGGLE_USERNAME and KAGGLE_KEY. Accept "
+            f"the competition rules at {rules}, then run the command again. (No account? `python -m utils.data "
+            "download dogscats` gets the labelled photos from Microsoft.)") from None
     try:
         api.competition_download_files(competition, path=str(folder), quiet=False)
     except Exception as error:  # requests' errors carry the HTTP answer in .response, the older client's in .status
