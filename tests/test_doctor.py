@@ -60,6 +60,8 @@ def test_kaggle_tokens_wherever_the_kaggle_package_finds_them_and_malformed_ones
     (tmp_path / ".kaggle").mkdir()  # the package then reads ~/.kaggle/kaggle.json only, as the kit's check does
     missing = doctor.check_kaggle(home=tmp_path)
     assert missing.detail.startswith("no Kaggle credentials: not needed")
+    (tmp_path / ".kaggle" / "access_token").write_text("\n")  # an empty token: the package passes over it
+    assert doctor.check_kaggle(home=tmp_path).detail.startswith("no Kaggle credentials")
     (tmp_path / ".kaggle" / "kaggle.json").write_text("{")  # the package passes over a broken one ...
     (tmp_path / ".kaggle" / "access_token").write_text("KGAT_0123")  # ... when it has today's kind of token
     (tmp_path / ".kaggle" / "access_token").chmod(0o600)

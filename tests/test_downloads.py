@@ -531,15 +531,17 @@ def test_kaggle_without_a_network_is_one_clear_message(monkeypatch, tmp_path):
         downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
 
 
-def test_kaggle_checking_a_token_offline_says_no_network_not_no_credentials(monkeypatch, tmp_path):
+@pytest.mark.parametrize("failure", [requests.ConnectionError, requests.exceptions.ProxyError,
+                                     requests.exceptions.SSLError, requests.exceptions.ReadTimeout])
+def test_kaggle_checking_a_token_offline_says_no_network_not_no_credentials(monkeypatch, tmp_path, failure):
     fake = FakeKaggleApi(tmp_path)
 
     def checks_the_token_with_kaggle():  # the kaggle package asks Kaggle whether a token is valid
-        raise requests.ConnectionError("HTTPSConnectionPool(host='api.kaggle.com', port=443): Max retries")
+        raise failure("HTTPSConnectionPool(host='api.kaggle.com', port=443): Max retries")
 
     fake.authenticate = checks_the_token_with_kaggle
     monkeypatch.setattr(downloads, "kaggle_api", lambda: fake)
-    with pytest.raises(downloads.DownloadError, match=r"could not reach Kaggle \(ConnectionError\): check the"):
+    with pytest.raises(downloads.DownloadError, match=rf"could not reach Kaggle \({failure.__name__}\): check the"):
         downloads.download("dogscats", data_dir=tmp_path, source="kaggle")
     assert fake.calls == []
 

@@ -136,8 +136,8 @@ def check_kaggle(home=None):
             return Finding("OK", "kaggle", f"credentials in {' / '.join(variables)}")
     folder, legacy = pathlib.Path(home or pathlib.Path.home()) / ".kaggle", downloads.kaggle_token(home)
     files = [folder / "access_token", folder / "access_token.txt", legacy, folder / "credentials.json"]
-    token = next((path for path in files if path.is_file() and (path != legacy or downloads.valid_kaggle_token(path))),
-                 None)
+    token = next((path for path in files if path.is_file() and (  # the package passes over an empty one
+        downloads.valid_kaggle_token(path) if path == legacy else path.read_text(errors="replace").strip())), None)
     new_token = (f'on https://www.kaggle.com/settings/api, "Generate New Token" under "API", save the token in '
                  f"{folder / 'access_token'}, then `chmod 600` it (or run `.venv/bin/kaggle auth login`)")
     if token is None and legacy.is_file():

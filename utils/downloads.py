@@ -269,7 +269,7 @@ def fetch_kaggle(competition, folder):
             api = kaggle_api()
             api.authenticate()
     except (SystemExit, OSError) as error:
-        if "ConnectionError" in type(error).__name__:  # requests', while checking a token with Kaggle
+        if any(kind.__name__ in ("ConnectionError", "Timeout") for kind in type(error).__mro__):  # checking a token
             raise DownloadError(f"could not reach Kaggle ({type(error).__name__}): check the internet connection, "
                                 "then run the same command again.") from None
         token = kaggle_token()  # the older kind of token, where the package reads it
@@ -279,11 +279,11 @@ def fetch_kaggle(competition, folder):
             raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and "
                                 f"\"key\"), and no other Kaggle credentials were found: {new_token}; move {token} "
                                 "away, then run the command again.") from None
-        raise DownloadError(
-            f"Kaggle credentials not found: {new_token} (or run `.venv/bin/kaggle auth login`); an older kaggle.json "
-            f"works too, at {token} (`chmod 600 {token}`), as do the variables KAGGLE_USERNAME and KAGGLE_KEY. Accept "
-            f"the competition rules at {rules}, then run the command again. (No account? `python -m utils.data "
-            "download dogscats` gets the labelled photos from Microsoft.)") from None
+        raise DownloadError(  # the package passes over a token Kaggle refuses too (expired, revoked), without a word
+            f"Kaggle credentials not found, or not accepted: {new_token} (a new one if you had one), or run `.venv/"
+            f"bin/kaggle auth login`; an older kaggle.json works too, at {token} (`chmod 600 {token}`), as do "
+            f"KAGGLE_USERNAME and KAGGLE_KEY. Accept the competition rules at {rules}, then run the command again. "
+            "(No account? `python -m utils.data download dogscats` gets the labelled photos from Microsoft.)") from None
     try:
         api.competition_download_files(competition, path=str(folder), quiet=False)
     except Exception as error:  # requests' errors carry the HTTP answer in .response, the older client's in .status
