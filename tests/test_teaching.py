@@ -153,18 +153,22 @@ def test_every_quoted_message_links_to_its_troubleshooting_section():
             assert "](troubleshooting.md#" in line, f"no link to troubleshooting.md#...: {line}"
 
 
+def markdown_of(document):
+    """The Markdown of a .md file, or of a notebook's Markdown cells."""
+    if document.suffix != ".ipynb":
+        return document.read_text(encoding="utf-8")
+    return "\n".join("".join(cell["source"]) for cell in json.loads(document.read_text())["cells"]
+                     if cell["cell_type"] == "markdown")
+
+
 MARKDOWN = sorted({*paths.ROOT.glob("*.md"), *paths.ROOT.glob("*/*.md")} - {*paths.ROOT.glob(".*/*.md")})
 
 
 @pytest.mark.parametrize("document", [*MARKDOWN, *LESSONS], ids=lambda path: str(path.relative_to(paths.ROOT)))
 def test_every_relative_link_and_anchor_resolves(document):
     """Every relative link of the kit's Markdown files and lessons' Markdown cells names a file there, and an anchor
-    into a Markdown file names one of its headings (an anchor into a lesson is checked by test_notebooks)."""
-    if document.suffix == ".ipynb":
-        text = "\n".join("".join(cell["source"]) for cell in json.loads(document.read_text())["cells"]
-                         if cell["cell_type"] == "markdown")
-    else:
-        text = document.read_text(encoding="utf-8")
+    names one of that file's headings (GitHub's anchors in a Markdown file, JupyterLab's in a lesson)."""
+    text = markdown_of(document)
     targets = [match.group("target") for match in LINK.finditer(text)]
     broken = []
     for target in targets:
@@ -175,5 +179,9 @@ def test_every_relative_link_and_anchor_resolves(document):
         if not file.exists():
             broken.append(f"{target}: no file {file}")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading in {file.name} gives #{anchor}")
+        elif anchor and file.suffix == ".ipynb" and anchor not in {  # JupyterLab's and nbconvert's: spaces as -
+                line.lstrip("#").strip().replace(" ", "-") for line in markdown_of(file).splitlines()
+                if re.match(r"#{1,6} ", line)}:
             broken.append(f"{target}: no heading in {file.name} gives #{anchor}")
     assert not broken, "\n".join(broken)
