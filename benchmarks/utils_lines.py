@@ -26,7 +26,8 @@ LATER_CAPABILITIES = {
     "safely": "all-or-nothing writes, read-only files, locks (nothing a learner made is lost)",
     "explain": "kernels, feature maps and Grad-CAM (what did the network learn?)",
     "serve": "the web page that asks a classifier about your photos (shipping it)",
-    "classifiers": "finding, checking and serving any lesson's trained model, for serve and predict (shipping it)",
+    "classifiers": "finding, checking and serving any lesson's trained model, for serve and predict (shipping it); "
+                   "147 of its lines moved from predict on 2026-12-07, some doing jobs predict had then",
     "exercises": "self-checking exercises (for instructors)",
     "publish": "learner copies, slides and the course site (for instructors)",
     "slides": "slide structure and reveal.js decks (for instructors)",
