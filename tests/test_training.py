@@ -292,7 +292,7 @@ def test_a_run_another_live_process_trains_in_is_not_taken(models):
     resume._held.clear()
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys; handle = open(sys.argv[1]); "
                                "fcntl.flock(handle, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
-                               str(first.folder / runs.STARTED)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               str(first.folder / resume.STARTED)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "held"  # ...and another one trains in the run

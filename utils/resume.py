@@ -19,11 +19,12 @@ import time
 import keras
 import numpy as np
 
-from utils import hardware, runs, safely
+from utils import hardware, safely
 
 KERAS_STATE = {keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
                keras.callbacks.ModelCheckpoint: ("best",)}  # what `Resume` carries of Keras' own callbacks
 
+STARTED = "started.json"  # in a run's folder: what `runs.start` writes when given a resume key; `hold` locks it
 _held = {}  # run folder -> its open, locked `started.json`: this process trains in it
 
 
@@ -149,7 +150,7 @@ def hold(folder, resume_key):
     """Whether `folder` was started with `resume_key` (its `started.json`) and no other live process holds it;
     if so this process now holds it (a lock on `started.json`, released when the process ends)."""
     try:
-        handle = open(folder / runs.STARTED)
+        handle = open(folder / STARTED)
     except OSError:
         return False  # not started with a resume key
     try:

@@ -38,7 +38,6 @@ from utils import paths, safely  # utils.resume (Keras) loads in `start`: comman
 INDEX = "runs.json"
 MODEL_FILE = "model.keras"
 RECORD = "finished.json"  # what `finish` writes in the run's own folder
-STARTED = "started.json"  # what `start` writes when given a resume key: `resume.hold` locks it
 AGAIN = ["", *(f"-{attempt}" for attempt in range(2, 100))]  # endings tried in turn: no name is ever reused
 
 
@@ -107,7 +106,7 @@ def start(lesson, sample, resume_key=None):
             if resume_key is not None:
                 started = {"mode": mode, "resume_key": resume_key,
                            "started": datetime.datetime.now().isoformat(timespec="seconds")}
-                safely.write_text(folder / STARTED, json.dumps(started, indent=1) + "\n")
+                safely.write_text(folder / resume.STARTED, json.dumps(started, indent=1) + "\n")
                 resume.hold(folder, resume_key)
             return Run(lesson, folder, mode)
     raise RuntimeError(f"could not create a new run folder in {runs_folder}: run the lesson again in a second")
