@@ -138,8 +138,7 @@ def check_kaggle(home=None):
     files = [folder / "access_token", folder / "access_token.txt", legacy, folder / "credentials.json"]
     token = next((path for path in files if path.is_file() and (  # the package passes over an empty one
         downloads.valid_kaggle_token(path) if path == legacy else path.read_text(errors="replace").strip())), None)
-    new_token = (f'on https://www.kaggle.com/settings/api, "Generate New Token" under "API", save the token in '
-                 f"{folder / 'access_token'}, then `chmod 600` it (or run `.venv/bin/kaggle auth login`)")
+    new_token = f"{downloads.NEW_KAGGLE_TOKEN} (or run `.venv/bin/kaggle auth login`)"
     if token is None and legacy.is_file():
         return Finding("WARN", "kaggle", f'{legacy} is not a Kaggle token (it needs JSON with "username" and "key")',
                        f"{new_token}; and move {legacy} away")

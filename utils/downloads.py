@@ -63,6 +63,8 @@ OTHER_SOURCES = {
         "https://www.kaggle.com/c/dogs-vs-cats-redux-kernels-edition/rules"),
 }
 
+NEW_KAGGLE_TOKEN = ('on https://www.kaggle.com/settings/api, "Generate New Token" under "API", and save the token in '
+                    "~/.kaggle/access_token (`chmod 600` it) or set KAGGLE_API_TOKEN to it")  # as `kaggle`'s help says
 # lesson 4's VGG16 (without, with its dense layers), which Keras fetches into ~/.keras/models/ itself
 VGG16_WEIGHTS = {False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "about 59 MB"),
                  True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "about 553 MB")}
@@ -273,15 +275,13 @@ def fetch_kaggle(competition, folder):
             raise DownloadError(f"could not reach Kaggle ({type(error).__name__}): check the internet connection, "
                                 "then run the same command again.") from None
         token = kaggle_token()  # the older kind of token, where the package reads it
-        new_token = ("on https://www.kaggle.com/settings/api, \"Generate New Token\" under \"API\", and save the token "
-                     "in ~/.kaggle/access_token (`chmod 600` it) or set KAGGLE_API_TOKEN to it")
         if token.is_file() and not valid_kaggle_token(token):  # the package passes over it without a word
-            raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and "
-                                f"\"key\"), and no other Kaggle credentials were found: {new_token}; move {token} "
-                                "away, then run the command again.") from None
+            raise DownloadError(f"{token} is not a valid Kaggle token (it needs JSON with \"username\" and \"key\"), "
+                                f"and no other Kaggle credentials were found: {NEW_KAGGLE_TOKEN}; move {token} away, "
+                                "then run the command again.") from None
         raise DownloadError(  # the package passes over a token Kaggle refuses too (expired, revoked), without a word
-            f"Kaggle credentials not found, or not accepted: {new_token} (a new one if you had one), or run `.venv/"
-            f"bin/kaggle auth login`; an older kaggle.json works too, at {token} (`chmod 600 {token}`), as do "
+            f"Kaggle credentials not found, or not accepted: {NEW_KAGGLE_TOKEN} (a new one if you had one), or run "
+            f"`.venv/bin/kaggle auth login`; an older kaggle.json works too, at {token} (`chmod 600 {token}`), as do "
             f"KAGGLE_USERNAME and KAGGLE_KEY. Accept the competition rules at {rules}, then run the command again. "
             "(No account? `python -m utils.data download dogscats` gets the labelled photos from Microsoft.)") from None
     try:
